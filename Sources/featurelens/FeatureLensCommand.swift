@@ -1,0 +1,12 @@
+import ArgumentParser
+import FeatureLens
+
+@main
+struct FeatureLensCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "featurelens",
+        abstract: "See which features a contrastive encoder learns.",
+        version: FeatureLensInfo.version,
+        subcommands: []
+    )
+}
