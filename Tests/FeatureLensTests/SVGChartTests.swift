@@ -43,3 +43,23 @@ struct SVGChartTests {
         #expect(formatNumber(0.5) == "0.5" && formatNumber(20000) == "20000" && formatNumber(1e-5).contains("e"))
     }
 }
+
+@Suite("HTML pages")
+struct HTMLPageTests {
+    @Test func pageIsWellFormedXHTML() throws {
+        var page = HTMLPage(title: "Report & <friends>")
+        page.heading("Probes")
+        page.table(header: ["label", "final"], rows: [["class", "1.00"], ["sub<class>", "0.50"]],
+                   cellClasses: [[nil, "learned"], [nil, "collapsed"]])
+        page.figure(svg: LineChart(title: "t", xLabel: "x", yLabel: "y",
+                                   series: [ChartSeries(name: "a", x: [0, 1], y: [0, 1])]).svg(),
+                    caption: "a chart")
+        page.paragraph("verdict: \"collapsed\"")
+        let doc = try XMLDocument(xmlString: page.render(), options: [])
+        let root = try #require(doc.rootElement())
+        #expect(root.name == "html")
+        let cells = try root.nodes(forXPath: "//*[local-name()='td']").compactMap { $0.stringValue }
+        #expect(cells.contains("sub<class>"))
+        #expect(try root.nodes(forXPath: "//*[local-name()='svg']").count == 1)
+    }
+}
