@@ -77,7 +77,11 @@ public final class BatchNorm1D<Scalar: TensorScalar>: Layer {
         if training {
             var variance = [Scalar](repeating: 0, count: f)
             input.withUnsafeBufferPointer { x in
-                batchMoments(x.baseAddress!, rows: n, columns: f, mean: &mean, variance: &variance)
+                mean.withUnsafeMutableBufferPointer { mb in
+                    variance.withUnsafeMutableBufferPointer { vb in
+                        batchMoments(x.baseAddress!, rows: n, columns: f, mean: mb.baseAddress!, variance: vb.baseAddress!)
+                    }
+                }
             }
             let m = momentum, unbias = Scalar(n) / Scalar(n - 1)
             for j in 0..<f {
@@ -95,7 +99,12 @@ public final class BatchNorm1D<Scalar: TensorScalar>: Layer {
         let beta = bias?.value.scalars ?? [Scalar](repeating: 0, count: f)
         var xhat = input.scalars
         var y = input.scalars
-        batchNormApply(&xhat, &y, rows: n, columns: f, mean: mean, inverseStd: inverseStd, gamma: gamma, beta: beta)
+        xhat.withUnsafeMutableBufferPointer { xb in
+            y.withUnsafeMutableBufferPointer { yb in
+                batchNormApply(xb.baseAddress!, yb.baseAddress!, rows: n, columns: f, mean: mean, inverseStd: inverseStd,
+                               gamma: gamma, beta: beta)
+            }
+        }
         cachedNormalized = xhat
         cachedInverseStd = inverseStd
         cachedTraining = training
@@ -110,7 +119,11 @@ public final class BatchNorm1D<Scalar: TensorScalar>: Layer {
         let dy = gradOutput.scalars
         // dγ[F] += Σ_n dy·x̂, dβ[F] += Σ_n dy
         var sumDy = [Scalar](repeating: 0, count: f), sumDyXhat = [Scalar](repeating: 0, count: f)
-        columnSums(dy, cachedNormalized, rows: n, columns: f, sum: &sumDy, sumProduct: &sumDyXhat)
+        sumDy.withUnsafeMutableBufferPointer { sb in
+            sumDyXhat.withUnsafeMutableBufferPointer { pb in
+                columnSums(dy, cachedNormalized, rows: n, columns: f, sum: sb.baseAddress!, sumProduct: pb.baseAddress!)
+            }
+        }
         if let w = weight, let b = bias {
             for j in 0..<f {
                 w.gradient.scalars[j] += sumDyXhat[j]
@@ -119,16 +132,18 @@ public final class BatchNorm1D<Scalar: TensorScalar>: Layer {
         }
         let gamma = weight?.value.scalars ?? [Scalar](repeating: 1, count: f)
         var dx = dy
-        batchNormBackward(&dx, xhat: cachedNormalized, rows: n, columns: f, gamma: gamma, inverseStd: cachedInverseStd,
-                          sumDy: sumDy, sumDyXhat: sumDyXhat, training: cachedTraining)
+        dx.withUnsafeMutableBufferPointer { db in
+            batchNormBackward(db.baseAddress!, xhat: cachedNormalized, rows: n, columns: f, gamma: gamma,
+                              inverseStd: cachedInverseStd, sumDy: sumDy, sumDyXhat: sumDyXhat, training: cachedTraining)
+        }
         return Tensor(shape: [n, f], scalars: dx)
     }
 }
 
 /// Column means and biased variances (two passes) of a `[rows, columns]` matrix.
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-func batchMoments<T: TensorScalar>(_ x: UnsafePointer<T>, rows: Int, columns: Int, mean: inout [T], variance: inout [T]) {
+@inline(never)
+func batchMomentsKernel<T: TensorScalar>(_ x: UnsafePointer<T>, rows: Int, columns: Int, mean: UnsafeMutablePointer<T>,
+                                   variance: UnsafeMutablePointer<T>) {
     for j in 0..<columns { mean[j] = 0; variance[j] = 0 }
     for i in 0..<rows { for j in 0..<columns { mean[j] += x[i * columns + j] } }
     for j in 0..<columns { mean[j] /= T(rows) }
@@ -137,10 +152,10 @@ func batchMoments<T: TensorScalar>(_ x: UnsafePointer<T>, rows: Int, columns: In
 }
 
 /// xhat ← (x − μ)·s (in place on a copy of x), y ← γ·xhat + β.
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-func batchNormApply<T: TensorScalar>(_ xhat: inout [T], _ y: inout [T], rows: Int, columns: Int, mean: [T],
-                                     inverseStd: [T], gamma: [T], beta: [T]) {
+@inline(never)
+func batchNormApplyKernel<T: TensorScalar>(_ xhat: UnsafeMutablePointer<T>, _ y: UnsafeMutablePointer<T>, rows: Int, columns: Int,
+                                     mean: UnsafePointer<T>, inverseStd: UnsafePointer<T>, gamma: UnsafePointer<T>,
+                                     beta: UnsafePointer<T>) {
     for i in 0..<rows {
         for j in 0..<columns {
             let k = i * columns + j
@@ -152,9 +167,9 @@ func batchNormApply<T: TensorScalar>(_ xhat: inout [T], _ y: inout [T], rows: In
 }
 
 /// Σ_n a and Σ_n a·b per column.
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-func columnSums<T: TensorScalar>(_ a: [T], _ b: [T], rows: Int, columns: Int, sum: inout [T], sumProduct: inout [T]) {
+@inline(never)
+func columnSumsKernel<T: TensorScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, rows: Int, columns: Int,
+                                 sum: UnsafeMutablePointer<T>, sumProduct: UnsafeMutablePointer<T>) {
     for i in 0..<rows {
         for j in 0..<columns {
             let k = i * columns + j
@@ -165,10 +180,10 @@ func columnSums<T: TensorScalar>(_ a: [T], _ b: [T], rows: Int, columns: Int, su
 }
 
 /// In place on dy: the batch-norm input gradient (training or eval statistics).
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-func batchNormBackward<T: TensorScalar>(_ g: inout [T], xhat: [T], rows: Int, columns: Int, gamma: [T], inverseStd: [T],
-                                        sumDy: [T], sumDyXhat: [T], training: Bool) {
+@inline(never)
+func batchNormBackwardKernel<T: TensorScalar>(_ g: UnsafeMutablePointer<T>, xhat: UnsafePointer<T>, rows: Int, columns: Int,
+                                        gamma: UnsafePointer<T>, inverseStd: UnsafePointer<T>, sumDy: UnsafePointer<T>,
+                                        sumDyXhat: UnsafePointer<T>, training: Bool) {
     let nn = T(rows)
     for i in 0..<rows {
         for j in 0..<columns {

@@ -119,7 +119,7 @@ public final class Conv2D<Scalar: TensorScalar>: Layer {
         let np = g.n * g.p
         resizeUninitialized(&col, kk * np)
         resizeUninitialized(&transposedOut, outChannels * np)
-        var y = Tensor<Scalar>(zeros: outShape)
+        var y: Tensor<Scalar> = uninitializedTensor(outShape)  // every element written below
         if np == 0 { return y }
         let spec = ConvSpec(kh: kernelSize.height, kw: kernelSize.width, sh: stride.height, sw: stride.width,
                             ph: padding.height, pw: padding.width)
@@ -143,13 +143,15 @@ public final class Conv2D<Scalar: TensorScalar>: Layer {
             }
         }
         // y[n, o, :] = Yᵗ[o, n·P ..< (n+1)·P] + b[o]
-        let biasValues = bias?.value.scalars
+        let biasValues = bias?.value.scalars ?? [Scalar](repeating: 0, count: outChannels)
         transposedOut.withUnsafeBufferPointer { tb in
             y.withUnsafeMutableBufferPointer { yb in
-                let tp = tb.baseAddress!, yp = yb.baseAddress!
-                forEachSampleChunk(g.n) { range in
-                    permuteBlocks(from: tp, to: yp, samples: range, channels: outChannels, batch: g.n, plane: g.p,
-                                  toSampleMajor: true, bias: biasValues)
+                biasValues.withUnsafeBufferPointer { bb in
+                    let tp = tb.baseAddress!, yp = yb.baseAddress!, bp = bb.baseAddress!
+                    forEachSampleChunk(g.n) { range in
+                        permuteBlocks(from: tp, to: yp, samples: range, channels: outChannels, batch: g.n, plane: g.p,
+                                      toSampleMajor: true, bias: bp)
+                    }
                 }
             }
         }
@@ -162,7 +164,7 @@ public final class Conv2D<Scalar: TensorScalar>: Layer {
         precondition(gradOutput.shape == expected, "Conv2D.backward: gradient shape \(gradOutput.shape), expected \(expected)")
         let kk = inChannels * kernelSize.height * kernelSize.width
         let np = g.n * g.p
-        var dx = Tensor<Scalar>(zeros: [g.n, g.c, g.h, g.w])
+        var dx: Tensor<Scalar> = zerosTensor([g.n, g.c, g.h, g.w])
         if np == 0 { return dx }
         // dYᵗ[O, N·P] ← dy[N, O, P]
         gradOutput.withUnsafeBufferPointer { gb in
@@ -247,83 +249,95 @@ func validRange(out: Int, stride s: Int, pad p: Int, offset v: Int, extent w: In
     return (Swift.min(lo, hi), hi)
 }
 
+/// Samples handled together by im2col/col2im: for each column-matrix row, the block's runs are
+/// contiguous in `col` while its input planes stay in cache.
+let im2colSampleBlock = 8
+
 /// col[(c, u, v), n·P + i·OW + j] = x[n, c, i·s_h − p_h + u, j·s_w − p_w + v] (0 outside), for n in
 /// `samples`; col has row stride N·P (`batch` = N).
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-func im2col<T: TensorScalar>(_ x: UnsafePointer<T>, _ col: UnsafeMutablePointer<T>, samples: Range<Int>, batch: Int,
+@inline(never)
+func im2colKernel<T: TensorScalar>(_ x: UnsafePointer<T>, _ col: UnsafeMutablePointer<T>, samples: Range<Int>, batch: Int,
                              c: Int, h: Int, w: Int, oh: Int, ow: Int, spec: ConvSpec) {
-    let p = oh * ow, rowStride = batch * p
-    for n in samples {
+    let p = oh * ow, rowStride = batch * p, sw = spec.sw
+    var n0 = samples.lowerBound
+    while n0 < samples.upperBound {
+        let n1 = Swift.min(n0 + im2colSampleBlock, samples.upperBound)
         for ci in 0..<c {
-            let plane = x + (n * c + ci) * h * w
             for u in 0..<spec.kh {
                 for v in 0..<spec.kw {
                     let r = (ci * spec.kh + u) * spec.kw + v
-                    let dst = col + r * rowStride + n * p
-                    let (jlo, jhi) = validRange(out: ow, stride: spec.sw, pad: spec.pw, offset: v, extent: w)
-                    for i in 0..<oh {
-                        let d = dst + i * ow
-                        let ih = i * spec.sh - spec.ph + u
-                        if ih < 0 || ih >= h {
-                            for j in 0..<ow { d[j] = 0 }
-                            continue
+                    let (jlo, jhi) = validRange(out: ow, stride: sw, pad: spec.pw, offset: v, extent: w)
+                    for n in n0..<n1 {
+                        let plane = x + (n * c + ci) * h * w
+                        let dst = col + r * rowStride + n * p
+                        for i in 0..<oh {
+                            let d = dst + i * ow
+                            let ih = i * spec.sh - spec.ph + u
+                            if ih < 0 || ih >= h {
+                                for j in 0..<ow { d[j] = 0 }
+                                continue
+                            }
+                            let src = plane + (ih * w - spec.pw + v)
+                            for j in 0..<jlo { d[j] = 0 }
+                            if sw == 1 {
+                                for j in jlo..<jhi { d[j] = src[j] }
+                            } else {
+                                for j in jlo..<jhi { d[j] = src[j &* sw] }
+                            }
+                            for j in jhi..<ow { d[j] = 0 }
                         }
-                        let src = plane + ih * w - spec.pw + v
-                        for j in 0..<jlo { d[j] = 0 }
-                        if spec.sw == 1 {
-                            for j in jlo..<jhi { d[j] = src[j] }
-                        } else {
-                            for j in jlo..<jhi { d[j] = src[j * spec.sw] }
-                        }
-                        for j in jhi..<ow { d[j] = 0 }
                     }
                 }
             }
         }
+        n0 = n1
     }
 }
 
 /// dx[n, c, ih, iw] = Σ over (u, v, i, j) mapping to (ih, iw) of dcol[(c, u, v), n·P + i·OW + j], for n in
-/// `samples` (dx must be zero on entry; each sample sums in a fixed order).
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-func col2im<T: TensorScalar>(_ col: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, samples: Range<Int>, batch: Int,
+/// `samples` (dx must be zero on entry; each element sums its terms in a fixed order).
+@inline(never)
+func col2imKernel<T: TensorScalar>(_ col: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, samples: Range<Int>, batch: Int,
                              c: Int, h: Int, w: Int, oh: Int, ow: Int, spec: ConvSpec) {
-    let p = oh * ow, rowStride = batch * p
-    for n in samples {
+    let p = oh * ow, rowStride = batch * p, sw = spec.sw
+    var n0 = samples.lowerBound
+    while n0 < samples.upperBound {
+        let n1 = Swift.min(n0 + im2colSampleBlock, samples.upperBound)
         for ci in 0..<c {
-            let plane = dx + (n * c + ci) * h * w
             for u in 0..<spec.kh {
                 for v in 0..<spec.kw {
                     let r = (ci * spec.kh + u) * spec.kw + v
-                    let srcRow = col + r * rowStride + n * p
-                    let (jlo, jhi) = validRange(out: ow, stride: spec.sw, pad: spec.pw, offset: v, extent: w)
+                    let (jlo, jhi) = validRange(out: ow, stride: sw, pad: spec.pw, offset: v, extent: w)
                     if jlo >= jhi { continue }
-                    for i in 0..<oh {
-                        let ih = i * spec.sh - spec.ph + u
-                        if ih < 0 || ih >= h { continue }
-                        let s = srcRow + i * ow
-                        let d = plane + ih * w - spec.pw + v
-                        if spec.sw == 1 {
-                            for j in jlo..<jhi { d[j] += s[j] }
-                        } else {
-                            for j in jlo..<jhi { d[j * spec.sw] += s[j] }
+                    for n in n0..<n1 {
+                        let plane = dx + (n * c + ci) * h * w
+                        let srcRow = col + r * rowStride + n * p
+                        for i in 0..<oh {
+                            let ih = i * spec.sh - spec.ph + u
+                            if ih < 0 || ih >= h { continue }
+                            let s = srcRow + i * ow
+                            let d = plane + (ih * w - spec.pw + v)
+                            if sw == 1 {
+                                for j in jlo..<jhi { d[j] += s[j] }
+                            } else {
+                                for j in jlo..<jhi { d[j &* sw] += s[j] }
+                            }
                         }
                     }
                 }
             }
         }
+        n0 = n1
     }
 }
 
 /// Moves contiguous runs of `plane` values between the sample-major layout [N, O, P] and the
 /// channel-major layout [O, N·P] for the samples in `samples`. With `toSampleMajor`, `from` is
 /// [O, N·P], `to` is [N, O, P] and `bias[o]` (if any) is added.
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-func permuteBlocks<T: TensorScalar>(from: UnsafePointer<T>, to: UnsafeMutablePointer<T>, samples: Range<Int>,
-                                    channels: Int, batch: Int, plane: Int, toSampleMajor: Bool, bias: [T]?) {
+@inline(never)
+func permuteBlocksKernel<T: TensorScalar>(from: UnsafePointer<T>, to: UnsafeMutablePointer<T>, samples: Range<Int>,
+                                    channels: Int, batch: Int, plane: Int, toSampleMajor: Bool,
+                                    bias: UnsafePointer<T>?) {
     for n in samples {
         for o in 0..<channels {
             let channelMajor = o * batch * plane + n * plane
@@ -345,9 +359,8 @@ func permuteBlocks<T: TensorScalar>(from: UnsafePointer<T>, to: UnsafeMutablePoi
 }
 
 /// out[r] += Σ_j src[r, j] for a `[rows, columns]` matrix.
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-func accumulateRowSums<T: TensorScalar>(_ src: UnsafePointer<T>, rows: Int, columns: Int, into out: UnsafeMutablePointer<T>) {
+@inline(never)
+func accumulateRowSumsKernel<T: TensorScalar>(_ src: UnsafePointer<T>, rows: Int, columns: Int, into out: UnsafeMutablePointer<T>) {
     for r in 0..<rows {
         let s = src + r * columns
         var acc: T = 0

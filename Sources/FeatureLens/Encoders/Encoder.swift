@@ -66,7 +66,7 @@ public final class Encoder<Scalar: TensorScalar>: Layer {
             precondition(extra.shape == hShape, "Encoder.backward: feature gradient shape \(extra.shape), expected \(hShape)")
             if dh == nil { dh = extra } else { dh! += extra }
         }
-        return backbone.backward(dh ?? Tensor(zeros: hShape))
+        return backbone.backward(dh ?? zerosTensor(hShape))
     }
 
     /// z = g(f(x)).

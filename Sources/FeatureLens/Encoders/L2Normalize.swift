@@ -40,7 +40,9 @@ public final class L2Normalize<Scalar: TensorScalar>: Layer {
         var denominators = [Scalar](repeating: 0, count: n)
         y.withUnsafeMutableBufferPointer { yb in
             guard let yp = yb.baseAddress else { return }
-            l2NormalizeRows(yp, rows: n, columns: d, epsilon: epsilon, denominators: &denominators)
+            denominators.withUnsafeMutableBufferPointer { db in
+                l2NormalizeRows(yp, rows: n, columns: d, epsilon: epsilon, denominators: db.baseAddress!)
+            }
         }
         cachedOutput = y
         cachedDenominators = denominators
@@ -64,10 +66,9 @@ public final class L2Normalize<Scalar: TensorScalar>: Layer {
 }
 
 /// In place: row_i ← row_i / max(‖row_i‖, ε); records the denominators.
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-func l2NormalizeRows<T: TensorScalar>(_ x: UnsafeMutablePointer<T>, rows: Int, columns: Int, epsilon: T,
-                                      denominators: inout [T]) {
+@inline(never)
+func l2NormalizeRowsKernel<T: TensorScalar>(_ x: UnsafeMutablePointer<T>, rows: Int, columns: Int, epsilon: T,
+                                      denominators: UnsafeMutablePointer<T>) {
     for i in 0..<rows {
         let r = x + i * columns
         var ss: T = 0
@@ -79,10 +80,9 @@ func l2NormalizeRows<T: TensorScalar>(_ x: UnsafeMutablePointer<T>, rows: Int, c
 }
 
 /// In place on g = dy: g_i ← (g_i − y_i⟨y_i, g_i⟩)/r where r > ε, else g_i/ε.
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-func l2NormalizeBackward<T: TensorScalar>(_ y: UnsafePointer<T>, _ g: UnsafeMutablePointer<T>, rows: Int, columns: Int,
-                                          epsilon: T, denominators: [T]) {
+@inline(never)
+func l2NormalizeBackwardKernel<T: TensorScalar>(_ y: UnsafePointer<T>, _ g: UnsafeMutablePointer<T>, rows: Int, columns: Int,
+                                          epsilon: T, denominators: UnsafePointer<T>) {
     for i in 0..<rows {
         let yr = y + i * columns, gr = g + i * columns
         let den = denominators[i]

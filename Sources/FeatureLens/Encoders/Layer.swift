@@ -18,8 +18,9 @@ public final class Parameter<Scalar: TensorScalar> {
 
     /// Resets the accumulated gradient to zero.
     public func zeroGradient() {
+        // All-zero bytes are +0.0 for IEEE Float and Double; one memset instead of a generic loop.
         gradient.withUnsafeMutableBufferPointer { b in
-            for i in 0..<b.count { b[i] = 0 }
+            _ = UnsafeMutableRawBufferPointer(b).initializeMemory(as: UInt8.self, repeating: 0)
         }
     }
 }

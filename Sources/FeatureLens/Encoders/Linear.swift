@@ -74,7 +74,7 @@ public final class Linear<Scalar: TensorScalar>: Layer {
         let n = input.shape[0]
         var y: Tensor<Scalar>
         if let b = bias {
-            y = Tensor(zeros: [n, outFeatures])
+            y = uninitializedTensor([n, outFeatures])  // filled with the bias below
             y.withUnsafeMutableBufferPointer { yb in
                 b.value.withUnsafeBufferPointer { bb in
                     broadcastRows(bb.baseAddress!, rows: n, into: yb.baseAddress!)

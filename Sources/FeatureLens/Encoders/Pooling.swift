@@ -67,7 +67,7 @@ public final class MaxPool2D<Scalar: TensorScalar>: Layer {
         cachedInputShape = input.shape
         let planes = input.shape[0] * input.shape[1]
         let h = input.shape[2], w = input.shape[3], oh = outShape[2], ow = outShape[3]
-        var y = Tensor<Scalar>(zeros: outShape)
+        var y: Tensor<Scalar> = uninitializedTensor(outShape)  // every element written below
         argmax = [Int32](repeating: 0, count: y.count)
         let spec = ConvSpec(kh: kernelSize.height, kw: kernelSize.width, sh: stride.height, sw: stride.width,
                             ph: padding.height, pw: padding.width)
@@ -88,7 +88,7 @@ public final class MaxPool2D<Scalar: TensorScalar>: Layer {
         guard let s = cachedInputShape else { preconditionFailure("MaxPool2D.backward called before forward") }
         precondition(gradOutput.count == argmax.count && gradOutput.rank == 4 && gradOutput.shape[0] == s[0],
                      "MaxPool2D.backward: gradient shape \(gradOutput.shape) does not match the forward output")
-        var dx = Tensor<Scalar>(zeros: s)
+        var dx: Tensor<Scalar> = zerosTensor(s)
         let planes = s[0] * s[1], inPlane = s[2] * s[3], outPlane = gradOutput.shape[2] * gradOutput.shape[3]
         gradOutput.withUnsafeBufferPointer { gb in
             dx.withUnsafeMutableBufferPointer { db in
@@ -126,7 +126,7 @@ public final class GlobalAveragePool2D<Scalar: TensorScalar>: Layer {
         checkInputShape(self, input.shape)
         cachedInputShape = input.shape
         let planes = input.shape[0] * input.shape[1], area = input.shape[2] * input.shape[3]
-        var y = Tensor<Scalar>(zeros: [input.shape[0], input.shape[1]])
+        var y: Tensor<Scalar> = zerosTensor([input.shape[0], input.shape[1]])
         input.withUnsafeBufferPointer { xb in
             y.withUnsafeMutableBufferPointer { yb in
                 guard let xp = xb.baseAddress, let yp = yb.baseAddress else { return }
@@ -143,7 +143,7 @@ public final class GlobalAveragePool2D<Scalar: TensorScalar>: Layer {
         precondition(gradOutput.shape == [s[0], s[1]],
                      "GlobalAveragePool2D.backward: gradient shape \(gradOutput.shape), expected \([s[0], s[1]])")
         let area = s[2] * s[3]
-        var dx = Tensor<Scalar>(zeros: s)
+        var dx: Tensor<Scalar> = uninitializedTensor(s)  // every element written by fillPlanes
         let inv = 1 / Scalar(area)
         gradOutput.withUnsafeBufferPointer { gb in
             dx.withUnsafeMutableBufferPointer { db in
@@ -155,9 +155,8 @@ public final class GlobalAveragePool2D<Scalar: TensorScalar>: Layer {
     }
 }
 
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-func maxPoolForward<T: TensorScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ arg: UnsafeMutablePointer<Int32>,
+@inline(never)
+func maxPoolForwardKernel<T: TensorScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ arg: UnsafeMutablePointer<Int32>,
                                      planes: Range<Int>, h: Int, w: Int, oh: Int, ow: Int, spec: ConvSpec) {
     for pl in planes {
         let xp = x + pl * h * w
@@ -188,9 +187,8 @@ func maxPoolForward<T: TensorScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePo
     }
 }
 
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-func scatterAdd<T: TensorScalar>(_ g: UnsafePointer<T>, _ arg: UnsafePointer<Int32>, _ dx: UnsafeMutablePointer<T>,
+@inline(never)
+func scatterAddKernel<T: TensorScalar>(_ g: UnsafePointer<T>, _ arg: UnsafePointer<Int32>, _ dx: UnsafeMutablePointer<T>,
                                  planes: Range<Int>, inPlane: Int, outPlane: Int) {
     for pl in planes {
         let d = dx + pl * inPlane
@@ -198,9 +196,8 @@ func scatterAdd<T: TensorScalar>(_ g: UnsafePointer<T>, _ arg: UnsafePointer<Int
     }
 }
 
-@_specialize(where T == Float)
-@_specialize(where T == Double)
-func fillPlanes<T: TensorScalar>(_ g: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, planes: Int, area: Int, scale: T) {
+@inline(never)
+func fillPlanesKernel<T: TensorScalar>(_ g: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, planes: Int, area: Int, scale: T) {
     for pl in 0..<planes {
         let v = g[pl] * scale
         let d = dx + pl * area

@@ -12,7 +12,7 @@ public final class ReLU<Scalar: TensorScalar>: Layer {
 
     /// y = max(0, x), same shape as x.
     public func forward(_ input: Tensor<Scalar>, training: Bool) -> Tensor<Scalar> {
-        var y = Tensor<Scalar>(zeros: input.shape)
+        var y: Tensor<Scalar> = uninitializedTensor(input.shape)
         input.withUnsafeBufferPointer { x in
             y.withUnsafeMutableBufferPointer { yb in
                 guard let xp = x.baseAddress, let yp = yb.baseAddress else { return }
@@ -27,7 +27,7 @@ public final class ReLU<Scalar: TensorScalar>: Layer {
     public func backward(_ gradOutput: Tensor<Scalar>) -> Tensor<Scalar> {
         guard let y = cachedOutput else { preconditionFailure("ReLU.backward called before forward") }
         precondition(gradOutput.shape == y.shape, "ReLU.backward: gradient shape \(gradOutput.shape), expected \(y.shape)")
-        var dx = Tensor<Scalar>(zeros: y.shape)
+        var dx: Tensor<Scalar> = uninitializedTensor(y.shape)
         y.withUnsafeBufferPointer { yb in
             gradOutput.withUnsafeBufferPointer { g in
                 dx.withUnsafeMutableBufferPointer { d in
