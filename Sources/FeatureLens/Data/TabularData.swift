@@ -101,7 +101,8 @@ public enum TabularFeatures {
         guard let text = String(data: data, encoding: .utf8) else { throw TabularDataError.notUTF8(file: file) }
         var rows: [(line: Int, fields: [Substring])] = []
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character in Swift, so split on both forms.
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             lineNumber += 1
             var line = rawLine
             if line.hasSuffix("\r") { line = line.dropLast() }
