@@ -127,6 +127,11 @@ private struct BilinearGolden: Decodable {
         let mean = d.reduce(0, +) / Double(d.count)
         let std = (d.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(d.count)).squareRoot()
         #expect(abs(mean) < 0.006 && abs(std - 0.1) < 0.004, "mean \(mean), std \(std)")
+        // Neighbouring pixels (the two outputs of one Box–Muller pair, and across pairs) are uncorrelated.
+        let lag1 = zip(d.dropLast(), d.dropFirst()).map { ($0 - mean) * ($1 - mean) }.reduce(0, +) / Double(d.count - 1) / (std * std)
+        #expect(abs(lag1) < 0.03, "lag-1 correlation \(lag1)")
+        let fourth = d.map { pow(($0 - mean) / std, 4) }.reduce(0, +) / Double(d.count)
+        #expect(abs(fourth - 3) < 0.25, "kurtosis \(fourth), expected 3 for a normal")
         let clipped = try GaussianNoise(standardDeviation: 2).apply(to: x, using: &g)
         #expect(clipped.scalars.allSatisfy { $0 >= 0 && $0 <= 1 })
         #expect(clipped.scalars.contains(0) && clipped.scalars.contains(1))
