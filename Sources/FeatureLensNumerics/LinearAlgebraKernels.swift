@@ -98,3 +98,13 @@ final class LABuffer {
     deinit { p.deallocate() }
     func zero() { p.update(repeating: 0, count: max(count, 1)) }
 }
+
+/// `dgemm` behind a non-inlined call, so that profiles of the linear algebra show the GEMM
+/// share as one symbol.
+@inline(never)
+func laGemm(transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int,
+            alpha: Double, a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+            beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
+    dgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+          a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+}

@@ -202,7 +202,7 @@ func householderTridiagonalize(_ a: UnsafeMutablePointer<Double>, n: Int,
         (wvp).update(from: wp, count: pw * n)
         (wvp + pw * n).update(from: vp, count: pw * n)
         let mt = n - kend
-        dgemm(transposeA: true, transposeB: false, m: mt, n: mt, k: 2 * pw,
+        laGemm(transposeA: true, transposeB: false, m: mt, n: mt, k: 2 * pw,
               alpha: -1, a: pk + kend, lda: n, b: wvp + kend, ldb: n,
               beta: 1, c: a + kend * n + kend, ldc: n)
         k = kend
@@ -248,7 +248,7 @@ func applyTridiagonalizationBack(reflectors a: UnsafePointer<Double>, n: Int, ta
             }
         }
         // M = X·Y, X = rows[:, k+1..<n].
-        dgemm(transposeA: false, transposeB: false, m: rowCount, n: pw, k: m,
+        laGemm(transposeA: false, transposeB: false, m: rowCount, n: pw, k: m,
               alpha: 1, a: rows + k + 1, lda: n, b: yc.p, ldb: pw, beta: 0, c: mbuf.p, ldc: pw)
         // M2 = M·Tᵀ.
         for r in 0..<rowCount {
@@ -260,7 +260,7 @@ func applyTridiagonalizationBack(reflectors a: UnsafePointer<Double>, n: Int, ta
             }
         }
         // X −= M2·Yᵀ.
-        dgemm(transposeA: false, transposeB: false, m: rowCount, n: m, k: pw,
+        laGemm(transposeA: false, transposeB: false, m: rowCount, n: m, k: pw,
               alpha: -1, a: m2.p, lda: pw, b: yr.p, ldb: m, beta: 1, c: rows + k + 1, ldc: n)
     }
 }

@@ -220,9 +220,9 @@ enum TridiagonalDivideAndConquer {
             laScale(1 / norm.squareRoot(), row, k)
         }
         // out = UT · QcT, using that rows of type 1 are zero in the bottom half and type 3 in the top.
-        dgemm(transposeA: false, transposeB: false, m: k, n: n1, k: k - c3,
+        laGemm(transposeA: false, transposeB: false, m: k, n: n1, k: k - c3,
               alpha: 1, a: ut.p, lda: k, b: qc.p, ldb: ns, beta: 0, c: out.p, ldc: ns)
-        dgemm(transposeA: false, transposeB: false, m: k, n: ns - n1, k: k - c1,
+        laGemm(transposeA: false, transposeB: false, m: k, n: ns - n1, k: k - c1,
               alpha: 1, a: ut.p + c1, lda: k, b: qc.p + c1 * ns + n1, ldb: ns,
               beta: 0, c: out.p + n1, ldc: ns)
         for i in 0..<k {
