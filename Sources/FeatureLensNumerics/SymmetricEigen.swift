@@ -45,8 +45,10 @@ public struct SymmetricEigen: Sendable {
     }
 }
 
-/// The shared driver of `SymmetricEigen`.
-func symmetricEigenDecompose(_ a: Tensor<Double>, topK k: Int, wantVectors: Bool) throws -> ([Double], Tensor<Double>) {
+/// The shared driver of `SymmetricEigen`. Returns the top-k eigenvalues (descending) and
+/// their vectors as columns (`[n, k]`), or as rows (`[k, n]`) when `vectorsAsRows`.
+func symmetricEigenDecompose(_ a: Tensor<Double>, topK k: Int, wantVectors: Bool,
+                             vectorsAsRows: Bool = false) throws -> ([Double], Tensor<Double>) {
     let n = a.shape[0]
     if n == 0 { return ([], Tensor(zeros: [0, k])) }
     // Symmetrize from the lower triangle, check finiteness, and scale by the largest entry.
@@ -104,6 +106,10 @@ func symmetricEigenDecompose(_ a: Tensor<Double>, topK k: Int, wantVectors: Bool
     let vt = LABuffer(k * n)
     for r in 0..<k { (vt.p + r * n).update(from: zt.p + order[r] * n, count: n) }
     applyTridiagonalizationBack(reflectors: w, n: n, tau: tau, rows: vt.p, rowCount: k)
+    let values = (0..<k).map { d[order[$0]] * scale }
+    if vectorsAsRows {
+        return (values, Tensor(shape: [k, n], scalars: Array(UnsafeBufferPointer(start: vt.p, count: k * n))))
+    }
     // Transpose the eigenvector rows into columns.
     var vs = [Double](repeating: 0, count: n * k)
     vs.withUnsafeMutableBufferPointer { out in
@@ -121,7 +127,7 @@ func symmetricEigenDecompose(_ a: Tensor<Double>, topK k: Int, wantVectors: Bool
             r0 = r1
         }
     }
-    return ((0..<k).map { d[order[$0]] * scale }, Tensor(shape: [n, k], scalars: vs))
+    return (values, Tensor(shape: [n, k], scalars: vs))
 }
 
 /// Panel width of the blocked Householder reduction and back-transform.
@@ -139,7 +145,7 @@ func householderTridiagonalize(_ a: UnsafeMutablePointer<Double>, n: Int,
     let nb = householderPanel
     let vBuf = LABuffer(2 * nb * n)   // rows 0..<nb: V, rows nb..<2nb: W
     let pkBuf = LABuffer(2 * nb * n), wvBuf = LABuffer(2 * nb * n)
-    let y = LABuffer(n)
+    let y = LABuffer(n), y2 = LABuffer(2 * n)
     var k = 0
     while k < n - 1 {
         let kend = min(k + nb, n - 1)
@@ -176,12 +182,11 @@ func householderTridiagonalize(_ a: UnsafeMutablePointer<Double>, n: Int,
             (v + j + 1).update(from: x, count: m)
             let w = wp + p * n
             if t == 0 { continue }
-            // y = S·v for the stale trailing block S = A[j+1..<n, j+1..<n] (rows contiguous).
+            // y = S·v for the stale trailing block S = A[j+1..<n, j+1..<n], reading its lower
+            // triangle only (half the memory traffic of a full product).
             let yv = y.p + j + 1
             let start = j + 1
-            laParallelBlocks(m, block: 64) { r0, r1 in
-                for r in r0..<r1 { yv[r] = laDot(a + (start + r) * n + start, v + start, m) }
-            }
+            symmetricLowerGemv(a + start * n + start, ld: n, m: m, x: v + start, y: yv, scratch: y2.p)
             // Subtract the panel's pending update: y −= V·(Wᵀv) + W·(Vᵀv).
             for q in 0..<p {
                 let wv = laDot(wp + q * n + start, v + start, m)
@@ -263,4 +268,57 @@ func applyTridiagonalizationBack(reflectors a: UnsafePointer<Double>, n: Int, ta
         laGemm(transposeA: false, transposeB: false, m: rowCount, n: m, k: pw,
               alpha: -1, a: m2.p, lda: pw, b: yr.p, ldb: m, beta: 1, c: rows + k + 1, ldc: n)
     }
+}
+
+/// y = S·x for the symmetric `[m, m]` matrix S given by its lower triangle (row stride `ld`).
+/// Each row r is read once: its dot product with x gives y[r], and the same entries,
+/// scaled by x[r], are added to y[0..<r] (the mirrored upper triangle).
+/// Large problems are split into two fixed row ranges of equal area, each with its own
+/// partial y (in `scratch`, `[2m]`), added in a fixed order: the result depends on m only,
+/// never on the thread count.
+func symmetricLowerGemv(_ s: UnsafePointer<Double>, ld: Int, m: Int, x: UnsafePointer<Double>,
+                        y: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Double>) {
+    func rows(_ r0: Int, _ r1: Int, _ out: UnsafeMutablePointer<Double>) {
+        out.update(repeating: 0, count: m)
+        for r in r0..<r1 {
+            let row = s + r * ld
+            let xr = x[r]
+            // Fused: dot(row[0..<r], x) and out[0..<r] += xr·row[0..<r].
+            var acc0 = SIMD4<Double>(repeating: 0), acc1 = SIMD4<Double>(repeating: 0)
+            let xs = SIMD4<Double>(repeating: xr)
+            let rrow = UnsafeRawPointer(row), rx = UnsafeRawPointer(x)
+            let ro = UnsafeMutableRawPointer(out)
+            var c = 0
+            while c &+ 8 <= r {
+                let o = c &* 8
+                let a0 = rrow.loadUnaligned(fromByteOffset: o, as: SIMD4<Double>.self)
+                let a1 = rrow.loadUnaligned(fromByteOffset: o &+ 32, as: SIMD4<Double>.self)
+                acc0 += a0 * rx.loadUnaligned(fromByteOffset: o, as: SIMD4<Double>.self)
+                acc1 += a1 * rx.loadUnaligned(fromByteOffset: o &+ 32, as: SIMD4<Double>.self)
+                let y0 = ro.loadUnaligned(fromByteOffset: o, as: SIMD4<Double>.self) + a0 * xs
+                let y1 = ro.loadUnaligned(fromByteOffset: o &+ 32, as: SIMD4<Double>.self) + a1 * xs
+                ro.storeBytes(of: y0, toByteOffset: o, as: SIMD4<Double>.self)
+                ro.storeBytes(of: y1, toByteOffset: o &+ 32, as: SIMD4<Double>.self)
+                c &+= 8
+            }
+            var dot = (acc0 + acc1).sum()
+            while c < r {
+                dot += row[c] * x[c]
+                out[c] += row[c] * xr
+                c &+= 1
+            }
+            out[r] += dot + row[r] * xr
+        }
+    }
+    if m < 256 {
+        rows(0, m, y)
+        return
+    }
+    // Split so that both parts hold about half of the triangle's m²/2 entries.
+    let split = Int((Double(m) / 2.0.squareRoot()).rounded())
+    let bounds = [(0, split), (split, m)]
+    Parallel.forEach(chunks: 2) { part in
+        rows(bounds[part].0, bounds[part].1, scratch + part * m)
+    }
+    for i in 0..<m { y[i] = scratch[i] + scratch[m + i] }
 }
