@@ -17,6 +17,7 @@ public enum LinearAlgebraError: Error, CustomStringConvertible, Equatable {
     /// An argument is outside its valid range (the message names it and the expected value).
     case invalidArgument(String)
 
+    /// A one-line message naming the problem and the expected value.
     public var description: String {
         switch self {
         case .notSquare(let s): return "matrix must be square, got shape \(s)"
@@ -407,8 +408,9 @@ public func solve(_ a: Tensor<Double>, _ b: Tensor<Double>) throws -> Tensor<Dou
 /// Gram matrix of the rows or columns of `x` (`[n, d]`): XᵀX (`[d, d]`) by default, or
 /// X·Xᵀ (`[n, n]`) when `ofRows` is true. One `dgemm`; exactly symmetric (the upper triangle is
 /// copied from the lower one).
-public func gramMatrix(_ x: Tensor<Double>, ofRows: Bool = false) -> Tensor<Double> {
-    precondition(x.rank == 2, "gramMatrix needs rank 2, got \(x.shape)")
+/// - Throws: `.shapeMismatch` unless `x` has rank 2.
+public func gramMatrix(_ x: Tensor<Double>, ofRows: Bool = false) throws -> Tensor<Double> {
+    guard x.rank == 2 else { throw LinearAlgebraError.shapeMismatch("gramMatrix needs a rank-2 [n, d] matrix, got \(x.shape)") }
     var g = ofRows ? x.matmul(x.transposed()) : x.matmul(x, transposeSelf: true)
     let s = g.shape[0]
     for i in 0..<s { for j in 0..<i { g.scalars[j * s + i] = g.scalars[i * s + j] } }
@@ -454,12 +456,12 @@ public func ridgeLeastSquares(_ x: Tensor<Double>, _ y: Tensor<Double>, lambda: 
     case .dual: useDual = true
     }
     if useDual {
-        var g = gramMatrix(x, ofRows: true)
+        var g = try gramMatrix(x, ofRows: true)
         for i in 0..<n { g.scalars[i * n + i] += lambda }
         let alpha = try choleskySolve(g, y)                 // [n, k]
         return x.matmul(alpha, transposeSelf: true)         // [d, k]
     }
-    var g = gramMatrix(x)
+    var g = try gramMatrix(x)
     for i in 0..<d { g.scalars[i * d + i] += lambda }
     return try choleskySolve(g, x.matmul(y, transposeSelf: true))
 }

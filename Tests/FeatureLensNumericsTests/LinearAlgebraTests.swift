@@ -160,6 +160,22 @@ struct SymmetricEigenTests {
         for (x, y) in zip(e.values, lambdas.sorted(by: >)) { #expect(abs(x - y) <= 1e-12) }
     }
 
+    /// Wilkinson's matrix W⁺₁₀₁ (diagonal |50 − i|, off-diagonal 1) has pairs of eigenvalues
+    /// that agree to many digits: a classic test of deflation and orthogonality.
+    @Test func wilkinsonMatrix() throws {
+        let n = 101
+        var a = Tensor<Double>(zeros: [n, n])
+        for i in 0..<n {
+            a.scalars[i * n + i] = Double(abs(50 - i))
+            if i + 1 < n { a.scalars[i * n + i + 1] = 1; a.scalars[(i + 1) * n + i] = 1 }
+        }
+        let e = try SymmetricEigen(a)
+        let (res, orth) = eigenResiduals(a, e)
+        #expect(res <= 1e-13 && orth <= 1e-12, "\(res) \(orth)")
+        // The top pair agrees to about 1e-14 (Wilkinson, The Algebraic Eigenvalue Problem, §5.45).
+        #expect(abs(e.values[0] - e.values[1]) <= 1e-12 && e.values[0] > 50)
+    }
+
     @Test func topKMatchesFullDecomposition() throws {
         let a = randomSymmetric(70, seed: 5)
         let full = try SymmetricEigen(a)
@@ -302,14 +318,14 @@ struct SVDTests {
 
 @Suite("Cholesky, solves and ridge")
 struct LinearSystemTests {
-    private func randomSPD(_ n: Int, seed: UInt64) -> Tensor<Double> {
+    private func randomSPD(_ n: Int, seed: UInt64) throws -> Tensor<Double> {
         var g = SeededGenerator(seed: seed)
         let r = Tensor<Double>(randomNormal: [n + 5, n], using: &g)
-        return gramMatrix(r) + Tensor<Double>.identity(n) * 0.1
+        return try gramMatrix(r) + Tensor<Double>.identity(n) * 0.1
     }
 
     @Test func choleskyFactorAndSolve() throws {
-        let a = randomSPD(30, seed: 1)
+        let a = try randomSPD(30, seed: 1)
         let l = try cholesky(a)
         for i in 0..<30 { for j in (i + 1)..<30 { #expect(l.scalars[i * 30 + j] == 0) } }
         #expect(frobenius(minus(l.matmul(l, transposeOther: true), a)) <= 1e-13 * frobenius(a))
@@ -331,6 +347,17 @@ struct LinearSystemTests {
         #expect(throws: LinearAlgebraError.notPositiveDefinite(index: 0)) { try cholesky(Tensor<Double>(rows: [[-1]])) }
         #expect(throws: LinearAlgebraError.notSquare(shape: [2, 3])) { try cholesky(Tensor<Double>(zeros: [2, 3])) }
         #expect(throws: LinearAlgebraError.self) { try choleskySolve(.identity(3), Tensor<Double>(zeros: [4, 1])) }
+    }
+
+    @Test func gramMatrixIsSymmetricProduct() throws {
+        var g = SeededGenerator(seed: 8)
+        let x = Tensor<Double>(randomNormal: [9, 4], using: &g)
+        let cols = try gramMatrix(x), rows = try gramMatrix(x, ofRows: true)
+        #expect(cols.shape == [4, 4] && rows.shape == [9, 9])
+        #expect(maxAbs(minus(cols, x.transposed().matmul(x))) <= 1e-13)
+        #expect(maxAbs(minus(rows, x.matmul(x.transposed()))) <= 1e-13)
+        #expect(cols == cols.transposed() && rows == rows.transposed())
+        #expect(throws: LinearAlgebraError.self) { try gramMatrix(Tensor<Double>(zeros: [2, 2, 2])) }
     }
 
     @Test func generalSolve() throws {
