@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // Timing harness for the Double linear algebra of FeatureLensNumerics (not part of the tests).
-// Run: cd Tools/linalg-bench && swift run -c release linalg-bench [sizes...]
+// Run: cd Benchmarks/linalg-bench && swift run -c release linalg-bench [sizes...]
 import Foundation
 import PackageDescription
 
