@@ -106,7 +106,9 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
             }
         }
 
-        // The split (same rows for every checkpoint).
+        // The split (same rows for every checkpoint), after checking the first file's row count.
+        let first = try Self.loadEmbeddings(embeddings[0])
+        try trainTable.requireRowCount(first.shape[0], embeddingsFile: embeddings[0])
         var trainIdx: [Int]? = nil, testIdx: [Int]? = nil
         if testEmbeddings.isEmpty {
             guard split > 0, split < 1 else { throw AuditError.badSplit("fraction must be in (0, 1), got \(split)") }
@@ -130,7 +132,7 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
         let auditor = EmbeddingAuditor(configuration: audit)
         var timeline: [TimelineEntry] = []
         for (i, file) in embeddings.enumerated() {
-            let x = try Self.loadEmbeddings(file)
+            let x = i == 0 ? first : try Self.loadEmbeddings(file)
             try trainTable.requireRowCount(x.shape[0], embeddingsFile: file)
             var train = x, test: Tensor<Double>
             if let trainIdx, let testIdx {

@@ -203,12 +203,14 @@ public enum EmbeddingMetrics {
         if !normalized { zn = zn.l2NormalizedRows() }
         let n = zn.shape[0], p = zn.shape[1]
         guard n >= 2, p > 0 else { return 0 }
-        let mean = zn.meanOverRows()
-        var ss = [Double](repeating: 0, count: p)
+        // Shifted by the first row, so identical rows give exactly 0 (no rounding in a mean).
+        var sum = [Double](repeating: 0, count: p), ss = sum
         zn.withUnsafeBufferPointer { s in
-            for i in 0..<n { for j in 0..<p { let d = s[i * p + j] - mean[j]; ss[j] += d * d } }
+            for i in 0..<n { for j in 0..<p { let d = s[i * p + j] - s[j]; sum[j] += d; ss[j] += d * d } }
         }
-        return ss.reduce(0) { $0 + ($1 / Double(n - 1)).squareRoot() } / Double(p)
+        var total = 0.0
+        for j in 0..<p { total += (max(0, ss[j] - sum[j] * sum[j] / Double(n)) / Double(n - 1)).squareRoot() }
+        return total / Double(p)
     }
 
     /// Singular-value spectrum of the covariance matrix C = (1/n)Σ(ẑ − m)(ẑ − m)ᵀ of the
