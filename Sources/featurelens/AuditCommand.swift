@@ -36,7 +36,7 @@ struct AuditCommand: ParsableCommand {
     @Option(help: "Probe a label within the groups of another, LABEL:GROUP (e.g. subclass:class); repeatable.")
     var within: [String] = []
 
-    @Option(help: "Probe: ridge (default, the signature probe), logistic, knn or centroid.")
+    @Option(help: "Probe: ridge (default, the signature probe), logistic, knn or centroid; a comma-separated list runs several on the same data.")
     var probe: String = "ridge"
 
     @Option(help: "Accuracy: balanced (default) or plain.")
@@ -56,13 +56,15 @@ struct AuditCommand: ParsableCommand {
 
     func validate() throws {
         if embeddings.isEmpty { throw ValidationError("give at least one --embeddings FILE.npy") }
-        if ProbeKind(rawValue: probe) == nil {
-            throw ValidationError("unknown --probe '\(probe)' (expected ridge, logistic, knn or centroid)")
+        for name in probeNames where ProbeKind(rawValue: name) == nil {
+            throw ValidationError("unknown --probe '\(name)' (expected ridge, logistic, knn or centroid)")
         }
         if AccuracyMeasure(rawValue: accuracy) == nil {
             throw ValidationError("unknown --accuracy '\(accuracy)' (expected balanced or plain)")
         }
     }
+
+    var probeNames: [String] { probe.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
 
     func run() throws {
         let stepList: [Int] = try steps.map { text in
@@ -78,8 +80,9 @@ struct AuditCommand: ParsableCommand {
             split: split, seed: seed,
             columns: columns.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [],
             steps: stepList,
-            audit: AuditConfiguration(probe: ProbeKind(rawValue: probe)!, measure: AccuracyMeasure(rawValue: accuracy)!,
-                                      within: try ExternalAudit.parseWithin(within)))
+            audit: AuditConfiguration(probe: ProbeKind(rawValue: probeNames[0])!, measure: AccuracyMeasure(rawValue: accuracy)!,
+                                      within: try ExternalAudit.parseWithin(within)),
+            probes: probeNames.count > 1 ? probeNames.map { ProbeKind(rawValue: $0)! } : [])
         // Check the output folder before the work, so a bad folder fails fast.
         var outURL: URL?
         if let out {
@@ -91,17 +94,27 @@ struct AuditCommand: ParsableCommand {
             }
             outURL = url
         }
-        let report = try request.run()
+        let reports = try request.runAll()
         if json {
-            print(try FeatureTable.jsonSummary(report))
+            if reports.count == 1 {
+                print(try FeatureTable.jsonSummary(reports[0]))
+            } else {
+                // Several probes: {"ridge": {summary}, "centroid": {summary}}.
+                var parts: [String] = []
+                for r in reports {
+                    let body = try FeatureTable.jsonSummary(r).split(separator: "\n").joined(separator: "\n  ")
+                    parts.append("  \"\(r.probe.rawValue)\" : \(body)")
+                }
+                print("{\n" + parts.joined(separator: ",\n") + "\n}")
+            }
         } else {
-            print(FeatureTable.render(report), terminator: "")
+            print(reports.map(FeatureTable.render).joined(separator: "\n"), terminator: "")
         }
         if let outURL {
             let provenance = Provenance.current(seed: testEmbeddings.isEmpty ? seed : nil)
-            let doc = ReportDocument(preset: "audit", config: request, runs: [report], provenance: provenance)
+            let doc = ReportDocument(preset: "audit", config: request, runs: reports, provenance: provenance)
             try AtomicFile.write(try doc.jsonData(), to: outURL.appendingPathComponent("report.json"))
-            try AtomicFile.write(AuditHTML.render(report, provenance: provenance), to: outURL.appendingPathComponent("report.html"))
+            try AtomicFile.write(AuditHTML.render(reports, provenance: provenance), to: outURL.appendingPathComponent("report.html"))
             if !json {
                 print("wrote \(outURL.appendingPathComponent("report.json").path) and report.html")
             }

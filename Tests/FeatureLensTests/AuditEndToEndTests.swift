@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import Testing
 @testable import FeatureLens
 
@@ -53,6 +56,24 @@ import Testing
             #expect(run.final.probes["class"]! > 0.95, "\(kind)")
             #expect(run.timeline.count == 1 && run.features[0].baseline == nil)
         }
+    }
+
+    @Test func severalProbesShareTheDataAndTheMetrics() throws {
+        let request = ExternalAudit(embeddings: Array(ckpts[1...]), labels: labels, columns: ["class"],
+                                    audit: AuditConfiguration(), probes: [.ridge, .centroid])
+        let runs = try request.runAll()
+        #expect(runs.map(\.probe) == [.ridge, .centroid])
+        #expect(runs[1].settings == ["probe": .string("centroid")])
+        #expect(runs[0].final.metrics != nil && runs[0].final.metrics == runs[1].final.metrics)
+        // Each run equals the single-probe audit with that probe.
+        var single = request
+        single.probes = []
+        single.audit.probe = .centroid
+        var expected = try single.run()
+        expected.settings = ["probe": .string("centroid")]
+        #expect(runs[1] == expected)
+        let html = AuditHTML.render(runs)
+        _ = try XMLDocument(data: Data(html.utf8), options: [])
     }
 
     @Test func mismatchedAndMissingInputsAreClearErrors() throws {

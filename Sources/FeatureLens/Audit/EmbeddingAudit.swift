@@ -108,7 +108,7 @@ public struct EmbeddingAuditor: Sendable {
     public func audit<T: TensorScalar>(step: Int, loss: Double? = nil, train: Tensor<T>, test: Tensor<T>,
                                        labels: [AuditLabels], featureWeights: [String: Double]? = nil,
                                        layer: String? = nil) throws -> TimelineEntry {
-        let tr = Tensor<Double>(train), te = Tensor<Double>(test)
+        let tr = asDouble(train), te = asDouble(test)
         guard tr.scalars.allSatisfy({ $0.isFinite }) else { throw AuditError.nonFinite(file: "train embeddings") }
         guard te.scalars.allSatisfy({ $0.isFinite }) else { throw AuditError.nonFinite(file: "test embeddings") }
         let byName = Dictionary(labels.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })

@@ -29,11 +29,14 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
     public var steps: [Int]
     /// Probe, measure, groups and thresholds.
     public var audit: AuditConfiguration
+    /// Several probes to run on the same data (empty: just `audit.probe`); see `runAll`.
+    public var probes: [ProbeKind]
 
     /// Creates the request.
     public init(embeddings: [String], testEmbeddings: [String] = [], labels: String, testLabels: String? = nil,
                 split: Double = 0.8, seed: UInt64 = 0, columns: [String] = [], steps: [Int] = [],
-                audit: AuditConfiguration = .init()) {
+                audit: AuditConfiguration = .init(), probes: [ProbeKind] = []) {
+        self.probes = probes
         self.embeddings = embeddings
         self.testEmbeddings = testEmbeddings
         self.labels = labels
@@ -47,7 +50,7 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case embeddings, testEmbeddings = "test_embeddings", labels, testLabels = "test_labels", split, seed
-        case columns, steps, audit
+        case columns, steps, audit, probes
     }
 
     /// Parses `--within` values of the form `subclass:class`.
@@ -70,6 +73,14 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
     /// - Throws: `NPYError`, `LabelTableError`, `AuditError`, `ProbeError` naming the file or
     ///   label at fault.
     public func run(progress: ((Int, Int) -> Void)? = nil) throws -> RunReport {
+        try runAll(progress: progress)[0]
+    }
+
+    /// Like `run`, but one `RunReport` per probe of `probes` (in that order; `settings` holds
+    /// `{"probe": name}` when there are several), sharing the file reading, the split and the
+    /// representation metrics.
+    /// - Throws: as `run`.
+    public func runAll(progress: ((Int, Int) -> Void)? = nil) throws -> [RunReport] {
         guard !embeddings.isEmpty else { throw AuditError.countMismatch("no --embeddings given") }
         if !testEmbeddings.isEmpty && testEmbeddings.count != embeddings.count {
             throw AuditError.countMismatch("\(embeddings.count) --embeddings but \(testEmbeddings.count) --test-embeddings (give one test file per checkpoint)")
@@ -129,8 +140,8 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
             return AuditLabels(name: name, train: trainSets[name]!.codes, test: testSets[name]!.codes)
         }
 
-        let auditor = EmbeddingAuditor(configuration: audit)
-        var timeline: [TimelineEntry] = []
+        let kinds = probes.isEmpty ? [audit.probe] : probes
+        var timelines = Array(repeating: [TimelineEntry](), count: kinds.count)
         for (i, file) in embeddings.enumerated() {
             let x = i == 0 ? first : try Self.loadEmbeddings(file)
             try trainTable.requireRowCount(x.shape[0], embeddingsFile: file)
@@ -144,20 +155,31 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
                     throw AuditError.widthMismatch(trainFile: file, trainWidth: x.shape[1], testFile: testEmbeddings[i], testWidth: test.shape[1])
                 }
             }
-            timeline.append(try auditor.audit(step: steps[i], train: train, test: test, labels: auditLabels))
+            // Metrics do not depend on the probe: computed with the first probe, copied to the rest.
+            var metrics: RepresentationMetrics? = nil
+            for (k, kind) in kinds.enumerated() {
+                var config = audit
+                config.probe = kind
+                config.computeMetrics = audit.computeMetrics && k == 0
+                var entry = try EmbeddingAuditor(configuration: config).audit(step: steps[i], train: train, test: test, labels: auditLabels)
+                if k == 0 { metrics = entry.metrics } else { entry.metrics = metrics }
+                timelines[k].append(entry)
+            }
             progress?(i + 1, embeddings.count)
         }
         // Group-only labels are not reported as rows of their own.
-        let within = audit.within
-        return try RunReport(probe: audit.probe, measure: audit.measure, labels: names, within: within,
-                             timeline: timeline.map { e in
-                                 var e = e
-                                 let keep = Set(names)
-                                 e.probes = e.probes.filter { keep.contains($0.key) }
-                                 e.chance = e.chance?.filter { keep.contains($0.key) }
-                                 e.retention = e.retention?.filter { keep.contains($0.key) }
-                                 return e
-                             }, thresholds: audit.thresholds)
+        let keep = Set(names)
+        return try zip(kinds, timelines).map { kind, timeline in
+            try RunReport(settings: kinds.count > 1 ? ["probe": .string(kind.rawValue)] : [:],
+                          probe: kind, measure: audit.measure, labels: names, within: audit.within,
+                          timeline: timeline.map { e in
+                              var e = e
+                              e.probes = e.probes.filter { keep.contains($0.key) }
+                              e.chance = e.chance?.filter { keep.contains($0.key) }
+                              e.retention = e.retention?.filter { keep.contains($0.key) }
+                              return e
+                          }, thresholds: audit.thresholds)
+        }
     }
 
     /// Reads an `[n, p]` NPY matrix and checks it is finite.

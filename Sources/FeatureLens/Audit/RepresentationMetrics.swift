@@ -42,7 +42,7 @@ public struct RepresentationMetrics: Codable, Sendable, Equatable {
     public init<T: TensorScalar>(embeddings: Tensor<T>, positives: Tensor<T>? = nil,
                                  uniformity options: EmbeddingMetrics.UniformityOptions = .init(),
                                  includeSpectrum: Bool = true) throws {
-        let z = Tensor<Double>(embeddings)
+        let z = asDouble(embeddings)
         guard z.rank == 2 else { throw ProbeError.badShape("metrics need [n, p], got \(z.shape)") }
         let sv = try EmbeddingMetrics.singularValues(z)
         let zn = z.l2NormalizedRows()
@@ -50,7 +50,7 @@ public struct RepresentationMetrics: Codable, Sendable, Equatable {
                   effectiveRank: EmbeddingMetrics.effectiveRank(singularValues: sv),
                   uniformity: try EmbeddingMetrics.uniformity(zn, options: options, normalized: true),
                   collapseStd: EmbeddingMetrics.collapseStd(zn, normalized: true),
-                  alignment: try positives.map { try EmbeddingMetrics.alignment(z, Tensor<Double>($0)) },
+                  alignment: try positives.map { try EmbeddingMetrics.alignment(z, asDouble($0)) },
                   spectrum: includeSpectrum ? try EmbeddingMetrics.normalizedCovarianceSpectrum(zn, normalized: true) : nil)
     }
 }
@@ -105,12 +105,12 @@ public enum EmbeddingMetrics {
 
     /// Convenience: RankMe of an embedding matrix `[n, p]`. Throws from the eigensolver.
     public static func rankMe<T: TensorScalar>(_ z: Tensor<T>) throws -> Double {
-        rankMe(singularValues: try singularValues(Tensor<Double>(z)))
+        rankMe(singularValues: try singularValues(asDouble(z)))
     }
 
     /// Convenience: effective rank of an embedding matrix `[n, p]`. Throws from the eigensolver.
     public static func effectiveRank<T: TensorScalar>(_ z: Tensor<T>) throws -> Double {
-        effectiveRank(singularValues: try singularValues(Tensor<Double>(z)))
+        effectiveRank(singularValues: try singularValues(asDouble(z)))
     }
 
     /// How uniformity pairs are chosen.
@@ -141,7 +141,7 @@ public enum EmbeddingMetrics {
     public static func uniformity<T: TensorScalar>(_ z: Tensor<T>, t: Double = 2, options: UniformityOptions = .init(),
                                                    normalized: Bool = false) throws -> Double {
         guard t > 0 else { throw ProbeError.invalidParameter("uniformity t must be > 0, got \(t)") }
-        var zn = Tensor<Double>(z)
+        var zn = asDouble(z)
         guard zn.rank == 2, zn.shape[0] >= 2 else { throw ProbeError.empty("uniformity needs at least two rows") }
         if !normalized { zn = zn.l2NormalizedRows() }
         let n = zn.shape[0], p = zn.shape[1]
@@ -183,7 +183,7 @@ public enum EmbeddingMetrics {
             throw ProbeError.badShape("alignment needs two [n, p] matrices of one shape, got \(z.shape) and \(positives.shape)")
         }
         guard z.shape[0] > 0 else { throw ProbeError.empty("alignment needs at least one pair") }
-        let a = Tensor<Double>(z).l2NormalizedRows(), b = Tensor<Double>(positives).l2NormalizedRows()
+        let a = asDouble(z).l2NormalizedRows(), b = asDouble(positives).l2NormalizedRows()
         let n = a.shape[0], p = a.shape[1]
         var total = 0.0
         for i in 0..<n {
@@ -199,7 +199,7 @@ public enum EmbeddingMetrics {
     /// embeddings. 0 for total collapse; ≈ 1/√p for embeddings spread over the sphere.
     /// 0 when n < 2.
     public static func collapseStd<T: TensorScalar>(_ z: Tensor<T>, normalized: Bool = false) -> Double {
-        var zn = Tensor<Double>(z)
+        var zn = asDouble(z)
         if !normalized { zn = zn.l2NormalizedRows() }
         let n = zn.shape[0], p = zn.shape[1]
         guard n >= 2, p > 0 else { return 0 }
@@ -220,7 +220,7 @@ public enum EmbeddingMetrics {
     /// (when p > n, the p − n trailing values are exactly 0 and are filled in).
     /// - Throws: `LinearAlgebraError` from the eigensolver.
     public static func normalizedCovarianceSpectrum<T: TensorScalar>(_ z: Tensor<T>, normalized: Bool = false) throws -> [Double] {
-        var zn = Tensor<Double>(z)
+        var zn = asDouble(z)
         if !normalized { zn = zn.l2NormalizedRows() }
         let n = zn.shape[0], p = zn.shape[1]
         guard n > 0, p > 0 else { return Array(repeating: 0, count: p) }
@@ -233,4 +233,9 @@ public enum EmbeddingMetrics {
         if values.count < p { values += Array(repeating: 0, count: p - values.count) }
         return values
     }
+}
+
+/// The tensor as `Tensor<Double>`, without copying when it already is one.
+func asDouble<T: TensorScalar>(_ t: Tensor<T>) -> Tensor<Double> {
+    (t as? Tensor<Double>) ?? Tensor<Double>(t)
 }

@@ -22,8 +22,11 @@ public enum AuditHTML {
 
     /// The page for one run report (`title` goes into `<title>` and `<h1>`).
     public static func render(_ run: RunReport, title: String = "FeatureLens audit", provenance: Provenance? = nil) -> String {
-        func f(_ x: Double) -> String { String(format: "%.3f", x) }
-        let steps = run.timeline.map(\.step)
+        render([run], title: title, provenance: provenance)
+    }
+
+    /// The page for several runs (one section each, e.g. one per probe).
+    public static func render(_ runs: [RunReport], title: String = "FeatureLens audit", provenance: Provenance? = nil) -> String {
         var h = """
         <?xml version="1.0" encoding="UTF-8"?>
         <!DOCTYPE html>
@@ -44,7 +47,21 @@ public enum AuditHTML {
         <h1>\(escape(title))</h1>
 
         """
+        for run in runs { h += section(run) }
+        if let p = provenance {
+            h += "<p>\(escape(p.tool)) \(escape(p.version))\(p.gitCommit.map { " (" + escape($0) + ")" } ?? ""), \(escape(p.date)), \(p.threads) threads, \(escape(p.cpu)).</p>\n"
+        }
+        h += "</body>\n</html>\n"
+        return h
+    }
+
+    /// One run's feature table, metrics and thresholds as an XHTML fragment.
+    static func section(_ run: RunReport) -> String {
+        func f(_ x: Double) -> String { String(format: "%.3f", x) }
+        let steps = run.timeline.map(\.step)
+        var h = ""
         let measure = run.measure == .balanced ? "balanced accuracy (chance = 1/#classes)" : "plain accuracy (chance = majority-class rate)"
+        h += "<h2>\(escape(run.probe.rawValue)) probe</h2>\n"
         h += "<p>Probe: <b>\(escape(run.probe.rawValue))</b>, \(escape(measure)).\(steps.first == 0 && steps.count > 1 ? " Step 0 is the baseline." : "")</p>\n"
         h += "<table>\n<thead><tr><th>label</th><th>within</th><th>chance</th>"
         for s in steps { h += "<th>step \(s)</th>" }
@@ -57,7 +74,7 @@ public enum AuditHTML {
         }
         h += "</tbody>\n</table>\n"
         if let m = run.final.metrics {
-            h += "<h2>Representation metrics (test embeddings, last audit)</h2>\n<table>\n<tbody>\n"
+            h += "<h3>Representation metrics (test embeddings, last audit)</h3>\n<table>\n<tbody>\n"
             h += "<tr><td>RankMe (ε = 1e-7)</td><td>\(f(m.rankme))</td></tr>\n"
             h += "<tr><td>effective rank</td><td>\(f(m.effectiveRank))</td></tr>\n"
             h += "<tr><td>uniformity (t = 2)</td><td>\(f(m.uniformity))</td></tr>\n"
@@ -67,10 +84,6 @@ public enum AuditHTML {
         }
         let t = run.thresholds
         h += "<p>Verdict thresholds on retention (accuracy − chance)/(1 − chance): learned ≥ \(t.learned), chance ≤ \(t.chance), baseline read ≥ \(t.baselineRead), lost ≤ \(t.lostFraction) × peak.</p>\n"
-        if let p = provenance {
-            h += "<p>\(escape(p.tool)) \(escape(p.version))\(p.gitCommit.map { " (" + escape($0) + ")" } ?? ""), \(escape(p.date)), \(p.threads) threads, \(escape(p.cpu)).</p>\n"
-        }
-        h += "</body>\n</html>\n"
         return h
     }
 }
