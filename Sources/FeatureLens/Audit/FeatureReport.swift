@@ -194,7 +194,14 @@ public struct FeatureReport: Codable, Sendable, Equatable {
 
 /// A setting value in `runs[].settings` (an Int, Double, Bool or String).
 public enum SettingValue: Codable, Sendable, Equatable, CustomStringConvertible {
-    case int(Int), double(Double), bool(Bool), string(String)
+    /// An integer setting (e.g. `p`).
+    case int(Int)
+    /// A real setting (e.g. `beta`).
+    case double(Double)
+    /// A flag.
+    case bool(Bool)
+    /// A named choice (e.g. `augmentation`).
+    case string(String)
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
@@ -318,8 +325,9 @@ public struct RunReport: Codable, Sendable, Equatable {
 
 /// Where and how a report was made (`provenance` in report.json and config.json).
 public struct Provenance: Codable, Sendable, Equatable {
-    /// Tool name and version (`FeatureLensInfo.version`).
+    /// Tool name (`featurelens`).
     public var tool: String
+    /// Tool version (`FeatureLensInfo.version`).
     public var version: String
     /// `git rev-parse HEAD` of the working folder, when available.
     public var gitCommit: String?

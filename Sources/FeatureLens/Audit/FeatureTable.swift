@@ -58,9 +58,13 @@ public enum FeatureTable {
 public struct AuditSummary: Codable, Sendable, Equatable {
     /// The four headline metrics.
     public struct Metrics: Codable, Sendable, Equatable {
+        /// RankMe (ε = 1e-7).
         public var rankme: Double
+        /// Effective rank (no ε).
         public var effectiveRank: Double
+        /// Uniformity, t = 2.
         public var uniformity: Double
+        /// Mean per-dimension std of the L2-normalized embeddings.
         public var collapseStd: Double
         enum CodingKeys: String, CodingKey {
             case rankme, effectiveRank = "effective_rank", uniformity, collapseStd = "collapse_std"

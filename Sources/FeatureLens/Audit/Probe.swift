@@ -141,7 +141,8 @@ public struct ProbeScore: Codable, Sendable, Equatable {
         switch measure {
         case .balanced:
             var s = 0.0
-            for (c, n) in total { s += Double(correct[c] ?? 0) / Double(n) }
+            // Sorted classes: a fixed summation order, so equal inputs give bit-equal results.
+            for c in total.keys.sorted() { s += Double(correct[c] ?? 0) / Double(total[c]!) }
             self.init(accuracy: s / Double(total.count), chance: 1 / Double(total.count))
         case .plain:
             let nCorrect = correct.values.reduce(0, +)
