@@ -24,6 +24,12 @@ let package = Package(
         // `__attribute__((target(...)))`, and the best one the CPU supports is chosen once at
         // run time, so a plain `swift build` works on any x86-64 or arm64 machine.
         .target(name: "CFeatureLensKernels"),
+        // System zlib, for gzip-compressed IDX files (inflate only; no hand-written inflate).
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         .target(
             name: "FeatureLensNumerics",
             dependencies: ["CFeatureLensKernels"],
@@ -33,6 +39,7 @@ let package = Package(
             name: "FeatureLens",
             dependencies: [
                 "FeatureLensNumerics",
+                "CZlib",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftCSV", package: "SwiftCSV"),
             ],

@@ -21,16 +21,18 @@ public struct Tensor<Scalar: TensorScalar>: Equatable, Sendable {
     }
 
     /// A tensor filled with `value`.
+    @inlinable
     public init(repeating value: Scalar, shape: [Int]) {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative extent in shape \(shape)")
-        self.shape = shape
-        self.scalars = Array(repeating: value, count: shape.reduce(1, *))
+        self.init(shape: shape, scalars: Array(repeating: value, count: shape.reduce(1, *)))
     }
 
     /// A tensor of zeros.
+    @inlinable
     public init(zeros shape: [Int]) { self.init(repeating: 0, shape: shape) }
 
     /// A rank-2 tensor from nested rows (all rows must have equal length).
+    @inlinable
     public init(rows: [[Scalar]]) {
         let c = rows.first?.count ?? 0
         precondition(rows.allSatisfy { $0.count == c }, "ragged rows")
@@ -38,6 +40,7 @@ public struct Tensor<Scalar: TensorScalar>: Equatable, Sendable {
     }
 
     /// The n×n identity.
+    @inlinable
     public static func identity(_ n: Int) -> Tensor {
         var t = Tensor(zeros: [n, n])
         for i in 0..<n { t.scalars[i * n + i] = 1 }
@@ -45,6 +48,7 @@ public struct Tensor<Scalar: TensorScalar>: Equatable, Sendable {
     }
 
     /// I.i.d. N(mean, std²) entries drawn in row-major order from `generator`.
+    @inlinable
     public init(randomNormal shape: [Int], mean: Double = 0, standardDeviation: Double = 1,
                 using generator: inout SeededGenerator) {
         var s = [Scalar](repeating: 0, count: shape.reduce(1, *))
@@ -53,6 +57,7 @@ public struct Tensor<Scalar: TensorScalar>: Equatable, Sendable {
     }
 
     /// I.i.d. uniform entries in [low, high) drawn in row-major order from `generator`.
+    @inlinable
     public init(randomUniform shape: [Int], low: Double = 0, high: Double = 1,
                 using generator: inout SeededGenerator) {
         let count = shape.reduce(1, *)
@@ -62,6 +67,7 @@ public struct Tensor<Scalar: TensorScalar>: Equatable, Sendable {
     }
 
     /// Converts element type (e.g. `Float` ↔ `Double`).
+    @inlinable
     public init<Other: TensorScalar>(_ other: Tensor<Other>) {
         self.init(shape: other.shape, scalars: other.scalars.map { Scalar($0.doubleValue) })
     }
@@ -69,15 +75,20 @@ public struct Tensor<Scalar: TensorScalar>: Equatable, Sendable {
     // MARK: Shape
 
     /// Number of axes.
+    @inlinable
     public var rank: Int { shape.count }
     /// Total number of elements.
+    @inlinable
     public var count: Int { scalars.count }
     /// Extent of axis 0 (the batch / row count).
+    @inlinable
     public var rowCount: Int { shape.first ?? 1 }
     /// Elements per row: the product of all axes after the first.
+    @inlinable
     public var rowWidth: Int { shape.count <= 1 ? 1 : shape.dropFirst().reduce(1, *) }
 
     /// The same elements with a new shape (one extent may be −1, inferred).
+    @inlinable
     public func reshaped(_ newShape: [Int]) -> Tensor {
         var s = newShape
         if let inferred = s.firstIndex(of: -1) {
@@ -90,6 +101,7 @@ public struct Tensor<Scalar: TensorScalar>: Equatable, Sendable {
     }
 
     /// Materialized transpose of a rank-2 tensor: `[m, n]` → `[n, m]`.
+    @inlinable
     public func transposed() -> Tensor {
         precondition(rank == 2, "transposed() needs rank 2, got shape \(shape)")
         let m = shape[0], n = shape[1]
@@ -124,12 +136,14 @@ public struct Tensor<Scalar: TensorScalar>: Equatable, Sendable {
     }
 
     /// Row `i` (all axes after the first, flattened) as an array.
+    @inlinable
     public func row(_ i: Int) -> [Scalar] {
         let w = rowWidth
         return Array(scalars[(i * w)..<((i + 1) * w)])
     }
 
     /// Rows `range` as a new tensor (axis 0 slice).
+    @inlinable
     public func rows(_ range: Range<Int>) -> Tensor {
         precondition(range.lowerBound >= 0 && range.upperBound <= rowCount,
                      "row range \(range) out of bounds for shape \(shape)")
@@ -140,6 +154,7 @@ public struct Tensor<Scalar: TensorScalar>: Equatable, Sendable {
     }
 
     /// The rows at `indices`, in that order (a gather along axis 0).
+    @inlinable
     public func gatherRows(_ indices: [Int]) -> Tensor {
         let w = rowWidth, n = rowCount
         var out = [Scalar](repeating: 0, count: indices.count * w)
@@ -158,6 +173,7 @@ public struct Tensor<Scalar: TensorScalar>: Equatable, Sendable {
     }
 
     /// Stacks tensors along axis 0 (all must share the trailing shape).
+    @inlinable
     public static func concatenateRows(_ parts: [Tensor]) -> Tensor {
         precondition(!parts.isEmpty, "nothing to concatenate")
         let tail = Array(parts[0].shape.dropFirst())

@@ -22,35 +22,49 @@ extension Tensor {
         return Tensor(shape: shape, scalars: out)
     }
 
+    @inlinable
     public static func + (l: Tensor, r: Tensor) -> Tensor { l.zip(r, +) }
+    @inlinable
     public static func - (l: Tensor, r: Tensor) -> Tensor { l.zip(r, -) }
     /// Elementwise (Hadamard) product.
+    @inlinable
     public static func * (l: Tensor, r: Tensor) -> Tensor { l.zip(r, *) }
+    @inlinable
     public static func / (l: Tensor, r: Tensor) -> Tensor { l.zip(r, /) }
+    @inlinable
     public static func + (l: Tensor, r: Scalar) -> Tensor { l.map { $0 + r } }
+    @inlinable
     public static func - (l: Tensor, r: Scalar) -> Tensor { l.map { $0 - r } }
+    @inlinable
     public static func * (l: Tensor, r: Scalar) -> Tensor { l.map { $0 * r } }
+    @inlinable
     public static func * (l: Scalar, r: Tensor) -> Tensor { r.map { l * $0 } }
+    @inlinable
     public static func / (l: Tensor, r: Scalar) -> Tensor { l.map { $0 / r } }
+    @inlinable
     public static prefix func - (t: Tensor) -> Tensor { t.map { -$0 } }
 
+    @inlinable
     public static func += (l: inout Tensor, r: Tensor) {
         precondition(l.shape == r.shape, "shape mismatch \(l.shape) vs \(r.shape)")
         r.scalars.withUnsafeBufferPointer { o in
             l.scalars.withUnsafeMutableBufferPointer { d in for i in 0..<d.count { d[i] += o[i] } }
         }
     }
+    @inlinable
     public static func -= (l: inout Tensor, r: Tensor) {
         precondition(l.shape == r.shape, "shape mismatch \(l.shape) vs \(r.shape)")
         r.scalars.withUnsafeBufferPointer { o in
             l.scalars.withUnsafeMutableBufferPointer { d in for i in 0..<d.count { d[i] -= o[i] } }
         }
     }
+    @inlinable
     public static func *= (l: inout Tensor, r: Scalar) {
         l.scalars.withUnsafeMutableBufferPointer { d in for i in 0..<d.count { d[i] *= r } }
     }
 
     /// self ← self + α·x (axpy).
+    @inlinable
     public mutating func addScaled(_ x: Tensor, _ alpha: Scalar) {
         precondition(shape == x.shape, "shape mismatch \(shape) vs \(x.shape)")
         x.scalars.withUnsafeBufferPointer { o in
@@ -59,6 +73,7 @@ extension Tensor {
     }
 
     /// Adds a length-`rowWidth` vector to every row of a rank-2 tensor (bias broadcast).
+    @inlinable
     public func addingRowVector(_ v: [Scalar]) -> Tensor {
         precondition(rank == 2 && v.count == shape[1], "row vector of \(v.count) for shape \(shape)")
         var out = self
@@ -74,6 +89,7 @@ extension Tensor {
     // MARK: Reductions
 
     /// Sum of all elements (pairwise-free sequential sum in `Double` for accuracy).
+    @inlinable
     public func sum() -> Scalar {
         var s = 0.0
         for x in scalars { s += x.doubleValue }
@@ -81,9 +97,11 @@ extension Tensor {
     }
 
     /// Mean of all elements (0 for an empty tensor).
+    @inlinable
     public func mean() -> Scalar { count == 0 ? 0 : Scalar(sum().doubleValue / Double(count)) }
 
     /// Frobenius / L2 norm of all elements.
+    @inlinable
     public func norm() -> Scalar {
         var s = 0.0
         for x in scalars { let d = x.doubleValue; s += d * d }
@@ -91,6 +109,7 @@ extension Tensor {
     }
 
     /// Sum over axis 0 of a rank-2 tensor: `[m, n]` → `[n]` (column sums).
+    @inlinable
     public func sumOverRows() -> [Scalar] {
         precondition(rank == 2, "needs rank 2, got \(shape)")
         let m = shape[0], n = shape[1]
@@ -102,6 +121,7 @@ extension Tensor {
     }
 
     /// Sum over axis 1 of a rank-2 tensor: `[m, n]` → `[m]` (row sums).
+    @inlinable
     public func sumOverColumns() -> [Scalar] {
         precondition(rank == 2, "needs rank 2, got \(shape)")
         let m = shape[0], n = shape[1]
@@ -117,12 +137,14 @@ extension Tensor {
     }
 
     /// Column means of a rank-2 tensor: `[m, n]` → `[n]`.
+    @inlinable
     public func meanOverRows() -> [Scalar] {
         let m = Scalar(Swift.max(1, shape[0]))
         return sumOverRows().map { $0 / m }
     }
 
     /// Row maxima of a rank-2 tensor: `[m, n]` → `[m]` (−∞ for an empty row).
+    @inlinable
     public func maxOverColumns() -> [Scalar] {
         precondition(rank == 2, "needs rank 2, got \(shape)")
         let m = shape[0], n = shape[1]
@@ -135,6 +157,7 @@ extension Tensor {
 
     /// Numerically stable log Σ_j exp(x_ij) for each row of a rank-2 tensor: `[m, n]` → `[m]`.
     /// Rows that are entirely −∞ give −∞; an empty row gives −∞.
+    @inlinable
     public func logSumExpRows() -> [Scalar] {
         precondition(rank == 2, "needs rank 2, got \(shape)")
         let m = shape[0], n = shape[1]
@@ -153,6 +176,7 @@ extension Tensor {
     }
 
     /// Row-wise softmax of a rank-2 tensor (stable: subtracts each row's max).
+    @inlinable
     public func softmaxRows() -> Tensor {
         precondition(rank == 2, "needs rank 2, got \(shape)")
         let m = shape[0], n = shape[1]
@@ -170,6 +194,7 @@ extension Tensor {
     }
 
     /// Row-wise log-softmax of a rank-2 tensor.
+    @inlinable
     public func logSoftmaxRows() -> Tensor {
         let lse = logSumExpRows()
         let n = shape[1]
@@ -179,6 +204,7 @@ extension Tensor {
     }
 
     /// Euclidean norm of each row of a rank-2 tensor: `[m, n]` → `[m]`.
+    @inlinable
     public func rowNorms() -> [Scalar] {
         precondition(rank == 2, "needs rank 2, got \(shape)")
         let m = shape[0], n = shape[1]
@@ -194,6 +220,7 @@ extension Tensor {
     }
 
     /// Each row divided by max(‖row‖₂, ε) (PyTorch's `F.normalize` convention; ε = 1e-12).
+    @inlinable
     public func l2NormalizedRows(epsilon: Scalar = 1e-12) -> Tensor {
         let norms = rowNorms()
         let n = shape[1]
@@ -209,6 +236,7 @@ extension Tensor {
 
     /// Matrix product op(self)·op(other) of rank-2 tensors, via `gemm`.
     /// - Parameters: `transposeSelf`/`transposeOther` apply op = transpose without copying.
+    @inlinable
     public func matmul(_ other: Tensor, transposeSelf: Bool = false, transposeOther: Bool = false,
                        threads: Int = Parallel.threadCount) -> Tensor {
         precondition(rank == 2 && other.rank == 2, "matmul needs rank 2, got \(shape) and \(other.shape)")
@@ -234,6 +262,7 @@ extension Tensor {
 }
 
 /// C ← α·op(A)·op(B) + β·C on rank-2 tensors (shapes checked).
+@inlinable
 public func gemm<T: TensorScalar>(
     _ a: Tensor<T>, transposeA: Bool = false, _ b: Tensor<T>, transposeB: Bool = false,
     alpha: T = 1, beta: T = 0, into c: inout Tensor<T>, threads: Int = Parallel.threadCount

@@ -18,9 +18,25 @@ public final class Parameter<Scalar: TensorScalar> {
 
     /// Resets the accumulated gradient to zero.
     public func zeroGradient() {
+        // All-zero bytes are +0.0 for IEEE Float and Double; one memset instead of a generic loop.
         gradient.withUnsafeMutableBufferPointer { b in
-            for i in 0..<b.count { b[i] = 0 }
+            _ = UnsafeMutableRawBufferPointer(b).initializeMemory(as: UInt8.self, repeating: 0)
         }
+    }
+}
+
+/// Non-trainable state a layer keeps between calls and that a checkpoint must save, such as
+/// the running mean and variance of `BatchNorm1D` (PyTorch calls these "buffers").
+/// Optimizers never touch buffers; layers update them in `forward(_:training: true)`.
+public final class Buffer<Scalar: TensorScalar> {
+    /// Name, unique within a model (e.g. `"head.1.running_mean"`), as in a PyTorch `state_dict`.
+    public var name: String
+    /// Current value.
+    public var value: Tensor<Scalar>
+
+    public init(name: String, value: Tensor<Scalar>) {
+        self.name = name
+        self.value = value
     }
 }
 
@@ -30,7 +46,11 @@ public final class Parameter<Scalar: TensorScalar> {
 /// **accumulates** (adds) parameter gradients into each `Parameter.gradient`. Call
 /// `zeroGradients()` before each step. `backward` must follow the `forward` whose
 /// activations it uses.
-public protocol Layer: AnyObject {
+///
+/// Shape errors in `forward`/`backward` are programmer errors and trap with a message naming
+/// the layer and both shapes; call `outputShape(for:)` first to get a thrown `LayerError`
+/// instead (e.g. when the input shape comes from a user's data file).
+public protocol Layer<Scalar>: AnyObject {
     associatedtype Scalar: TensorScalar
     /// Computes the output and caches activations. `training` selects e.g. batch statistics.
     func forward(_ input: Tensor<Scalar>, training: Bool) -> Tensor<Scalar>
@@ -38,9 +58,37 @@ public protocol Layer: AnyObject {
     func backward(_ gradOutput: Tensor<Scalar>) -> Tensor<Scalar>
     /// Trainable parameters (empty for parameter-free layers).
     var parameters: [Parameter<Scalar>] { get }
+    /// Non-trainable state saved in checkpoints (empty by default).
+    var buffers: [Buffer<Scalar>] { get }
+    /// The output shape for an input of shape `inputShape`.
+    /// - Throws: `LayerError.shapeMismatch` naming the layer and the expected input shape.
+    func outputShape(for inputShape: [Int]) throws -> [Int]
 }
 
 extension Layer {
     /// Resets every parameter's gradient to zero.
     public func zeroGradients() { for p in parameters { p.zeroGradient() } }
+
+    /// No buffers by default.
+    public var buffers: [Buffer<Scalar>] { [] }
+
+    /// Default: the layer preserves its input shape and accepts any shape.
+    public func outputShape(for inputShape: [Int]) throws -> [Int] { inputShape }
+
+    /// Prepends `prefix` to the name of every parameter and buffer (containers call this
+    /// with e.g. `"0."` or `"backbone."`, giving PyTorch `state_dict` names such as
+    /// `"backbone.0.weight"`).
+    public func prefixNames(_ prefix: String) {
+        for p in parameters { p.name = prefix + p.name }
+        for b in buffers { b.name = prefix + b.name }
+    }
+
+    /// Total number of trainable scalars.
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+}
+
+/// Traps with the `LayerError` message if `layer` rejects `shape` (used by `forward`).
+@inline(__always)
+func checkInputShape<L: Layer>(_ layer: L, _ shape: [Int]) {
+    do { _ = try layer.outputShape(for: shape) } catch { preconditionFailure("\(error)") }
 }

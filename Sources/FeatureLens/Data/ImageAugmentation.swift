@@ -1,0 +1,431 @@
+// Image augmentations for contrastive learning (SimCLR, Chen et al., ICML 2020, §3 and
+// appendix A): random resized crop, horizontal flip, Gaussian noise, random erasing
+// (Zhong et al., AAAI 2020). Parameter ranges and sampling follow torchvision's
+// RandomResizedCrop / RandomErasing; the random numbers come from a `SeededGenerator`.
+//
+// Determinism: a batch's generator is split once per image, in image order, before any work;
+// image i then draws only from its own stream, so the result does not depend on the number of
+// threads (work is split over images, i.e. over output blocks).
+import Foundation
+import FeatureLensNumerics
+
+/// An invalid augmentation parameter or overlay input.
+public enum AugmentationError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// A parameter outside its allowed range.
+    case invalidParameter(augmentation: String, parameter: String, value: String, expected: String)
+    /// An overlay dataset or label set that does not fit the base dataset.
+    case overlayMismatch(field: String, expected: String, found: String)
+
+    public var description: String {
+        switch self {
+        case let .invalidParameter(aug, parameter, value, expected):
+            return "\(aug): parameter \(parameter) is \(value), expected \(expected)"
+        case let .overlayMismatch(field, expected, found):
+            return "overlay: \(field): expected \(expected), found \(found)"
+        }
+    }
+}
+
+/// A random transformation of a batch of images into one view.
+///
+/// `apply` takes images `[n, c, h, w]` and returns a view `[n, c', h', w']` (most keep the
+/// shape). Every random draw comes from `generator`: the same generator state gives the same
+/// view.
+public protocol ImageAugmentation: Sendable {
+    /// One view of `images` (`[n, c, h, w]`).
+    func apply(to images: Tensor<Float>, using generator: inout SeededGenerator) -> Tensor<Float>
+}
+
+/// Applies augmentations in order (each sees the previous one's output), drawing from one generator.
+public struct Compose: ImageAugmentation {
+    /// The steps, first applied first.
+    public var steps: [any ImageAugmentation]
+    /// - Parameter steps: the augmentations, in order (empty: identity).
+    public init(_ steps: [any ImageAugmentation]) { self.steps = steps }
+
+    public func apply(to images: Tensor<Float>, using generator: inout SeededGenerator) -> Tensor<Float> {
+        var x = images
+        for s in steps { x = s.apply(to: x, using: &generator) }
+        return x
+    }
+}
+
+/// Runs a per-image kernel over a batch, one split generator per image, in parallel over images.
+enum PerImage {
+    /// - Parameters:
+    ///   - outShape: `[c', h', w']` of each output image.
+    ///   - body: (image generator, input image, output image).
+    static func map(_ images: Tensor<Float>, outShape: [Int], using generator: inout SeededGenerator,
+                    threads: Int = Parallel.threadCount,
+                    _ body: (inout SeededGenerator, UnsafeBufferPointer<Float>, UnsafeMutableBufferPointer<Float>) -> Void)
+        -> Tensor<Float> {
+        precondition(images.rank == 4, "augmentations take images [n, c, h, w], got \(images.shape)")
+        let n = images.shape[0]
+        let inSize = images.rowWidth, outSize = outShape.reduce(1, *)
+        var generators = [SeededGenerator]()
+        generators.reserveCapacity(n)
+        for _ in 0..<n { generators.append(generator.split()) }
+        var out = [Float](repeating: 0, count: n * outSize)
+        let block = 32
+        let chunks = (n + block - 1) / block
+        images.scalars.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                generators.withUnsafeMutableBufferPointer { gens in
+                    Parallel.forEach(chunks: chunks, threads: threads) { chunk in
+                        for i in (chunk * block)..<min(n, (chunk + 1) * block) {
+                            let s = UnsafeBufferPointer(rebasing: src[(i * inSize)..<((i + 1) * inSize)])
+                            let d = UnsafeMutableBufferPointer(rebasing: dst[(i * outSize)..<((i + 1) * outSize)])
+                            body(&gens[i], s, d)
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [n] + outShape, scalars: out)
+    }
+}
+
+// MARK: - Random resized crop
+
+/// Random resized crop (torchvision `RandomResizedCrop`): a crop whose area is a fraction
+/// `scale` of the image and whose aspect ratio w/h is log-uniform in `ratio`, resized back to
+/// the output size by bilinear interpolation (half-pixel centres, as PyTorch's
+/// `interpolate(mode="bilinear", align_corners=False)`; no antialiasing).
+/// The same crop is used for every channel of an image.
+public struct RandomResizedCrop: ImageAugmentation, Equatable {
+    /// Range of the crop area as a fraction of the image area (default 0.08…1).
+    public var scale: ClosedRange<Double>
+    /// Range of the crop aspect ratio width/height (default 3/4…4/3), sampled log-uniformly.
+    public var ratio: ClosedRange<Double>
+    /// Output height and width in pixels (nil: the input size).
+    public var outputSize: (height: Int, width: Int)?
+
+    /// - Throws: `AugmentationError.invalidParameter` unless 0 < scale ≤ 1, 0 < ratio, output size ≥ 1.
+    public init(scale: ClosedRange<Double> = 0.08...1.0, ratio: ClosedRange<Double> = (3.0 / 4.0)...(4.0 / 3.0),
+                outputSize: (height: Int, width: Int)? = nil) throws {
+        guard scale.lowerBound > 0 && scale.upperBound <= 1 else {
+            throw AugmentationError.invalidParameter(augmentation: "RandomResizedCrop", parameter: "scale",
+                                                     value: "\(scale)", expected: "a range inside (0, 1]")
+        }
+        guard ratio.lowerBound > 0 && ratio.upperBound.isFinite else {
+            throw AugmentationError.invalidParameter(augmentation: "RandomResizedCrop", parameter: "ratio",
+                                                     value: "\(ratio)", expected: "a finite range inside (0, ∞)")
+        }
+        if let o = outputSize, o.height < 1 || o.width < 1 {
+            throw AugmentationError.invalidParameter(augmentation: "RandomResizedCrop", parameter: "outputSize",
+                                                     value: "\(o)", expected: "height and width ≥ 1")
+        }
+        self.scale = scale
+        self.ratio = ratio
+        self.outputSize = outputSize
+    }
+
+    public static func == (l: RandomResizedCrop, r: RandomResizedCrop) -> Bool {
+        l.scale == r.scale && l.ratio == r.ratio && l.outputSize?.height == r.outputSize?.height
+            && l.outputSize?.width == r.outputSize?.width
+    }
+
+    /// Draws a crop box `(top, left, height, width)` for an image of `height × width` pixels,
+    /// as torchvision's `RandomResizedCrop.get_params`: up to 10 attempts, then a centre crop
+    /// clamped to the ratio range.
+    public static func cropBox(height: Int, width: Int, scale: ClosedRange<Double>, ratio: ClosedRange<Double>,
+                               using g: inout SeededGenerator) -> (top: Int, left: Int, height: Int, width: Int) {
+        let area = Double(height * width)
+        let logLo = Foundation.log(ratio.lowerBound), logHi = Foundation.log(ratio.upperBound)
+        for _ in 0..<10 {
+            let target = area * (scale.lowerBound + (scale.upperBound - scale.lowerBound) * g.nextUniform())
+            let aspect = Foundation.exp(logLo + (logHi - logLo) * g.nextUniform())
+            let w = Int((target * aspect).squareRoot().rounded(.toNearestOrEven))
+            let h = Int((target / aspect).squareRoot().rounded(.toNearestOrEven))
+            if w > 0 && w <= width && h > 0 && h <= height {
+                let top = g.nextInt(below: height - h + 1)
+                let left = g.nextInt(below: width - w + 1)
+                return (top, left, h, w)
+            }
+        }
+        let inRatio = Double(width) / Double(height)
+        var w = width, h = height
+        if inRatio < ratio.lowerBound {
+            h = max(1, min(height, Int((Double(w) / ratio.lowerBound).rounded(.toNearestOrEven))))
+        } else if inRatio > ratio.upperBound {
+            w = max(1, min(width, Int((Double(h) * ratio.upperBound).rounded(.toNearestOrEven))))
+        }
+        return ((height - h) / 2, (width - w) / 2, h, w)
+    }
+
+    public func apply(to images: Tensor<Float>, using generator: inout SeededGenerator) -> Tensor<Float> {
+        precondition(images.rank == 4, "RandomResizedCrop takes [n, c, h, w], got \(images.shape)")
+        let c = images.shape[1], h = images.shape[2], w = images.shape[3]
+        let oh = outputSize?.height ?? h, ow = outputSize?.width ?? w
+        let scale = self.scale, ratio = self.ratio
+        return PerImage.map(images, outShape: [c, oh, ow], using: &generator) { g, src, dst in
+            let box = RandomResizedCrop.cropBox(height: h, width: w, scale: scale, ratio: ratio, using: &g)
+            Bilinear.resize(src, channels: c, height: h, width: w, box: box, outHeight: oh, outWidth: ow, into: dst)
+        }
+    }
+
+    /// Crops the same box from every image and resizes it bilinearly (deterministic; the
+    /// kernel `apply` uses).
+    /// - Returns: `[n, c, outputHeight, outputWidth]`.
+    /// - Precondition: the box lies inside the image.
+    public static func resizedCrop(_ images: Tensor<Float>, top: Int, left: Int, height: Int, width: Int,
+                                   outputHeight: Int, outputWidth: Int) -> Tensor<Float> {
+        precondition(images.rank == 4, "resizedCrop takes [n, c, h, w], got \(images.shape)")
+        let c = images.shape[1], h = images.shape[2], w = images.shape[3]
+        precondition(top >= 0 && left >= 0 && height >= 1 && width >= 1 && top + height <= h && left + width <= w,
+                     "crop box outside the \(h)×\(w) image")
+        var g = SeededGenerator(seed: 0)
+        return PerImage.map(images, outShape: [c, outputHeight, outputWidth], using: &g) { _, src, dst in
+            Bilinear.resize(src, channels: c, height: h, width: w, box: (top, left, height, width),
+                            outHeight: outputHeight, outWidth: outputWidth, into: dst)
+        }
+    }
+}
+
+/// Bilinear resampling with half-pixel centres (PyTorch `align_corners=False`):
+/// source coordinate `s = (d + 0.5) · in/out − 0.5`, clamped below at 0; neighbours
+/// `⌊s⌋` and `min(⌊s⌋ + 1, in − 1)`.
+enum Bilinear {
+    static func taps(inCount: Int, outCount: Int) -> [(i0: Int, i1: Int, l1: Float)] {
+        let scale = Float(inCount) / Float(outCount)
+        return (0..<outCount).map { d in
+            let s = max(0, scale * (Float(d) + 0.5) - 0.5)
+            let i0 = min(Int(s), inCount - 1)
+            let i1 = min(i0 + 1, inCount - 1)
+            return (i0, i1, s - Float(i0))
+        }
+    }
+
+    /// Resizes the crop `box` of a `[channels, height, width]` image to `[channels, outHeight, outWidth]`.
+    static func resize(_ src: UnsafeBufferPointer<Float>, channels: Int, height: Int, width: Int,
+                       box: (top: Int, left: Int, height: Int, width: Int), outHeight: Int, outWidth: Int,
+                       into dst: UnsafeMutableBufferPointer<Float>) {
+        let ys = taps(inCount: box.height, outCount: outHeight)
+        let xs = taps(inCount: box.width, outCount: outWidth)
+        for ch in 0..<channels {
+            let plane = ch * height * width
+            let outPlane = ch * outHeight * outWidth
+            for (oy, ty) in ys.enumerated() {
+                let r0 = plane + (box.top + ty.i0) * width + box.left
+                let r1 = plane + (box.top + ty.i1) * width + box.left
+                let ly1 = ty.l1, ly0 = 1 - ty.l1
+                for (ox, tx) in xs.enumerated() {
+                    let lx1 = tx.l1, lx0 = 1 - tx.l1
+                    let top = lx0 * src[r0 + tx.i0] + lx1 * src[r0 + tx.i1]
+                    let bottom = lx0 * src[r1 + tx.i0] + lx1 * src[r1 + tx.i1]
+                    dst[outPlane + oy * outWidth + ox] = ly0 * top + ly1 * bottom
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Horizontal flip
+
+/// Mirrors each image left–right with probability `probability` (one draw per image).
+public struct HorizontalFlip: ImageAugmentation, Equatable {
+    /// Probability of flipping an image (default 0.5).
+    public var probability: Double
+    /// - Throws: `AugmentationError.invalidParameter` unless 0 ≤ probability ≤ 1.
+    public init(probability: Double = 0.5) throws {
+        guard (0...1).contains(probability) else {
+            throw AugmentationError.invalidParameter(augmentation: "HorizontalFlip", parameter: "probability",
+                                                     value: "\(probability)", expected: "0…1")
+        }
+        self.probability = probability
+    }
+
+    public func apply(to images: Tensor<Float>, using generator: inout SeededGenerator) -> Tensor<Float> {
+        precondition(images.rank == 4, "HorizontalFlip takes [n, c, h, w], got \(images.shape)")
+        let c = images.shape[1], h = images.shape[2], w = images.shape[3]
+        let p = probability
+        return PerImage.map(images, outShape: [c, h, w], using: &generator) { g, src, dst in
+            let flip = g.nextUniform() < p
+            for row in 0..<(c * h) {
+                let o = row * w
+                if flip {
+                    for x in 0..<w { dst[o + x] = src[o + w - 1 - x] }
+                } else {
+                    for x in 0..<w { dst[o + x] = src[o + x] }
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Gaussian noise
+
+/// Adds i.i.d. N(0, σ²) noise to every pixel (Box–Muller pairs, see `normalPair`), optionally
+/// clipping the result to [0, 1].
+public struct GaussianNoise: ImageAugmentation, Equatable {
+    /// Noise standard deviation σ, in pixel units (images in [0, 1]).
+    public var standardDeviation: Double
+    /// Clip the result to [0, 1] (default true).
+    public var clip: Bool
+    /// - Throws: `AugmentationError.invalidParameter` unless σ ≥ 0 and finite.
+    public init(standardDeviation: Double, clip: Bool = true) throws {
+        guard standardDeviation >= 0 && standardDeviation.isFinite else {
+            throw AugmentationError.invalidParameter(augmentation: "GaussianNoise", parameter: "standardDeviation",
+                                                     value: "\(standardDeviation)", expected: "a finite value ≥ 0")
+        }
+        self.standardDeviation = standardDeviation
+        self.clip = clip
+    }
+
+    public func apply(to images: Tensor<Float>, using generator: inout SeededGenerator) -> Tensor<Float> {
+        let sigma = Float(standardDeviation), clip = self.clip
+        return PerImage.map(images, outShape: Array(images.shape.dropFirst()), using: &generator) { g, src, dst in
+            var i = 0
+            while i < src.count {
+                let (z0, z1) = GaussianNoise.normalPair(&g)
+                let v0 = src[i] + sigma * z0
+                dst[i] = clip ? min(1, max(0, v0)) : v0
+                if i + 1 < src.count {
+                    let v1 = src[i + 1] + sigma * z1
+                    dst[i + 1] = clip ? min(1, max(0, v1)) : v1
+                }
+                i += 2
+            }
+        }
+    }
+
+    /// Two independent N(0, 1) draws from one 64-bit word: Box–Muller in single precision
+    /// with both outputs used (u₁ ∈ (0, 1] from bits 40–63, u₂ ∈ [0, 1) from bits 16–39), so
+    /// |z| ≤ √(2 ln 2²⁴) ≈ 5.8.
+    @inline(__always)
+    static func normalPair(_ g: inout SeededGenerator) -> (Float, Float) {
+        let w = g.next()
+        let u1 = Float((w >> 40) + 1) * 0x1p-24
+        let u2 = Float((w >> 16) & 0xFF_FFFF) * 0x1p-24
+        let r = (-2 * Foundation.log(u1)).squareRoot()
+        let theta = 2 * Float.pi * u2
+        return (r * Foundation.cos(theta), r * Foundation.sin(theta))
+    }
+}
+
+// MARK: - Random erasing
+
+/// Random erasing (Zhong et al., AAAI 2020; torchvision `RandomErasing`): with probability
+/// `probability`, a rectangle of area fraction in `scale` and aspect ratio h/w log-uniform in
+/// `ratio` is filled (all channels) with a constant or with N(0, 1) noise. Up to 10 attempts to
+/// fit the rectangle; if none fits the image is unchanged.
+public struct RandomErasing: ImageAugmentation, Equatable {
+    /// What fills the erased rectangle.
+    public enum Fill: Equatable, Sendable {
+        /// A constant value.
+        case constant(Float)
+        /// I.i.d. N(0, 1) per pixel and channel.
+        case normal
+    }
+    /// Probability of erasing an image (default 0.5).
+    public var probability: Double
+    /// Range of the erased area as a fraction of the image (default 0.02…0.33).
+    public var scale: ClosedRange<Double>
+    /// Range of the aspect ratio height/width (default 0.3…3.3), sampled log-uniformly.
+    public var ratio: ClosedRange<Double>
+    /// Fill value (default constant 0).
+    public var fill: Fill
+
+    /// - Throws: `AugmentationError.invalidParameter` for a probability outside 0…1, a scale
+    ///   outside (0, 1], or a non-positive ratio.
+    public init(probability: Double = 0.5, scale: ClosedRange<Double> = 0.02...0.33,
+                ratio: ClosedRange<Double> = 0.3...3.3, fill: Fill = .constant(0)) throws {
+        guard (0...1).contains(probability) else {
+            throw AugmentationError.invalidParameter(augmentation: "RandomErasing", parameter: "probability",
+                                                     value: "\(probability)", expected: "0…1")
+        }
+        guard scale.lowerBound > 0 && scale.upperBound <= 1 else {
+            throw AugmentationError.invalidParameter(augmentation: "RandomErasing", parameter: "scale",
+                                                     value: "\(scale)", expected: "a range inside (0, 1]")
+        }
+        guard ratio.lowerBound > 0 && ratio.upperBound.isFinite else {
+            throw AugmentationError.invalidParameter(augmentation: "RandomErasing", parameter: "ratio",
+                                                     value: "\(ratio)", expected: "a finite range inside (0, ∞)")
+        }
+        self.probability = probability
+        self.scale = scale
+        self.ratio = ratio
+        self.fill = fill
+    }
+
+    /// Draws the rectangle `(top, left, height, width)` to erase, or nil when no attempt fits.
+    public static func eraseBox(height: Int, width: Int, scale: ClosedRange<Double>, ratio: ClosedRange<Double>,
+                                using g: inout SeededGenerator) -> (top: Int, left: Int, height: Int, width: Int)? {
+        let area = Double(height * width)
+        let logLo = Foundation.log(ratio.lowerBound), logHi = Foundation.log(ratio.upperBound)
+        for _ in 0..<10 {
+            let target = area * (scale.lowerBound + (scale.upperBound - scale.lowerBound) * g.nextUniform())
+            let aspect = Foundation.exp(logLo + (logHi - logLo) * g.nextUniform())
+            let h = Int((target * aspect).squareRoot().rounded(.toNearestOrEven))
+            let w = Int((target / aspect).squareRoot().rounded(.toNearestOrEven))
+            guard h < height && w < width && h > 0 && w > 0 else { continue }
+            return (g.nextInt(below: height - h + 1), g.nextInt(below: width - w + 1), h, w)
+        }
+        return nil
+    }
+
+    public func apply(to images: Tensor<Float>, using generator: inout SeededGenerator) -> Tensor<Float> {
+        precondition(images.rank == 4, "RandomErasing takes [n, c, h, w], got \(images.shape)")
+        let c = images.shape[1], h = images.shape[2], w = images.shape[3]
+        let p = probability, scale = self.scale, ratio = self.ratio, fill = self.fill
+        return PerImage.map(images, outShape: [c, h, w], using: &generator) { g, src, dst in
+            for i in 0..<src.count { dst[i] = src[i] }
+            guard g.nextUniform() < p,
+                  let box = RandomErasing.eraseBox(height: h, width: w, scale: scale, ratio: ratio, using: &g)
+            else { return }
+            for ch in 0..<c {
+                for y in box.top..<(box.top + box.height) {
+                    for x in box.left..<(box.left + box.width) {
+                        let v: Float
+                        switch fill {
+                        case let .constant(k): v = k
+                        case .normal: v = Float(g.nextNormal())
+                        }
+                        dst[(ch * h + y) * w + x] = v
+                    }
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Two views
+
+/// Produces the two views of a batch for a contrastive loss: `[view1; view2]`, i.e. rows
+/// `0..<n` are view 1 and rows `n..<2n` view 2, with row `i` and row `n + i` a positive pair.
+///
+/// Each view applies `augmentation` independently (view 1 draws first); then, if `randBits`
+/// is set, its k constant bit channels are appended to both views (identical in both in
+/// `.shared` mode, redrawn for each view in `.perView` mode).
+public struct TwoViewAugmenter: Sendable {
+    /// The augmentation applied to each view.
+    public var augmentation: any ImageAugmentation
+    /// Optional RandBits channels (Chen, Luo & Li, NeurIPS 2021).
+    public var randBits: RandBits?
+
+    /// - Parameters: see the properties.
+    public init(augmentation: any ImageAugmentation, randBits: RandBits? = nil) {
+        self.augmentation = augmentation
+        self.randBits = randBits
+    }
+
+    /// The two views of `batch`.
+    /// - Parameters:
+    ///   - batch: images `[n, c, h, w]`.
+    ///   - exampleIndices: dataset index of each image (keys the shared RandBits); `n` of them.
+    /// - Returns: `[2n, c + k, h', w']` (k = `randBits?.bitCount ?? 0`).
+    public func views(of batch: Tensor<Float>, exampleIndices: [Int],
+                      using generator: inout SeededGenerator) -> Tensor<Float> {
+        precondition(exampleIndices.count == batch.shape[0], "one example index per image")
+        var v1 = augmentation.apply(to: batch, using: &generator)
+        var v2 = augmentation.apply(to: batch, using: &generator)
+        if let rb = randBits {
+            v1 = rb.appending(to: v1, exampleIndices: exampleIndices, using: &generator)
+            v2 = rb.appending(to: v2, exampleIndices: exampleIndices, using: &generator)
+        }
+        precondition(v1.shape == v2.shape, "the two views have different shapes \(v1.shape), \(v2.shape)")
+        var shape = v1.shape
+        shape[0] *= 2
+        return Tensor(shape: shape, scalars: v1.scalars + v2.scalars)
+    }
+}

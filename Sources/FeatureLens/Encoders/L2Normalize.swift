@@ -1,0 +1,97 @@
+import FeatureLensNumerics
+
+/// Row-wise L2 normalization, PyTorch `F.normalize(x, p=2, dim=1, eps)`:
+///
+///     y_i = x_i / max(‖x_i‖₂, ε),   x, y: [N, D]
+///
+/// Backward, with r = ‖x_i‖: if r > ε, dx_i = (dy_i − y_i ⟨y_i, dy_i⟩) / r (projection onto the
+/// tangent space of the sphere); if r ≤ ε the denominator is the constant ε and
+/// dx_i = dy_i / ε (PyTorch's `clamp_min` passes no gradient to the norm there). A zero row thus
+/// gives y = 0 and a finite gradient.
+public final class L2Normalize<Scalar: TensorScalar>: Layer {
+    /// ε of the denominator (default 1e-12, PyTorch's default).
+    public let epsilon: Scalar
+    private var cachedOutput: Tensor<Scalar>?
+    private var cachedDenominators: [Scalar] = []
+
+    /// - Throws: `LayerError.invalidConfiguration` if ε is not finite and > 0.
+    public init(epsilon: Scalar = 1e-12) throws {
+        guard epsilon.isFinite, epsilon > 0 else {
+            throw LayerError.invalidConfiguration(layer: "L2Normalize", field: "epsilon", expected: "finite and > 0",
+                                                  got: "\(epsilon)")
+        }
+        self.epsilon = epsilon
+    }
+
+    public var parameters: [Parameter<Scalar>] { [] }
+
+    /// `[N, D]` → `[N, D]`.
+    public func outputShape(for inputShape: [Int]) throws -> [Int] {
+        guard inputShape.count == 2 else {
+            throw LayerError.shapeMismatch(layer: "L2Normalize", expected: "[N, D]", got: inputShape)
+        }
+        return inputShape
+    }
+
+    public func forward(_ input: Tensor<Scalar>, training: Bool) -> Tensor<Scalar> {
+        checkInputShape(self, input.shape)
+        let n = input.shape[0], d = input.shape[1]
+        var y = input
+        var denominators = [Scalar](repeating: 0, count: n)
+        y.withUnsafeMutableBufferPointer { yb in
+            guard let yp = yb.baseAddress else { return }
+            denominators.withUnsafeMutableBufferPointer { db in
+                l2NormalizeRows(yp, rows: n, columns: d, epsilon: epsilon, denominators: db.baseAddress!)
+            }
+        }
+        cachedOutput = y
+        cachedDenominators = denominators
+        return y
+    }
+
+    public func backward(_ gradOutput: Tensor<Scalar>) -> Tensor<Scalar> {
+        guard let y = cachedOutput else { preconditionFailure("L2Normalize.backward called before forward") }
+        precondition(gradOutput.shape == y.shape,
+                     "L2Normalize.backward: gradient shape \(gradOutput.shape), expected \(y.shape)")
+        let n = y.shape[0], d = y.shape[1]
+        var dx = gradOutput
+        y.withUnsafeBufferPointer { yb in
+            dx.withUnsafeMutableBufferPointer { db in
+                guard let yp = yb.baseAddress, let dp = db.baseAddress else { return }
+                l2NormalizeBackward(yp, dp, rows: n, columns: d, epsilon: epsilon, denominators: cachedDenominators)
+            }
+        }
+        return dx
+    }
+}
+
+/// In place: row_i ← row_i / max(‖row_i‖, ε); records the denominators.
+@inline(never)
+func l2NormalizeRowsKernel<T: TensorScalar>(_ x: UnsafeMutablePointer<T>, rows: Int, columns: Int, epsilon: T,
+                                      denominators: UnsafeMutablePointer<T>) {
+    for i in 0..<rows {
+        let r = x + i * columns
+        var ss: T = 0
+        for j in 0..<columns { ss += r[j] * r[j] }
+        let den = Swift.max(T.sqrt(ss), epsilon)
+        denominators[i] = den
+        for j in 0..<columns { r[j] /= den }
+    }
+}
+
+/// In place on g = dy: g_i ← (g_i − y_i⟨y_i, g_i⟩)/r where r > ε, else g_i/ε.
+@inline(never)
+func l2NormalizeBackwardKernel<T: TensorScalar>(_ y: UnsafePointer<T>, _ g: UnsafeMutablePointer<T>, rows: Int, columns: Int,
+                                          epsilon: T, denominators: UnsafePointer<T>) {
+    for i in 0..<rows {
+        let yr = y + i * columns, gr = g + i * columns
+        let den = denominators[i]
+        if den > epsilon {
+            var dot: T = 0
+            for j in 0..<columns { dot += yr[j] * gr[j] }
+            for j in 0..<columns { gr[j] = (gr[j] - yr[j] * dot) / den }
+        } else {
+            for j in 0..<columns { gr[j] /= den }
+        }
+    }
+}

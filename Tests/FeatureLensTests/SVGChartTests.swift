@@ -1,0 +1,65 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Testing
+@testable import FeatureLens
+
+@Suite("SVG charts")
+struct SVGChartTests {
+    func parse(_ s: String) throws -> XMLDocument { try XMLDocument(xmlString: s, options: []) }
+
+    @Test func lineChartIsWellFormedAndLabelled() throws {
+        var chart = LineChart(
+            title: "Probe accuracy <subclass & class>", xLabel: "training step", yLabel: "balanced accuracy",
+            series: [ChartSeries(name: "class", x: [0, 10, 100, 20000], y: [0.9, 1, 1, 1], error: [0.01, 0, 0, 0]),
+                     ChartSeries(name: "subclass", x: [0, 10, 100, 20000], y: [0.95, 0.97, 1, 0.5], dashed: true)],
+            xScale: .symlog, yRange: 0...1)
+        chart.referenceLines = [(0.5, "chance")]
+        let doc = try parse(chart.svg())
+        let root = try #require(doc.rootElement())
+        #expect(root.name == "svg")
+        let texts = (try root.nodes(forXPath: "//*[local-name()='text']")).compactMap { $0.stringValue }
+        #expect(texts.contains("training step"))
+        #expect(texts.contains("balanced accuracy"))
+        #expect(texts.contains("class") && texts.contains("subclass") && texts.contains("chance"))
+        #expect(texts.contains("Probe accuracy <subclass & class>"))
+        #expect(texts.contains("0") && texts.contains("10000"))  // symlog ticks include step 0
+        let lines = try root.nodes(forXPath: "//*[local-name()='polyline']")
+        #expect(lines.count == 2)
+    }
+
+    @Test func scatterHandlesDegenerateData() throws {
+        let s = ScatterChart(title: "PCA", xLabel: "PC1", yLabel: "PC2", x: [0, 0, 0], y: [1, 1, 1],
+                             category: [0, 1, 1], categoryNames: ["a", "b"])
+        let doc = try parse(s.svg())
+        let circles = try doc.rootElement()!.nodes(forXPath: "//*[local-name()='circle']")
+        #expect(circles.count == 3 + 2)
+    }
+
+    @Test func niceTicksCoverRange() {
+        let t = niceTicks(lo: 0.43, hi: 1.02)
+        #expect(t.first! >= 0.43 && t.last! <= 1.02 && t.count >= 3)
+        #expect(formatNumber(0.5) == "0.5" && formatNumber(20000) == "20000" && formatNumber(1e-5).contains("e"))
+    }
+}
+
+@Suite("HTML pages")
+struct HTMLPageTests {
+    @Test func pageIsWellFormedXHTML() throws {
+        var page = HTMLPage(title: "Report & <friends>")
+        page.heading("Probes")
+        page.table(header: ["label", "final"], rows: [["class", "1.00"], ["sub<class>", "0.50"]],
+                   cellClasses: [[nil, "learned"], [nil, "collapsed"]])
+        page.figure(svg: LineChart(title: "t", xLabel: "x", yLabel: "y",
+                                   series: [ChartSeries(name: "a", x: [0, 1], y: [0, 1])]).svg(),
+                    caption: "a chart")
+        page.paragraph("verdict: \"collapsed\"")
+        let doc = try XMLDocument(xmlString: page.render(), options: [])
+        let root = try #require(doc.rootElement())
+        #expect(root.name == "html")
+        let cells = try root.nodes(forXPath: "//*[local-name()='td']").compactMap { $0.stringValue }
+        #expect(cells.contains("sub<class>"))
+        #expect(try root.nodes(forXPath: "//*[local-name()='svg']").count == 1)
+    }
+}
