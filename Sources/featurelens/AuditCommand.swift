@@ -87,11 +87,7 @@ struct AuditCommand: ParsableCommand {
         var outURL: URL?
         if let out {
             let url = URL(fileURLWithPath: out)
-            do {
-                try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-            } catch {
-                throw FileWriteError(file: out, reason: "cannot create the output folder: \((error as NSError).localizedDescription)")
-            }
+            try AtomicFile.prepareDirectory(url)
             outURL = url
         }
         let reports = try request.runAll()

@@ -203,7 +203,7 @@ public enum SettingValue: Codable, Sendable, Equatable, CustomStringConvertible 
     /// A named choice (e.g. `augmentation`).
     case string(String)
 
-    public init(from decoder: Decoder) throws {
+    public init(from decoder: Swift.Decoder) throws {
         let c = try decoder.singleValueContainer()
         if let v = try? c.decode(Bool.self) { self = .bool(v) }
         else if let v = try? c.decode(Int.self) { self = .int(v) }
@@ -211,7 +211,7 @@ public enum SettingValue: Codable, Sendable, Equatable, CustomStringConvertible 
         else { self = .string(try c.decode(String.self)) }
     }
 
-    public func encode(to encoder: Encoder) throws {
+    public func encode(to encoder: Swift.Encoder) throws {
         var c = encoder.singleValueContainer()
         switch self {
         case .int(let v): try c.encode(v)

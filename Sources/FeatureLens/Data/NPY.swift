@@ -246,7 +246,7 @@ public enum NPY {
         return d
     }
 
-    /// Writes a tensor as an NPY file, atomically (temporary file, then rename).
+    /// Writes a tensor as an NPY file, atomically (`AtomicFile`: temporary file, then rename).
     /// - Throws: `NPYError.unwritable`.
     public static func write<T: TensorScalar>(_ tensor: Tensor<T>, to url: URL, dtype: NPYDType = .float32) throws {
         do {
@@ -364,45 +364,5 @@ struct HeaderParser {
         skipSpace()
         guard i == chars.count else { throw fail("trailing characters after the dict") }
         return out
-    }
-}
-
-/// A file could not be written (`reason` from the operating system).
-public struct FileWriteError: Error, CustomStringConvertible, Equatable {
-    /// The destination path.
-    public var file: String
-    /// What went wrong.
-    public var reason: String
-    public var description: String { "\(file): cannot write: \(reason)" }
-    /// Creates the error.
-    public init(file: String, reason: String) {
-        self.file = file
-        self.reason = reason
-    }
-}
-
-/// Writes files atomically: the bytes go to a temporary file in the same folder, which is then
-/// renamed over the destination, so a reader never sees a half-written file.
-public enum AtomicFile {
-    /// Writes `data` to `url` atomically.
-    /// - Throws: `FileWriteError` naming the destination when the folder is not writable.
-    public static func write(_ data: Data, to url: URL) throws {
-        let dir = url.deletingLastPathComponent()
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))")
-        do {
-            try data.write(to: tmp)
-        } catch {
-            throw FileWriteError(file: url.path, reason: (error as NSError).localizedDescription)
-        }
-        if rename(tmp.path, url.path) != 0 {
-            let err = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: tmp)
-            throw FileWriteError(file: url.path, reason: err)
-        }
-    }
-
-    /// Writes a UTF-8 string to `url` atomically.
-    public static func write(_ text: String, to url: URL) throws {
-        try write(Data(text.utf8), to: url)
     }
 }
