@@ -17,6 +17,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
     ],
     targets: [
         // Register-blocked SIMD micro-kernels in C. Each kernel carries its own
@@ -40,6 +41,7 @@ let package = Package(
                 "FeatureLensNumerics",
                 "CZlib",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftCSV", package: "SwiftCSV"),
             ],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),

@@ -1,0 +1,437 @@
+import Foundation
+
+// The feature report: per label set, the probe accuracy at every audited step, its peak and
+// final values and a verdict; and the `report.json` document types shared with training runs
+// (schema in docs/REPORT_SCHEMA.md).
+
+/// What happened to a labelled feature over training (see `VerdictThresholds` for the rules).
+public enum FeatureVerdict: String, Codable, Sendable, CaseIterable {
+    /// The embedding reads the label at the end.
+    case learned
+    /// The baseline (step 0) read the label, but training ended at chance level: training
+    /// removed it (feature suppression, Xue et al. 2023 §4).
+    case suppressed
+    /// A within-group label (subclass within class) that was learned during training and ends
+    /// near chance (class collapse, Xue et al. 2023 §3).
+    case collapsed
+    /// Peaked high after the baseline and ends at most `lostFraction` of the peak.
+    case learnedThenLost = "learned then lost"
+    /// Ends between chance and learned.
+    case partial
+    /// Never read above chance where no baseline read it either (for example a single
+    /// audit with the label at chance). Not one of issue 5's four training verdicts: it keeps
+    /// `suppressed` for the case where a baseline shows the label was there to lose.
+    case notLearned = "not learned"
+}
+
+/// Thresholds on the retention r = (accuracy − chance)/(1 − chance) that decide a verdict.
+///
+/// With r₀ the baseline retention (the audit at step 0, when the timeline has at least two
+/// audits), r_peak the largest retention after the baseline (over all audits when there is
+/// no baseline), and r_final the last audit's retention, the first rule that holds wins:
+/// 1. `collapsed`: the label is probed within groups, r_peak ≥ `learned` and r_final ≤ `chance`;
+/// 2. `suppressed`: a baseline exists, r₀ ≥ `baselineRead` and r_final ≤ `chance`;
+/// 3. `learned then lost`: r_peak ≥ `learned` and r_final ≤ `lostFraction` · r_peak;
+/// 4. `learned`: r_final ≥ `learned`;
+/// 5. `not learned`: r_final ≤ `chance`;
+/// 6. `partial` otherwise.
+/// Defaults for two balanced classes (chance 0.5): `learned` 0.8 ↔ accuracy 0.9, `chance`
+/// 0.2 ↔ 0.6 (the ≤ 0.6 of SCIENCE.md §5's signatures), `baselineRead` 0.5 ↔ 0.75.
+public struct VerdictThresholds: Codable, Sendable, Equatable {
+    /// Retention at or above which a label counts as read ("learned").
+    public var learned: Double
+    /// Retention at or below which a label counts as at chance.
+    public var chance: Double
+    /// Baseline retention at or above which the untrained encoder already read the label.
+    public var baselineRead: Double
+    /// "Lost" means the final retention is at most this fraction of the peak.
+    public var lostFraction: Double
+
+    enum CodingKeys: String, CodingKey {
+        case learned, chance, baselineRead = "baseline_read", lostFraction = "lost_fraction"
+    }
+
+    /// Creates thresholds (defaults documented on the type).
+    public init(learned: Double = 0.8, chance: Double = 0.2, baselineRead: Double = 0.5, lostFraction: Double = 0.5) {
+        self.learned = learned
+        self.chance = chance
+        self.baselineRead = baselineRead
+        self.lostFraction = lostFraction
+    }
+
+    /// The verdict for a timeline of retentions (`steps` ascending, one retention per step).
+    public func verdict(steps: [Int], retentions: [Double], withinGroups: Bool) -> FeatureVerdict {
+        precondition(!retentions.isEmpty && steps.count == retentions.count, "one retention per step")
+        let hasBaseline = steps.count >= 2 && steps[0] == 0
+        let after = hasBaseline ? Array(retentions.dropFirst()) : retentions
+        let peak = after.max()!
+        let final = retentions.last!
+        if withinGroups && peak >= learned && final <= chance { return .collapsed }
+        if hasBaseline && retentions[0] >= baselineRead && final <= chance { return .suppressed }
+        if peak >= learned && final <= lostFraction * peak { return .learnedThenLost }
+        if final >= learned { return .learned }
+        if final <= chance { return .notLearned }
+        return .partial
+    }
+}
+
+/// One audit: the probe accuracies (and more) at one training step. JSON keys: `step`,
+/// `loss`, `probes`, `chance`, `retention`, `feature_weights`, `metrics`, `layer`.
+public struct TimelineEntry: Codable, Sendable, Equatable {
+    /// Optimizer steps taken before this audit (0 = initialization, the baseline).
+    public var step: Int
+    /// Training loss at this step, when known.
+    public var loss: Double?
+    /// Probe accuracy per label set.
+    public var probes: [String: Double]
+    /// Chance level per label set (see `AccuracyMeasure`).
+    public var chance: [String: Double]?
+    /// Retention per label set.
+    public var retention: [String: Double]?
+    /// ‖W e_f‖ per planted feature (synthetic data), keyed by label-set name.
+    public var featureWeights: [String: Double]?
+    /// Representation metrics of the scored embeddings.
+    public var metrics: RepresentationMetrics?
+    /// Which layer the probes read (`backbone` or `head`), when the encoder has both.
+    public var layer: String?
+
+    enum CodingKeys: String, CodingKey {
+        case step, loss, probes, chance, retention, featureWeights = "feature_weights", metrics, layer
+    }
+
+    /// Creates an entry.
+    public init(step: Int, loss: Double? = nil, probes: [String: Double], chance: [String: Double]? = nil,
+                retention: [String: Double]? = nil, featureWeights: [String: Double]? = nil,
+                metrics: RepresentationMetrics? = nil, layer: String? = nil) {
+        self.step = step
+        self.loss = loss
+        self.probes = probes
+        self.chance = chance
+        self.retention = retention
+        self.featureWeights = featureWeights
+        self.metrics = metrics
+        self.layer = layer
+    }
+
+    /// Fills probes, chance and retention from scores.
+    public init(step: Int, loss: Double? = nil, scores: [String: ProbeScore],
+                featureWeights: [String: Double]? = nil, metrics: RepresentationMetrics? = nil, layer: String? = nil) {
+        self.init(step: step, loss: loss, probes: scores.mapValues(\.accuracy), chance: scores.mapValues(\.chance),
+                  retention: scores.mapValues(\.retention), featureWeights: featureWeights, metrics: metrics, layer: layer)
+    }
+}
+
+/// The per-label-set summary of a timeline. JSON keys in snake_case.
+public struct FeatureSummary: Codable, Sendable, Equatable {
+    /// Label-set name.
+    public var label: String
+    /// The grouping label set when probed within groups (e.g. `class` for `subclass`), else nil.
+    public var within: String?
+    /// Chance level at the final audit.
+    public var chance: Double
+    /// Accuracy at step 0 when the timeline has a baseline, else nil.
+    public var baseline: Double?
+    /// Largest accuracy after the baseline (over all audits when there is none).
+    public var peak: Double
+    /// The step of the peak (the earliest, if several).
+    public var peakStep: Int
+    /// Accuracy at the last audit.
+    public var final: Double
+    /// Retention at the last audit.
+    public var finalRetention: Double
+    /// The verdict.
+    public var verdict: FeatureVerdict
+    /// Accuracy at every audit, in timeline order.
+    public var accuracies: [Double]
+
+    enum CodingKeys: String, CodingKey {
+        case label, within, chance, baseline, peak, peakStep = "peak_step", final
+        case finalRetention = "final_retention", verdict, accuracies
+    }
+}
+
+/// The verdicts of a timeline of audits, one `FeatureSummary` per label set.
+public struct FeatureReport: Codable, Sendable, Equatable {
+    /// Summaries in label order.
+    public var features: [FeatureSummary]
+
+    /// Verdicts by label set.
+    public var verdicts: [String: FeatureVerdict] {
+        Dictionary(uniqueKeysWithValues: features.map { ($0.label, $0.verdict) })
+    }
+
+    /// Summarizes `timeline` (ascending steps) for `labels`.
+    /// - Parameters: `within`: label set → the label set it is probed within.
+    ///   A label without a retention entry falls back to accuracy with chance 0.
+    /// - Throws: `ProbeError.empty` for an empty timeline or a label missing from an entry.
+    public init(timeline: [TimelineEntry], labels: [String], within: [String: String] = [:],
+                thresholds: VerdictThresholds = .init()) throws {
+        guard !timeline.isEmpty else { throw ProbeError.empty("no audits in the timeline") }
+        let steps = timeline.map(\.step)
+        let hasBaseline = steps.count >= 2 && steps[0] == 0
+        var out: [FeatureSummary] = []
+        for label in labels {
+            var acc: [Double] = [], ret: [Double] = []
+            for e in timeline {
+                guard let a = e.probes[label] else { throw ProbeError.empty("label set '\(label)' missing at step \(e.step)") }
+                acc.append(a)
+                if let r = e.retention?[label] { ret.append(r) }
+                else { let ch = e.chance?[label] ?? 0; ret.append(ProbeScore(accuracy: a, chance: ch).retention) }
+            }
+            let firstAfter = hasBaseline ? 1 : 0
+            var peakIndex = firstAfter
+            for i in firstAfter..<acc.count where acc[i] > acc[peakIndex] { peakIndex = i }
+            out.append(FeatureSummary(
+                label: label, within: within[label], chance: timeline.last!.chance?[label] ?? 0,
+                baseline: hasBaseline ? acc[0] : nil, peak: acc[peakIndex], peakStep: steps[peakIndex],
+                final: acc.last!, finalRetention: ret.last!,
+                verdict: thresholds.verdict(steps: steps, retentions: ret, withinGroups: within[label] != nil),
+                accuracies: acc))
+        }
+        features = out
+    }
+}
+
+/// A setting value in `runs[].settings` (an Int, Double, Bool or String).
+public enum SettingValue: Codable, Sendable, Equatable, CustomStringConvertible {
+    /// An integer setting (e.g. `p`).
+    case int(Int)
+    /// A real setting (e.g. `beta`).
+    case double(Double)
+    /// A flag.
+    case bool(Bool)
+    /// A named choice (e.g. `augmentation`).
+    case string(String)
+
+    public init(from decoder: Swift.Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let v = try? c.decode(Bool.self) { self = .bool(v) }
+        else if let v = try? c.decode(Int.self) { self = .int(v) }
+        else if let v = try? c.decode(Double.self) { self = .double(v) }
+        else { self = .string(try c.decode(String.self)) }
+    }
+
+    public func encode(to encoder: Swift.Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .int(let v): try c.encode(v)
+        case .double(let v): try c.encode(v)
+        case .bool(let v): try c.encode(v)
+        case .string(let v): try c.encode(v)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .int(let v): return String(v)
+        case .double(let v): return String(v)
+        case .bool(let v): return String(v)
+        case .string(let v): return v
+        }
+    }
+}
+
+/// The last audit's probes and metrics (`runs[].final`).
+public struct FinalSummary: Codable, Sendable, Equatable {
+    /// Accuracy per label set at the last audit.
+    public var probes: [String: Double]
+    /// Chance level per label set at the last audit.
+    public var chance: [String: Double]?
+    /// Representation metrics at the last audit.
+    public var metrics: RepresentationMetrics?
+
+    /// Creates the summary.
+    public init(probes: [String: Double], chance: [String: Double]? = nil, metrics: RepresentationMetrics? = nil) {
+        self.probes = probes
+        self.chance = chance
+        self.metrics = metrics
+    }
+}
+
+/// How close a trained linear encoder is to the minimum-norm minimizer W* (`runs[].theory`;
+/// SCIENCE.md §4). Filled by the trainer; absent for external embeddings.
+public struct TheorySummary: Codable, Sendable, Equatable {
+    /// ‖W‖_F / ‖W*‖_F.
+    public var normRatio: Double
+    /// ‖WᵀW − W*ᵀW*‖_F / ‖W*ᵀW*‖_F.
+    public var gramDistance: Double
+    /// (L(W) − L(W*)) / |L(W*)|.
+    public var lossGap: Double
+    /// Probe accuracy per label set read through W*.
+    public var probes: [String: Double]
+
+    enum CodingKeys: String, CodingKey {
+        case normRatio = "norm_ratio", gramDistance = "gram_distance", lossGap = "loss_gap", probes
+    }
+
+    /// Creates the summary.
+    public init(normRatio: Double, gramDistance: Double, lossGap: Double, probes: [String: Double]) {
+        self.normRatio = normRatio
+        self.gramDistance = gramDistance
+        self.lossGap = lossGap
+        self.probes = probes
+    }
+}
+
+/// One run in `report.json` (`runs[]`): its settings, the audit timeline, the final values,
+/// the theory line when it applies, and the verdicts.
+public struct RunReport: Codable, Sendable, Equatable {
+    /// The settings that distinguish this run inside its preset (e.g. `p`, `beta`).
+    public var settings: [String: SettingValue]
+    /// Which probe produced the accuracies.
+    public var probe: ProbeKind
+    /// Balanced or plain accuracy.
+    public var measure: AccuracyMeasure
+    /// Label sets in display order.
+    public var labels: [String]
+    /// Label set → the label set it was probed within.
+    public var within: [String: String]
+    /// Which layer the probes read (`backbone`, `head`), when it applies.
+    public var layer: String?
+    /// Every audit, ascending steps; step 0 is the baseline.
+    public var timeline: [TimelineEntry]
+    /// The last audit's probes and metrics.
+    public var final: FinalSummary
+    /// The minimum-norm comparison, when it applies.
+    public var theory: TheorySummary?
+    /// Verdict per label set.
+    public var verdicts: [String: FeatureVerdict]
+    /// The per-label summaries behind the verdicts.
+    public var features: [FeatureSummary]
+    /// The thresholds the verdicts used.
+    public var thresholds: VerdictThresholds
+
+    /// Builds a run report from its timeline.
+    /// - Throws: `ProbeError.empty` (see `FeatureReport.init`).
+    public init(settings: [String: SettingValue] = [:], probe: ProbeKind, measure: AccuracyMeasure,
+                labels: [String], within: [String: String] = [:], layer: String? = nil,
+                timeline: [TimelineEntry], theory: TheorySummary? = nil,
+                thresholds: VerdictThresholds = .init()) throws {
+        let report = try FeatureReport(timeline: timeline, labels: labels, within: within, thresholds: thresholds)
+        self.settings = settings
+        self.probe = probe
+        self.measure = measure
+        self.labels = labels
+        self.within = within
+        self.layer = layer
+        self.timeline = timeline
+        self.final = FinalSummary(probes: timeline.last!.probes, chance: timeline.last!.chance, metrics: timeline.last!.metrics)
+        self.theory = theory
+        self.verdicts = report.verdicts
+        self.features = report.features
+        self.thresholds = thresholds
+    }
+}
+
+/// Where and how a report was made (`provenance` in report.json and config.json).
+public struct Provenance: Codable, Sendable, Equatable {
+    /// Tool name (`featurelens`).
+    public var tool: String
+    /// Tool version (`FeatureLensInfo.version`).
+    public var version: String
+    /// `git rev-parse HEAD` of the working folder, when available.
+    public var gitCommit: String?
+    /// The seed of the run, when it has one.
+    public var seed: UInt64?
+    /// Threads used by parallel kernels.
+    public var threads: Int
+    /// CPU description (from /proc/cpuinfo on Linux) and logical core count.
+    public var cpu: String
+    /// ISO 8601 date and time of the report.
+    public var date: String
+
+    enum CodingKeys: String, CodingKey {
+        case tool, version, gitCommit = "git_commit", seed, threads, cpu, date
+    }
+
+    /// Provenance of the current process.
+    public static func current(seed: UInt64? = nil) -> Provenance {
+        var cpu = "unknown CPU"
+        if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+           let line = info.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+           let colon = line.firstIndex(of: ":") {
+            cpu = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        cpu += " (\(ProcessInfo.processInfo.activeProcessorCount) logical cores)"
+        return Provenance(tool: "featurelens", version: FeatureLensInfo.version, gitCommit: currentGitCommit(),
+                          seed: seed, threads: Parallel.threadCount, cpu: cpu,
+                          date: ISO8601DateFormatter().string(from: Date()))
+    }
+
+    /// Reads the commit of the git checkout containing the current folder, without running git.
+    static func currentGitCommit() -> String? {
+        var dir = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        for _ in 0..<20 {
+            let git = dir.appendingPathComponent(".git")
+            var gitDir = git
+            if let text = try? String(contentsOf: git, encoding: .utf8), text.hasPrefix("gitdir:") {
+                gitDir = URL(fileURLWithPath: text.dropFirst(7).trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            if let head = try? String(contentsOf: gitDir.appendingPathComponent("HEAD"), encoding: .utf8) {
+                let h = head.trimmingCharacters(in: .whitespacesAndNewlines)
+                if h.hasPrefix("ref: ") {
+                    let ref = String(h.dropFirst(5))
+                    // Worktrees keep refs in the common dir.
+                    var common = gitDir
+                    if let c = try? String(contentsOf: gitDir.appendingPathComponent("commondir"), encoding: .utf8) {
+                        common = URL(fileURLWithPath: c.trimmingCharacters(in: .whitespacesAndNewlines), relativeTo: gitDir).standardizedFileURL
+                    }
+                    for base in [gitDir, common] {
+                        if let sha = try? String(contentsOf: base.appendingPathComponent(ref), encoding: .utf8) {
+                            return sha.trimmingCharacters(in: .whitespacesAndNewlines)
+                        }
+                    }
+                    if let packed = try? String(contentsOf: common.appendingPathComponent("packed-refs"), encoding: .utf8),
+                       let line = packed.split(separator: "\n").first(where: { $0.hasSuffix(" " + ref) }) {
+                        return String(line.prefix(40))
+                    }
+                    return nil
+                }
+                return h.count == 40 ? h : nil
+            }
+            let parent = dir.deletingLastPathComponent()
+            if parent.path == dir.path { break }
+            dir = parent
+        }
+        return nil
+    }
+
+    /// Creates a provenance record.
+    public init(tool: String, version: String, gitCommit: String?, seed: UInt64?, threads: Int, cpu: String, date: String) {
+        self.tool = tool
+        self.version = version
+        self.gitCommit = gitCommit
+        self.seed = seed
+        self.threads = threads
+        self.cpu = cpu
+        self.date = date
+    }
+}
+
+/// The `report.json` document: `{"preset", "config", "runs": [...], "provenance"}`.
+public struct ReportDocument<Config: Codable & Sendable & Equatable>: Codable, Sendable, Equatable {
+    /// Preset name (`audit` for external embeddings).
+    public var preset: String
+    /// The configuration that produced the runs.
+    public var config: Config
+    /// One entry per compared setting.
+    public var runs: [RunReport]
+    /// Where and how the report was made.
+    public var provenance: Provenance
+
+    /// Creates the document.
+    public init(preset: String, config: Config, runs: [RunReport], provenance: Provenance) {
+        self.preset = preset
+        self.config = config
+        self.runs = runs
+        self.provenance = provenance
+    }
+
+    /// Pretty-printed JSON with sorted keys.
+    public func jsonData() throws -> Data {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try e.encode(self)
+    }
+}

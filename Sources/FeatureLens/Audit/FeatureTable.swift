@@ -1,0 +1,91 @@
+import Foundation
+
+/// Plain-text and compact-JSON renderings of a `RunReport` for the terminal.
+public enum FeatureTable {
+    /// The feature table: one row per label set with its chance level, the accuracy at every
+    /// audited step (the first column is the step-0 baseline when present), the peak and its
+    /// step, the final value and the verdict; then the last audit's representation metrics.
+    public static func render(_ run: RunReport) -> String {
+        let steps = run.timeline.map(\.step)
+        var header = ["label", "within", "chance"] + steps.map { "step \($0)" } + ["peak (step)", "final", "verdict"]
+        var rows: [[String]] = []
+        for f in run.features {
+            var r = [f.label, f.within ?? "", fmt(f.chance)]
+            r += f.accuracies.map(fmt)
+            r += ["\(fmt(f.peak)) (\(f.peakStep))", fmt(f.final), f.verdict.rawValue]
+            rows.append(r)
+        }
+        if !run.features.contains(where: { $0.within != nil }) {
+            header.remove(at: 1)
+            rows = rows.map { var r = $0; r.remove(at: 1); return r }
+        }
+        var widths = header.map(\.count)
+        for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, c in
+                let pad = String(repeating: " ", count: widths[i] - c.count)
+                return i == 0 || i == cells.count - 1 ? c + pad : pad + c
+            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }
+        let measure = run.measure == .balanced
+            ? "balanced accuracy (chance = 1/#classes)" : "plain accuracy (chance = majority-class rate)"
+        var out = "Feature audit: \(run.probe.rawValue) probe, \(measure)"
+        if steps.count >= 2 && steps[0] == 0 { out += "; step 0 is the baseline" }
+        out += "\n" + line(header) + "\n"
+        out += line(widths.map { String(repeating: "-", count: $0) }) + "\n"
+        for r in rows { out += line(r) + "\n" }
+        if let m = run.final.metrics {
+            out += String(format: "metrics (test embeddings, last audit): rankme %.2f  effective_rank %.2f  uniformity %.3f  collapse_std %.4f\n",
+                          m.rankme, m.effectiveRank, m.uniformity, m.collapseStd)
+        }
+        return out
+    }
+
+    static func fmt(_ x: Double) -> String { String(format: "%.3f", x) }
+
+    /// The `--json` summary: `{"probes": {label: accuracy}, "chance": {label: rate},
+    /// "metrics": {"rankme", "effective_rank", "uniformity", "collapse_std"},
+    /// "verdicts": {label: verdict}}` for the last audit, pretty-printed with sorted keys.
+    /// - Throws: `EncodingError` (only for non-finite numbers).
+    public static func jsonSummary(_ run: RunReport) throws -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: try e.encode(AuditSummary(run)), as: UTF8.self)
+    }
+}
+
+/// The exact shape printed by `featurelens audit --json`.
+public struct AuditSummary: Codable, Sendable, Equatable {
+    /// The four headline metrics.
+    public struct Metrics: Codable, Sendable, Equatable {
+        /// RankMe (ε = 1e-7).
+        public var rankme: Double
+        /// Effective rank (no ε).
+        public var effectiveRank: Double
+        /// Uniformity, t = 2.
+        public var uniformity: Double
+        /// Mean per-dimension std of the L2-normalized embeddings.
+        public var collapseStd: Double
+        enum CodingKeys: String, CodingKey {
+            case rankme, effectiveRank = "effective_rank", uniformity, collapseStd = "collapse_std"
+        }
+    }
+    /// Final accuracy per label set.
+    public var probes: [String: Double]
+    /// Chance level per label set.
+    public var chance: [String: Double]
+    /// Metrics of the last audit's test embeddings (nil when metrics were not computed).
+    public var metrics: Metrics?
+    /// Verdict per label set (raw values, e.g. "learned then lost").
+    public var verdicts: [String: FeatureVerdict]
+
+    /// The summary of a run's last audit.
+    public init(_ run: RunReport) {
+        probes = run.final.probes
+        chance = run.final.chance ?? [:]
+        metrics = run.final.metrics.map {
+            Metrics(rankme: $0.rankme, effectiveRank: $0.effectiveRank, uniformity: $0.uniformity, collapseStd: $0.collapseStd)
+        }
+        verdicts = run.verdicts
+    }
+}

@@ -1,0 +1,188 @@
+import Foundation
+import SwiftCSV
+
+/// Errors raised while reading a CSV label table. Every case names the file.
+public enum LabelTableError: Error, CustomStringConvertible, Equatable {
+    /// The file could not be read or is not valid UTF-8.
+    case unreadable(file: String, reason: String)
+    /// The CSV could not be parsed (SwiftCSV's message).
+    case malformed(file: String, reason: String)
+    /// The header row is missing or has an empty or duplicated column name.
+    case badHeader(file: String, reason: String)
+    /// The table has no data rows.
+    case empty(file: String)
+    /// A row has a different number of fields than the header.
+    case raggedRow(file: String, line: Int, expected: Int, found: Int)
+    /// A label cell is empty.
+    case emptyCell(file: String, line: Int, column: String)
+    /// A requested column is not in the header.
+    case missingColumn(file: String, column: String, available: [String])
+    /// The number of label rows differs from the number of embedding rows.
+    case rowCountMismatch(file: String, rows: Int, embeddingsFile: String, embeddingRows: Int)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let f, let r): return "\(f): cannot read label table: \(r)"
+        case .malformed(let f, let r): return "\(f): malformed CSV: \(r)"
+        case .badHeader(let f, let r): return "\(f): bad header row: \(r)"
+        case .empty(let f): return "\(f): label table has a header but no data rows"
+        case .raggedRow(let f, let l, let e, let n):
+            return "\(f): line \(l) has \(n) fields, expected \(e) (one per header column)"
+        case .emptyCell(let f, let l, let c): return "\(f): line \(l): empty label in column '\(c)'"
+        case .missingColumn(let f, let c, let a):
+            return "\(f): no column '\(c)' (columns: \(a.joined(separator: ", ")))"
+        case .rowCountMismatch(let f, let r, let ef, let er):
+            return "\(f): \(r) label rows, but \(ef) has \(er) embedding rows (they must match row for row)"
+        }
+    }
+}
+
+/// One categorical label set read from a table column: every row's class as an integer code
+/// `0..<classCount`, with the original names kept.
+///
+/// Codes follow the sorted order of the original values: numerically when every value in the
+/// column is an integer (so `"2" < "10"`), otherwise by string comparison.
+public struct CategoricalLabels: Sendable, Equatable, Codable {
+    /// The column (label set) name.
+    public var name: String
+    /// Per row, the class code in `0..<names.count`: `[n]`.
+    public var codes: [Int]
+    /// The original value of each code: `names[code]`.
+    public var names: [String]
+
+    /// Creates a label set from codes and names (codes must lie in `0..<names.count`).
+    public init(name: String, codes: [Int], names: [String]) {
+        precondition(codes.allSatisfy { $0 >= 0 && $0 < names.count }, "label code out of range for \(name)")
+        self.name = name
+        self.codes = codes
+        self.names = names
+    }
+
+    /// Encodes raw string values (see the type's docs for the code order).
+    public init(name: String, values: [String]) {
+        let unique = Array(Set(values))
+        let ints = unique.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let sorted: [String]
+        if ints.count == unique.count {
+            sorted = unique.sorted { Int($0.trimmingCharacters(in: .whitespaces))! < Int($1.trimmingCharacters(in: .whitespaces))! }
+        } else {
+            sorted = unique.sorted()
+        }
+        var index: [String: Int] = [:]
+        for (k, v) in sorted.enumerated() { index[v] = k }
+        self.init(name: name, codes: values.map { index[$0]! }, names: sorted)
+    }
+
+    /// Number of classes.
+    public var classCount: Int { names.count }
+    /// Number of rows.
+    public var count: Int { codes.count }
+
+    /// The original value of every row: `[n]`.
+    public var values: [String] { codes.map { names[$0] } }
+
+    /// Re-encodes two label sets of the same name (say from a train and a test table) over the
+    /// union of their values, so that equal values get equal codes in both.
+    public static func unified(_ a: CategoricalLabels, _ b: CategoricalLabels) -> (CategoricalLabels, CategoricalLabels) {
+        let joint = CategoricalLabels(name: a.name, values: a.values + b.values)
+        return (CategoricalLabels(name: a.name, codes: Array(joint.codes[0..<a.count]), names: joint.names),
+                CategoricalLabels(name: a.name, codes: Array(joint.codes[a.count...]), names: joint.names))
+    }
+
+    /// The rows at `indices`, in that order (same names).
+    public func gather(_ indices: [Int]) -> CategoricalLabels {
+        CategoricalLabels(name: name, codes: indices.map { codes[$0] }, names: names)
+    }
+}
+
+/// A table of label sets read from a CSV file with a header row: one column per label set,
+/// one row per embedding row. Integer and string labels are both accepted (see
+/// `CategoricalLabels`). Parsing uses SwiftCSV (delimiter `,`; quoted fields allowed).
+public struct LabelTable: Sendable, Equatable {
+    /// The file the table came from (used in error messages).
+    public var file: String
+    /// Column names in header order.
+    public var columns: [String]
+    /// The label sets by column name.
+    public var labelSets: [String: CategoricalLabels]
+    /// Number of data rows.
+    public var rowCount: Int
+
+    /// Reads a CSV label table.
+    /// - Throws: `LabelTableError` naming the file and the problem (unreadable file, bad
+    ///   header, no rows, a row with the wrong field count, an empty cell).
+    public init(contentsOf url: URL) throws {
+        let text: String
+        do {
+            text = try String(contentsOf: url, encoding: .utf8)
+        } catch {
+            throw LabelTableError.unreadable(file: url.path, reason: (error as NSError).localizedDescription)
+        }
+        try self.init(csv: text, file: url.path)
+    }
+
+    /// Parses CSV text; `file` names the source in errors.
+    /// - Throws: `LabelTableError`.
+    public init(csv text: String, file: String) throws {
+        let parsed: EnumeratedCSV
+        do {
+            parsed = try EnumeratedCSV(string: text, delimiter: .comma, loadColumns: false)
+        } catch {
+            throw LabelTableError.malformed(file: file, reason: "\(error)")
+        }
+        let header = parsed.header.map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !header.isEmpty, !(header.count == 1 && header[0].isEmpty) else {
+            throw LabelTableError.badHeader(file: file, reason: "no header row")
+        }
+        if let i = header.firstIndex(where: { $0.isEmpty }) {
+            throw LabelTableError.badHeader(file: file, reason: "column \(i + 1) has an empty name")
+        }
+        if Set(header).count != header.count {
+            let dup = header.first { name in header.filter { $0 == name }.count > 1 }!
+            throw LabelTableError.badHeader(file: file, reason: "column name '\(dup)' appears twice")
+        }
+        var rows = parsed.rows
+        // A trailing blank line is not a row.
+        while let last = rows.last, last.allSatisfy({ $0.isEmpty }) { rows.removeLast() }
+        guard !rows.isEmpty else { throw LabelTableError.empty(file: file) }
+        // SwiftCSV pads every row to the longest one; a row longer than the header shows as
+        // extra fields, a short row as empty trailing fields (reported as an empty cell below).
+        var values = Array(repeating: [String](), count: header.count)
+        for v in values.indices { values[v].reserveCapacity(rows.count) }
+        for (r, row) in rows.enumerated() {
+            let line = r + 2
+            if row.count > header.count, row[header.count...].contains(where: { !$0.isEmpty }) {
+                throw LabelTableError.raggedRow(file: file, line: line, expected: header.count,
+                                                found: row.lastIndex(where: { !$0.isEmpty })! + 1)
+            }
+            for c in 0..<header.count {
+                let cell = c < row.count ? row[c].trimmingCharacters(in: .whitespaces) : ""
+                if cell.isEmpty { throw LabelTableError.emptyCell(file: file, line: line, column: header[c]) }
+                values[c].append(cell)
+            }
+        }
+        self.file = file
+        self.columns = header
+        self.rowCount = rows.count
+        var sets: [String: CategoricalLabels] = [:]
+        for (c, name) in header.enumerated() { sets[name] = CategoricalLabels(name: name, values: values[c]) }
+        self.labelSets = sets
+    }
+
+    /// The label set in column `name`.
+    /// - Throws: `LabelTableError.missingColumn` naming the file and the available columns.
+    public func labels(_ name: String) throws -> CategoricalLabels {
+        guard let l = labelSets[name] else {
+            throw LabelTableError.missingColumn(file: file, column: name, available: columns)
+        }
+        return l
+    }
+
+    /// Checks that the table has exactly `rows` rows (one per embedding row of `embeddingsFile`).
+    /// - Throws: `LabelTableError.rowCountMismatch`.
+    public func requireRowCount(_ rows: Int, embeddingsFile: String) throws {
+        guard rowCount == rows else {
+            throw LabelTableError.rowCountMismatch(file: file, rows: rowCount, embeddingsFile: embeddingsFile, embeddingRows: rows)
+        }
+    }
+}

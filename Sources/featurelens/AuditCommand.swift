@@ -1,0 +1,119 @@
+import ArgumentParser
+import FeatureLens
+import Foundation
+
+/// `featurelens audit`: probes, metrics and verdicts for embeddings saved elsewhere (NPY).
+struct AuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Audit embeddings saved elsewhere: which labelled features can a probe read?",
+        discussion: """
+        Each --embeddings file is an [n, p] float32/float64 NPY array (np.save), one per \
+        checkpoint in training order; the first is the step-0 baseline when several are given. \
+        --labels is a CSV with a header row, one column per label set, one row per embedding row. \
+        Probes fit on the train rows and are scored on the test rows (--test-embeddings with \
+        --test-labels, or a seeded --split of the rows).
+        """)
+
+    @Option(name: .customLong("embeddings"), help: "NPY embeddings [n, p] (repeat: one file per checkpoint, in order).")
+    var embeddings: [String] = []
+
+    @Option(name: .customLong("test-embeddings"), help: "NPY test embeddings, one per --embeddings file.")
+    var testEmbeddings: [String] = []
+
+    @Option(help: "Fraction of rows used to fit the probes when no test files are given.")
+    var split: Double = 0.8
+
+    @Option(help: "Seed of the train/test split.")
+    var seed: UInt64 = 0
+
+    @Option(help: "CSV label table of the --embeddings rows (header row).")
+    var labels: String
+
+    @Option(name: .customLong("test-labels"), help: "CSV label table of the --test-embeddings rows.")
+    var testLabels: String?
+
+    @Option(help: "Probe a label within the groups of another, LABEL:GROUP (e.g. subclass:class); repeatable.")
+    var within: [String] = []
+
+    @Option(help: "Probe: ridge (default, the signature probe), logistic, knn or centroid; a comma-separated list runs several on the same data.")
+    var probe: String = "ridge"
+
+    @Option(help: "Accuracy: balanced (default) or plain.")
+    var accuracy: String = "balanced"
+
+    @Option(help: "Comma-separated label columns to audit (default: all).")
+    var columns: String?
+
+    @Option(help: "Comma-separated training step of each --embeddings file (default 0,1,2,...).")
+    var steps: String?
+
+    @Flag(help: "Print the JSON summary instead of the table.")
+    var json = false
+
+    @Option(help: "Folder for report.json and report.html (created if missing).")
+    var out: String?
+
+    func validate() throws {
+        if embeddings.isEmpty { throw ValidationError("give at least one --embeddings FILE.npy") }
+        for name in probeNames where ProbeKind(rawValue: name) == nil {
+            throw ValidationError("unknown --probe '\(name)' (expected ridge, logistic, knn or centroid)")
+        }
+        if AccuracyMeasure(rawValue: accuracy) == nil {
+            throw ValidationError("unknown --accuracy '\(accuracy)' (expected balanced or plain)")
+        }
+    }
+
+    var probeNames: [String] { probe.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+
+    func run() throws {
+        let stepList: [Int] = try steps.map { text in
+            try text.split(separator: ",").map { s in
+                guard let v = Int(s.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("--steps: '\(s)' is not an integer")
+                }
+                return v
+            }
+        } ?? []
+        let request = ExternalAudit(
+            embeddings: embeddings, testEmbeddings: testEmbeddings, labels: labels, testLabels: testLabels,
+            split: split, seed: seed,
+            columns: columns.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [],
+            steps: stepList,
+            audit: AuditConfiguration(probe: ProbeKind(rawValue: probeNames[0])!, measure: AccuracyMeasure(rawValue: accuracy)!,
+                                      within: try ExternalAudit.parseWithin(within)),
+            probes: probeNames.count > 1 ? probeNames.map { ProbeKind(rawValue: $0)! } : [])
+        // Check the output folder before the work, so a bad folder fails fast.
+        var outURL: URL?
+        if let out {
+            let url = URL(fileURLWithPath: out)
+            try AtomicFile.prepareDirectory(url)
+            outURL = url
+        }
+        let reports = try request.runAll()
+        if json {
+            if reports.count == 1 {
+                print(try FeatureTable.jsonSummary(reports[0]))
+            } else {
+                // Several probes: {"ridge": {summary}, "centroid": {summary}}.
+                var parts: [String] = []
+                for r in reports {
+                    let body = try FeatureTable.jsonSummary(r).split(separator: "\n").joined(separator: "\n  ")
+                    parts.append("  \"\(r.probe.rawValue)\" : \(body)")
+                }
+                print("{\n" + parts.joined(separator: ",\n") + "\n}")
+            }
+        } else {
+            print(reports.map(FeatureTable.render).joined(separator: "\n"), terminator: "")
+        }
+        if let outURL {
+            let provenance = Provenance.current(seed: testEmbeddings.isEmpty ? seed : nil)
+            let doc = ReportDocument(preset: "audit", config: request, runs: reports, provenance: provenance)
+            try AtomicFile.write(try doc.jsonData(), to: outURL.appendingPathComponent("report.json"))
+            try AtomicFile.write(AuditHTML.render(reports, provenance: provenance), to: outURL.appendingPathComponent("report.html"))
+            if !json {
+                print("wrote \(outURL.appendingPathComponent("report.json").path) and report.html")
+            }
+        }
+    }
+}

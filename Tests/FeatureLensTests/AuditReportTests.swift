@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+@testable import FeatureLens
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+@Suite struct AuditReportTests {
+    let rules = VerdictThresholds()
+
+    @Test func verdictRules() {
+        let defaultSteps = [0, 10, 100, 1000]
+        func v(_ r: [Double], within: Bool = false, steps: [Int]? = nil) -> FeatureVerdict {
+            rules.verdict(steps: steps ?? defaultSteps, retentions: r, withinGroups: within)
+        }
+        // Class collapse: a subclass learned, then back at chance.
+        #expect(v([0.9, 1.0, 1.0, -0.04], within: true) == .collapsed)
+        // The same shape for an ordinary label is suppression when the baseline read it ...
+        #expect(v([0.9, 1.0, 1.0, -0.04]) == .suppressed)
+        // ... and learned then lost when the baseline did not.
+        #expect(v([0.1, 1.0, 0.9, 0.1]) == .learnedThenLost)
+        #expect(v([0.1, 1.0, 0.9, 0.45]) == .learnedThenLost)
+        #expect(v([0.1, 1.0, 0.9, 0.55]) == .partial)
+        // Feature suppression: baseline reads it, training removes it.
+        #expect(v([0.8, 0.5, 0.1, 0.0]) == .suppressed)
+        #expect(v([0.3, 0.95, 1.0, 1.0]) == .learned)
+        #expect(v([0.9, 0.9, 0.85, 0.82]) == .learned)
+        #expect(v([0.0, 0.1, 0.05, 0.1]) == .notLearned)
+        #expect(v([0.0, 0.3, 0.4, 0.5]) == .partial)
+        // A single audit has no baseline.
+        #expect(v([0.9], steps: [0]) == .learned)
+        #expect(v([0.1], steps: [0]) == .notLearned)
+        // Thresholds are configurable.
+        #expect(VerdictThresholds(learned: 0.95).verdict(steps: [0, 1], retentions: [0.3, 0.9], withinGroups: false) == .partial)
+    }
+
+    func timeline() -> [TimelineEntry] {
+        [(0, 0.95, 0.96), (100, 1.0, 1.0), (3000, 1.0, 0.98), (20000, 1.0, 0.49)].map { step, c, s in
+            TimelineEntry(step: step, loss: step == 0 ? nil : -1.9,
+                          scores: ["class": ProbeScore(accuracy: c, chance: 0.5), "subclass": ProbeScore(accuracy: s, chance: 0.5)],
+                          featureWeights: ["subclass": 0.003 * Double(step + 1)])
+        }
+    }
+
+    @Test func featureReportSummarizesPeakFinalAndBaseline() throws {
+        let r = try FeatureReport(timeline: timeline(), labels: ["class", "subclass"], within: ["subclass": "class"])
+        let sub = r.features[1]
+        #expect(sub.baseline == 0.96 && sub.peak == 1.0 && sub.peakStep == 100 && sub.final == 0.49)
+        #expect(sub.within == "class" && sub.verdict == .collapsed)
+        #expect(abs(sub.finalRetention - -0.02) < 1e-12)
+        #expect(r.verdicts == ["class": .learned, "subclass": .collapsed])
+        #expect(throws: ProbeError.self) { try FeatureReport(timeline: [], labels: ["class"]) }
+        #expect(throws: ProbeError.self) { try FeatureReport(timeline: timeline(), labels: ["nope"]) }
+    }
+
+    @Test func runReportJSONFollowsTheSchema() throws {
+        let metrics = RepresentationMetrics(rankme: 3.5, effectiveRank: 3.4, uniformity: -2, collapseStd: 0.2)
+        var tl = timeline()
+        tl[3].metrics = metrics
+        let run = try RunReport(settings: ["rho": .double(0.6), "augmentation": .string("perfect"), "p": .int(8)],
+                                probe: .ridge, measure: .balanced, labels: ["class", "subclass"],
+                                within: ["subclass": "class"], layer: "backbone", timeline: tl,
+                                theory: TheorySummary(normRatio: 0.98, gramDistance: 0.06, lossGap: 0.001, probes: ["subclass": 0.5]))
+        let doc = ReportDocument(preset: "class-collapse", config: ["seed": 0], runs: [run], provenance: .current(seed: 0))
+        let data = try doc.jsonData()
+        let obj = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        #expect(obj["preset"] as? String == "class-collapse")
+        let runs = obj["runs"] as! [[String: Any]]
+        let first = runs[0]
+        let entry = (first["timeline"] as! [[String: Any]])[0]
+        #expect(Set(entry.keys).isSuperset(of: ["step", "probes", "feature_weights"]))
+        let final = first["final"] as! [String: Any]
+        let m = final["metrics"] as! [String: Any]
+        #expect(Set(m.keys).isSuperset(of: ["rankme", "effective_rank", "uniformity", "collapse_std"]))
+        #expect((first["verdicts"] as! [String: String])["subclass"] == "collapsed")
+        #expect(Set((first["theory"] as! [String: Any]).keys) == ["norm_ratio", "gram_distance", "loss_gap", "probes"])
+        #expect((first["settings"] as! [String: Any])["augmentation"] as? String == "perfect")
+        #expect(((obj["provenance"] as! [String: Any])["version"] as? String) == FeatureLensInfo.version)
+        // Round trip.
+        let back = try JSONDecoder().decode(ReportDocument<[String: Int]>.self, from: data)
+        #expect(back.runs == [run])
+        // "learned then lost" is the JSON spelling.
+        #expect(String(decoding: try JSONEncoder().encode(FeatureVerdict.learnedThenLost), as: UTF8.self) == "\"learned then lost\"")
+    }
+
+    @Test func auditHTMLIsWellFormedXHTML() throws {
+        let run = try RunReport(probe: .knn, measure: .plain, labels: ["class", "subclass"], within: ["subclass": "class"],
+                                timeline: timeline())
+        let html = AuditHTML.render(run, title: "a <b> & \"c\"", provenance: .current())
+        let doc = try XMLDocument(data: Data(html.utf8), options: [])
+        #expect(doc.rootElement()?.name == "html")
+        #expect(html.contains("a &lt;b&gt; &amp; &quot;c&quot;"))
+        #expect(html.contains("collapsed"))
+        #expect(!html.contains("<script") && !html.contains("src="))
+        let table = FeatureTable.render(run)
+        #expect(table.contains("step 0") && table.contains("subclass") && table.contains("collapsed"))
+    }
+}
