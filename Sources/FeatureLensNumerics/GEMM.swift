@@ -320,8 +320,13 @@ func packPanelA<T: BinaryFloatingPoint>(
     } else {
         // op(A)[i, p] = a[i·lda + p]: each row i is contiguous in p.
         for i in 0..<rows {
-            let src = a + (row + i) * lda + pc
-            for p in 0..<kc { dst[p * mr + i] = src[p] }
+            var src = a + (row + i) * lda + pc
+            var d = dst + i
+            for _ in 0..<kc {
+                d.pointee = src.pointee
+                src += 1
+                d += mr
+            }
         }
         if rows < mr {
             for p in 0..<kc { for i in rows..<mr { dst[p * mr + i] = 0 } }
@@ -339,8 +344,13 @@ func packPanelB<T: BinaryFloatingPoint>(
     if transposed {
         // op(B)[p, j] = b[j·ldb + p]: each column j is contiguous in p.
         for j in 0..<columns {
-            let src = b + (column + j) * ldb + pc
-            for p in 0..<kc { dst[p * nr + j] = src[p] }
+            var src = b + (column + j) * ldb + pc
+            var d = dst + j
+            for _ in 0..<kc {
+                d.pointee = src.pointee
+                src += 1
+                d += nr
+            }
         }
         if columns < nr {
             for p in 0..<kc { for j in columns..<nr { dst[p * nr + j] = 0 } }

@@ -38,6 +38,11 @@ struct BenchGEMMCommand: ParsableCommand {
     @Option(name: .long, help: "Minimum timed runs per size (after one warm-up run).")
     var repeats: Int = 5
 
+    @Flag(name: .long, help: ArgumentHelp(
+        "Divide by process CPU time instead of wall time (threads × per-thread rate; for tuning on a busy machine).",
+        visibility: .hidden))
+    var cpuClock = false
+
     @Option(name: .long, help: "Python with torch: also time torch.matmul (Benchmarks/torch_matmul.py).")
     var python: String?
 
@@ -98,11 +103,12 @@ struct BenchGEMMCommand: ParsableCommand {
             b.scalars.withUnsafeBufferPointer { bp in
                 c.withUnsafeMutableBufferPointer { cp in
                     func once() -> Double {
-                        let start = DispatchTime.now().uptimeNanoseconds
+                        let start = cpuClock ? processCPUSeconds() : wallSeconds()
                         sgemm(transposeA: false, transposeB: false, m: size, n: size, k: size,
                               alpha: 1, a: ap.baseAddress!, lda: size, b: bp.baseAddress!, ldb: size,
                               beta: 0, c: cp.baseAddress!, ldc: size, threads: threads, kernel: kernel)
-                        return Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+                        if cpuClock { return (processCPUSeconds() - start) / Double(threads) }
+                        return wallSeconds() - start
                     }
                     // Warm-up: at least one run and about 0.1 s.
                     var warm = 0.0
@@ -251,4 +257,12 @@ private func jsonString(_ s: String) -> String {
         }
     }
     return out + "\""
+}
+
+private func wallSeconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+
+private func processCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
