@@ -12,7 +12,7 @@
 // of C never depends on where its tile sits, hence not on how work is split between threads.
 
 #include "FeatureLensKernels.h"
-#include <string.h>
+// Only compiler builtins (no libc headers), so the file compiles for any target.
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define FL_X86 1
@@ -134,15 +134,15 @@ static void sgemm_avx2(long kc, const float *restrict a, const float *restrict b
     long ldd = ldc;
     if (!full) {
         // Partial tile: the same arithmetic on a scratch tile, then copy the valid part.
-        memset(t, 0, sizeof t);
+        __builtin_memset(t, 0, sizeof t);
         if (beta != 0.0f)
-            for (long i = 0; i < mr; i++) memcpy(t + i * A2S_NR, c + i * ldc, (size_t)nr * sizeof(float));
+            for (long i = 0; i < mr; i++) __builtin_memcpy(t + i * A2S_NR, c + i * ldc, (size_t)nr * sizeof(float));
         d = t;
         ldd = A2S_NR;
     }
     FL_ROWS6(WRITE)
     if (!full)
-        for (long i = 0; i < mr; i++) memcpy(c + i * ldc, t + i * A2S_NR, (size_t)nr * sizeof(float));
+        for (long i = 0; i < mr; i++) __builtin_memcpy(c + i * ldc, t + i * A2S_NR, (size_t)nr * sizeof(float));
 #undef DECL
 #undef STEP
 #undef WRITE
@@ -182,15 +182,15 @@ static void dgemm_avx2(long kc, const double *restrict a, const double *restrict
     double *d = c;
     long ldd = ldc;
     if (!full) {
-        memset(t, 0, sizeof t);
+        __builtin_memset(t, 0, sizeof t);
         if (beta != 0.0)
-            for (long i = 0; i < mr; i++) memcpy(t + i * A2D_NR, c + i * ldc, (size_t)nr * sizeof(double));
+            for (long i = 0; i < mr; i++) __builtin_memcpy(t + i * A2D_NR, c + i * ldc, (size_t)nr * sizeof(double));
         d = t;
         ldd = A2D_NR;
     }
     FL_ROWS6(WRITE)
     if (!full)
-        for (long i = 0; i < mr; i++) memcpy(c + i * ldc, t + i * A2D_NR, (size_t)nr * sizeof(double));
+        for (long i = 0; i < mr; i++) __builtin_memcpy(c + i * ldc, t + i * A2D_NR, (size_t)nr * sizeof(double));
 #undef DECL
 #undef STEP
 #undef WRITE
@@ -428,14 +428,14 @@ void fl_cpu_brand(char *buf, size_t len) {
     for (unsigned int i = 0; i < 3; i++)
         __get_cpuid(0x80000002u + i, &regs[4 * i], &regs[4 * i + 1], &regs[4 * i + 2], &regs[4 * i + 3]);
     char brand[49];
-    memcpy(brand, regs, 48);
+    __builtin_memcpy(brand, regs, 48);
     brand[48] = '\0';
     const char *s = brand;
     while (*s == ' ') s++;
-    size_t n = strlen(s);
+    size_t n = __builtin_strlen(s);
     while (n > 0 && s[n - 1] == ' ') n--;
     if (n >= len) n = len - 1;
-    memcpy(buf, s, n);
+    __builtin_memcpy(buf, s, n);
     buf[n] = '\0';
 #endif
 }
