@@ -203,7 +203,7 @@ func runJobs(_ count: Int, threads: Int, _ job: (Int) -> Void) {
 func blockStart(_ b: Int, panels: Int, blocks: Int) -> Int { b * panels / blocks }
 
 @inline(__always)
-func gemmDriver<T: BinaryFloatingPoint>(
+func gemmDriver<T: BinaryFloatingPoint & SIMDScalar>(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
     alpha: T, a: UnsafePointer<T>, lda: Int,
     b: UnsafePointer<T>, ldb: Int,
@@ -305,7 +305,7 @@ func gemmDriver<T: BinaryFloatingPoint>(
 /// Packs rows `row..<row+rows` of op(A), columns `pc..<pc+kc`, into one MR-row panel:
 /// `dst[p·mr + i] = op(A)[row + i, pc + p]`, rows `rows..<mr` zero-filled.
 @inline(__always)
-func packPanelA<T: BinaryFloatingPoint>(
+func packPanelA<T: BinaryFloatingPoint & SIMDScalar>(
     transposed: Bool, a: UnsafePointer<T>, lda: Int, row: Int, rows: Int,
     pc: Int, kc: Int, mr: Int, into dst: UnsafeMutablePointer<T>
 ) {
@@ -319,42 +319,20 @@ func packPanelA<T: BinaryFloatingPoint>(
         }
     } else {
         // op(A)[i, p] = a[i·lda + p]: each row i is contiguous in p.
-        for i in 0..<rows {
-            var src = a + (row + i) * lda + pc
-            var d = dst + i
-            for _ in 0..<kc {
-                d.pointee = src.pointee
-                src += 1
-                d += mr
-            }
-        }
-        if rows < mr {
-            for p in 0..<kc { for i in rows..<mr { dst[p * mr + i] = 0 } }
-        }
+        packTransposing(a + row * lda + pc, ld: lda, rows: rows, kc: kc, width: mr, into: dst)
     }
 }
 
 /// Packs columns `column..<column+columns` of op(B), rows `pc..<pc+kc`, into one NR-column
 /// panel: `dst[p·nr + j] = op(B)[pc + p, column + j]`, columns `columns..<nr` zero-filled.
 @inline(__always)
-func packPanelB<T: BinaryFloatingPoint>(
+func packPanelB<T: BinaryFloatingPoint & SIMDScalar>(
     transposed: Bool, b: UnsafePointer<T>, ldb: Int, column: Int, columns: Int,
     pc: Int, kc: Int, nr: Int, into dst: UnsafeMutablePointer<T>
 ) {
     if transposed {
         // op(B)[p, j] = b[j·ldb + p]: each column j is contiguous in p.
-        for j in 0..<columns {
-            var src = b + (column + j) * ldb + pc
-            var d = dst + j
-            for _ in 0..<kc {
-                d.pointee = src.pointee
-                src += 1
-                d += nr
-            }
-        }
-        if columns < nr {
-            for p in 0..<kc { for j in columns..<nr { dst[p * nr + j] = 0 } }
-        }
+        packTransposing(b + column * ldb + pc, ld: ldb, rows: columns, kc: kc, width: nr, into: dst)
     } else {
         // op(B)[p, j] = b[p·ldb + j]: each p gives `columns` contiguous values.
         for p in 0..<kc {
@@ -363,5 +341,54 @@ func packPanelB<T: BinaryFloatingPoint>(
             for j in 0..<columns { d[j] = src[j] }
             for j in columns..<nr { d[j] = 0 }
         }
+    }
+}
+
+/// Transposing copy: `dst[p·width + i] = src[i·ld + p]` for `i < rows`, `p < kc`, and zeros
+/// for `rows ≤ i < width`. Works on 4×4 blocks (four vector loads, four vector stores) so that
+/// the strided side costs vector rather than scalar stores.
+@inline(__always)
+func packTransposing<T: BinaryFloatingPoint & SIMDScalar>(
+    _ src: UnsafePointer<T>, ld: Int, rows: Int, kc: Int, width: Int,
+    into dst: UnsafeMutablePointer<T>
+) {
+    let raw = UnsafeMutableRawPointer(dst)
+    let stride = MemoryLayout<T>.stride
+    var i = 0
+    while i + 4 <= rows {
+        let s0 = src + i * ld, s1 = s0 + ld, s2 = s1 + ld, s3 = s2 + ld
+        var p = 0
+        while p + 4 <= kc {
+            let r0 = UnsafeRawPointer(s0 + p).loadUnaligned(as: SIMD4<T>.self)
+            let r1 = UnsafeRawPointer(s1 + p).loadUnaligned(as: SIMD4<T>.self)
+            let r2 = UnsafeRawPointer(s2 + p).loadUnaligned(as: SIMD4<T>.self)
+            let r3 = UnsafeRawPointer(s3 + p).loadUnaligned(as: SIMD4<T>.self)
+            let base = (p * width + i) * stride
+            let step = width * stride
+            raw.storeBytes(of: SIMD4(r0[0], r1[0], r2[0], r3[0]), toByteOffset: base, as: SIMD4<T>.self)
+            raw.storeBytes(of: SIMD4(r0[1], r1[1], r2[1], r3[1]), toByteOffset: base + step, as: SIMD4<T>.self)
+            raw.storeBytes(of: SIMD4(r0[2], r1[2], r2[2], r3[2]), toByteOffset: base + 2 * step, as: SIMD4<T>.self)
+            raw.storeBytes(of: SIMD4(r0[3], r1[3], r2[3], r3[3]), toByteOffset: base + 3 * step, as: SIMD4<T>.self)
+            p += 4
+        }
+        while p < kc {
+            let d = dst + p * width + i
+            d[0] = s0[p]; d[1] = s1[p]; d[2] = s2[p]; d[3] = s3[p]
+            p += 1
+        }
+        i += 4
+    }
+    while i < rows {
+        var s = src + i * ld
+        var d = dst + i
+        for _ in 0..<kc {
+            d.pointee = s.pointee
+            s += 1
+            d += width
+        }
+        i += 1
+    }
+    if rows < width {
+        for p in 0..<kc { for r in rows..<width { dst[p * width + r] = 0 } }
     }
 }
