@@ -38,6 +38,9 @@ struct BenchGEMMCommand: ParsableCommand {
     @Option(name: .long, help: "Minimum timed runs per size (after one warm-up run).")
     var repeats: Int = 5
 
+    @Flag(name: .long, help: "Time dgemm (Double) instead of sgemm; the peak shown is then half the Float FMA peak.")
+    var double = false
+
     @Flag(name: .long, help: ArgumentHelp(
         "Divide by process CPU time instead of wall time (threads × per-thread rate; for tuning on a busy machine).",
         visibility: .hidden))
@@ -61,7 +64,7 @@ struct BenchGEMMCommand: ParsableCommand {
 
         var peaks: [Int: Double] = [:]
         for t in threadCounts {
-            peaks[t] = CPUInfo.measureFMAPeak(threads: t, kernel: GEMMKernel.best)
+            peaks[t] = CPUInfo.measureFMAPeak(threads: t, kernel: GEMMKernel.best) / (double ? 2 : 1)
         }
 
         var results: [GEMMBenchResult] = []
@@ -70,7 +73,9 @@ struct BenchGEMMCommand: ParsableCommand {
                 if progress {
                     FileHandle.standardError.write(Data("\r  timing \(size)³ on \(t) thread(s)…   ".utf8))
                 }
-                results.append(timeSGEMM(size: size, threads: t, kernel: kernel, repeats: repeats))
+                results.append(double
+                    ? timeGEMM(Double.self, size: size, threads: t, kernel: kernel, repeats: repeats)
+                    : timeGEMM(Float.self, size: size, threads: t, kernel: kernel, repeats: repeats))
             }
         }
         if progress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
@@ -92,11 +97,12 @@ struct BenchGEMMCommand: ParsableCommand {
 
     // MARK: Timing
 
-    private func timeSGEMM(size: Int, threads: Int, kernel: GEMMKernel, repeats: Int) -> GEMMBenchResult {
+    private func timeGEMM<T: TensorScalar>(_: T.Type, size: Int, threads: Int, kernel: GEMMKernel,
+                                           repeats: Int) -> GEMMBenchResult {
         var generator = SeededGenerator(seed: UInt64(size))
-        let a = Tensor<Float>(randomUniform: [size, size], low: -1, high: 1, using: &generator)
-        let b = Tensor<Float>(randomUniform: [size, size], low: -1, high: 1, using: &generator)
-        var c = [Float](repeating: 0, count: size * size)
+        let a = Tensor<T>(randomUniform: [size, size], low: -1, high: 1, using: &generator)
+        let b = Tensor<T>(randomUniform: [size, size], low: -1, high: 1, using: &generator)
+        var c = [T](repeating: 0, count: size * size)
         let flops = 2.0 * Double(size) * Double(size) * Double(size)
         var rates: [Double] = []
         a.scalars.withUnsafeBufferPointer { ap in
@@ -104,9 +110,19 @@ struct BenchGEMMCommand: ParsableCommand {
                 c.withUnsafeMutableBufferPointer { cp in
                     func once() -> Double {
                         let start = cpuClock ? processCPUSeconds() : wallSeconds()
-                        sgemm(transposeA: false, transposeB: false, m: size, n: size, k: size,
-                              alpha: 1, a: ap.baseAddress!, lda: size, b: bp.baseAddress!, ldb: size,
-                              beta: 0, c: cp.baseAddress!, ldc: size, threads: threads, kernel: kernel)
+                        if T.self == Float.self {
+                            sgemm(transposeA: false, transposeB: false, m: size, n: size, k: size, alpha: 1,
+                                  a: UnsafeRawPointer(ap.baseAddress!).assumingMemoryBound(to: Float.self), lda: size,
+                                  b: UnsafeRawPointer(bp.baseAddress!).assumingMemoryBound(to: Float.self), ldb: size,
+                                  beta: 0, c: UnsafeMutableRawPointer(cp.baseAddress!).assumingMemoryBound(to: Float.self),
+                                  ldc: size, threads: threads, kernel: kernel)
+                        } else {
+                            dgemm(transposeA: false, transposeB: false, m: size, n: size, k: size, alpha: 1,
+                                  a: UnsafeRawPointer(ap.baseAddress!).assumingMemoryBound(to: Double.self), lda: size,
+                                  b: UnsafeRawPointer(bp.baseAddress!).assumingMemoryBound(to: Double.self), ldb: size,
+                                  beta: 0, c: UnsafeMutableRawPointer(cp.baseAddress!).assumingMemoryBound(to: Double.self),
+                                  ldc: size, threads: threads, kernel: kernel)
+                        }
                         if cpuClock { return (processCPUSeconds() - start) / Double(threads) }
                         return wallSeconds() - start
                     }
@@ -147,10 +163,12 @@ struct BenchGEMMCommand: ParsableCommand {
         var lines: [String] = []
         lines.append("CPU:    \(CPUInfo.name)")
         lines.append("Kernel: \(kernel) (best this CPU supports: \(GEMMKernel.best); override with \(GEMMKernel.environmentVariable))")
-        lines.append("Peak:   measured single-precision FMA peak (register-only loop, \(GEMMKernel.best)): "
+        let peakKind = double ? "double-precision FMA peak (half the measured single-precision"
+                              : "single-precision FMA peak (measured with a"
+        lines.append("Peak:   \(peakKind) register-only loop, \(GEMMKernel.best)): "
                      + threadCounts.map { "\(fmt(peaks[$0] ?? 0)) GFLOP/s on \($0) thread\($0 == 1 ? "" : "s")" }.joined(separator: ", "))
         lines.append("")
-        lines.append("sgemm C = A·B, square Float matrices; median GFLOP/s (10⁹ flop/s, 2·n³ per product) after warm-up,")
+        lines.append("\(double ? "dgemm" : "sgemm") C = A·B, square \(double ? "Double" : "Float") matrices; median GFLOP/s (10⁹ flop/s, 2·n³ per product) after warm-up,")
         lines.append("against the machine's measured FMA peak for the same thread count:")
         lines.append("")
         var header = "   size  threads    GFLOP/s   % of peak"
