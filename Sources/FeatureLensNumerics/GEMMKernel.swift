@@ -36,9 +36,21 @@ public enum GEMMKernel: String, CaseIterable, Sendable, CustomStringConvertible 
 
     /// Whether this build and the running CPU can execute the family.
     public var isSupported: Bool {
-        var info = fl_kernel_info()
-        return fl_kernel_get(cID, &info) == 1 && fl_kernel_supported(cID) == 1
+        switch self {
+        case .generic: return true
+        case .avx2: return Self.supportTable.avx2
+        case .avx512: return Self.supportTable.avx512
+        }
     }
+
+    /// CPU support, asked once per process.
+    private static let supportTable: (avx2: Bool, avx512: Bool) = {
+        func probe(_ kernel: GEMMKernel) -> Bool {
+            var info = fl_kernel_info()
+            return fl_kernel_get(kernel.cID, &info) == 1 && fl_kernel_supported(kernel.cID) == 1
+        }
+        return (probe(.avx2), probe(.avx512))
+    }()
 
     /// Every family the running CPU supports, slowest first (always contains `.generic`).
     public static var supported: [GEMMKernel] { allCases.filter { $0.isSupported } }
