@@ -29,8 +29,8 @@ struct BenchGEMMCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object instead of a table.")
     var json = false
 
-    @Option(name: .long, help: "Largest thread count to measure (measures 1 and N; default: all cores).")
-    var threads: Int = Parallel.availableCores
+    /// `--threads N` (the largest thread count measured: 1 and N; default all cores), `--quiet`.
+    @OptionGroup var global: GlobalOptions
 
     @Option(name: .long, parsing: .upToNextOption, help: "Square sizes to time.")
     var sizes: [Int] = [256, 512, 1024, 2048]
@@ -50,7 +50,6 @@ struct BenchGEMMCommand: ParsableCommand {
     var python: String?
 
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
         guard !sizes.isEmpty, sizes.allSatisfy({ $0 >= 1 && $0 <= 16384 }) else {
             throw ValidationError("--sizes must be integers in 1...16384, got \(sizes)")
@@ -58,9 +57,11 @@ struct BenchGEMMCommand: ParsableCommand {
     }
 
     func run() throws {
+        _ = global.apply()
         let kernel = try GEMMKernel.fromEnvironment() ?? GEMMKernel.active
+        let threads = global.threads ?? Parallel.availableCores
         let threadCounts = threads == 1 ? [1] : [1, threads]
-        let progress = !json && isatty(fileno(stderr)) != 0
+        let progress = !json && !global.quiet && isatty(fileno(stderr)) != 0
 
         var peaks: [Int: Double] = [:]
         for t in threadCounts {
