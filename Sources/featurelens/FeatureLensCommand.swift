@@ -7,6 +7,6 @@ struct FeatureLensCommand: ParsableCommand {
         commandName: "featurelens",
         abstract: "See which features a contrastive encoder learns.",
         version: FeatureLensInfo.version,
-        subcommands: [AuditCommand.self]
+        subcommands: [AuditCommand.self, BenchCommand.self]
     )
 }
