@@ -76,9 +76,17 @@ public enum TabularFeatures {
     /// - Throws: `TabularDataError` (including `.unsupportedFormat` for other extensions).
     public static func read(contentsOf url: URL, header: Header = .auto) throws -> FeatureMatrix {
         let ext = url.pathExtension.lowercased()
+        if ext == "npy" {
+            let values = try NPY.readMatrix(url)
+            if let bad = values.scalars.firstIndex(where: { !$0.isFinite }) {
+                let d = max(1, values.shape[1])
+                throw TabularDataError.nonFinite(file: url.path, line: bad / d, column: bad % d + 1,
+                                                 text: String(describing: values.scalars[bad]))
+            }
+            return FeatureMatrix(file: url.path, columnNames: (0..<values.shape[1]).map { "x\($0 + 1)" }, values: values)
+        }
         guard ext == "csv" || ext == "txt" else {
-            // TODO(lead): route "npy" to NPY.readMatrix once NPY.swift is merged.
-            throw TabularDataError.unsupportedFormat(file: url.path, extension: ext, supported: ["csv", "txt"])
+            throw TabularDataError.unsupportedFormat(file: url.path, extension: ext, supported: ["csv", "txt", "npy"])
         }
         return try readCSV(contentsOf: url, header: header)
     }
