@@ -149,7 +149,7 @@ public struct SyntheticRunner: Sendable {
         let w0 = LinearGradientDescent.initialWeights(p: config.p, d: config.d, scale: config.initScale,
                                                       using: &streams.initialization)
         let xs = problem.stackedInputs
-        let gram = config.onlineAugmentation ? nil : xs.matmul(xs, transposeOther: true, threads: threads)
+        let gram = config.onlineAugmentation ? nil : gramOfRows(xs, threads: threads)
         let gd = LinearGradientDescent(learningRate: config.lr, steps: config.steps, auditSteps: config.auditSteps,
                                        threads: threads)
         var timeline: [AuditRecord] = []
@@ -204,7 +204,9 @@ public struct SyntheticRunner: Sendable {
 public func featureWeights(_ w: Tensor<Double>, planted: [String: Tensor<Double>]) -> [String: Double] {
     var out: [String: Double] = [:]
     for (name, dirs) in planted {
-        out[name] = w.matmul(dirs, transposeOther: true, threads: 1).norm()
+        var wd = Tensor<Double>(zeros: [w.shape[0], dirs.shape[0]])
+        narrowGEMM(w, dirs.transposed(), into: &wd)
+        out[name] = wd.norm()
     }
     return out
 }

@@ -44,7 +44,9 @@ public struct MinimumNormSolution: Sendable {
 
     /// W* itself, `[p, d]`, given the stacked inputs Xs (`[m, d]`) it was computed from.
     public func weights(stackedInputs xs: Tensor<Double>) -> Tensor<Double> {
-        coefficients.matmul(xs, transposeSelf: true, threads: 1)
+        var w = Tensor<Double>(zeros: [p, xs.shape[1]])
+        narrowGEMM(coefficients.transposed(), xs, into: &w)
+        return w
     }
 }
 
@@ -65,7 +67,7 @@ public final class MinimumNormSolver {
     public init(problem: LinearContrastiveProblem, gram: Tensor<Double>? = nil, threads: Int = 1) throws {
         self.problem = problem
         stackedInputs = problem.stackedInputs
-        self.gram = gram ?? stackedInputs.matmul(stackedInputs, transposeOther: true, threads: threads)
+        self.gram = gram ?? gramOfRows(stackedInputs, threads: threads)
         do { _ = try cholesky(self.gram) } catch {
             throw TheoryError.singularGram("\(stackedInputs.shape[0]) inputs of dimension \(stackedInputs.shape[1])")
         }

@@ -66,7 +66,16 @@ public struct LinearContrastiveProblem: Sendable {
 
 /// Embeddings X Wᵀ: X `[n, d]`, W `[p, d]` → `[n, p]`.
 public func embed(_ x: Tensor<Double>, _ w: Tensor<Double>, threads: Int = 1) -> Tensor<Double> {
-    x.matmul(w.transposed(), threads: threads)
+    var out = Tensor<Double>(zeros: [x.shape[0], w.shape[0]])
+    narrowGEMM(x, w.transposed(), into: &out, threads: threads)
+    return out
+}
+
+/// X Xᵀ for X `[m, d]` → `[m, m]` (the Gram matrix of the rows).
+public func gramOfRows(_ x: Tensor<Double>, threads: Int = 1) -> Tensor<Double> {
+    var out = Tensor<Double>(zeros: [x.shape[0], x.shape[0]])
+    narrowGEMM(x, x.transposed(), into: &out, threads: threads)
+    return out
 }
 
 /// Which exact gradient-descent step to use for a linear encoder.
@@ -158,12 +167,12 @@ public struct LinearGradientDescent: Sendable {
                            gram precomputed: Tensor<Double>?,
                            audit: (LinearAuditPoint) throws -> Void) throws -> Tensor<Double> {
         let xs = problem.stackedInputs                       // [m, d]
-        let gram = precomputed ?? xs.matmul(xs, transposeOther: true, threads: threads) // K = Xs Xsᵀ [m, m]
+        let gram = precomputed ?? gramOfRows(xs, threads: threads) // K = Xs Xsᵀ [m, m]
         let z0 = embed(xs, initial, threads: threads)        // Xs W₀ᵀ [m, p]
         var bt = Tensor<Double>(zeros: z0.shape)             // Bᵀ [m, p]; W = W₀ + B Xs
         func weights() -> Tensor<Double> {
-            var w = bt.matmul(xs, transposeSelf: true, threads: threads)
-            w += initial
+            var w = initial
+            narrowGEMM(bt.transposed(), xs, beta: 1, into: &w, threads: threads)
             return w
         }
         var zs = z0
@@ -171,7 +180,7 @@ public struct LinearGradientDescent: Sendable {
             if step > 0 {
                 // Zs = Xs Wᵀ = Z₀ + K Bᵀ.
                 zs = z0
-                gemm(gram, bt, beta: 1, into: &zs, threads: threads)
+                narrowGEMM(gram, bt, beta: 1, into: &zs, threads: threads)
             }
             let (value, g) = try problem.lossAndGradient(stackedEmbeddings: zs)
             guard value.isFinite else { throw LinearTrainingError.nonFiniteLoss(step: step, value: value) }
@@ -199,7 +208,7 @@ public struct LinearGradientDescent: Sendable {
             if audits.contains(step) { try audit(LinearAuditPoint(step: step, loss: value, weights: w)) }
             if step == steps { break }
             // ∂L/∂W = Gᵀ Xs.
-            gemm(grad, transposeA: true, xs, alpha: -learningRate, beta: 1, into: &w, threads: threads)
+            narrowGEMM(grad.transposed() * -learningRate, xs, beta: 1, into: &w, threads: threads)
         }
         return w
     }

@@ -141,6 +141,13 @@ public struct SpectralPairWeights: Sendable, Equatable {
     }
 }
 
+/// ZᵀZ for Z `[n, p]` → `[p, p]`.
+func gramOfColumns(_ z: Tensor<Double>) -> Tensor<Double> {
+    var out = Tensor<Double>(zeros: [z.shape[1], z.shape[1]])
+    narrowGEMM(z.transposed(), z, into: &out)
+    return out
+}
+
 /// Value and gradients of the spectral contrastive loss (SCIENCE.md §3) for given embeddings.
 public enum LinearSpectralObjective {
     /// Loss and gradients for two views' embeddings.
@@ -158,8 +165,8 @@ public enum LinearSpectralObjective {
                 "view embeddings \(z1.shape) and \(z2.shape); expected two [\(pairs.n), p] tensors")
         }
         let n = Double(pairs.n)
-        let g1 = z1.matmul(z1, transposeSelf: true, threads: 1)  // Z₁ᵀZ₁ [p, p]
-        let g2 = z2.matmul(z2, transposeSelf: true, threads: 1)  // Z₂ᵀZ₂ [p, p]
+        let g1 = gramOfColumns(z1)  // Z₁ᵀZ₁ [p, p]
+        let g2 = gramOfColumns(z2)  // Z₂ᵀZ₂ [p, p]
         let pz2 = pairs.apply(z2)
         let pz1 = pairs.apply(z1)   // P symmetric: Pᵀ Z₁ = P Z₁
         var positive = 0.0
@@ -167,12 +174,12 @@ public enum LinearSpectralObjective {
         var quad = 0.0
         for i in 0..<g1.count { quad += g1.scalars[i] * g2.scalars[i] } // tr(G₁G₂), both symmetric
         let value = -2 * positive + quad / (n * n)
-        var d1 = z1.matmul(g2, threads: 1)
+        var d1 = pz2 * (-(n * n))   // ∂L/∂Z₁ = (2/n²)·(Z₁G₂ − n² P Z₂), scaled below
+        narrowGEMM(z1, g2, beta: 1, into: &d1)
         d1 *= 2 / (n * n)
-        d1.addScaled(pz2, -2)
-        var d2 = z2.matmul(g1, threads: 1)
+        var d2 = pz1 * (-(n * n))
+        narrowGEMM(z2, g1, beta: 1, into: &d2)
         d2 *= 2 / (n * n)
-        d2.addScaled(pz1, -2)
         return (value, d1, d2)
     }
 
