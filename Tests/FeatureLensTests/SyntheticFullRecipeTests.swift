@@ -148,3 +148,31 @@ import Testing
         }
     }
 }
+
+/// Development aid (FEATURELENS_BENCH=1): per-step cost of the Gram-space engine's parts.
+@Suite struct SyntheticEngineBenchmark {
+    @Test func stepCost() throws {
+        guard ProcessInfo.processInfo.environment["FEATURELENS_BENCH"] == "1" else {
+            print("skipped stepCost: set FEATURELENS_BENCH=1"); return
+        }
+        print("narrow kernel: \(narrowGEMMKernelName)")
+        var g = SeededGenerator(seed: 1)
+        for (m, p) in [(400, 8), (400, 64)] {
+            let k = Tensor<Double>(randomNormal: [m, m], using: &g)
+            let b = Tensor<Double>(randomNormal: [m, p], using: &g)
+            var c = Tensor<Double>(zeros: [m, p])
+            let reps = 2000
+            var t0 = Date()
+            for _ in 0..<reps { narrowGEMM(k, b, beta: 1, into: &c) }
+            let dt = Date().timeIntervalSince(t0)
+            print("narrowGEMM \(m)x\(m) · \(m)x\(p): \(String(format: "%.1f", dt / Double(reps) * 1e6)) µs, \(String(format: "%.1f", 2.0 * Double(m * m * p * reps) / dt / 1e9)) GFlop/s")
+            let pairs = try SpectralPairWeights(beta: 1, classes: (0..<m).map { $0 % 2 })
+            let views = [Tensor<Double>(randomNormal: [m, 50], using: &g)]
+            let problem = try LinearContrastiveProblem(views: views, pairs: pairs)
+            t0 = Date()
+            for _ in 0..<reps { _ = try problem.lossAndGradient(stackedEmbeddings: b) }
+            let dt2 = Date().timeIntervalSince(t0)
+            print("lossAndGradient n=\(m) p=\(p): \(String(format: "%.1f", dt2 / Double(reps) * 1e6)) µs")
+        }
+    }
+}

@@ -50,12 +50,20 @@ public struct LinearContrastiveProblem: Sendable {
     /// augmentation both branches see Z, so the gradient is ∂L/∂Z₁ + ∂L/∂Z₂.
     public func lossAndGradient(stackedEmbeddings zs: Tensor<Double>) throws -> (value: Double, gradient: Tensor<Double>) {
         let n = pairs.n
-        if views.count == 1 {
-            let r = try LinearSpectralObjective.evaluate(zs, zs, pairs: pairs)
-            return (r.value, r.gradient1 + r.gradient2)
+        guard zs.rank == 2, zs.shape[0] == n * views.count else {
+            throw LinearTrainingError.shapeMismatch("stacked embeddings \(zs.shape); expected [\(n * views.count), p]")
         }
-        let r = try LinearSpectralObjective.evaluate(zs.rows(0..<n), zs.rows(n..<(2 * n)), pairs: pairs)
-        return (r.value, Tensor.concatenateRows([r.gradient1, r.gradient2]))
+        let p = zs.shape[1]
+        if views.count == 1 {
+            let r = LinearSpectralObjective.evaluateFlat(zs.scalars, zs.scalars, p: p, pairs: pairs)
+            var g = r.gradient1
+            for i in 0..<g.count { g[i] += r.gradient2[i] }
+            return (r.value, Tensor(shape: zs.shape, scalars: g))
+        }
+        let half = n * p
+        let r = LinearSpectralObjective.evaluateFlat(Array(zs.scalars[0..<half]), Array(zs.scalars[half..<(2 * half)]),
+                                                     p: p, pairs: pairs)
+        return (r.value, Tensor(shape: zs.shape, scalars: r.gradient1 + r.gradient2))  // [G₁; G₂] (array concatenation)
     }
 
     /// Loss of the encoder W (`[p, d]`) on this problem (O(n·d·p)).
@@ -186,7 +194,10 @@ public struct LinearGradientDescent: Sendable {
             guard value.isFinite else { throw LinearTrainingError.nonFiniteLoss(step: step, value: value) }
             if audits.contains(step) { try audit(LinearAuditPoint(step: step, loss: value, weights: weights())) }
             if step == steps { break }
-            bt.addScaled(g, -learningRate)                   // B ← B − lr·Gᵀ
+            let lr = learningRate                            // B ← B − lr·Gᵀ
+            g.withUnsafeBufferPointer { gb in
+                bt.withUnsafeMutableBufferPointer { b in for i in 0..<b.count { b[i] -= lr * gb[i] } }
+            }
         }
         return weights()
     }

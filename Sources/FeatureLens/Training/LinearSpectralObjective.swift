@@ -71,14 +71,21 @@ public struct SpectralPairWeights: Sendable, Equatable {
 
     /// P·Z for Z: `[n, p]` → `[n, p]` in O(n·p).
     public func apply(_ z: Tensor<Double>) -> Tensor<Double> {
-        let n = self.n, p = z.shape[1]
-        precondition(z.shape[0] == n, "P·Z: Z has \(z.shape[0]) rows, P is \(n)×\(n)")
-        var out = z * ((1 - beta) / Double(n))
+        precondition(z.rank == 2 && z.shape[0] == n, "P·Z: Z has shape \(z.shape), P is \(n)×\(n)")
+        return Tensor(shape: z.shape, scalars: applyFlat(z.scalars, p: z.shape[1]))
+    }
+
+    /// P·Z on a flat row-major `[n, p]` array.
+    func applyFlat(_ z: [Double], p: Int) -> [Double] {
+        let n = self.n
+        let diag = (1 - beta) / Double(n)
+        var out = [Double](repeating: 0, count: n * p)
+        for i in 0..<(n * p) { out[i] = diag * z[i] }
         if beta > 0 {
             var sums = [Double](repeating: 0, count: classCounts.count * p)
-            for i in 0..<n { let c = classes[i]; for j in 0..<p { sums[c * p + j] += z.scalars[i * p + j] } }
+            for i in 0..<n { let c = classes[i] * p, r = i * p; for j in 0..<p { sums[c + j] += z[r + j] } }
             let w = beta / sameClassPairs
-            for i in 0..<n { let c = classes[i]; for j in 0..<p { out.scalars[i * p + j] += w * sums[c * p + j] } }
+            for i in 0..<n { let c = classes[i] * p, r = i * p; for j in 0..<p { out[r + j] += w * sums[c + j] } }
         }
         return out
     }
@@ -141,11 +148,13 @@ public struct SpectralPairWeights: Sendable, Equatable {
     }
 }
 
-/// ZᵀZ for Z `[n, p]` → `[p, p]`.
-func gramOfColumns(_ z: Tensor<Double>) -> Tensor<Double> {
-    var out = Tensor<Double>(zeros: [z.shape[1], z.shape[1]])
-    narrowGEMM(z.transposed(), z, into: &out)
-    return out
+/// ZᵀZ for a flat row-major Z `[rows, p]` → flat `[p, p]`.
+func columnGram(_ z: [Double], rows: Int, p: Int) -> [Double] {
+    var zt = [Double](repeating: 0, count: rows * p)
+    for i in 0..<rows { for j in 0..<p { zt[j * rows + i] = z[i * p + j] } }
+    var out = Tensor<Double>(zeros: [p, p])
+    narrowGEMM(Tensor(shape: [p, rows], scalars: zt), Tensor(shape: [rows, p], scalars: z), into: &out)
+    return out.scalars
 }
 
 /// Value and gradients of the spectral contrastive loss (SCIENCE.md §3) for given embeddings.
@@ -164,23 +173,38 @@ public enum LinearSpectralObjective {
             throw SpectralObjectiveError.shapeMismatch(
                 "view embeddings \(z1.shape) and \(z2.shape); expected two [\(pairs.n), p] tensors")
         }
-        let n = Double(pairs.n)
-        let g1 = gramOfColumns(z1)  // Z₁ᵀZ₁ [p, p]
-        let g2 = gramOfColumns(z2)  // Z₂ᵀZ₂ [p, p]
-        let pz2 = pairs.apply(z2)
-        let pz1 = pairs.apply(z1)   // P symmetric: Pᵀ Z₁ = P Z₁
+        let p = z1.shape[1]
+        let r = evaluateFlat(z1.scalars, z2.scalars, p: p, pairs: pairs)
+        return (r.value, Tensor(shape: z1.shape, scalars: r.gradient1), Tensor(shape: z1.shape, scalars: r.gradient2))
+    }
+
+    /// The same on flat row-major `[n, p]` arrays (the engine's hot path; concrete `Double`
+    /// loops plus `narrowGEMM` for the p×p products).
+    static func evaluateFlat(_ z1: [Double], _ z2: [Double], p: Int, pairs: SpectralPairWeights)
+        -> (value: Double, gradient1: [Double], gradient2: [Double])
+    {
+        let count = pairs.n
+        let n2 = Double(count * count)
+        let g1 = columnGram(z1, rows: count, p: p)    // Z₁ᵀZ₁ [p, p]
+        let g2 = columnGram(z2, rows: count, p: p)    // Z₂ᵀZ₂ [p, p]
+        let pz2 = pairs.applyFlat(z2, p: p)
+        let pz1 = pairs.applyFlat(z1, p: p)           // P symmetric: Pᵀ Z₁ = P Z₁
         var positive = 0.0
-        for i in 0..<z1.count { positive += z1.scalars[i] * pz2.scalars[i] }
+        for i in 0..<(count * p) { positive += z1[i] * pz2[i] }
         var quad = 0.0
-        for i in 0..<g1.count { quad += g1.scalars[i] * g2.scalars[i] } // tr(G₁G₂), both symmetric
-        let value = -2 * positive + quad / (n * n)
-        var d1 = pz2 * (-(n * n))   // ∂L/∂Z₁ = (2/n²)·(Z₁G₂ − n² P Z₂), scaled below
-        narrowGEMM(z1, g2, beta: 1, into: &d1)
-        d1 *= 2 / (n * n)
-        var d2 = pz1 * (-(n * n))
-        narrowGEMM(z2, g1, beta: 1, into: &d2)
-        d2 *= 2 / (n * n)
-        return (value, d1, d2)
+        for i in 0..<(p * p) { quad += g1[i] * g2[i] }  // tr(G₁G₂), both symmetric
+        let value = -2 * positive + quad / n2
+        // ∂L/∂Z₁ = (2/n²)·(Z₁G₂ − n²·P Z₂), likewise for Z₂.
+        func gradient(_ z: [Double], _ g: [Double], _ pz: [Double]) -> [Double] {
+            var d = Tensor<Double>(shape: [count, p], scalars: pz)
+            d.withUnsafeMutableBufferPointer { b in for i in 0..<b.count { b[i] *= -n2 } }
+            narrowGEMM(Tensor(shape: [count, p], scalars: z), Tensor(shape: [p, p], scalars: g), beta: 1, into: &d)
+            var out = d.scalars
+            let s = 2 / n2
+            for i in 0..<out.count { out[i] *= s }
+            return out
+        }
+        return (value, gradient(z1, g2, pz2), gradient(z2, g1, pz1))
     }
 
     /// Loss and gradient in the stacked layout of the standalone losses: `zs` = [Z₁; Z₂],
