@@ -131,7 +131,7 @@ import Testing
         let parts = spec.split(separator: ";").map(String.init)
         let preset = try SyntheticPreset.named(parts[0])
         let overrides = parts.dropFirst().map { kv -> (String, String) in
-            let s = kv.split(separator: "=", maxSplits: 1).map(String.init); return (s[0], s[1])
+            let s = kv.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init); return (s[0], s.count > 1 ? s[1] : "")
         }
         let r = try SyntheticRunner().run(preset, overrides: overrides)
         print("[explore \(spec)] wall \(Self.f(r.wallSeconds)) s")
@@ -173,6 +173,31 @@ import Testing
             for _ in 0..<reps { _ = try problem.lossAndGradient(stackedEmbeddings: b) }
             let dt2 = Date().timeIntervalSince(t0)
             print("lossAndGradient n=\(m) p=\(p): \(String(format: "%.1f", dt2 / Double(reps) * 1e6)) µs")
+        }
+    }
+}
+
+/// Development aid (FEATURELENS_BENCH=1): where one setting's time goes.
+@Suite struct SyntheticSettingBreakdown {
+    @Test func breakdown() throws {
+        guard ProcessInfo.processInfo.environment["FEATURELENS_BENCH"] == "1" else { return }
+        for (preset, index) in [(SyntheticPreset.suppressionEmbeddingSize, 3), (.suppressionAugmentation, 0), (.jointLoss, 1)] {
+            let c = try preset.config(setting: index)
+            var t = Date()
+            func lap(_ what: String) { print("  \(preset.name)[\(index)] \(what): \(String(format: "%.3f", Date().timeIntervalSince(t))) s"); t = Date() }
+            let data = try c.model.generate(augmentation: c.augmentation, seed: 0); lap("generate")
+            let pairs = try SpectralPairWeights(beta: c.beta, classes: data.train.labels["class"]!.labels)
+            let problem = try LinearContrastiveProblem(views: data.trainViews, pairs: pairs)
+            let xs = problem.stackedInputs
+            let gram = gramOfRows(xs); lap("gram")
+            var g = SeededGenerator(seed: 1)
+            let w0 = LinearGradientDescent.initialWeights(p: c.p, d: c.d, scale: 1e-3, using: &g)
+            let w = try LinearGradientDescent(learningRate: c.lr, steps: 1000, auditSteps: []).train(problem, initial: w0, gram: gram) { _ in }
+            lap("1000 steps")
+            _ = try SyntheticRunner().probes(w, data: data, threads: 1); lap("one audit (probes)")
+            let solver = try MinimumNormSolver(problem: problem, gram: gram); lap("solver init (cholesky)")
+            _ = try solver.normMatrix(); lap("H")
+            _ = try solver.solve(p: c.p); lap("solve p (eigen of restricted H)")
         }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import FeatureLensNumerics
 
 /// The synthetic data models of SCIENCE.md §2.
@@ -17,7 +18,7 @@ import FeatureLensNumerics
 /// Classes are exactly balanced; within each class a fraction ρ (rounded to the nearest
 /// count) has s = +1. Easy bits z_k are independent fair ±1 draws; ζ = a_z · (uniform on the
 /// unit sphere of its m-dimensional block).
-public enum SyntheticDataKind: String, Codable, CaseIterable, Sendable {
+public enum SyntheticDataKind: String, Codable, CaseIterable, Hashable, Sendable {
     /// Class collapse model (class + subclass).
     case cc
     /// Feature suppression by embedding size (class + K easy features).
@@ -56,7 +57,7 @@ public enum SyntheticModelError: Error, CustomStringConvertible, Equatable {
 }
 
 /// Every parameter of a synthetic data model (SCIENCE.md §2). Amplitudes are in input units.
-public struct SyntheticModel: Codable, Equatable, Sendable {
+public struct SyntheticModel: Codable, Hashable, Sendable {
     /// Which model (which components are planted).
     public var kind: SyntheticDataKind
     /// Input dimension d.
@@ -168,14 +169,15 @@ public struct SyntheticModel: Codable, Equatable, Sendable {
 
     /// `count` draws of ζ = a_z · (uniform on the unit sphere of ℝ^m): `[count, m]`.
     func drawNuisance(count: Int, using g: inout SeededGenerator) -> Tensor<Double> {
-        var t = Tensor<Double>(zeros: [count, m])
+        var t = [Double](repeating: 0, count: count * m)
+        fillGaussian(&t, standardDeviation: 1, using: &g)
         for i in 0..<count {
             var norm2 = 0.0
-            for j in 0..<m { let v = g.nextNormal(); t[i, j] = v; norm2 += v * v }
+            for j in 0..<m { norm2 += t[i * m + j] * t[i * m + j] }
             let scale = norm2 > 0 ? aZ / norm2.squareRoot() : 0
-            for j in 0..<m { t[i, j] *= scale }
+            for j in 0..<m { t[i * m + j] *= scale }
         }
-        return t
+        return Tensor(shape: [count, m], scalars: t)
     }
 
     /// One view of the points with latents `lat`: planted components + fresh noise. ζ is
@@ -184,7 +186,7 @@ public struct SyntheticModel: Codable, Equatable, Sendable {
         let count = lat.y.count
         var x = [Double](repeating: 0, count: count * d)
         let noiseStd = sigma / Double(d).squareRoot()
-        if noiseStd > 0 { g.fillNormal(&x, standardDeviation: noiseStd) }
+        if noiseStd > 0 { fillGaussian(&x, standardDeviation: noiseStd, using: &g) }
         let zetaT = zeta ?? lat.zeta
         for i in 0..<count {
             let r = i * d
@@ -295,5 +297,22 @@ public struct SyntheticData: Sendable {
                 ? model.drawNuisance(count: model.n, using: &g) : nil
             return model.view(trainLatents, zeta: z, using: &g)
         }
+    }
+}
+
+/// Fills `buffer` with i.i.d. N(0, std²) draws from `g` by the Box–Muller transform, using
+/// both outputs of each pair of uniforms (u₁ ∈ (0, 1], u₂ ∈ [0, 1)): r = √(−2 ln u₁),
+/// x = r·cos 2πu₂, y = r·sin 2πu₂. Deterministic for a given generator state.
+func fillGaussian(_ buffer: inout [Double], standardDeviation std: Double, using g: inout SeededGenerator) {
+    let count = buffer.count
+    var i = 0
+    while i < count {
+        let u1 = 1.0 - g.nextUniform()
+        let u2 = g.nextUniform()
+        let r = std * (-2.0 * Foundation.log(u1)).squareRoot()
+        let angle = 2.0 * Double.pi * u2
+        buffer[i] = r * Foundation.cos(angle)
+        if i + 1 < count { buffer[i + 1] = r * Foundation.sin(angle) }
+        i += 2
     }
 }

@@ -118,46 +118,64 @@ public struct SyntheticRunner: Sendable {
         let start = Date()
         let configs = try preset.settings.indices.map { try preset.config(setting: $0, extra: overrides) }
         for c in configs { try c.validate() }
-        var results = [Result<SettingResult, Error>?](repeating: nil, count: configs.count)
-        let lock = NSLock()
-        var next = 0
-        let workers = min(concurrency, configs.count)
-        DispatchQueue.concurrentPerform(iterations: max(1, workers)) { _ in
-            while true {
-                lock.lock(); let i = next; next += 1; lock.unlock()
-                if i >= configs.count { return }
-                let setting = preset.settings[i]
-                let r = Result { try self.runSetting(configs[i], name: setting.name, values: setting.values) }
-                lock.lock(); results[i] = r; lock.unlock()
-            }
+        // Settings that share a data set (same model, augmentation and seed) share its
+        // generation, Gram matrix and theory caches; generate each distinct one once.
+        var keys: [SyntheticDataKey] = []
+        for c in configs where !keys.contains(c.dataKey) { keys.append(c.dataKey) }
+        let prepared = try parallelMap(keys) { key -> PreparedData in
+            let config = configs.first { $0.dataKey == key }!
+            return try PreparedData(config: config)
         }
-        let settings = try results.map { try $0!.get() }
+        let byKey = Dictionary(uniqueKeysWithValues: zip(keys, prepared))
+        let settings = try parallelMap(Array(configs.indices)) { i -> SettingResult in
+            let setting = preset.settings[i]
+            return try self.runSetting(configs[i], name: setting.name, values: setting.values, prepared: byKey[configs[i].dataKey])
+        }
         return PresetResult(preset: preset.name, settings: settings, wallSeconds: Date().timeIntervalSince(start))
     }
 
+    /// `transform` over `items` on up to `concurrency` threads, results in input order.
+    private func parallelMap<T, R>(_ items: [T], _ transform: @escaping (T) throws -> R) throws -> [R] {
+        var results = [Result<R, Error>?](repeating: nil, count: items.count)
+        let lock = NSLock()
+        var next = 0
+        DispatchQueue.concurrentPerform(iterations: max(1, min(concurrency, items.count))) { _ in
+            while true {
+                lock.lock(); let i = next; next += 1; lock.unlock()
+                if i >= items.count { return }
+                let r = Result { try transform(items[i]) }
+                lock.lock(); results[i] = r; lock.unlock()
+            }
+        }
+        return try results.map { try $0!.get() }
+    }
+
     /// Runs one config.
+    /// - Parameter prepared: the generated data and Gram-space caches, shared between
+    ///   settings on the same data (built here when nil).
     /// - Throws: `ConfigError` / `SyntheticModelError` for bad settings,
     ///   `LinearTrainingError.nonFiniteLoss` when training diverges.
-    public func runSetting(_ config: SyntheticExperimentConfig, name: String = "", values: [String: String] = [:]) throws -> SettingResult {
+    public func runSetting(_ config: SyntheticExperimentConfig, name: String = "", values: [String: String] = [:],
+                           prepared: PreparedData? = nil) throws -> SettingResult {
         let start = Date()
         try config.validate()
         let threads = config.threads
-        let data = try config.model.generate(augmentation: config.augmentation, seed: config.seed)
+        let prep = try prepared ?? PreparedData(config: config)
+        let data = prep.data
         var streams = SyntheticStreams(seed: config.seed)
         let pairs = try SpectralPairWeights(beta: config.beta, classes: data.train.labels["class"]!.labels)
         let problem = try LinearContrastiveProblem(views: data.trainViews, pairs: pairs)
         let w0 = LinearGradientDescent.initialWeights(p: config.p, d: config.d, scale: config.initScale,
                                                       using: &streams.initialization)
-        let xs = problem.stackedInputs
-        let gram = config.onlineAugmentation ? nil : gramOfRows(xs, threads: threads)
         let gd = LinearGradientDescent(learningRate: config.lr, steps: config.steps, auditSteps: config.auditSteps,
                                        threads: threads)
         var timeline: [AuditRecord] = []
         var finalLoss = Double.nan
+        let online = config.onlineAugmentation
         let trained = try gd.train(
-            problem, initial: w0, method: config.onlineAugmentation ? .direct : .gram,
-            onlineViews: config.onlineAugmentation ? { g in data.drawViews(using: &g) } : nil,
-            onlineGenerator: streams.online, gram: gram
+            problem, initial: w0, method: online ? .direct : .gram,
+            onlineViews: online ? { g in data.drawViews(using: &g) } : nil,
+            onlineGenerator: streams.online, gram: online ? nil : (prep.space?.gram ?? prep.spaceGram)
         ) { point in
             let probes = try self.probes(point.weights, data: data, threads: threads)
             timeline.append(AuditRecord(step: point.step, loss: point.loss, probes: probes,
@@ -168,25 +186,24 @@ public struct SyntheticRunner: Sendable {
         if finalLoss.isNaN { finalLoss = try problem.loss(trained) }
 
         var theory: TheoryReport? = nil
-        if !config.onlineAugmentation {
-            do {
-                let solver = try MinimumNormSolver(problem: problem, gram: gram, threads: threads)
-                func summary(_ sol: MinimumNormSolution) throws -> MinimumNormSummary {
-                    let w = sol.weights(stackedInputs: xs)
-                    return MinimumNormSummary(p: sol.p, loss: sol.loss, optimalLoss: sol.optimalLoss,
-                                              norm: sol.squaredNorm.squareRoot(),
-                                              probes: try self.probes(w, data: data, threads: threads),
-                                              featureWeights: featureWeights(w, planted: data.train.plantedDirections))
-                }
-                let sol = try solver.solve(p: config.p)
-                let comparison = try solver.compare(weights: trained, loss: finalLoss, to: sol)
-                let across = try config.theoryP.map { try summary(solver.solve(p: $0)) }
-                theory = TheoryReport(minimumNorm: try summary(sol), comparison: comparison, acrossP: across,
-                                      population: try PopulationMinimizer(model: config.model, augmentation: config.augmentation,
-                                                                          beta: config.beta, p: config.p))
-            } catch TheoryError.singularGram(let message) {
-                logger?.warning("\(name): no minimum-norm theory: singular Gram matrix (\(message))")
+        if !online, let space = prep.space {
+            let solver = try MinimumNormSolver(problem: problem, space: space)
+            let xs = space.stackedInputs
+            func summary(_ sol: MinimumNormSolution) throws -> MinimumNormSummary {
+                let w = sol.weights(stackedInputs: xs)
+                return MinimumNormSummary(p: sol.p, loss: sol.loss, optimalLoss: sol.optimalLoss,
+                                          norm: sol.squaredNorm.squareRoot(),
+                                          probes: try self.probes(w, data: data, threads: threads),
+                                          featureWeights: featureWeights(w, planted: data.train.plantedDirections))
             }
+            let sol = try solver.solve(p: config.p)
+            let comparison = try solver.compare(weights: trained, loss: finalLoss, to: sol)
+            let across = try config.theoryP.map { try summary(solver.solve(p: $0)) }
+            theory = TheoryReport(minimumNorm: try summary(sol), comparison: comparison, acrossP: across,
+                                  population: try PopulationMinimizer(model: config.model, augmentation: config.augmentation,
+                                                                      beta: config.beta, p: config.p))
+        } else if !online {
+            logger?.warning("\(name): no minimum-norm theory: the training Gram matrix is singular")
         }
         return SettingResult(name: name, values: values, config: config, timeline: timeline.sorted { $0.step < $1.step },
                              theory: theory, wallSeconds: Date().timeIntervalSince(start))
@@ -197,6 +214,43 @@ public struct SyntheticRunner: Sendable {
         try probeLabelSets(probe, trainEmbeddings: embed(data.train.features, w, threads: threads), trainSet: data.train,
                            testEmbeddings: embed(data.test.features, w, threads: threads), testSet: data.test)
     }
+}
+
+/// What identifies a generated data set: model, augmentation and seed.
+public struct SyntheticDataKey: Hashable, Sendable {
+    public var model: SyntheticModel
+    public var augmentation: AugmentationKind
+    public var seed: UInt64
+}
+
+extension SyntheticExperimentConfig {
+    /// The data set this config trains on.
+    public var dataKey: SyntheticDataKey { SyntheticDataKey(model: model, augmentation: augmentation, seed: seed) }
+}
+
+/// A generated data set with its shared Gram-space caches (nil when the Gram matrix is
+/// singular, e.g. n ≥ d, or for online augmentation, where the views change every step).
+public struct PreparedData: @unchecked Sendable {
+    /// The data.
+    public var data: SyntheticData
+    /// Gram matrix and theory caches of the fixed training views.
+    public var space: GramSpace?
+
+    /// Generates the data of `config` and, unless it uses online augmentation, its Gram space.
+    /// - Throws: `SyntheticModelError` for invalid model parameters.
+    public init(config: SyntheticExperimentConfig) throws {
+        data = try config.model.generate(augmentation: config.augmentation, seed: config.seed)
+        if config.onlineAugmentation {
+            space = nil
+        } else {
+            let views = data.trainViews
+            let gram = gramOfRows(views.count == 1 ? views[0] : Tensor.concatenateRows(views), threads: config.threads)
+            space = try? GramSpace(views: views, gram: gram)
+            if space == nil { spaceGram = gram }
+        }
+    }
+    /// The Gram matrix when it is singular (still used by the fast gradient-descent step).
+    var spaceGram: Tensor<Double>? = nil
 }
 
 /// ‖W Dᵀ‖_F for each planted direction block D (`[k, d]`): ‖W e_f‖ for a single direction.

@@ -1,3 +1,4 @@
+import Foundation
 import FeatureLensNumerics
 
 // Minimum-norm minimizers of the spectral contrastive loss for a linear encoder on a fixed
@@ -50,23 +51,25 @@ public struct MinimumNormSolution: Sendable {
     }
 }
 
-/// Computes minimum-norm minimizers for one training problem; caches G's factorization and
-/// the eigen-decompositions of H so that several embedding sizes p are cheap.
-public final class MinimumNormSolver {
-    /// The problem (views and pair weights).
-    public let problem: LinearContrastiveProblem
+/// The Gram-space quantities of one fixed training set, shared by every loss and embedding
+/// size trained on it: Xs, G = Xs Xsᵀ, H and the eigen-decompositions of H restricted to the
+/// eigenspaces of P (computed once, thread-safe).
+public final class GramSpace: @unchecked Sendable {
+    /// The training views (1 without augmentation, else 2), each `[n, d]`.
+    public let views: [Tensor<Double>]
     /// Xs, `[m, d]`.
     public let stackedInputs: Tensor<Double>
     /// G = Xs Xsᵀ, `[m, m]`.
     public let gram: Tensor<Double>
+    private let lock = NSLock()
     private var hMatrix: Tensor<Double>?
-    private var restrictedEigen: [String: SymmetricEigen] = [:]
+    private var restricted: [String: SymmetricEigen] = [:]
 
-    /// - Parameter gram: G = Xs Xsᵀ if already computed (saves O(m²d)).
+    /// - Parameter gram: G if already computed (saves O(m²d)).
     /// - Throws: `TheoryError.singularGram` when G is not positive definite.
-    public init(problem: LinearContrastiveProblem, gram: Tensor<Double>? = nil, threads: Int = 1) throws {
-        self.problem = problem
-        stackedInputs = problem.stackedInputs
+    public init(views: [Tensor<Double>], gram: Tensor<Double>? = nil, threads: Int = 1) throws {
+        self.views = views
+        stackedInputs = views.count == 1 ? views[0] : Tensor.concatenateRows(views)
         self.gram = gram ?? gramOfRows(stackedInputs, threads: threads)
         do { _ = try cholesky(self.gram) } catch {
             throw TheoryError.singularGram("\(stackedInputs.shape[0]) inputs of dimension \(stackedInputs.shape[1])")
@@ -78,12 +81,17 @@ public final class MinimumNormSolver {
         try choleskySolve(gram, b)
     }
 
-    /// H (`[n, n]`): (XXᵀ)⁻¹ without augmentation, Eᵀ G⁻¹ E with two views.
+    /// H (`[n, n]`): G⁻¹ = (XXᵀ)⁻¹ without augmentation, Eᵀ G⁻¹ E with two views.
     public func normMatrix() throws -> Tensor<Double> {
+        lock.lock(); defer { lock.unlock() }
+        return try normMatrixLocked()
+    }
+
+    private func normMatrixLocked() throws -> Tensor<Double> {
         if let h = hMatrix { return h }
-        let n = problem.pairs.n
+        let n = views[0].shape[0]
         let h: Tensor<Double>
-        if problem.views.count == 1 {
+        if views.count == 1 {
             h = try solveGram(Tensor.identity(n))
         } else {
             var e = Tensor<Double>(zeros: [2 * n, n])
@@ -92,13 +100,71 @@ public final class MinimumNormSolver {
             let ge = try solveGram(e)                              // G⁻¹E [2n, n]
             var out = Tensor<Double>(zeros: [n, n])
             for i in 0..<n { for j in 0..<n { out[i, j] = s * (ge[i, j] + ge[n + i, j]) } }
-            // Symmetrize against rounding.
-            for i in 0..<n { for j in 0..<i { let a = 0.5 * (out[i, j] + out[j, i]); out[i, j] = a; out[j, i] = a } }
             h = out
         }
-        hMatrix = h
-        return h
+        var sym = h                                                // symmetrize against rounding
+        for i in 0..<n { for j in 0..<i { let a = 0.5 * (h[i, j] + h[j, i]); sym[i, j] = a; sym[j, i] = a } }
+        hMatrix = sym
+        return sym
     }
+
+    /// Eigen-decomposition of Π H Π + c (I − Π) for the projector Π (`[n, n]`) named `key`,
+    /// with c = 2·tr(H) + 1 above H's spectrum, so that its bottom eigenvectors lie in range(Π).
+    func restrictedEigen(key: String, projector: () -> Tensor<Double>) throws -> SymmetricEigen {
+        lock.lock(); defer { lock.unlock() }
+        if let e = restricted[key] { return e }
+        let h = try normMatrixLocked()
+        let n = h.shape[0]
+        let proj = projector()
+        var trace = 0.0
+        for i in 0..<n { trace += h[i, i] }
+        var a = proj.matmul(h, threads: 1).matmul(proj, threads: 1)
+        let c = 2 * trace + 1
+        for i in 0..<n { for j in 0..<n { a[i, j] += c * ((i == j ? 1 : 0) - proj[i, j]) } }
+        for i in 0..<n { for j in 0..<i { let v = 0.5 * (a[i, j] + a[j, i]); a[i, j] = v; a[j, i] = v } }
+        let e = try SymmetricEigen(a)
+        restricted[key] = e
+        return e
+    }
+}
+
+/// Computes minimum-norm minimizers for one training problem (views + pair weights); the
+/// Gram-space work is shared through a `GramSpace`, so several embedding sizes p or several
+/// pairings on the same data are cheap.
+public final class MinimumNormSolver {
+    /// The problem (views and pair weights).
+    public let problem: LinearContrastiveProblem
+    /// The shared Gram-space quantities of the problem's views.
+    public let space: GramSpace
+    /// Xs, `[m, d]`.
+    public var stackedInputs: Tensor<Double> { space.stackedInputs }
+    /// G = Xs Xsᵀ, `[m, m]`.
+    public var gram: Tensor<Double> { space.gram }
+
+    /// - Parameters:
+    ///   - space: a `GramSpace` of the same views (shared across settings), or nil to build one.
+    ///   - gram: G = Xs Xsᵀ if already computed (used only when `space` is nil).
+    /// - Throws: `TheoryError.singularGram` when G is not positive definite;
+    ///   `.invalidArgument` when `space` holds other views.
+    public init(problem: LinearContrastiveProblem, space: GramSpace? = nil, gram: Tensor<Double>? = nil,
+                threads: Int = 1) throws {
+        self.problem = problem
+        if let space = space {
+            guard space.views.count == problem.views.count, space.views[0].shape == problem.views[0].shape else {
+                throw TheoryError.invalidArgument(field: "space", value: "views \(space.views.map { $0.shape })",
+                                                  expected: "the problem's views \(problem.views.map { $0.shape })")
+            }
+            self.space = space
+        } else {
+            self.space = try GramSpace(views: problem.views, gram: gram, threads: threads)
+        }
+    }
+
+    /// G⁻¹ B for B `[m, k]`.
+    public func solveGram(_ b: Tensor<Double>) throws -> Tensor<Double> { try space.solveGram(b) }
+
+    /// H (`[n, n]`): (XXᵀ)⁻¹ without augmentation, Eᵀ G⁻¹ E with two views.
+    public func normMatrix() throws -> Tensor<Double> { try space.normMatrix() }
 
     /// Projector onto an eigenspace of P, `[n, n]`.
     private func projector(_ space: SpectralPairWeights.Eigenspace) -> Tensor<Double> {
@@ -132,22 +198,8 @@ public final class MinimumNormSolver {
             }
             return q
         }
-        let key = "\(space.classIndices)-\(space.includesComplement)"
-        let eigen: SymmetricEigen
-        if let cached = restrictedEigen[key] {
-            eigen = cached
-        } else {
-            // Π H Π + c (I − Π) with c above H's spectrum: the bottom eigenvectors lie in V.
-            let h = try normMatrix()
-            let proj = projector(space)
-            var trace = 0.0
-            for i in 0..<n { trace += h[i, i] }
-            var a = proj.matmul(h, threads: 1).matmul(proj, threads: 1)
-            let c = 2 * trace + 1
-            for i in 0..<n { for j in 0..<n { a[i, j] += c * ((i == j ? 1 : 0) - proj[i, j]) } }
-            eigen = try SymmetricEigen(a)
-            restrictedEigen[key] = eigen
-        }
+        let key = "\(pairs.classes.hashValue)-\(space.classIndices)-\(space.includesComplement)"
+        let eigen = try self.space.restrictedEigen(key: key) { projector(space) }
         var q = Tensor<Double>(zeros: [n, count])
         for k in 0..<count {
             let col = n - 1 - k                                   // ascending from the bottom
