@@ -26,10 +26,17 @@ import Testing
     static func loadNote() -> String {
         (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
     }
+    /// User + system CPU seconds of this process so far.
+    static func cpuSeconds() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6
+    }
     static func run(_ preset: SyntheticPreset, seed: UInt64) throws -> PresetResult {
         let before = loadNote()
+        let cpu0 = cpuSeconds()
         let r = try SyntheticRunner().run(preset, overrides: [("seed", "\(seed)")])
-        print("[\(preset.name) seed \(seed)] wall \(f(r.wallSeconds)) s (load before \(before), after \(loadNote()))")
+        print("[\(preset.name) seed \(seed)] wall \(f(r.wallSeconds)) s, CPU \(f(cpuSeconds() - cpu0)) s (load average before \(before), after \(loadNote()))")
         return r
     }
 
