@@ -9,6 +9,7 @@ public struct PresetSetting: Codable, Equatable, Sendable {
     /// plus any per-setting recipe parameters such as lr or steps).
     public var overrides: [(String, String)]
 
+    /// A setting with its named values and the config overrides it applies (in order).
     public init(values: [String: String], overrides: [(String, String)]) {
         self.values = values; self.overrides = overrides
     }
@@ -61,6 +62,7 @@ public struct SyntheticPreset: Codable, Equatable, Sendable {
 
     /// Errors looking up presets.
     public enum LookupError: Error, CustomStringConvertible, Equatable {
+        /// No built-in preset has this name.
         case unknown(String)
         public var description: String {
             "unknown preset '\(unknownName)'; expected one of \(SyntheticPreset.names.joined(separator: ", "))"

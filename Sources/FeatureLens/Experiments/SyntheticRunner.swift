@@ -218,8 +218,11 @@ public struct SyntheticRunner: Sendable {
 
 /// What identifies a generated data set: model, augmentation and seed.
 public struct SyntheticDataKey: Hashable, Sendable {
+    /// The data model and its parameters.
     public var model: SyntheticModel
+    /// How the training views are formed.
     public var augmentation: AugmentationKind
+    /// The seed of every random stream.
     public var seed: UInt64
 }
 
