@@ -1,0 +1,127 @@
+import FeatureLensNumerics
+
+/// Errors raised when a dataset or label set does not fit together.
+public enum DatasetError: Error, CustomStringConvertible, Equatable {
+    /// A label set has `count` labels but the features have `expected` rows.
+    case labelCountMismatch(labelSet: String, count: Int, expected: Int)
+    /// A label value is negative (labels must be class indices 0, 1, 2, …).
+    case negativeLabel(labelSet: String, index: Int, value: Int)
+    /// `names` was given but does not have one entry per class index.
+    case nameCountMismatch(labelSet: String, names: Int, classes: Int)
+    /// The features are not a rank-2 `[n, d]` tensor.
+    case featuresNotRank2(shape: [Int])
+    /// A label set refers to a parent (`nestedIn`) that the dataset does not hold.
+    case unknownParent(labelSet: String, parent: String)
+    /// A planted-direction matrix has the wrong number of columns.
+    case plantedShape(name: String, shape: [Int], expectedColumns: Int)
+
+    public var description: String {
+        switch self {
+        case let .labelCountMismatch(l, c, e):
+            return "label set '\(l)': \(c) labels, expected one per feature row (\(e))"
+        case let .negativeLabel(l, i, v):
+            return "label set '\(l)': label \(v) at row \(i) is negative; expected a class index ≥ 0"
+        case let .nameCountMismatch(l, n, c):
+            return "label set '\(l)': \(n) names for \(c) classes; expected one name per class index"
+        case let .featuresNotRank2(s):
+            return "dataset features: shape \(s); expected a rank-2 [n, d] tensor"
+        case let .unknownParent(l, p):
+            return "label set '\(l)': nestedIn '\(p)' is not a label set of this dataset"
+        case let .plantedShape(n, s, e):
+            return "planted direction '\(n)': shape \(s); expected [k, \(e)] with orthonormal rows"
+        }
+    }
+}
+
+/// One named labelling of a dataset's rows: integer class indices plus optional names.
+///
+/// "Which features did the encoder learn" is answered per label set: a probe is fit to
+/// read each label set from the embedding (SCIENCE.md §5).
+public struct LabelSet: Codable, Equatable, Sendable {
+    /// Class index of every row, `[n]`, values in `0..<classCount`.
+    public var labels: [Int]
+    /// Optional human-readable class names, one per class index.
+    public var names: [String]?
+    /// When set, the label set is probed **within each group** of this other label set and
+    /// the scores are averaged (e.g. `subclass` is probed within each `class`, SCIENCE.md §5).
+    public var nestedIn: String?
+
+    /// Creates a label set.
+    /// - Throws: `DatasetError.negativeLabel` for a negative label and
+    ///   `DatasetError.nameCountMismatch` when `names` does not cover every class index
+    ///   (the label set is reported as `"?"`; `Dataset.init` re-checks with its name).
+    public init(labels: [Int], names: [String]? = nil, nestedIn: String? = nil) throws {
+        if let i = labels.firstIndex(where: { $0 < 0 }) {
+            throw DatasetError.negativeLabel(labelSet: "?", index: i, value: labels[i])
+        }
+        let classes = (labels.max() ?? -1) + 1
+        if let names = names, names.count < classes {
+            throw DatasetError.nameCountMismatch(labelSet: "?", names: names.count, classes: classes)
+        }
+        self.labels = labels
+        self.names = names
+        self.nestedIn = nestedIn
+    }
+
+    /// Number of classes: `max(label) + 1`, or `names.count` if larger.
+    public var classCount: Int { max((labels.max() ?? -1) + 1, names?.count ?? 0) }
+}
+
+/// A feature matrix with named label sets, plus (for synthetic data) the planted direction of
+/// each labelled factor.
+///
+/// Source: DESIGN.md "Key types"; the synthetic models of SCIENCE.md §2 fill `labels` with
+/// every latent factor they plant and `plantedDirections` with the directions they use.
+public struct Dataset: Sendable {
+    /// Inputs, `[n, d]`.
+    public var features: Tensor<Double>
+    /// Label sets by name (`class`, `subclass`, `easy0`, …), each with `n` labels.
+    public var labels: [String: LabelSet]
+    /// For synthetic data: the orthonormal directions each factor is planted along, by name,
+    /// each `[k, d]` (k = 1 for a single direction, k = m for a block such as ζ). A name may
+    /// also denote a factor without a label set (e.g. `zeta`, the FS-b nuisance block).
+    public var plantedDirections: [String: Tensor<Double>]
+
+    /// Creates a dataset, checking that every label set has one label per row.
+    /// - Throws: `DatasetError` naming the label set and the expected value.
+    public init(features: Tensor<Double>, labels: [String: LabelSet],
+                plantedDirections: [String: Tensor<Double>] = [:]) throws {
+        guard features.rank == 2 else { throw DatasetError.featuresNotRank2(shape: features.shape) }
+        let n = features.shape[0], d = features.shape[1]
+        for (name, set) in labels {
+            guard set.labels.count == n else {
+                throw DatasetError.labelCountMismatch(labelSet: name, count: set.labels.count, expected: n)
+            }
+            if let names = set.names, names.count < set.classCount {
+                throw DatasetError.nameCountMismatch(labelSet: name, names: names.count, classes: set.classCount)
+            }
+            if let parent = set.nestedIn, labels[parent] == nil {
+                throw DatasetError.unknownParent(labelSet: name, parent: parent)
+            }
+        }
+        for (name, dir) in plantedDirections where dir.rank != 2 || dir.shape[1] != d {
+            throw DatasetError.plantedShape(name: name, shape: dir.shape, expectedColumns: d)
+        }
+        self.features = features
+        self.labels = labels
+        self.plantedDirections = plantedDirections
+    }
+
+    /// Number of rows n.
+    public var count: Int { features.shape[0] }
+    /// Input dimension d.
+    public var dimension: Int { features.shape[1] }
+    /// Label-set names in a stable order (`class`, `subclass`, `easy0`, … first, then the rest sorted).
+    public var labelSetNames: [String] { orderedLabelNames(Array(labels.keys)) }
+}
+
+/// Orders label-set names for reports: `class`, `subclass`, then `easy0…` numerically, then the rest.
+func orderedLabelNames(_ names: [String]) -> [String] {
+    func key(_ s: String) -> (Int, Int, String) {
+        if s == "class" { return (0, 0, s) }
+        if s == "subclass" { return (1, 0, s) }
+        if s.hasPrefix("easy"), let k = Int(s.dropFirst(4)) { return (2, k, s) }
+        return (3, 0, s)
+    }
+    return names.sorted { key($0) < key($1) }
+}

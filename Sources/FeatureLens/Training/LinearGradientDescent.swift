@@ -1,0 +1,226 @@
+import FeatureLensNumerics
+
+/// Errors raised while training a linear encoder.
+public enum LinearTrainingError: Error, CustomStringConvertible, Equatable {
+    /// The loss became NaN or infinite at `step` (0 = before the first update).
+    case nonFiniteLoss(step: Int, value: Double)
+    /// Inputs with inconsistent shapes; the message names them.
+    case shapeMismatch(String)
+    /// An invalid setting (`field`, its value, what is expected).
+    case invalidSetting(field: String, value: String, expected: String)
+
+    public var description: String {
+        switch self {
+        case let .nonFiniteLoss(step, value):
+            return "training stopped: loss is \(value) at step \(step); try a smaller learning rate"
+        case .shapeMismatch(let m): return "linear training: \(m)"
+        case let .invalidSetting(f, v, e): return "linear training: \(f) = \(v); expected \(e)"
+        }
+    }
+}
+
+/// A contrastive problem for a linear encoder f(x) = W x on a fixed training set.
+public struct LinearContrastiveProblem: Sendable {
+    /// The training views, each `[n, d]`: one input (no augmentation: Z₁ = Z₂ = X Wᵀ) or two
+    /// views (Z₁ = X₁Wᵀ, Z₂ = X₂Wᵀ).
+    public var views: [Tensor<Double>]
+    /// Positive-pair weights P (n × n).
+    public var pairs: SpectralPairWeights
+
+    /// - Throws: `LinearTrainingError.shapeMismatch` unless there are 1 or 2 views of equal
+    ///   shape `[n, d]` with n = `pairs.n`.
+    public init(views: [Tensor<Double>], pairs: SpectralPairWeights) throws {
+        guard views.count == 1 || views.count == 2 else {
+            throw LinearTrainingError.shapeMismatch("\(views.count) views; expected 1 or 2")
+        }
+        guard views.allSatisfy({ $0.rank == 2 && $0.shape == views[0].shape }), views[0].shape[0] == pairs.n else {
+            throw LinearTrainingError.shapeMismatch(
+                "views \(views.map { $0.shape }); expected 1 or 2 views of shape [\(pairs.n), d]")
+        }
+        self.views = views
+        self.pairs = pairs
+    }
+
+    /// Input dimension d.
+    public var dimension: Int { views[0].shape[1] }
+    /// Xs = [X₁; X₂] (`[2n, d]`), or X (`[n, d]`) without augmentation.
+    public var stackedInputs: Tensor<Double> { views.count == 1 ? views[0] : Tensor.concatenateRows(views) }
+
+    /// Loss and ∂L/∂Zs (`[rows of Xs, p]`) given the stacked embeddings Zs = Xs Wᵀ. Without
+    /// augmentation both branches see Z, so the gradient is ∂L/∂Z₁ + ∂L/∂Z₂.
+    public func lossAndGradient(stackedEmbeddings zs: Tensor<Double>) throws -> (value: Double, gradient: Tensor<Double>) {
+        let n = pairs.n
+        guard zs.rank == 2, zs.shape[0] == n * views.count else {
+            throw LinearTrainingError.shapeMismatch("stacked embeddings \(zs.shape); expected [\(n * views.count), p]")
+        }
+        let p = zs.shape[1]
+        if views.count == 1 {
+            let r = LinearSpectralObjective.evaluateFlat(zs.scalars, zs.scalars, p: p, pairs: pairs)
+            var g = r.gradient1
+            for i in 0..<g.count { g[i] += r.gradient2[i] }
+            return (r.value, Tensor(shape: zs.shape, scalars: g))
+        }
+        let half = n * p
+        let r = LinearSpectralObjective.evaluateFlat(Array(zs.scalars[0..<half]), Array(zs.scalars[half..<(2 * half)]),
+                                                     p: p, pairs: pairs)
+        return (r.value, Tensor(shape: zs.shape, scalars: r.gradient1 + r.gradient2))  // [G₁; G₂] (array concatenation)
+    }
+
+    /// Loss of the encoder W (`[p, d]`) on this problem (O(n·d·p)).
+    public func loss(_ w: Tensor<Double>) throws -> Double {
+        try lossAndGradient(stackedEmbeddings: embed(stackedInputs, w)).value
+    }
+}
+
+/// Embeddings X Wᵀ: X `[n, d]`, W `[p, d]` → `[n, p]`.
+public func embed(_ x: Tensor<Double>, _ w: Tensor<Double>, threads: Int = 1) -> Tensor<Double> {
+    var out = Tensor<Double>(zeros: [x.shape[0], w.shape[0]])
+    narrowGEMM(x, w.transposed(), into: &out, threads: threads)
+    return out
+}
+
+/// X Xᵀ for X `[m, d]` → `[m, m]` (the Gram matrix of the rows).
+public func gramOfRows(_ x: Tensor<Double>, threads: Int = 1) -> Tensor<Double> {
+    var out = Tensor<Double>(zeros: [x.shape[0], x.shape[0]])
+    narrowGEMM(x, x.transposed(), into: &out, threads: threads)
+    return out
+}
+
+/// Which exact gradient-descent step to use for a linear encoder.
+public enum LinearStepMethod: String, Codable, Sendable {
+    /// Gram-space step (SCIENCE.md §4): W = W₀ + B·Xs, B ← B − lr·Gᵀ with G = ∂L/∂Zs; after one
+    /// O(n²d) Gram matrix each step costs O(n²p). Needs a fixed training set.
+    case gram
+    /// Direct step W ← W − lr·Σ_v G_vᵀ X_v, O(n·d·p) per step; needed for online augmentation.
+    case direct
+}
+
+/// What the audit callback receives.
+public struct LinearAuditPoint {
+    /// Number of updates applied so far (0 = the initialization).
+    public var step: Int
+    /// Training loss at this W (for online augmentation: on this step's fresh views).
+    public var loss: Double
+    /// The current encoder W, `[p, d]`.
+    public var weights: Tensor<Double>
+}
+
+/// Full-batch gradient descent for a linear encoder on the spectral contrastive loss.
+///
+/// Mini-batch SGD and nonlinear encoders go through the generic `Trainer` (training issue);
+/// this engine exists because the synthetic recipes of SCIENCE.md §5 need 10⁴–3·10⁴ exact
+/// full-batch steps, which the Gram-space formulation makes cheap.
+public struct LinearGradientDescent: Sendable {
+    /// Learning rate (step size), > 0.
+    public var learningRate: Double
+    /// Number of updates.
+    public var steps: Int
+    /// Steps (0…steps) at which `audit` is called with the current W; out-of-range steps are ignored.
+    public var auditSteps: [Int]
+    /// Threads for the matrix products (results do not depend on it).
+    public var threads: Int
+
+    public init(learningRate: Double, steps: Int, auditSteps: [Int], threads: Int = 1) {
+        self.learningRate = learningRate; self.steps = steps; self.auditSteps = auditSteps; self.threads = threads
+    }
+
+    /// Initial encoder W₀ ~ N(0, ι²), `[p, d]`, drawn in row-major order from `generator`.
+    public static func initialWeights(p: Int, d: Int, scale: Double, using generator: inout SeededGenerator) -> Tensor<Double> {
+        Tensor(randomNormal: [p, d], standardDeviation: scale, using: &generator)
+    }
+
+    /// Trains from `initial` and returns the final W (`[p, d]`).
+    ///
+    /// - Parameters:
+    ///   - problem: the training views and pair weights.
+    ///   - initial: W₀, `[p, d]`.
+    ///   - method: `.gram` (fast, exact) or `.direct`.
+    ///   - onlineViews: when given, fresh views are drawn from it at every step (online
+    ///     augmentation); requires `.direct`.
+    ///   - onlineGenerator: the stream `onlineViews` draws from.
+    ///   - gram: K = Xs Xsᵀ if already computed (`.gram` only; saves O(m²d)).
+    ///   - audit: called at each audit step with the current W and loss.
+    /// - Throws: `LinearTrainingError.nonFiniteLoss` naming the step; `.invalidSetting` for
+    ///   lr ≤ 0, steps < 0 or `.gram` with online views; errors thrown by `audit`.
+    public func train(
+        _ problem: LinearContrastiveProblem, initial: Tensor<Double>, method: LinearStepMethod = .gram,
+        onlineViews: ((inout SeededGenerator) -> [Tensor<Double>])? = nil,
+        onlineGenerator: SeededGenerator = SeededGenerator(seed: 0),
+        gram: Tensor<Double>? = nil,
+        audit: (LinearAuditPoint) throws -> Void
+    ) throws -> Tensor<Double> {
+        guard learningRate > 0, learningRate.isFinite else {
+            throw LinearTrainingError.invalidSetting(field: "lr", value: "\(learningRate)", expected: "a finite value > 0")
+        }
+        guard steps >= 0 else {
+            throw LinearTrainingError.invalidSetting(field: "steps", value: "\(steps)", expected: "≥ 0")
+        }
+        guard initial.rank == 2, initial.shape[1] == problem.dimension else {
+            throw LinearTrainingError.shapeMismatch("initial W \(initial.shape); expected [p, \(problem.dimension)]")
+        }
+        if onlineViews != nil && method == .gram {
+            throw LinearTrainingError.invalidSetting(field: "method", value: "gram",
+                                                     expected: "direct when views are redrawn every step (online augmentation)")
+        }
+        let audits = Set(auditSteps)
+        switch method {
+        case .gram: return try trainGram(problem, initial: initial, audits: audits, gram: gram, audit: audit)
+        case .direct:
+            return try trainDirect(problem, initial: initial, audits: audits, online: onlineViews,
+                                   generator: onlineGenerator, audit: audit)
+        }
+    }
+
+    private func trainGram(_ problem: LinearContrastiveProblem, initial: Tensor<Double>, audits: Set<Int>,
+                           gram precomputed: Tensor<Double>?,
+                           audit: (LinearAuditPoint) throws -> Void) throws -> Tensor<Double> {
+        let xs = problem.stackedInputs                       // [m, d]
+        let gram = precomputed ?? gramOfRows(xs, threads: threads) // K = Xs Xsᵀ [m, m]
+        let z0 = embed(xs, initial, threads: threads)        // Xs W₀ᵀ [m, p]
+        var bt = Tensor<Double>(zeros: z0.shape)             // Bᵀ [m, p]; W = W₀ + B Xs
+        func weights() -> Tensor<Double> {
+            var w = initial
+            narrowGEMM(bt.transposed(), xs, beta: 1, into: &w, threads: threads)
+            return w
+        }
+        var zs = z0
+        for step in 0...steps {
+            if step > 0 {
+                // Zs = Xs Wᵀ = Z₀ + K Bᵀ.
+                zs = z0
+                narrowGEMM(gram, bt, beta: 1, into: &zs, threads: threads)
+            }
+            let (value, g) = try problem.lossAndGradient(stackedEmbeddings: zs)
+            guard value.isFinite else { throw LinearTrainingError.nonFiniteLoss(step: step, value: value) }
+            if audits.contains(step) { try audit(LinearAuditPoint(step: step, loss: value, weights: weights())) }
+            if step == steps { break }
+            let lr = learningRate                            // B ← B − lr·Gᵀ
+            g.withUnsafeBufferPointer { gb in
+                bt.withUnsafeMutableBufferPointer { b in for i in 0..<b.count { b[i] -= lr * gb[i] } }
+            }
+        }
+        return weights()
+    }
+
+    private func trainDirect(_ problem: LinearContrastiveProblem, initial: Tensor<Double>, audits: Set<Int>,
+                             online: ((inout SeededGenerator) -> [Tensor<Double>])?, generator: SeededGenerator,
+                             audit: (LinearAuditPoint) throws -> Void) throws -> Tensor<Double> {
+        var w = initial
+        var g = generator
+        for step in 0...steps {
+            var current = problem
+            if let online = online {
+                let fresh = online(&g)
+                current = try LinearContrastiveProblem(views: fresh, pairs: problem.pairs)
+            }
+            let xs = current.stackedInputs
+            let (value, grad) = try current.lossAndGradient(stackedEmbeddings: embed(xs, w, threads: threads))
+            guard value.isFinite else { throw LinearTrainingError.nonFiniteLoss(step: step, value: value) }
+            if audits.contains(step) { try audit(LinearAuditPoint(step: step, loss: value, weights: w)) }
+            if step == steps { break }
+            // ∂L/∂W = Gᵀ Xs.
+            narrowGEMM(grad.transposed() * -learningRate, xs, beta: 1, into: &w, threads: threads)
+        }
+        return w
+    }
+}
