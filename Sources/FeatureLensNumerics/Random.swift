@@ -137,7 +137,7 @@ public struct SeededGenerator: RandomNumberGenerator, Codable, Equatable, Sendab
 
     // MARK: Codable (state words)
     private enum CodingKeys: String, CodingKey { case state }
-    public init(from decoder: Decoder) throws {
+    public init(from decoder: Swift.Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let words = try c.decode([UInt64].self, forKey: .state)
         guard words.count == 4 else {
@@ -146,7 +146,7 @@ public struct SeededGenerator: RandomNumberGenerator, Codable, Equatable, Sendab
         }
         self.init(stateWords: words)
     }
-    public func encode(to encoder: Encoder) throws {
+    public func encode(to encoder: Swift.Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(stateWords, forKey: .state)
     }

@@ -94,7 +94,7 @@ import Testing
     }
 
     @Test func signatureProbe() throws {
-        let probe = SignatureProbe()
+        let probe = RidgeProbe()
         var g = SeededGenerator(seed: 2)
         // Separable along dim 0 with a large offset: balanced accuracy 1 (bias needed).
         let labels = (0..<100).map { $0 % 3 == 0 ? 1 : 0 }
@@ -113,8 +113,8 @@ import Testing
         var t3 = Tensor<Double>(randomNormal: [90, 2], standardDeviation: 0.05, using: &g)
         for i in 0..<90 { t3[i, 0] += [0.0, 1, 0][l3[i]]; t3[i, 1] += [0.0, 0, 1][l3[i]] }
         #expect(try probe.balancedAccuracy(train: t3, trainLabels: l3, test: t3, testLabels: l3) == 1)
-        #expect(SignatureProbe.score(predictions: [0, 0, 0, 1], labels: [0, 0, 0, 1]) == 1)
-        #expect(SignatureProbe.score(predictions: [0, 0, 0, 0], labels: [0, 0, 0, 1]) == 0.5)
+        #expect(ProbeScore(predicted: [0, 0, 0, 1], truth: [0, 0, 0, 1], measure: .balanced).accuracy == 1)
+        #expect(ProbeScore(predicted: [0, 0, 0, 0], truth: [0, 0, 0, 1], measure: .balanced).accuracy == 0.5)
         #expect(throws: ProbeError.self) { try probe.balancedAccuracy(train: t3, trainLabels: [0], test: t3, testLabels: l3) }
         // Nested label set: probed within each class. A subclass that flips meaning between
         // classes is perfectly readable within class but not globally.

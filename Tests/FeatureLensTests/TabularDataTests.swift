@@ -24,8 +24,12 @@ import Testing
         let u = try folder.write("x.csv", Array("p,q\n0.25,1\n".utf8))
         #expect(try TabularFeatures.read(contentsOf: u).values.scalars == [0.25, 1])
         let other = try folder.write("x.parquet", [1, 2, 3])
-        #expect(throws: TabularDataError.unsupportedFormat(file: other.path, extension: "parquet", supported: ["csv", "txt"])) {
+        #expect(throws: TabularDataError.unsupportedFormat(file: other.path, extension: "parquet", supported: ["csv", "txt", "npy"])) {
             try TabularFeatures.read(contentsOf: other)
         }
+        // NPY matrices go through the NPY reader.
+        let npy = try folder.write("m.npy", Array(NPY.encode(Tensor<Double>(shape: [2, 2], scalars: [1, 2, 3, 4]), dtype: .float64)))
+        let m = try TabularFeatures.read(contentsOf: npy)
+        #expect(m.values.shape == [2, 2] && m.values.scalars == [1, 2, 3, 4] && m.columnNames == ["x1", "x2"])
     }
 }

@@ -102,7 +102,7 @@ import Testing
         let problem = try LinearContrastiveProblem(views: data.trainViews, pairs: pairs)
         let sol = try MinimumNormSolver(problem: problem).solve(p: 4)
         let w = sol.weights(stackedInputs: problem.stackedInputs)
-        let probes = try probeLabelSets(SignatureProbe(), trainEmbeddings: embed(data.train.features, w), trainSet: data.train,
+        let probes = try probeLabelSets(RidgeProbe(), trainEmbeddings: embed(data.train.features, w), trainSet: data.train,
                                         testEmbeddings: embed(data.test.features, w), testSet: data.test)
         #expect(probes["class"]! >= 0.99)
         #expect(probes["subclass"]! <= 0.6)

@@ -14,8 +14,12 @@ import Foundation
 ///    the dual form W = Xcᵀ(XcXcᵀ + λI)⁻¹Yc when p > n, by Cholesky in `Double`.
 /// 4. Prediction: score s(x) = (x − μ)ᵀW + ȳ; K = 2: the +1 class when s > 0, else the −1
 ///    class (sign, with 0 going to the smaller label); K > 2: argmax of the K scores.
-/// 5. Zero-variance embeddings (v̄ = 0, exact collapse): every test row gets the majority
-///    training class (balanced accuracy 1/K, i.e. 0.5 for two classes).
+/// 5. Zero-variance embeddings (exact collapse: v̄ = 0, or v̄ ≤ `zeroVarianceTolerance` × the
+///    mean squared entry of X): every test row gets the majority training class (balanced
+///    accuracy 1/K, i.e. 0.5 for two classes). The relative tolerance (default 1e-20) makes
+///    "exact collapse" robust to rounding: the minimum-norm minimizer's embeddings are equal
+///    within a class in exact arithmetic but differ at ~1e-15 relative in floating point,
+///    which the scale-invariant ridge would otherwise read as signal.
 ///
 /// The ridge matters: a plain least-squares probe is scale-invariant and reads tiny leftover
 /// directions as signal (SCIENCE.md §5).
@@ -23,9 +27,14 @@ public struct RidgeProbe: Probe {
     public var kind: ProbeKind { .ridge }
     /// The factor 1e-3 in λ = 1e-3 · n · v̄ (SCIENCE.md §5). Must be > 0.
     public var relativeRidge: Double
+    /// Relative variance below which the training embeddings count as collapsed.
+    public var zeroVarianceTolerance: Double
 
     /// Creates the probe. `relativeRidge` must be positive (checked when fitting).
-    public init(relativeRidge: Double = 1e-3) { self.relativeRidge = relativeRidge }
+    public init(relativeRidge: Double = 1e-3, zeroVarianceTolerance: Double = 1e-20) {
+        self.relativeRidge = relativeRidge
+        self.zeroVarianceTolerance = zeroVarianceTolerance
+    }
 
     public func predict(train: Tensor<Double>, trainLabels: [Int], test: Tensor<Double>) throws -> [Int] {
         try predictMany(train: train, labelSets: [trainLabels], test: test)[0]
@@ -47,9 +56,10 @@ public struct RidgeProbe: Probe {
         }
         for j in 0..<p { mu[j] /= Double(n) }
         var xc = train.scalars
-        var sumSq = 0.0
+        var sumSq = 0.0, rawSq = 0.0
         for i in 0..<n {
             for j in 0..<p {
+                rawSq += xc[i * p + j] * xc[i * p + j]
                 let v = xc[i * p + j] - mu[j]
                 xc[i * p + j] = v
                 sumSq += v * v
@@ -68,7 +78,8 @@ public struct RidgeProbe: Probe {
             blocks.append(Block(classes: classes, firstColumn: columnCount, columns: cols))
             columnCount += cols
         }
-        if !(meanVariance > 0) || columnCount == 0 {
+        let meanSquare = rawSq / Double(n * max(p, 1))
+        if !(meanVariance > 0) || meanVariance <= zeroVarianceTolerance * meanSquare || columnCount == 0 {
             return labelSets.map { Array(repeating: majorityLabel($0), count: nTest) }
         }
         var y = [Double](repeating: -1, count: n * columnCount)

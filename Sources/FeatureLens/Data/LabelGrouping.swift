@@ -88,7 +88,7 @@ public struct LabelGrouping: Codable, Equatable, Sendable {
     private enum CodingKeys: String, CodingKey { case fineLabelSet, coarseLabelSet, groups }
 
     /// Decodes the JSON form; the label-set names default to "class" and "coarse".
-    public init(from decoder: Decoder) throws {
+    public init(from decoder: Swift.Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         fineLabelSet = try c.decodeIfPresent(String.self, forKey: .fineLabelSet) ?? "class"
         coarseLabelSet = try c.decodeIfPresent(String.self, forKey: .coarseLabelSet) ?? "coarse"

@@ -78,7 +78,7 @@ public struct SyntheticExperimentConfig: Codable, Equatable, Sendable {
     /// A config with the defaults above.
     public init() {}
 
-    public init(from decoder: Decoder) throws {
+    public init(from decoder: Swift.Decoder) throws {
         // Missing keys keep their defaults, so a config file may list only what it changes.
         let c = try decoder.container(keyedBy: CodingKeys.self)
         var s = SyntheticExperimentConfig()

@@ -22,12 +22,12 @@ public struct PresetSetting: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case values, overrides }
-    public init(from decoder: Decoder) throws {
+    public init(from decoder: Swift.Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         values = try c.decode([String: String].self, forKey: .values)
         overrides = try c.decode([[String]].self, forKey: .overrides).compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil }
     }
-    public func encode(to encoder: Encoder) throws {
+    public func encode(to encoder: Swift.Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(values, forKey: .values)
         try c.encode(overrides.map { [$0.0, $0.1] }, forKey: .overrides)

@@ -107,7 +107,7 @@ public struct SyntheticRunner: Sendable {
     /// Optional logger for progress.
     public var logger: Logger?
 
-    public init(probe: any SignatureProbing = SignatureProbe(), concurrency: Int = min(2, Parallel.availableCores),
+    public init(probe: any SignatureProbing = RidgeProbe(), concurrency: Int = min(2, Parallel.availableCores),
                 logger: Logger? = nil) {
         self.probe = probe; self.concurrency = max(1, concurrency); self.logger = logger
     }
