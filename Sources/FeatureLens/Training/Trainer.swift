@@ -343,6 +343,10 @@ public final class Trainer {
     @discardableResult
     public func run(untilStep targetStep: Int) throws -> TrainingSummary {
         let startStep = step, startSkips = skippedSteps
+        // Nobody reads ∂L/∂x: let the first layer with parameters skip it during the run.
+        let first = Trainer.firstParametricLayer(of: encoder.backbone)
+        let restoreInputGradient = Trainer.disableInputGradient(first)
+        defer { restoreInputGradient() }
         if step == 0 && configuration.callbacks.contains(0) { try fire() }
         var cancelled = false
         while step < targetStep {
@@ -359,6 +363,30 @@ public final class Trainer {
     @discardableResult
     public func run(epochs: Int) throws -> TrainingSummary {
         try run(untilStep: step + max(0, epochs) * stepsPerEpoch)
+    }
+
+    /// The first layer with parameters, looking through `Sequential` and `MLP` containers.
+    static func firstParametricLayer(of layer: any Layer<Float>) -> (any Layer<Float>)? {
+        if let s = layer as? Sequential<Float> {
+            return s.layers.first(where: { !$0.parameters.isEmpty }).flatMap { firstParametricLayer(of: $0) }
+        }
+        if let m = layer as? MLP<Float> { return firstParametricLayer(of: m.body) }
+        return layer.parameters.isEmpty ? nil : layer
+    }
+
+    /// Turns off the input gradient of a `Linear` or `Conv2D`; returns the undo.
+    static func disableInputGradient(_ layer: (any Layer<Float>)?) -> () -> Void {
+        if let l = layer as? Linear<Float> {
+            let was = l.computesInputGradient
+            l.computesInputGradient = false
+            return { l.computesInputGradient = was }
+        }
+        if let c = layer as? Conv2D<Float> {
+            let was = c.computesInputGradient
+            c.computesInputGradient = false
+            return { c.computesInputGradient = was }
+        }
+        return {}
     }
 
     private func fire() throws {
@@ -414,8 +442,7 @@ public final class Trainer {
 
     private func trainOnBatch(_ indices: [Int], epoch batchEpoch: Int) throws {
         let b = indices.count
-        let batch = indices.count == exampleCount && indices.first == 0 && configuration.batchSize == nil
-            ? inputs : inputs.gatherRows(indices)
+        let batch = configuration.batchSize == nil ? inputs : Trainer.gather(inputs, indices)
         let batchLabels = labels.map { l in indices.map { l[$0] } }
         let views = try viewMaker.views(of: batch, exampleIndices: indices, using: &viewGenerator)
         guard views.rank >= 1, views.shape[0] == 2 * b else {
@@ -489,6 +516,22 @@ public final class Trainer {
             return ts.min()
         }
         return nil
+    }
+
+    /// Rows `indices` of `x` (whole-row copies; the indices come from the trainer, so in range).
+    static func gather(_ x: Tensor<Float>, _ indices: [Int]) -> Tensor<Float> {
+        let w = x.rowWidth
+        var shape = x.shape
+        shape[0] = indices.count
+        let out = [Float](unsafeUninitializedCapacity: indices.count * w) { b, count in
+            x.withUnsafeBufferPointer { src in
+                for (r, i) in indices.enumerated() {
+                    (b.baseAddress! + r * w).initialize(from: src.baseAddress! + i * w, count: w)
+                }
+            }
+            count = indices.count * w
+        }
+        return Tensor(shape: shape, scalars: out)
     }
 
     /// Index of the first NaN or ±∞, or nil.
