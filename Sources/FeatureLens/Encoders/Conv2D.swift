@@ -35,6 +35,11 @@ public final class Conv2D<Scalar: TensorScalar>: Layer {
     /// b: `[O]`, or nil.
     public let bias: Parameter<Scalar>?
 
+    /// Whether `backward` computes ∂L/∂x. Set it to false on a first layer whose input
+    /// gradient nobody reads (the `Trainer` does, during `run`): `backward` then skips
+    /// Wᵀ·dYᵗ and col2im and returns zeros of the input's shape. Parameter gradients are unaffected.
+    public var computesInputGradient = true
+
     private var col: [Scalar] = []        // [K, N·P]
     private var transposedOut: [Scalar] = []  // [O, N·P], Yᵗ then dYᵗ
     private var gradCol: [Scalar] = []    // [K, N·P]
@@ -192,6 +197,7 @@ public final class Conv2D<Scalar: TensorScalar>: Layer {
                                       beta: 1, c: dwb.baseAddress!, ldc: kk, threads: Parallel.threadCount)
                 }
             }
+            if !computesInputGradient { return }
             // dcol[K, N·P] = W[O, K]ᵀ · dYᵗ[O, N·P]
             resizeUninitialized(&gradCol, kk * np)
             weight.value.withUnsafeBufferPointer { wb in
@@ -202,6 +208,7 @@ public final class Conv2D<Scalar: TensorScalar>: Layer {
                 }
             }
         }
+        if !computesInputGradient { return dx }
         // dx ← col2im(dcol), parallel over samples
         let spec = ConvSpec(kh: kernelSize.height, kw: kernelSize.width, sh: stride.height, sw: stride.width,
                             ph: padding.height, pw: padding.width)

@@ -16,6 +16,11 @@ public final class Linear<Scalar: TensorScalar>: Layer {
     /// b: `[out]`, or `nil` for a layer without bias.
     public let bias: Parameter<Scalar>?
 
+    /// Whether `backward` computes ∂L/∂x. Set it to false on a first layer whose input
+    /// gradient nobody reads (the `Trainer` does, during `run`): `backward` then skips the
+    /// product dy·W and returns zeros of the input's shape. Parameter gradients are unaffected.
+    public var computesInputGradient = true
+
     private var cachedInput: Tensor<Scalar>?
 
     /// A layer initialized by `weightInit` (default PyTorch's Kaiming-uniform, a = √5) and
@@ -82,7 +87,8 @@ public final class Linear<Scalar: TensorScalar>: Layer {
             }
             gemm(input, weight.value, transposeB: true, beta: 1, into: &y)
         } else {
-            y = input.matmul(weight.value, transposeOther: true)
+            y = uninitializedTensor([n, outFeatures])  // β = 0: gemm never reads it
+            gemm(input, weight.value, transposeB: true, beta: 0, into: &y)
         }
         return y
     }
@@ -102,7 +108,10 @@ public final class Linear<Scalar: TensorScalar>: Layer {
                 }
             }
         }
+        if !computesInputGradient { return zerosTensor(x.shape) }
         // dx[N, in] = dy[N, out] · W[out, in]
-        return gradOutput.matmul(weight.value)
+        var dx: Tensor<Scalar> = uninitializedTensor(x.shape)  // β = 0: gemm never reads it
+        gemm(gradOutput, weight.value, beta: 0, into: &dx)
+        return dx
     }
 }

@@ -23,6 +23,7 @@
 // `threads` blocks are alive at once. For 8192 views with p = 128 in Double that is
 // 2 × 32 MiB of similarity rows plus O(V·p) for U and the gradient: far below 1 GiB.
 
+import Foundation
 import FeatureLensNumerics
 
 enum SoftmaxContrastiveEngine {
@@ -86,7 +87,15 @@ enum SoftmaxContrastiveEngine {
             gradU.withUnsafeMutableBufferPointer { gbuf in
                 rowLoss.withUnsafeMutableBufferPointer { lossBuf in
                     let up = ubuf.baseAddress!, gp = gbuf.baseAddress!, lp = lossBuf.baseAddress!
-                    if b >= v {
+                    if b >= v && S.self == Float.self {
+                        singleBlockFloat(u: UnsafeRawPointer(up).assumingMemoryBound(to: Float.self), v: v, p: p,
+                                         invTau: Float(1 / temperature), classes: viewClasses,
+                                         classCount: classCount, members: members,
+                                         invPositives: invPositives.map { Float($0.doubleValue) },
+                                         weight: weight.map { Float($0.doubleValue) }, rowLoss: lp,
+                                         gradU: UnsafeMutableRawPointer(gp).assumingMemoryBound(to: Float.self),
+                                         threads: threads)
+                    } else if b >= v {
                         singleBlock(u: up, v: v, p: p, invTau: invTau, classes: viewClasses,
                                     members: members, invPositives: invPositives, weight: weight,
                                     rowLoss: lp, gradU: gp, threads: threads)
@@ -202,6 +211,105 @@ enum SoftmaxContrastiveEngine {
         // ∂L/∂U = M U / τ
         S.gemmKernel(transposeA: false, transposeB: false, m: v, n: p, k: v, alpha: invTau,
                      a: sim, lda: v, b: u, ldb: p, beta: 0, c: gradU, ldc: p, threads: threads)
+    }
+
+    // MARK: Whole matrix, Float (vectorized exp; no G + Gᵀ pass)
+
+    /// The single-block computation for `Float`, rearranged so the V × V matrix is touched only
+    /// by one max pass, one exp pass and two GEMMs. With E_ik = exp(s_ik − mᵢ) (E_ii = 0),
+    /// dᵢ = wᵢ / Σ_k E_ik and T_ik = aᵢ·1[k ∈ P(i)], aᵢ = wᵢ/|P(i)|, the rows of G are
+    /// dᵢE_i· − T_i·, so
+    ///
+    ///     τ ∂L/∂U = D (E U) + Eᵀ (D U) − (T + Tᵀ) U,
+    ///     [(T + Tᵀ) U]ᵢ = aᵢ (Σ_{c_k = cᵢ} u_k − uᵢ) + (Σ_{c_k = cᵢ} a_k u_k − aᵢ uᵢ)
+    ///
+    /// (class sums: O(V·p) even when classes are large, as in SupCon). The exp and max run
+    /// through `VectorMath` (AVX-512 when available). Rows are independent, and the class
+    /// sums run serially, so the result does not depend on the thread count.
+    private static func singleBlockFloat(
+        u: UnsafePointer<Float>, v: Int, p: Int, invTau: Float, classes: [Int], classCount: Int,
+        members: [[Int]], invPositives: [Float], weight: [Float], rowLoss: UnsafeMutablePointer<Double>,
+        gradU: UnsafeMutablePointer<Float>, threads: Int
+    ) {
+        let e = UnsafeMutablePointer<Float>.allocate(capacity: v * v)
+        defer { e.deallocate() }
+        let scaledU = UnsafeMutablePointer<Float>.allocate(capacity: v * p)
+        defer { scaledU.deallocate() }
+        var d = [Float](repeating: 0, count: v)
+        // S = U Uᵀ / τ
+        sgemm(transposeA: false, transposeB: true, m: v, n: v, k: p, alpha: invTau,
+              a: u, lda: p, b: u, ldb: p, beta: 0, c: e, ldc: v, threads: threads)
+        let chunkRows = 32
+        d.withUnsafeMutableBufferPointer { db in
+            let dp = db.baseAddress!
+            Parallel.forEach(chunks: (v + chunkRows - 1) / chunkRows, threads: threads) { chunk in
+                for i in (chunk * chunkRows)..<Swift.min(v, (chunk + 1) * chunkRows) {
+                    let row = e + i * v
+                    let wi = weight[i]
+                    if wi == 0 {  // Excluded anchor: its row of G is zero.
+                        row.initialize(repeating: 0, count: v)
+                        dp[i] = 0
+                        continue
+                    }
+                    var pos: Float = 0
+                    for k in members[classes[i]] where k != i { pos += row[k] }
+                    row[i] = -.infinity  // Self excluded: exp gives exactly 0.
+                    let m = VectorMath.maximum(row, count: v)
+                    let sum = VectorMath.expShiftedSum(row, count: v, shift: m)
+                    let lse = m + Foundation.log(sum)
+                    rowLoss[i] = Double(wi) * (Double(lse) - Double(pos * invPositives[i]))
+                    dp[i] = wi / sum
+                }
+            }
+            // D U (for Eᵀ (D U)), with 1/τ folded in.
+            for i in 0..<v {
+                let s = dp[i] * invTau
+                let src = u + i * p, dst = scaledU + i * p
+                for j in 0..<p { dst[j] = src[j] * s }
+            }
+            // gradU = E U, then rows scaled by dᵢ/τ, then += Eᵀ (D U / τ).
+            sgemm(transposeA: false, transposeB: false, m: v, n: p, k: v, alpha: 1,
+                  a: e, lda: v, b: u, ldb: p, beta: 0, c: gradU, ldc: p, threads: threads)
+            for i in 0..<v {
+                let s = dp[i] * invTau
+                let g = gradU + i * p
+                for j in 0..<p { g[j] *= s }
+            }
+            sgemm(transposeA: true, transposeB: false, m: v, n: p, k: v, alpha: 1,
+                  a: e, lda: v, b: scaledU, ldb: p, beta: 1, c: gradU, ldc: p, threads: threads)
+        }
+        // − (T + Tᵀ) U / τ: [(T + Tᵀ)U]ᵢ = Σ_{k ∈ P(i)} (aᵢ + a_k) u_k. Small classes sum their
+        // members directly (exact cancellation where G is exactly 0, e.g. a batch of one
+        // pair); large ones (SupCon) use per-class sums of u_k and a_k u_k: O(V·p).
+        let directLimit = 32
+        var ta = [Float](repeating: 0, count: v)
+        for i in 0..<v { ta[i] = weight[i] * invPositives[i] * invTau }
+        var classSum: [Float] = [], weightedSum: [Float] = []
+        var summed = [Bool](repeating: false, count: classCount)
+        for c in 0..<classCount where members[c].count > directLimit {
+            if classSum.isEmpty {
+                classSum = [Float](repeating: 0, count: classCount * p)
+                weightedSum = [Float](repeating: 0, count: classCount * p)
+            }
+            summed[c] = true
+            for k in members[c] {
+                let uk = u + k * p
+                for j in 0..<p { classSum[c * p + j] += uk[j]; weightedSum[c * p + j] += ta[k] * uk[j] }
+            }
+        }
+        for i in 0..<v where members[classes[i]].count > 1 {
+            let c = classes[i], ui = u + i * p, ti = ta[i], g = gradU + i * p
+            if summed[c] {
+                for j in 0..<p {
+                    g[j] -= ti * (classSum[c * p + j] - ui[j]) + (weightedSum[c * p + j] - ta[i] * ui[j])
+                }
+            } else {
+                for k in members[c] where k != i {
+                    let uk = u + k * p, tk = ta[k]
+                    for j in 0..<p { g[j] -= ti * uk[j] + tk * uk[j] }
+                }
+            }
+        }
     }
 
     // MARK: Row blocks (V² > blockBudget, or a requested block size)

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""PyTorch reference for `featurelens bench conv` (issue 7 item 6).
+
+The same work as the Swift benchmark: the ConvNet of issue 7 (three 3x3 stride-2 convolutions
+with padding 1 and 32, 64, 64 channels, each followed by ReLU, then a dense layer to 128; no
+projection head) trained with NT-Xent (tau = 0.5) and SGD (lr 0.1, momentum 0.9) on shuffled
+batches of 512 Fashion-MNIST training images (pixels / 255, last partial batch dropped).
+Each view of a batch flips every image left-right with probability 0.5 and adds N(0, 0.1^2)
+noise to every pixel (no clipping), independently for the two views.
+
+Modes:
+    --steps K     time K steps (after --warmup steps) and print one JSON object
+                  {"torch": version, "threads": t, "steps": K, "seconds": s}
+    --serve       print {"ready": true, "torch": version, "images": n} and then, for every
+                  line "steps K" on stdin, time the next K steps and print the same object;
+                  stop on "quit" or end of input.
+Exit status 2 when torch does not import.
+"""
+import argparse
+import gzip
+import json
+import os
+import struct
+import sys
+import time
+
+
+def read_idx_images(path, limit):
+    with (gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")) as f:
+        data = f.read()
+    magic, n, rows, cols = struct.unpack(">IIII", data[:16])
+    if magic != 2051:
+        raise ValueError(f"{path}: IDX magic {magic}, expected 2051")
+    if limit is not None:
+        n = min(n, limit)
+    return n, rows, cols, data[16:16 + n * rows * cols]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    parser.add_argument("--images", type=int, default=None, help="use only the first N training images")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--tau", type=float, default=0.5)
+    parser.add_argument("--sigma", type=float, default=0.1)
+    parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--momentum", type=float, default=0.9)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--warmup", type=int, default=2, help="untimed warm-up steps")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--steps", type=int, default=10)
+    group.add_argument("--serve", action="store_true")
+    args = parser.parse_args()
+    try:
+        import numpy as np
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+    except ImportError as error:
+        print(f"torch does not import: {error}", file=sys.stderr)
+        return 2
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    path = os.path.join(args.data, "train-images-idx3-ubyte.gz")
+    if not os.path.exists(path):
+        path = os.path.join(args.data, "train-images-idx3-ubyte")
+    n, rows, cols, raw = read_idx_images(path, args.images)
+    data = torch.from_numpy(np.frombuffer(raw, dtype=np.uint8).reshape(n, 1, rows, cols).astype(np.float32) / 255.0)
+
+    def out(size):
+        return (size - 1) // 2 + 1
+    h = out(out(out(rows)))
+    w = out(out(out(cols)))
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(64, 64, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Flatten(), nn.Linear(64 * h * w, 128))
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
+    b = args.batch
+    if n < b:
+        print(f"need at least {b} images, got {n}", file=sys.stderr)
+        return 1
+    partner = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)])
+    diagonal = torch.eye(2 * b, dtype=torch.bool)
+    state = {"perm": torch.randperm(n), "pos": 0}
+
+    def view(x):
+        flip = torch.rand(x.shape[0]) < 0.5
+        v = torch.where(flip[:, None, None, None], x.flip(3), x)
+        return v + args.sigma * torch.randn_like(v)
+
+    def step():
+        if state["pos"] + b > n:
+            state["perm"] = torch.randperm(n)
+            state["pos"] = 0
+        x = data[state["perm"][state["pos"]:state["pos"] + b]]
+        state["pos"] += b
+        z = model(torch.cat([view(x), view(x)]))
+        u = F.normalize(z, dim=1)
+        s = ((u @ u.T) / args.tau).masked_fill(diagonal, float("-inf"))
+        loss = F.cross_entropy(s, partner)
+        optimizer.zero_grad(set_to_none=False)
+        loss.backward()
+        optimizer.step()
+
+    def timed(k):
+        start = time.perf_counter()
+        for _ in range(k):
+            step()
+        return {"torch": torch.__version__, "threads": torch.get_num_threads(), "steps": k,
+                "seconds": time.perf_counter() - start}
+
+    for _ in range(args.warmup):
+        step()
+    if not args.serve:
+        print(json.dumps(timed(args.steps)))
+        return 0
+    print(json.dumps({"ready": True, "torch": torch.__version__, "images": n}), flush=True)
+    for line in sys.stdin:
+        words = line.split()
+        if not words or words[0] == "quit":
+            break
+        if words[0] == "steps" and len(words) == 2:
+            print(json.dumps(timed(int(words[1]))), flush=True)
+        else:
+            print(json.dumps({"error": f"unknown command {line.strip()!r}"}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
