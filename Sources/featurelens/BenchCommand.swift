@@ -7,8 +7,8 @@ import FeatureLensNumerics
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure the speed of the numerics core on this machine.",
-        subcommands: [BenchGEMMCommand.self]
+        abstract: "Measure speed on this machine: GEMM against the FMA peak, training steps and a ConvNet epoch against PyTorch.",
+        subcommands: [BenchGEMMCommand.self, BenchTrain.self, BenchConv.self]
     )
 }
 
