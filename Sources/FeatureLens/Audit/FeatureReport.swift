@@ -94,9 +94,12 @@ public struct TimelineEntry: Codable, Sendable, Equatable {
     public var metrics: RepresentationMetrics?
     /// Which layer the probes read (`backbone` or `head`), when the encoder has both.
     public var layer: String?
+    /// A 2-D PCA projection of (a subsample of) the scored test embeddings, for the
+    /// report's scatter plots (the paper's picture of collapse).
+    public var pca: PCAProjection?
 
     enum CodingKeys: String, CodingKey {
-        case step, loss, probes, chance, retention, featureWeights = "feature_weights", metrics, layer
+        case step, loss, probes, chance, retention, featureWeights = "feature_weights", metrics, layer, pca
     }
 
     /// Creates an entry.
