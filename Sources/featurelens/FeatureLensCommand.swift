@@ -7,6 +7,7 @@ struct FeatureLensCommand: ParsableCommand {
         commandName: "featurelens",
         abstract: "See which features a contrastive encoder learns.",
         version: FeatureLensInfo.version,
-        subcommands: [AuditCommand.self, BenchCommand.self]
+        subcommands: [DemoCommand.self, RunCommand.self, SweepCommand.self, PresetsCommand.self,
+                      AuditCommand.self, BenchCommand.self]
     )
 }

@@ -79,7 +79,14 @@ public struct SyntheticExperimentConfig: Codable, Equatable, Sendable {
     public init() {}
 
     public init(from decoder: Swift.Decoder) throws {
-        // Missing keys keep their defaults, so a config file may list only what it changes.
+        // Missing keys keep their defaults, so a config file may list only what it changes;
+        // an unknown key is an error (a typo must not silently run the default).
+        let all = try decoder.container(keyedBy: AnyCodingKey.self)
+        let known = Set(CodingKeys.allCases.map { $0.rawValue })
+        if let bad = all.allKeys.first(where: { !known.contains($0.stringValue) }) {
+            throw DecodingError.dataCorruptedError(forKey: bad, in: all,
+                debugDescription: "unknown config key '\(bad.stringValue)'; known keys: \(known.sorted().joined(separator: ", "))")
+        }
         let c = try decoder.container(keyedBy: CodingKeys.self)
         var s = SyntheticExperimentConfig()
         func take<T: Decodable>(_ key: CodingKeys, _ path: WritableKeyPath<SyntheticExperimentConfig, T>) throws {
@@ -186,4 +193,13 @@ public struct SyntheticExperimentConfig: Codable, Equatable, Sendable {
         guard theoryP.allSatisfy({ $0 >= 1 }) else { throw bad("theory_p", theoryP, "embedding sizes ≥ 1") }
         try model.validate()
     }
+}
+
+
+/// A coding key for any string (used to list and reject unknown keys).
+struct AnyCodingKey: CodingKey {
+    var stringValue: String
+    var intValue: Int?
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { self.stringValue = String(intValue); self.intValue = intValue }
 }

@@ -50,6 +50,11 @@ public struct SyntheticPreset: Codable, Equatable, Sendable {
 
     /// The config of setting `index`: base ← setting overrides ← `extra` overrides (in order).
     /// - Throws: `ConfigError` for a bad key or value.
+    /// Creates a preset from a base config and its grid of settings.
+    public init(name: String, summary: String, base: SyntheticExperimentConfig, settings: [PresetSetting]) {
+        self.name = name; self.summary = summary; self.base = base; self.settings = settings
+    }
+
     public func config(setting index: Int, extra: [(String, String)] = []) throws -> SyntheticExperimentConfig {
         var c = base
         for (k, v) in settings[index].overrides { try c.set(key: k, value: v) }

@@ -13,8 +13,18 @@ public struct AuditRecord: Codable, Equatable, Sendable {
     public var probes: [String: Double]
     /// ‖W e_f‖ per planted feature name.
     public var featureWeights: [String: Double]
+    /// Representation metrics of the test embeddings (nil when not recorded).
+    public var metrics: RepresentationMetrics?
+    /// 2-D PCA projection of (up to 300) test embeddings with their labels (nil when not recorded).
+    public var pca: PCAProjection?
 
-    enum CodingKeys: String, CodingKey { case step, loss, probes, featureWeights = "feature_weights" }
+    public init(step: Int, loss: Double, probes: [String: Double], featureWeights: [String: Double],
+                metrics: RepresentationMetrics? = nil, pca: PCAProjection? = nil) {
+        self.step = step; self.loss = loss; self.probes = probes; self.featureWeights = featureWeights
+        self.metrics = metrics; self.pca = pca
+    }
+
+    enum CodingKeys: String, CodingKey { case step, loss, probes, featureWeights = "feature_weights", metrics, pca }
 }
 
 /// The minimum-norm minimizer at one embedding size, read like a trained encoder.
@@ -106,10 +116,18 @@ public struct SyntheticRunner: Sendable {
     public var concurrency: Int
     /// Optional logger for progress.
     public var logger: Logger?
+    /// Record representation metrics and a PCA projection of the test embeddings at every
+    /// audit (for reports); off for the bare signature checks.
+    public var recordsRepresentation: Bool
+    /// Called (from any thread) after each setting finishes, with the number done and the total.
+    public var onSettingFinished: (@Sendable (Int, Int) -> Void)?
 
     public init(probe: any SignatureProbing = RidgeProbe(), concurrency: Int = min(2, Parallel.availableCores),
-                logger: Logger? = nil) {
+                logger: Logger? = nil, recordsRepresentation: Bool = false,
+                onSettingFinished: (@Sendable (Int, Int) -> Void)? = nil) {
         self.probe = probe; self.concurrency = max(1, concurrency); self.logger = logger
+        self.recordsRepresentation = recordsRepresentation
+        self.onSettingFinished = onSettingFinished
     }
 
     /// Runs every setting of `preset` (with `overrides` applied after each setting's own).
@@ -127,9 +145,14 @@ public struct SyntheticRunner: Sendable {
             return try PreparedData(config: config)
         }
         let byKey = Dictionary(uniqueKeysWithValues: zip(keys, prepared))
+        let doneLock = NSLock()
+        var done = 0
         let settings = try parallelMap(Array(configs.indices)) { i -> SettingResult in
             let setting = preset.settings[i]
-            return try self.runSetting(configs[i], name: setting.name, values: setting.values, prepared: byKey[configs[i].dataKey])
+            let r = try self.runSetting(configs[i], name: setting.name, values: setting.values, prepared: byKey[configs[i].dataKey])
+            doneLock.lock(); done += 1; let d = done; doneLock.unlock()
+            self.onSettingFinished?(d, configs.count)
+            return r
         }
         return PresetResult(preset: preset.name, settings: settings, wallSeconds: Date().timeIntervalSince(start))
     }
@@ -177,9 +200,20 @@ public struct SyntheticRunner: Sendable {
             onlineViews: online ? { g in data.drawViews(using: &g) } : nil,
             onlineGenerator: streams.online, gram: online ? nil : (prep.space?.gram ?? prep.spaceGram)
         ) { point in
-            let probes = try self.probes(point.weights, data: data, threads: threads)
+            let trainZ = embed(data.train.features, point.weights, threads: threads)
+            let testZ = embed(data.test.features, point.weights, threads: threads)
+            let probes = try probeLabelSets(self.probe, trainEmbeddings: trainZ, trainSet: data.train,
+                                            testEmbeddings: testZ, testSet: data.test)
+            var metrics: RepresentationMetrics? = nil
+            var pca: PCAProjection? = nil
+            if self.recordsRepresentation {
+                metrics = try RepresentationMetrics(embeddings: testZ)
+                let labels = data.test.labels.filter { ["class", "subclass"].contains($0.key) }.mapValues { $0.labels }
+                pca = try PCAProjection.compute(testZ, labels: labels, maxPoints: 300)
+            }
             timeline.append(AuditRecord(step: point.step, loss: point.loss, probes: probes,
-                                        featureWeights: featureWeights(point.weights, planted: data.train.plantedDirections)))
+                                        featureWeights: featureWeights(point.weights, planted: data.train.plantedDirections),
+                                        metrics: metrics, pca: pca))
             if point.step == config.steps { finalLoss = point.loss }
             logger?.debug("\(name) step \(point.step): loss \(point.loss) probes \(probes)")
         }

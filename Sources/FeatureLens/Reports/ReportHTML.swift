@@ -1,0 +1,94 @@
+import Foundation
+
+/// The self-contained `report.html` of a run folder (inline SVG, no network, well-formed XHTML).
+public enum ReportHTML {
+    /// Renders the document with its charts.
+    public static func render<C>(_ document: ReportDocument<C>, charts: [RenderedChart]) -> String {
+        var page = HTMLPage(title: "FeatureLens — \(document.preset)")
+        let p = document.provenance
+        page.paragraph("\(p.tool) \(p.version)\(p.gitCommit.map { " (commit \($0.prefix(10)))" } ?? "") · seed \(p.seed.map(String.init) ?? "—") · \(p.threads) thread(s) · \(p.cpu) · \(p.date)", cssClass: "note")
+        page.paragraph("Each probe is fit on training embeddings and scored on held-out test embeddings; step 0 is the untrained encoder (the baseline). Verdicts: learned, suppressed (readable at baseline, near chance at the end), collapsed (a within-group label learned during training and lost), learned then lost, not learned, partial. Thresholds and the schema: docs/REPORT_SCHEMA.md.", cssClass: "note")
+
+        let preset = charts.filter { $0.run == nil }
+        if document.runs.count > 1 {
+            page.heading("Summary")
+            let labels = RunOutput.orderedUnion(document.runs.map(\.labels))
+            var rows: [[String]] = []
+            var classes: [[String?]] = []
+            for r in document.runs {
+                var row = [ReportCharts.title(r)]
+                var cls: [String?] = [nil]
+                for l in labels {
+                    row.append(r.final.probes[l].map { String(format: "%.2f", $0) } ?? "—")
+                    cls.append(nil)
+                    row.append(r.verdicts[l]?.rawValue ?? "—")
+                    cls.append(r.verdicts[l].map(cssClass))
+                }
+                if let t = r.theory {
+                    row.append(labels.compactMap { l in t.probes[l].map { "\(l) \(String(format: "%.2f", $0))" } }.joined(separator: ", "))
+                } else { row.append("—") }
+                cls.append(nil)
+                rows.append(row); classes.append(cls)
+            }
+            page.table(header: ["run"] + labels.flatMap { ["\($0) (final)", "\($0) verdict"] } + ["W* probes"],
+                       rows: rows, cellClasses: classes, caption: "Final probe accuracy and verdict per run")
+            page.beginRow()
+            for c in preset { page.figure(svg: c.svg, caption: c.caption) }
+            page.endRow()
+        }
+
+        for (i, run) in document.runs.enumerated() {
+            let title = ReportCharts.title(run)
+            page.heading(document.runs.count > 1 ? "Run: \(title)" : "Run", level: 2, id: ReportCharts.slug(run, index: i))
+            page.paragraph("Probe: \(run.probe.rawValue), \(run.measure.rawValue) accuracy; probes read the \(run.layer ?? "embedding") layer.", cssClass: "note")
+            // Table: label × step.
+            let header = ["label set"] + run.timeline.map { $0.step == 0 ? "step 0 (baseline)" : "step \($0.step)" } + ["verdict"]
+            var rows: [[String]] = []
+            var cls: [[String?]] = []
+            for l in run.labels {
+                rows.append([run.within[l].map { "\(l) (within \($0))" } ?? l]
+                            + run.timeline.map { e in e.probes[l].map { String(format: "%.3f", $0) } ?? "—" }
+                            + [run.verdicts[l]?.rawValue ?? "—"])
+                cls.append([nil] + run.timeline.map { _ in nil } + [run.verdicts[l].map(cssClass)])
+            }
+            let wKeys = Array(Set(run.timeline.flatMap { ($0.featureWeights ?? [:]).keys })).sorted()
+            for k in wKeys {
+                rows.append(["‖W e_f‖ \(k)"] + run.timeline.map { e in e.featureWeights?[k].map { String(format: "%.3f", $0) } ?? "—" } + [""])
+                cls.append([])
+            }
+            rows.append(["loss"] + run.timeline.map { e in e.loss.map { String(format: "%.5g", $0) } ?? "—" } + [""])
+            cls.append([])
+            page.table(header: header, rows: rows, cellClasses: cls, caption: "Probe accuracy by audited step")
+            if let t = ReportText.theoryLine(run) { page.paragraph(t) }
+            for s in ReportText.verdictSentences(run) { page.paragraph(s) }
+            if let m = run.final.metrics {
+                page.table(header: ["RankMe", "effective rank", "uniformity", "collapse std", "alignment"],
+                           rows: [[String(format: "%.3f", m.rankme), String(format: "%.3f", m.effectiveRank),
+                                   String(format: "%.3f", m.uniformity), String(format: "%.4f", m.collapseStd),
+                                   m.alignment.map { String(format: "%.3f", $0) } ?? "—"]],
+                           caption: "Representation metrics of the final test embeddings")
+            }
+            page.beginRow()
+            for c in charts where c.run == i && !c.file.contains("-pca-") { page.figure(svg: c.svg, caption: c.caption) }
+            page.endRow()
+            let pcas = charts.filter { $0.run == i && $0.file.contains("-pca-") }
+            if !pcas.isEmpty {
+                page.heading("Test embeddings (2-D PCA)", level: 3)
+                page.beginRow()
+                for c in pcas { page.figure(svg: c.svg, caption: c.caption) }
+                page.endRow()
+            }
+        }
+        return page.render()
+    }
+
+    static func cssClass(_ v: FeatureVerdict) -> String {
+        switch v {
+        case .learned: return "learned"
+        case .suppressed, .notLearned: return "suppressed"
+        case .collapsed: return "collapsed"
+        case .learnedThenLost: return "lost"
+        case .partial: return "partial"
+        }
+    }
+}

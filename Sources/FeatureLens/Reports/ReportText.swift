@@ -1,0 +1,68 @@
+import Foundation
+
+/// Plain-text renderings of a run for the terminal: the feature table (label set × audited
+/// step), the theory line and one verdict sentence per label set.
+public enum ReportText {
+    /// The table: one row per label set, one column per audited step, then the verdict.
+    public static func table(_ run: RunReport) -> String {
+        let steps = run.timeline.map { $0.step == 0 ? "0 (base)" : String($0.step) }
+        let labelWidth = max(10, (run.labels.map { $0.count }.max() ?? 0) + 1)
+        let col = max(6, (steps.map { $0.count }.max() ?? 0) + 1)
+        func pad(_ s: String, _ w: Int, left: Bool = false) -> String {
+            s.count >= w ? s : (left ? s + String(repeating: " ", count: w - s.count) : String(repeating: " ", count: w - s.count) + s)
+        }
+        var out = pad("label set", labelWidth, left: true) + steps.map { pad($0, col) }.joined() + "  verdict\n"
+        for l in run.labels {
+            var line = pad(l, labelWidth, left: true)
+            for e in run.timeline { line += pad(e.probes[l].map { String(format: "%.2f", $0) } ?? "—", col) }
+            line += "  " + (run.verdicts[l]?.rawValue ?? "")
+            out += line + "\n"
+        }
+        let wKeys = Array(Set(run.timeline.flatMap { ($0.featureWeights ?? [:]).keys })).sorted()
+        if !wKeys.isEmpty {
+            out += "feature weight ‖W e_f‖:\n"
+            for k in wKeys {
+                var line = pad(k, labelWidth, left: true)
+                for e in run.timeline { line += pad(e.featureWeights?[k].map { String(format: "%.3f", $0) } ?? "—", col) }
+                out += line + "\n"
+            }
+        }
+        return out
+    }
+
+    /// "theory: ‖W‖/‖W*‖ = 0.98, Gram distance 0.05, loss gap 0.05 %; W* probes: class 1.00, subclass 0.50".
+    public static func theoryLine(_ run: RunReport) -> String? {
+        guard let t = run.theory else { return nil }
+        let probes = run.labels.compactMap { l in t.probes[l].map { "\(l) \(String(format: "%.2f", $0))" } }.joined(separator: ", ")
+        return String(format: "theory (minimum-norm minimizer W*): ‖W‖/‖W*‖ = %.3f, Gram distance %.3f, loss gap %.2f %%; W* probes: ",
+                      t.normRatio, t.gramDistance, 100 * t.lossGap) + probes
+    }
+
+    /// One sentence per label set explaining its verdict with the numbers behind it.
+    public static func verdictSentences(_ run: RunReport) -> [String] {
+        run.features.map { sentence($0) }
+    }
+
+    /// The sentence for one label set.
+    public static func sentence(_ f: FeatureSummary) -> String {
+        let name = f.within.map { "\(f.label) (within \($0))" } ?? f.label
+        let base = f.baseline.map { String(format: "%.2f at step 0", $0) } ?? "no baseline"
+        let peak = String(format: "%.2f at step %d", f.peak, f.peakStep)
+        let fin = String(format: "%.2f", f.final)
+        let chance = String(format: "%.2f", f.chance)
+        switch f.verdict {
+        case .learned:
+            return "\(name): learned — ends at \(fin) (chance \(chance); \(base))."
+        case .suppressed:
+            return "\(name): suppressed — readable before training (\(base)) but ends at \(fin), near chance \(chance)."
+        case .collapsed:
+            return "\(name): collapsed — learned during training (peak \(peak)) but ends at \(fin), near chance \(chance)."
+        case .learnedThenLost:
+            return "\(name): learned then lost — peak \(peak), ends at \(fin) (chance \(chance))."
+        case .notLearned:
+            return "\(name): not learned — ends at \(fin), near chance \(chance) (\(base))."
+        case .partial:
+            return "\(name): partial — ends at \(fin) (peak \(peak), chance \(chance), \(base))."
+        }
+    }
+}

@@ -1,0 +1,140 @@
+import ArgumentParser
+import FeatureLens
+import Foundation
+import Logging
+
+/// A failure the CLI reports as one line on stderr with a non-zero exit.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// Describes any error in one line (typed errors print their own description).
+func describe(_ error: Error) -> String {
+    if let d = error as? DecodingError {
+        switch d {
+        case let .dataCorrupted(c): return c.debugDescription
+        case let .keyNotFound(k, c): return "missing key '\(k.stringValue)' at \(path(c))"
+        case let .typeMismatch(t, c): return "wrong type at '\(path(c))': expected \(t) (\(c.debugDescription))"
+        case let .valueNotFound(t, c): return "missing value at '\(path(c))': expected \(t)"
+        @unknown default: return "\(d)"
+        }
+    }
+    if let e = error as? CustomStringConvertible { return e.description }
+    return error.localizedDescription
+}
+
+private func path(_ c: DecodingError.Context) -> String {
+    c.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+}
+
+/// Pretty JSON with sorted keys.
+func prettyJSON<T: Encodable>(_ value: T) throws -> Data {
+    let e = JSONEncoder()
+    e.outputFormatting = [.prettyPrinted, .sortedKeys]
+    e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return try e.encode(value)
+}
+
+/// The `config.json` of a synthetic run: the preset as run plus provenance. `featurelens run
+/// config.json` accepts it as is.
+struct SyntheticConfigFile: Codable {
+    var preset: String
+    var summary: String
+    var base: SyntheticExperimentConfig
+    var settings: [PresetSetting]
+    var provenance: Provenance?
+
+    init(_ p: SyntheticPreset, provenance: Provenance?) {
+        preset = p.name; summary = p.summary; base = p.base; settings = p.settings; self.provenance = provenance
+    }
+
+    var asPreset: SyntheticPreset {
+        SyntheticPreset(name: preset, summary: summary, base: base, settings: settings)
+    }
+}
+
+/// Resolves `PRESET|CONFIG.json` to a synthetic preset.
+func resolveSyntheticPreset(_ nameOrPath: String) throws -> SyntheticPreset {
+    if nameOrPath.hasSuffix(".json") || FileManager.default.fileExists(atPath: nameOrPath) && nameOrPath.contains("/") {
+        let url = URL(fileURLWithPath: nameOrPath)
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw CLIError("cannot read config \(nameOrPath): \(error.localizedDescription)")
+        }
+        let dec = JSONDecoder()
+        dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        // Full form (as written next to every run) or a flat config (one run).
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: data) } catch {
+            throw CLIError("\(nameOrPath): not valid JSON (\(error.localizedDescription))")
+        }
+        guard let dict = object as? [String: Any] else { throw CLIError("\(nameOrPath): expected a JSON object at the top level") }
+        do {
+            if dict["base"] != nil {
+                return try dec.decode(SyntheticConfigFile.self, from: data).asPreset
+            }
+            let c = try dec.decode(SyntheticExperimentConfig.self, from: data)
+            return SyntheticPreset(name: url.deletingPathExtension().lastPathComponent, summary: "config \(nameOrPath)",
+                                   base: c, settings: [PresetSetting(values: [:], overrides: [])])
+        } catch {
+            throw CLIError("\(nameOrPath): \(describe(error))")
+        }
+    }
+    do { return try SyntheticPreset.named(nameOrPath) } catch {
+        throw CLIError("unknown preset '\(nameOrPath)'; run `featurelens presets` for the list (\(allPresetNames.joined(separator: ", ")))")
+    }
+}
+
+/// All built-in preset names (synthetic, then real data).
+var allPresetNames: [String] { SyntheticPreset.names }
+
+/// Runs a synthetic preset and writes its folder; returns the document.
+func runSynthetic(_ preset: SyntheticPreset, out: URL, threads: Int, quiet: Bool, logger: Logger) throws -> ReportDocument<SyntheticPreset> {
+    try AtomicFile.prepareDirectory(out)
+    let progress = ProgressReporter(label: preset.name, total: preset.settings.count, enabled: !quiet)
+    let runner = SyntheticRunner(concurrency: min(2, max(1, threads)), logger: logger, recordsRepresentation: true,
+                                 onSettingFinished: { done, total in progress.update(done) })
+    progress.update(0)
+    let result = try runner.run(preset)
+    progress.finish()
+    let doc = try result.reportDocument(preset: preset)
+    let config = try prettyJSON(SyntheticConfigFile(preset, provenance: doc.provenance))
+    try RunOutput.write(doc, configJSON: config, to: out, testCount: preset.base.nTest)
+    return doc
+}
+
+/// Prints a run document as tables, theory lines and verdict sentences.
+func printDocument<C>(_ doc: ReportDocument<C>, headline: String? = nil) {
+    if let h = headline { print(h) }
+    for run in doc.runs {
+        if doc.runs.count > 1 { print("— \(ReportCharts.title(run))") }
+        print(ReportText.table(run), terminator: "")
+        if let t = ReportText.theoryLine(run) { print(t) }
+        for s in ReportText.verdictSentences(run) { print("  " + s) }
+    }
+}
+
+/// The `--json` summary of a document: per run, settings, final probes, verdicts, theory.
+func jsonSummary<C>(_ doc: ReportDocument<C>, folder: String) -> [String: Any] {
+    [
+        "preset": doc.preset,
+        "folder": folder,
+        "runs": doc.runs.map { r -> [String: Any] in
+            var d: [String: Any] = [
+                "settings": r.settings.mapValues { $0.description },
+                "final": r.final.probes,
+                "verdicts": r.verdicts.mapValues { $0.rawValue },
+            ]
+            if let t = r.theory {
+                d["theory"] = ["norm_ratio": t.normRatio, "gram_distance": t.gramDistance, "loss_gap": t.lossGap, "probes": t.probes]
+            }
+            return d
+        },
+    ]
+}
+
+func printJSONObject(_ obj: Any) throws {
+    let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import FeatureLens
+import Foundation
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a preset or a config file and write its report folder.",
+        discussion: """
+        PRESET is a built-in preset (see `featurelens presets`) or a config.json (as written next \
+        to every run, or a flat config with only the keys you change). --set fixes a key for \
+        every run of the preset; --grid replaces or adds an axis of its grid.
+        Outputs in --out: config.json, report.json, metrics.csv, report.html, charts/*.svg.
+        """)
+
+    @Argument(help: "Preset name or path to a config .json file.")
+    var preset: String
+
+    @Option(name: .customLong("set"), help: "KEY=VALUE: fix a config key (repeatable).")
+    var assignments: [String] = []
+
+    @Option(name: .long, help: "KEY=v1,v2,...: replace or add a grid axis (repeatable).")
+    var grid: [String] = []
+
+    @Option(name: .long, help: "Random seed (same seed, same numbers).")
+    var seed: UInt64?
+
+    @Option(name: .long, help: "Output folder (default: featurelens-runs/<preset>).")
+    var out: String?
+
+    @Flag(name: .long, help: "Print a JSON summary on stdout instead of the tables.")
+    var json = false
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let logger = global.apply()
+        do {
+            var p = try resolveSyntheticPreset(preset)
+            var sets = try assignments.map(parseAssignment)
+            if let s = seed { sets.append(("seed", String(s))) }
+            p = try p.applying(set: sets, grid: try grid.map(parseGridAxis))
+            for i in p.settings.indices { try p.config(setting: i).validate() }
+            let folder = URL(fileURLWithPath: out ?? "featurelens-runs/\(p.name)")
+            let doc = try runSynthetic(p, out: folder, threads: Parallel.threadCount, quiet: global.quiet || json, logger: logger)
+            if json {
+                try printJSONObject(jsonSummary(doc, folder: folder.path))
+            } else {
+                printDocument(doc, headline: "\(p.name): \(p.summary)")
+                print("Report: \(folder.appendingPathComponent("report.html").path)")
+            }
+        } catch let e as CLIError {
+            throw e
+        } catch {
+            throw CLIError(describe(error))
+        }
+    }
+}

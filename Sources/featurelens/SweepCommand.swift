@@ -1,0 +1,162 @@
+import ArgumentParser
+import FeatureLens
+import Foundation
+
+struct SweepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Run a preset over a grid and several seeds; summarize final probe accuracy against the swept keys.",
+        discussion: """
+        Each (grid point, seed) gets its own run folder under --out; a folder that already \
+        holds a report.json is skipped, so an interrupted sweep resumes where it stopped. \
+        Writes summary.csv (mean and standard deviation over seeds) and summary.html.
+        """)
+
+    @Argument(help: "Preset name or config .json.")
+    var preset: String
+
+    @Option(name: .long, help: "KEY=v1,v2,...: replace or add a grid axis (repeatable).")
+    var grid: [String] = []
+
+    @Option(name: .customLong("set"), help: "KEY=VALUE: fix a config key (repeatable).")
+    var assignments: [String] = []
+
+    @Option(name: .long, help: "Comma-separated seeds.")
+    var seeds: String = "0"
+
+    @Option(name: .long, help: "Output folder (default: featurelens-sweeps/<preset>).")
+    var out: String?
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let logger = global.apply()
+        do {
+            let seedList = try seeds.split(separator: ",").map { s -> UInt64 in
+                guard let v = UInt64(s.trimmingCharacters(in: .whitespaces)) else {
+                    throw CLIError("--seeds: '\(s)' is not a non-negative integer")
+                }
+                return v
+            }
+            guard !seedList.isEmpty else { throw CLIError("--seeds: give at least one seed") }
+            let base = try resolveSyntheticPreset(preset).applying(set: try assignments.map(parseAssignment),
+                                                                    grid: try grid.map(parseGridAxis))
+            for i in base.settings.indices { try base.config(setting: i).validate() }
+            let root = URL(fileURLWithPath: out ?? "featurelens-sweeps/\(base.name)")
+            try AtomicFile.prepareDirectory(root)
+            struct Job { var setting: PresetSetting; var seed: UInt64; var folder: URL }
+            var jobs: [Job] = []
+            for s in base.settings {
+                for seed in seedList {
+                    let slug = s.values.keys.sorted().map { "\($0)-\(s.values[$0]!)" }.joined(separator: "_")
+                    jobs.append(Job(setting: s, seed: seed, folder: root.appendingPathComponent((slug.isEmpty ? "default" : slug) + "_seed-\(seed)")))
+                }
+            }
+            let todo = jobs.filter { !FileManager.default.fileExists(atPath: $0.folder.appendingPathComponent("report.json").path) }
+            if todo.count < jobs.count && !global.quiet {
+                print("Skipping \(jobs.count - todo.count) finished run(s) already in \(root.path).")
+            }
+            let progress = ProgressReporter(label: "sweep \(base.name)", total: todo.count, enabled: !global.quiet)
+            let lock = NSLock()
+            var done = 0
+            var firstError: Error?
+            let workers = min(2, max(1, Parallel.threadCount))
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                var i = w
+                while i < todo.count {
+                    lock.lock(); let stop = firstError != nil; lock.unlock()
+                    if stop { return }
+                    let job = todo[i]
+                    do {
+                        var p = base
+                        p.settings = [job.setting]
+                        p = try p.applying(set: [("seed", String(job.seed))], grid: [])
+                        _ = try runSynthetic(p, out: job.folder, threads: 1, quiet: true, logger: logger)
+                    } catch {
+                        lock.lock(); if firstError == nil { firstError = error }; lock.unlock()
+                    }
+                    lock.lock(); done += 1; let d = done; lock.unlock()
+                    progress.update(d)
+                    i += workers
+                }
+            }
+            progress.finish()
+            if let e = firstError { throw e }
+            try writeSweepSummary(base: base, jobs: jobs.map { ($0.setting, $0.seed, $0.folder) }, root: root)
+            print("Summary: \(root.appendingPathComponent("summary.csv").path), \(root.appendingPathComponent("summary.html").path)")
+        } catch let e as CLIError {
+            throw e
+        } catch {
+            throw CLIError(describe(error))
+        }
+    }
+}
+
+/// Aggregates the finished runs of a sweep into summary.csv and summary.html.
+func writeSweepSummary(base: SyntheticPreset, jobs: [(PresetSetting, UInt64, URL)], root: URL) throws {
+    let dec = JSONDecoder()
+    dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    var order: [String] = []
+    var groups: [String: (setting: PresetSetting, finals: [[String: Double]])] = [:]
+    var labels: [String] = []
+    for (setting, _, folder) in jobs {
+        let url = folder.appendingPathComponent("report.json")
+        let data = try Data(contentsOf: url)
+        let doc: ReportDocument<SyntheticPreset>
+        do { doc = try dec.decode(ReportDocument<SyntheticPreset>.self, from: data) } catch {
+            throw CLIError("\(url.path): cannot read report (\(describe(error))); delete the folder to rerun it")
+        }
+        guard let run = doc.runs.first else { continue }
+        for l in run.labels where !labels.contains(l) { labels.append(l) }
+        if groups[setting.name] == nil { order.append(setting.name); groups[setting.name] = (setting, []) }
+        groups[setting.name]!.finals.append(run.final.probes)
+    }
+    let keys = Array(Set(order.flatMap { groups[$0]!.setting.values.keys })).sorted()
+    var csv = (keys + ["seeds"] + labels.flatMap { ["\($0)_mean", "\($0)_std"] }).joined(separator: ",") + "\n"
+    var stats: [(setting: PresetSetting, mean: [String: Double], std: [String: Double])] = []
+    for name in order {
+        let g = groups[name]!
+        var mean: [String: Double] = [:], std: [String: Double] = [:]
+        for l in labels {
+            let xs = g.finals.compactMap { $0[l] }
+            let m = xs.reduce(0, +) / Double(max(1, xs.count))
+            let v = xs.count > 1 ? xs.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(xs.count - 1) : 0
+            mean[l] = m; std[l] = v.squareRoot()
+        }
+        stats.append((g.setting, mean, std))
+        csv += (keys.map { g.setting.values[$0] ?? "" } + [String(g.finals.count)]
+                + labels.flatMap { [String(format: "%.4f", mean[$0]!), String(format: "%.4f", std[$0]!)] }).joined(separator: ",") + "\n"
+    }
+    try AtomicFile.write(csv, to: root.appendingPathComponent("summary.csv"))
+
+    var page = HTMLPage(title: "FeatureLens sweep — \(base.name)")
+    page.paragraph("Final probe accuracy (balanced) per label set: mean ± standard deviation over seeds.")
+    page.table(header: keys + ["seeds"] + labels, rows: stats.map { s in
+        keys.map { s.setting.values[$0] ?? "" } + [String(groups[s.setting.name]!.finals.count)]
+            + labels.map { String(format: "%.3f ± %.3f", s.mean[$0]!, s.std[$0]!) }
+    })
+    if let xKey = keys.first(where: { k in stats.allSatisfy { Double($0.setting.values[k] ?? "") != nil } }) {
+        let others = keys.filter { $0 != xKey }
+        var byGroup: [String: [(Double, [String: Double], [String: Double])]] = [:]
+        var gOrder: [String] = []
+        for s in stats {
+            let g = others.map { "\($0)=\(s.setting.values[$0] ?? "")" }.joined(separator: ", ")
+            if byGroup[g] == nil { gOrder.append(g) }
+            byGroup[g, default: []].append((Double(s.setting.values[xKey]!)!, s.mean, s.std))
+        }
+        page.beginRow()
+        for g in gOrder {
+            let pts = byGroup[g]!.sorted { $0.0 < $1.0 }
+            let series = labels.map { l in
+                ChartSeries(name: l, x: pts.map { $0.0 }, y: pts.map { $0.1[l] ?? .nan }, error: pts.map { $0.2[l] ?? 0 })
+            }
+            var c = LineChart(title: "Final probe accuracy vs \(xKey)\(g.isEmpty ? "" : " (\(g))")", xLabel: xKey,
+                              yLabel: "balanced accuracy (mean ± sd over seeds)", series: series, yRange: 0...1.02)
+            c.referenceLines = [(0.5, "chance")]
+            let svg = c.svg()
+            page.figure(svg: svg, caption: "Band: ± one standard deviation over seeds.")
+        }
+        page.endRow()
+    }
+    try AtomicFile.write(page.render(), to: root.appendingPathComponent("summary.html"))
+}
