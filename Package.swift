@@ -61,6 +61,11 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(
+            name: "featurelensTests",
+            dependencies: ["featurelens", "FeatureLens"],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        .testTarget(
             name: "FeatureLensTests",
             dependencies: ["FeatureLens", "FeatureLensNumerics"],
             resources: [.copy("Fixtures")],

@@ -137,7 +137,7 @@ public enum ReportCharts {
             if let spec = run.final.metrics?.spectrum, !spec.isEmpty {
                 let floor = max(1e-12, (spec.max() ?? 1) * 1e-10)
                 let c = LineChart(title: "Embedding spectrum (final) — \(t)", xLabel: "component index",
-                                  yLabel: "eigenvalue of the normalized covariance (log)",
+                                  yLabel: "eigenvalue (log scale)",
                                   series: [ChartSeries(name: "eigenvalue", x: spec.indices.map { Double($0 + 1) }, y: spec.map { max($0, floor) })],
                                   yScale: .log)
                 out.append(RenderedChart(run: i, file: "\(slug)-spectrum.svg",

@@ -200,7 +200,7 @@ public struct LineChart: Sendable {
             for e in max(e0, scale == .symlog ? 1 : e0)...max(e1, e0) {
                 let v = pow(10.0, Double(e))
                 let t = scale == .symlog ? log10(1 + v) : Double(e)
-                if t >= lo - 1e-9 && t <= hi + 1e-9 { out.append((v, formatNumber(v))) }
+                if t >= lo - 1e-9 && t <= hi + 1e-9 { out.append((v, e < -3 || e > 4 ? "1e\(e)" : formatNumber(v))) }
             }
             return out
         }

@@ -1,0 +1,138 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Testing
+import FeatureLens
+
+/// Runs the built `featurelens` binary and returns (exit code, stdout, stderr).
+func runCLI(_ args: [String], cwd: URL? = nil) throws -> (Int32, String, String) {
+    let exe = productsDirectory.appendingPathComponent("featurelens")
+    let p = Process()
+    p.executableURL = exe
+    p.arguments = args
+    if let c = cwd { p.currentDirectoryURL = c }
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+var productsDirectory: URL {
+    for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
+        return bundle.bundleURL.deletingLastPathComponent()
+    }
+    // Swift Testing on Linux: the test binary sits next to the products.
+    return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+}
+
+func tempFolder() throws -> URL {
+    let u = FileManager.default.temporaryDirectory.appendingPathComponent("featurelens-cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
+    return u
+}
+
+/// A class-collapse run small enough for a debug-build test.
+let tinyCC = ["--set", "d=200", "--set", "n=40", "--set", "n_test=200", "--set", "steps=200",
+              "--set", "audit_steps=0,50,200", "--quiet"]
+
+@Suite("featurelens command line", .serialized)
+struct CLITests {
+    @Test func unknownPresetIsAClearError() throws {
+        let dir = try tempFolder()
+        let (code, _, err) = try runCLI(["run", "no-such-preset", "--out", dir.appendingPathComponent("x").path])
+        #expect(code != 0)
+        #expect(err.split(separator: "\n").first?.contains("unknown preset 'no-such-preset'") == true)
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("x").path))
+    }
+
+    @Test func unknownKeyAndWrongTypeAreClearErrors() throws {
+        let dir = try tempFolder()
+        var (code, _, err) = try runCLI(["run", "class-collapse", "--set", "lrr=0.1", "--out", dir.appendingPathComponent("a").path])
+        #expect(code != 0 && err.contains("lrr"))
+        (code, _, err) = try runCLI(["run", "class-collapse", "--set", "steps=many", "--out", dir.appendingPathComponent("b").path])
+        #expect(code != 0 && err.contains("steps") && err.contains("integer"))
+        (code, _, err) = try runCLI(["run", "class-collapse", "--set", "steps", "--out", dir.appendingPathComponent("c").path])
+        #expect(code != 0 && err.contains("KEY=VALUE"))
+        for sub in ["a", "b", "c"] { #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent(sub).path)) }
+    }
+
+    @Test func unwritableOutputIsAClearError() throws {
+        let dir = try tempFolder()
+        let file = dir.appendingPathComponent("a-file")
+        try Data("x".utf8).write(to: file)
+        let (code, _, err) = try runCLI(["run", "class-collapse"] + tinyCC + ["--out", file.path])
+        #expect(code != 0)
+        #expect(err.contains(file.path) && err.contains("not a folder"))
+        #expect(try String(contentsOf: file, encoding: .utf8) == "x")
+    }
+
+    @Test func runWritesParsableOutputsAndItsConfigRunsAgain() throws {
+        let dir = try tempFolder()
+        let out = dir.appendingPathComponent("cc")
+        let (code, stdout, err) = try runCLI(["run", "class-collapse"] + tinyCC + ["--out", out.path])
+        #expect(code == 0, "stderr: \(err)")
+        #expect(stdout.contains("subclass") && stdout.contains("verdict"))
+        for f in ["config.json", "report.json", "metrics.csv", "report.html"] {
+            #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), "missing \(f)")
+        }
+        // Every HTML and SVG file parses as XML.
+        _ = try XMLDocument(contentsOf: out.appendingPathComponent("report.html"), options: [])
+        let charts = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("charts").path)
+        #expect(charts.contains { $0.hasSuffix("-probes.svg") })
+        for c in charts { _ = try XMLDocument(contentsOf: out.appendingPathComponent("charts/\(c)"), options: []) }
+        // metrics.csv: header plus one row per run and audit (2 runs × 3 audits).
+        let csv = try String(contentsOf: out.appendingPathComponent("metrics.csv"), encoding: .utf8)
+        #expect(csv.split(separator: "\n").count == 1 + 2 * 3)
+        // report.json carries the schema's keys.
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as! [String: Any]
+        #expect(json["preset"] as? String == "class-collapse")
+        let runs = json["runs"] as! [[String: Any]]
+        #expect(runs.count == 2)
+        let timeline = runs[0]["timeline"] as! [[String: Any]]
+        #expect(timeline.map { $0["step"] as! Int } == [0, 50, 200])
+        #expect((timeline[0]["feature_weights"] as? [String: Double])?["subclass"] != nil)
+        #expect((runs[0]["theory"] as? [String: Any])?["gram_distance"] != nil)
+        #expect(((runs[0]["final"] as! [String: Any])["metrics"] as? [String: Any])?["rankme"] != nil)
+        // The written config runs again as it is, with the same numbers.
+        let again = dir.appendingPathComponent("again")
+        let (code2, _, err2) = try runCLI(["run", out.appendingPathComponent("config.json").path, "--quiet", "--out", again.path])
+        #expect(code2 == 0, "stderr: \(err2)")
+        let a = try String(contentsOf: out.appendingPathComponent("metrics.csv"), encoding: .utf8)
+        let b = try String(contentsOf: again.appendingPathComponent("metrics.csv"), encoding: .utf8)
+        #expect(a == b)
+    }
+
+    @Test func sweepSkipsFinishedRuns() throws {
+        let dir = try tempFolder()
+        let args = ["sweep", "suppression-embedding-size", "--grid", "p=1,5", "--seeds", "0,1",
+                    "--set", "d=200", "--set", "n=40", "--set", "n_test=200", "--set", "steps=100",
+                    "--set", "audit_steps=0,100", "--quiet", "--out", dir.path]
+        var (code, out, err) = try runCLI(args)
+        #expect(code == 0, "stderr: \(err)")
+        let csv = try String(contentsOf: dir.appendingPathComponent("summary.csv"), encoding: .utf8)
+        let lines = csv.split(separator: "\n")
+        #expect(lines.count == 3)              // header + p=1 + p=5
+        #expect(lines[0].hasPrefix("p,seeds,class_mean,class_std"))
+        _ = try XMLDocument(contentsOf: dir.appendingPathComponent("summary.html"), options: [])
+        let report = dir.appendingPathComponent("p-1_seed-0/report.json")
+        let before = try FileManager.default.attributesOfItem(atPath: report.path)[.modificationDate] as? Date
+        (code, out, err) = try runCLI(args.filter { $0 != "--quiet" })
+        #expect(code == 0)
+        #expect(out.contains("Skipping 4 finished run(s)"))
+        let after = try FileManager.default.attributesOfItem(atPath: report.path)[.modificationDate] as? Date
+        #expect(before == after)
+    }
+
+    @Test func presetsListsAndKeys() throws {
+        var (code, out, _) = try runCLI(["presets"])
+        #expect(code == 0)
+        for name in SyntheticPreset.names { #expect(out.contains(name)) }
+        (code, out, _) = try runCLI(["presets", "--keys", "suppression-embedding-size"])
+        #expect(code == 0 && out.contains("online_augmentation") && out.contains("p=7"))
+    }
+}
