@@ -109,8 +109,9 @@ struct AuditCommand: ParsableCommand {
         if let outURL {
             let provenance = Provenance.current(seed: testEmbeddings.isEmpty ? seed : nil)
             let doc = ReportDocument(preset: "audit", config: request, runs: reports, provenance: provenance)
-            try AtomicFile.write(try doc.jsonData(), to: outURL.appendingPathComponent("report.json"))
-            try AtomicFile.write(AuditHTML.render(reports, provenance: provenance), to: outURL.appendingPathComponent("report.html"))
+            // The same folder layout as training runs: config.json, report.json, metrics.csv,
+            // report.html and charts/.
+            try RunOutput.write(doc, configJSON: try prettyJSON(request), to: outURL, testCount: nil)
             if !json {
                 print("wrote \(outURL.appendingPathComponent("report.json").path) and report.html")
             }

@@ -72,7 +72,8 @@ import Testing
         var expected = try single.run()
         expected.settings = ["probe": .string("centroid")]
         #expect(runs[1] == expected)
-        let html = AuditHTML.render(runs)
+        let doc = ReportDocument(preset: "audit", config: ["probe": "both"], runs: runs, provenance: .current())
+        let html = ReportHTML.render(doc, charts: ReportCharts.make(doc, testCount: nil))
         _ = try XMLDocument(data: Data(html.utf8), options: [])
     }
 
