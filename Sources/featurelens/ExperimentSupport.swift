@@ -109,6 +109,7 @@ func printDocument<C>(_ doc: ReportDocument<C>, headline: String? = nil) {
     if let h = headline { print(h) }
     for run in doc.runs {
         if doc.runs.count > 1 { print("— \(ReportCharts.title(run))") }
+        if let d = run.divergence { print("DIVERGED: \(d); the table shows the audits before it.") }
         print(ReportText.table(run), terminator: "")
         if let t = ReportText.theoryLine(run) { print(t) }
         for s in ReportText.verdictSentences(run) { print("  " + s) }

@@ -49,7 +49,15 @@ struct RunCommand: ParsableCommand {
                 printDocument(doc, headline: "\(p.name): \(p.summary)")
                 print("Report: \(folder.appendingPathComponent("report.html").path)")
             }
+            let diverged = doc.runs.compactMap { r in r.divergence.map { "\(ReportCharts.title(r)): \($0)" } }
+            if !diverged.isEmpty {
+                for d in diverged { FileHandle.standardError.write(Data("error: \(d)\n".utf8)) }
+                FileHandle.standardError.write(Data("The audits before the divergence are in \(folder.path)/report.json.\n".utf8))
+                throw ExitCode(3)
+            }
         } catch let e as CLIError {
+            throw e
+        } catch let e as ExitCode {
             throw e
         } catch {
             throw CLIError(describe(error))

@@ -136,3 +136,20 @@ struct CLITests {
         #expect(code == 0 && out.contains("online_augmentation") && out.contains("p=7"))
     }
 }
+
+@Suite("featurelens divergence")
+struct CLIDivergenceTests {
+    @Test func divergenceStopsWithExitCode3AndKeepsTheAuditsBeforeIt() throws {
+        let dir = try tempFolder()
+        let out = dir.appendingPathComponent("div")
+        let (code, stdout, err) = try runCLI(["run", "class-collapse", "--set", "lr=1e6", "--set", "d=200", "--set", "n=40",
+                                              "--set", "n_test=200", "--set", "audit_steps=0,100,1000", "--quiet", "--out", out.path])
+        #expect(code == 3)
+        #expect(err.contains("diverged") && err.contains("learning rate"))
+        #expect(stdout.contains("DIVERGED"))
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as! [String: Any]
+        let run = (json["runs"] as! [[String: Any]])[0]
+        #expect((run["divergence"] as? String)?.contains("step") == true)
+        #expect((run["timeline"] as! [[String: Any]]).map { $0["step"] as! Int } == [0])
+    }
+}

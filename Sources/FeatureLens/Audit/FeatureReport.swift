@@ -303,6 +303,8 @@ public struct RunReport: Codable, Sendable, Equatable {
     public var features: [FeatureSummary]
     /// The thresholds the verdicts used.
     public var thresholds: VerdictThresholds
+    /// Set when training diverged: where and the likely cause (the timeline ends before it).
+    public var divergence: String?
 
     /// Builds a run report from its timeline.
     /// - Throws: `ProbeError.empty` (see `FeatureReport.init`).

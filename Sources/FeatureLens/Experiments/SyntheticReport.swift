@@ -45,8 +45,10 @@ extension SettingResult {
             TheorySummary(normRatio: t.comparison.normRatio, gramDistance: t.comparison.gramDistance,
                           lossGap: t.comparison.lossGap, probes: t.minimumNorm.probes)
         }
-        return try RunReport(settings: typed, probe: .ridge, measure: .balanced, labels: labels, within: within,
-                             layer: "embedding", timeline: entries, theory: th, thresholds: thresholds)
+        var run = try RunReport(settings: typed, probe: .ridge, measure: .balanced, labels: labels, within: within,
+                                layer: "embedding", timeline: entries, theory: th, thresholds: thresholds)
+        run.divergence = divergence?.message
+        return run
     }
 }
 

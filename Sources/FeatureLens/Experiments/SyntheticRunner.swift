@@ -63,6 +63,16 @@ public struct TheoryReport: Codable, Equatable, Sendable {
     }
 }
 
+/// Where and why a run diverged.
+public struct Divergence: Codable, Equatable, Sendable {
+    /// Optimizer steps taken when the loss became non-finite.
+    public var step: Int
+    /// The non-finite loss value.
+    public var value: Double
+    /// A one-line explanation with the likely cause.
+    public var message: String
+}
+
 /// The result of one setting of a preset.
 public struct SettingResult: Codable, Equatable, Sendable {
     /// Setting name, e.g. `data=cc,beta=0.25`.
@@ -77,8 +87,16 @@ public struct SettingResult: Codable, Equatable, Sendable {
     public var theory: TheoryReport?
     /// Wall time of the run in seconds (metadata; not part of the result's identity).
     public var wallSeconds: Double
+    /// Set when training diverged (non-finite loss); the timeline then ends before it.
+    public var divergence: Divergence?
 
-    enum CodingKeys: String, CodingKey { case name, values, config, timeline, theory, wallSeconds = "wall_seconds" }
+    public init(name: String, values: [String: String], config: SyntheticExperimentConfig, timeline: [AuditRecord],
+                theory: TheoryReport?, wallSeconds: Double, divergence: Divergence? = nil) {
+        self.name = name; self.values = values; self.config = config; self.timeline = timeline
+        self.theory = theory; self.wallSeconds = wallSeconds; self.divergence = divergence
+    }
+
+    enum CodingKeys: String, CodingKey { case name, values, config, timeline, theory, wallSeconds = "wall_seconds", divergence }
 
     public static func == (l: SettingResult, r: SettingResult) -> Bool {
         l.name == r.name && l.values == r.values && l.config == r.config && l.timeline == r.timeline && l.theory == r.theory
@@ -195,7 +213,9 @@ public struct SyntheticRunner: Sendable {
         var timeline: [AuditRecord] = []
         var finalLoss = Double.nan
         let online = config.onlineAugmentation
-        let trained = try gd.train(
+        let trained: Tensor<Double>
+        do {
+        trained = try gd.train(
             problem, initial: w0, method: online ? .direct : .gram,
             onlineViews: online ? { g in data.drawViews(using: &g) } : nil,
             onlineGenerator: streams.online, gram: online ? nil : (prep.space?.gram ?? prep.spaceGram)
@@ -216,6 +236,14 @@ public struct SyntheticRunner: Sendable {
                                         metrics: metrics, pca: pca))
             if point.step == config.steps { finalLoss = point.loss }
             logger?.debug("\(name) step \(point.step): loss \(point.loss) probes \(probes)")
+        }
+        } catch let LinearTrainingError.nonFiniteLoss(step, value) {
+            // Divergence: keep the audits before it, report the step, no theory line.
+            var r = SettingResult(name: name, values: values, config: config, timeline: timeline.sorted { $0.step < $1.step },
+                                  theory: nil, wallSeconds: Date().timeIntervalSince(start))
+            r.divergence = Divergence(step: step, value: value,
+                                      message: "loss is \(value) at step \(step): training diverged; the learning rate (lr = \(config.lr)) is probably too large")
+            return r
         }
         if finalLoss.isNaN { finalLoss = try problem.loss(trained) }
 

@@ -40,6 +40,7 @@ public enum ReportHTML {
         for (i, run) in document.runs.enumerated() {
             let title = ReportCharts.title(run)
             page.heading(document.runs.count > 1 ? "Run: \(title)" : "Run", level: 2, id: ReportCharts.slug(run, index: i))
+            if let d = run.divergence { page.paragraph("Training diverged: \(d). The audits before it are shown.", cssClass: "collapsed") }
             page.paragraph("Probe: \(run.probe.rawValue), \(run.measure.rawValue) accuracy; probes read the \(run.layer ?? "embedding") layer.", cssClass: "note")
             // Table: label × step.
             let header = ["label set"] + run.timeline.map { $0.step == 0 ? "step 0 (baseline)" : "step \($0.step)" } + ["verdict"]
