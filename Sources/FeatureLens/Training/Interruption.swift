@@ -17,11 +17,12 @@
 //         }
 //     }
 //
-// Implementation: the signals' default action is replaced by SIG_IGN and a Dispatch signal
-// source on a private queue records the first signal under a lock; no Swift code runs inside
-// an asynchronous signal handler.
-import Dispatch
+// Implementation: `sigaction` handlers that only touch lock-free atomics (async-signal-safe).
+// (Dispatch signal sources were tried first: on Linux libdispatch installs its own handler once
+// per signal, so restoring the previous disposition after a run silently disables every later
+// source for that signal.)
 import Foundation
+import Synchronization
 
 /// A signal that asks a run to stop gracefully.
 public enum InterruptionSignal: Int32, CaseIterable, Sendable, CustomStringConvertible {
@@ -61,51 +62,62 @@ public struct Interrupted: Error, CustomStringConvertible, Equatable, Sendable {
     }
 }
 
+/// Process-wide signal state written by the asynchronous signal handler (lock-free atomics
+/// are async-signal-safe; nothing else runs inside the handler except `write` and `_exit`).
+@available(macOS 15.0, *)
+private enum SignalState {
+    /// The first signal received since the monitor was created, or 0.
+    static let pending = Atomic<Int32>(0)
+    /// Whether a second signal exits at once.
+    static let forceExit = Atomic<Bool>(true)
+}
+
+@available(macOS 15.0, *)
+private func handleSignal(_ sig: Int32) {
+    let (first, _) = SignalState.pending.compareExchange(expected: 0, desired: sig, ordering: .sequentiallyConsistent)
+    if !first && SignalState.forceExit.load(ordering: .sequentiallyConsistent) {
+        let message: StaticString = "featurelens: second signal received, stopping now without saving\n"
+        _ = message.withUTF8Buffer { write(2, $0.baseAddress, $0.count) }
+        _exit(128 + sig)
+    }
+}
+
 /// Watches for SIGINT and SIGTERM from creation until `cancel()` (or deinit), recording the
-/// first one received. Thread-safe; at most one monitor should be active at a time (signal
-/// dispositions are process-wide).
+/// first one received. Thread-safe. Signal dispositions are process-wide, so at most one
+/// monitor may be active at a time; creating one clears any signal recorded before.
+@available(macOS 15.0, *)
 public final class InterruptionMonitor: @unchecked Sendable {
     private let lock = NSLock()
-    private var received: InterruptionSignal?
-    private var sources: [DispatchSourceSignal] = []
-    private var previousHandlers: [(Int32, sig_t?)] = []
-    private let queue = DispatchQueue(label: "featurelens.interruption")
-    private let forceExitOnSecondSignal: Bool
+    private var previous: [(Int32, sigaction)] = []
 
-    /// Installs handlers for `signals`.
+    /// Installs handlers for `signals` (with `SA_RESTART`, so interrupted system calls resume).
     /// - Parameters:
     ///   - signals: the signals to watch (default SIGINT and SIGTERM).
     ///   - forceExitOnSecondSignal: when true (default), a second watched signal received
-    ///     after the first exits the process immediately with the second signal's exit code.
+    ///     after the first exits the process immediately with code 128 + that signal.
     public init(signals: [InterruptionSignal] = InterruptionSignal.allCases, forceExitOnSecondSignal: Bool = true) {
-        self.forceExitOnSecondSignal = forceExitOnSecondSignal
+        SignalState.pending.store(0, ordering: .sequentiallyConsistent)
+        SignalState.forceExit.store(forceExitOnSecondSignal, ordering: .sequentiallyConsistent)
         for s in signals {
-            // Dispatch sources see the signal only when its default action (terminate) is off.
-            previousHandlers.append((s.rawValue, Foundation.signal(s.rawValue, SIG_IGN)))
-            let source = DispatchSource.makeSignalSource(signal: s.rawValue, queue: queue)
-            source.setEventHandler { [weak self] in self?.record(s) }
-            source.resume()
-            sources.append(source)
+            var action = sigaction()
+            #if os(Linux)
+            action.__sigaction_handler.sa_handler = { handleSignal($0) }
+            #else
+            action.__sigaction_u.__sa_handler = { handleSignal($0) }
+            #endif
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = SA_RESTART
+            var old = sigaction()
+            sigaction(s.rawValue, &action, &old)
+            previous.append((s.rawValue, old))
         }
     }
 
     deinit { cancel() }
 
-    private func record(_ s: InterruptionSignal) {
-        lock.lock()
-        let first = received == nil
-        if first { received = s }
-        lock.unlock()
-        if !first && forceExitOnSecondSignal {
-            FileHandle.standardError.write(Data("\(s) received again: stopping now without saving\n".utf8))
-            _exit(s.exitCode)
-        }
-    }
-
     /// The first signal received, or nil. Check it between training steps.
     public var signal: InterruptionSignal? {
-        lock.lock(); defer { lock.unlock() }
-        return received
+        InterruptionSignal(rawValue: SignalState.pending.load(ordering: .sequentiallyConsistent))
     }
 
     /// True once a watched signal has been received.
@@ -119,13 +131,15 @@ public final class InterruptionMonitor: @unchecked Sendable {
     }
 
     /// Stops watching and restores the previous signal dispositions (idempotent). A signal
-    /// already recorded stays readable through `signal`.
+    /// already recorded stays readable through `signal` until the next monitor is created.
     public func cancel() {
         lock.lock()
-        let toCancel = sources, toRestore = previousHandlers
-        sources = []; previousHandlers = []
+        let toRestore = previous
+        previous = []
         lock.unlock()
-        for s in toCancel { s.cancel() }
-        for (sig, handler) in toRestore { _ = Foundation.signal(sig, handler) }
+        for (sig, old) in toRestore {
+            var o = old
+            sigaction(sig, &o, nil)
+        }
     }
 }
