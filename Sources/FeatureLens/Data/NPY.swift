@@ -122,7 +122,7 @@ public enum NPY {
         let text: String?
         if major == 3 { text = String(data: headerBytes, encoding: .utf8) } else { text = String(data: headerBytes, encoding: .isoLatin1) }
         guard let text else { throw NPYError.malformedHeader(file: file, reason: "header is not valid text") }
-        var parser = HeaderParser(text: text, file: file)
+        var parser = NPYHeaderParser(text: text, file: file)
         let dict = try parser.parseDict()
 
         guard case .string(let descr)? = dict["descr"] else {
@@ -265,7 +265,7 @@ enum NPYHeaderValue: Equatable {
 }
 
 /// Recursive-descent parser for `{'key': value, ...}` with string, bool and int-tuple values.
-struct HeaderParser {
+struct NPYHeaderParser {
     let chars: [Character]
     let file: String
     var i = 0

@@ -367,7 +367,7 @@ public enum SafeTensors {
         let header = UnsafeBufferPointer(rebasing: bytes[8..<(8 + headerLength)])
         if let bad = firstInvalidUTF8(header) { throw SafeTensorsError.headerNotUTF8(file: file, offset: 8 + bad) }
 
-        var parser = HeaderParser(bytes: header, file: file, fileOffset: 8, maxRank: limits.maxRank)
+        var parser = SafeTensorsHeaderParser(bytes: header, file: file, fileOffset: 8, maxRank: limits.maxRank)
         let (metadata, entries) = try parser.parseHeader()
 
         // The byte ranges must tile the buffer: sort by (begin, end), then walk.
@@ -546,7 +546,7 @@ struct SafeTensorsEntry {
 /// A schema-driven JSON parser for the safetensors header: it builds only what the format
 /// needs (metadata strings, tensor entries with at most `maxRank` dimensions), skips unknown
 /// fields without building them, limits nesting depth, and reads integers exactly.
-struct HeaderParser {
+struct SafeTensorsHeaderParser {
     let bytes: UnsafeBufferPointer<UInt8>
     let file: String
     let fileOffset: Int
@@ -584,7 +584,7 @@ struct HeaderParser {
     }
 
     /// Parses `{ … }` calling `body(key)` for each member with `i` at the value.
-    private mutating func parseObject(context: String, _ body: (inout HeaderParser, String) throws -> Void) throws {
+    private mutating func parseObject(context: String, _ body: (inout SafeTensorsHeaderParser, String) throws -> Void) throws {
         try expect(UInt8(ascii: "{"), "'{'")
         var seen = Set<String>()
         skipWhitespace()
@@ -811,7 +811,7 @@ struct HeaderParser {
 
     /// Skips any JSON value without building it (for unknown fields), at most `maxDepth` deep.
     private mutating func skipValue(depth: Int) throws {
-        guard depth <= HeaderParser.maxDepth else { throw syntax("nesting deeper than \(HeaderParser.maxDepth) levels") }
+        guard depth <= SafeTensorsHeaderParser.maxDepth else { throw syntax("nesting deeper than \(SafeTensorsHeaderParser.maxDepth) levels") }
         skipWhitespace()
         guard let c = peek else { throw syntax("expected a value, found the end of the header") }
         switch c {
