@@ -51,8 +51,10 @@ struct AuditCommand: ParsableCommand {
     @Flag(help: "Print the JSON summary instead of the table.")
     var json = false
 
-    @Option(help: "Folder for report.json and report.html (created if missing).")
+    @Option(help: "Folder for config.json, report.json, metrics.csv, report.html and charts/ (created if missing).")
     var out: String?
+
+    @OptionGroup var global: GlobalOptions
 
     func validate() throws {
         if embeddings.isEmpty { throw ValidationError("give at least one --embeddings FILE.npy") }
@@ -67,6 +69,7 @@ struct AuditCommand: ParsableCommand {
     var probeNames: [String] { probe.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
 
     func run() throws {
+        _ = global.apply()
         let stepList: [Int] = try steps.map { text in
             try text.split(separator: ",").map { s in
                 guard let v = Int(s.trimmingCharacters(in: .whitespaces)) else {
