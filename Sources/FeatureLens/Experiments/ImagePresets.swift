@@ -1,0 +1,166 @@
+// The real-data presets of issue 7 item 5 (SCIENCE.md §5 "Real data"): class collapse from
+// coarse to fine labels on Fashion-MNIST, and feature suppression by RandBits. Defaults are
+// subsets and few epochs so one seed finishes in ≤ 15 minutes on a 2-core machine
+// (docs/REAL_DATA.md has the measured times); the full setting is reached through `--set`.
+
+import Foundation
+
+/// A named real-image experiment: a base config and one setting per compared run.
+public struct ImagePreset: Sendable, Equatable {
+    /// Preset name (`fashion-collapse`, `fashion-randbits`, `fashion-randbits-full`).
+    public var name: String
+    /// One-line description.
+    public var summary: String
+    /// The base config every setting starts from.
+    public var base: ImageExperimentConfig
+    /// The grid: one entry per run, config key → value overrides applied to `base`
+    /// (e.g. `["loss": "supcon"]`, `["bits": "10", "bits_mode": "shared", "embedding": "16"]`).
+    public var settings: [[String: String]]
+    /// Measured wall time of the default run for one seed on the 2-core development machine
+    /// under load, in minutes (docs/REAL_DATA.md).
+    public var expectedMinutes: Double
+
+    /// Creates a preset.
+    public init(name: String, summary: String, base: ImageExperimentConfig, settings: [[String: String]],
+                expectedMinutes: Double) {
+        self.name = name
+        self.summary = summary
+        self.base = base
+        self.settings = settings
+        self.expectedMinutes = expectedMinutes
+    }
+
+    /// The config of setting `index`: `base` ← the setting's overrides (in key order) ←
+    /// `overrides` (in order) ← `seed` when given.
+    /// - Throws: `ConfigError` for a bad key or value; `ImagePresetError.settingOutOfRange`.
+    public func config(setting index: Int, overrides: [(String, String)] = [], seed: UInt64? = nil) throws
+        -> ImageExperimentConfig
+    {
+        guard settings.indices.contains(index) else {
+            throw ImagePresetError.settingOutOfRange(preset: name, index: index, count: settings.count)
+        }
+        var c = base
+        for (k, v) in settings[index].sorted(by: { $0.key < $1.key }) { try c.set(key: k, value: v) }
+        for (k, v) in overrides { try c.set(key: k, value: v) }
+        if let seed { c.seed = seed }
+        return c
+    }
+
+    /// The base config with `overrides` and `seed` applied (what a report's `config` records).
+    /// - Throws: `ConfigError` for a bad key or value.
+    public func baseConfig(overrides: [(String, String)] = [], seed: UInt64? = nil) throws -> ImageExperimentConfig {
+        var c = base
+        for (k, v) in overrides { try c.set(key: k, value: v) }
+        if let seed { c.seed = seed }
+        return c
+    }
+}
+
+/// A preset lookup that failed.
+public enum ImagePresetError: Error, CustomStringConvertible, Equatable {
+    /// No built-in image preset has this name.
+    case unknown(name: String, known: [String])
+    /// A setting index outside the preset's grid.
+    case settingOutOfRange(preset: String, index: Int, count: Int)
+
+    public var description: String {
+        switch self {
+        case let .unknown(name, known):
+            return "unknown image preset '\(name)'; expected one of \(known.joined(separator: ", "))"
+        case let .settingOutOfRange(preset, index, count):
+            return "preset \(preset): setting \(index) does not exist (it has \(count) settings)"
+        }
+    }
+}
+
+/// The built-in real-image presets.
+public enum ImagePresets {
+    /// Names of the built-in image presets.
+    public static let names = ["fashion-collapse", "fashion-randbits", "fashion-randbits-full"]
+
+    /// The built-in preset `name`.
+    /// - Throws: `ImagePresetError.unknown` listing the names.
+    public static func named(_ name: String) throws -> ImagePreset {
+        switch name {
+        case "fashion-collapse": return fashionCollapse
+        case "fashion-randbits": return fashionRandBits
+        case "fashion-randbits-full": return fashionRandBitsFull
+        default: throw ImagePresetError.unknown(name: name, known: names)
+        }
+    }
+
+    /// Class collapse, coarse to fine (SCIENCE.md §5): the ConvNet (h: 128, projection head
+    /// 128 → 128) trained on the 4 coarse groups (tops, bottoms, footwear, bags; label set
+    /// `coarse`) with SupCon, spectral SCL, and SupCon + λ·NT-Xent (λ = 1), τ = 0.1, crop+flip
+    /// views, Adam 1e-3, batch 256, 15 epochs (585 steps) over the first 10 000 training images; probes
+    /// (ridge, balanced accuracy) of `class` within its coarse group and of `coarse`, on the
+    /// backbone and the head, fit on 5 000 training images and scored on 2 000 test images, at
+    /// step 0 and 8 log-spaced steps. Full setting: `--set train_limit=0 --set epochs=50`.
+    public static var fashionCollapse: ImagePreset {
+        var c = ImageExperimentConfig()
+        c.trainLimit = 10_000; c.testLimit = 2_000; c.probeTrain = 5_000
+        c.encoder = .convnet; c.embedding = 128; c.head = 128
+        c.loss = .supcon; c.temperature = 0.1; c.lambda = 1
+        c.augmentation = "crop+flip"; c.cropScale = 0.25
+        c.optimizer = .adam; c.lr = 1e-3; c.batchSize = 256; c.epochs = 15; c.steps = 0
+        c.auditSteps = []
+        c.trainLabel = "coarse"; c.classWithin = "coarse"; c.probeLayer = .both
+        return ImagePreset(
+            name: "fashion-collapse",
+            summary: "SupCon / spectral SCL / SupCon+NT-Xent on 4 coarse groups; probe the 10 fine labels within their group over training",
+            base: c,
+            settings: ["supcon", "spectral-scl", "joint"].map { ["loss": $0] },
+            expectedMinutes: 14)
+    }
+
+    /// The RandBits base shared by both RandBits presets: NT-Xent (τ = 0.1) on the ConvNet
+    /// without a head (embedding size p = backbone width), crop+flip views, Adam 1e-3,
+    /// batch 256, 6 epochs (234 steps) over the first 10 000 training images; probes of `class` (10),
+    /// `coarse` and each bit (`bit0`…), fit on 5 000 training images, scored on 2 000 test images.
+    static var randBitsBase: ImageExperimentConfig {
+        var c = ImageExperimentConfig()
+        c.trainLimit = 10_000; c.testLimit = 2_000; c.probeTrain = 5_000
+        c.encoder = .convnet; c.embedding = 128; c.head = 0
+        c.loss = .ntxent; c.temperature = 0.1
+        c.augmentation = "crop+flip"; c.cropScale = 0.25
+        c.optimizer = .adam; c.lr = 1e-3; c.batchSize = 256; c.epochs = 6; c.steps = 0
+        c.auditSteps = []
+        c.trainLabel = "class"; c.classWithin = "none"; c.probeLayer = .backbone
+        return c
+    }
+
+    static func randBitsSetting(_ k: Int, _ mode: ImageBitsMode, _ p: Int) -> [String: String] {
+        ["bits": "\(k)", "bits_mode": mode.rawValue, "embedding": "\(p)"]
+    }
+
+    /// Feature suppression by RandBits (Chen, Luo & Li, NeurIPS 2021; SCIENCE.md §5), the
+    /// default subgrid (9 runs): p = 128 with k ∈ {0, 5, 10, 20} shared bits and k ∈ {10, 20}
+    /// bits redrawn per view; p = 16 with k ∈ {0, 10, 20} shared bits. Base: see
+    /// `fashion-randbits-full` (the full 14-run grid).
+    public static var fashionRandBits: ImagePreset {
+        var settings: [[String: String]] = []
+        for k in [0, 5, 10, 20] { settings.append(randBitsSetting(k, .shared, 128)) }
+        for k in [10, 20] { settings.append(randBitsSetting(k, .perView, 128)) }
+        for k in [0, 10, 20] { settings.append(randBitsSetting(k, .shared, 16)) }
+        return ImagePreset(
+            name: "fashion-randbits",
+            summary: "NT-Xent with k random bits kept in both views (or redrawn per view), p = 16 and 128; probe the classes and the bits",
+            base: randBitsBase, settings: settings, expectedMinutes: 13)
+    }
+
+    /// The full RandBits grid: k ∈ {0, 5, 10, 20} × {shared, per-view} × p ∈ {16, 128}, with
+    /// k = 0 once per p (14 runs, about 1.6× the default preset's time).
+    public static var fashionRandBitsFull: ImagePreset {
+        var settings: [[String: String]] = []
+        for p in [128, 16] {
+            settings.append(randBitsSetting(0, .shared, p))
+            for mode in [ImageBitsMode.shared, .perView] {
+                for k in [5, 10, 20] { settings.append(randBitsSetting(k, mode, p)) }
+            }
+        }
+        return ImagePreset(
+            name: "fashion-randbits-full",
+            summary: "The full RandBits grid: k ∈ {0, 5, 10, 20} × shared/per-view × p ∈ {16, 128}",
+            base: randBitsBase, settings: settings, expectedMinutes: 21)
+    }
+}

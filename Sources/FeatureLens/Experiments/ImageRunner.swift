@@ -1,0 +1,300 @@
+// Runs a real-image preset (issue 7 item 5): loads Fashion-MNIST (or any MNIST-layout folder),
+// trains one encoder per setting with the `Trainer`, audits the frozen encoder at the audit
+// steps, and returns the `report.json` document (docs/REPORT_SCHEMA.md).
+//
+// Per setting and audit step t (t = 0 is the untrained baseline):
+//   h, z ← encoder(x) in eval mode for the probe-train images [n_probe, 1 + k, 28, 28] and the
+//          test images [n_test, 1 + k, 28, 28] (k RandBits channels: the example's own bits)
+//   probes ← EmbeddingAuditor (ridge, balanced accuracy): class (within coarse, if asked),
+//            coarse, bit0…bit{k−1}; metrics ← RepresentationMetrics of the test embeddings;
+//   pca    ← PCAProjection of the first `pca_points` test embeddings, labels class and coarse.
+
+import Foundation
+import FeatureLensNumerics
+import Logging
+
+/// A real-image run that cannot start.
+public enum ImageRunnerError: Error, CustomStringConvertible, Equatable {
+    /// The dataset folder or one of its files is missing.
+    case datasetMissing(folder: String, detail: String)
+    /// The preset has no settings.
+    case emptyPreset(String)
+    /// A setting's config does not fit the loaded data (e.g. a subset larger than the split).
+    case invalidSetting(setting: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case let .datasetMissing(folder, detail):
+            return "Fashion-MNIST not found in \(folder): \(detail). Install Debian's package with "
+                + "`apt-get install dataset-fashion-mnist` (files under /usr/share/datasets/fashion-mnist), "
+                + "or point data=DIR (--data) at a folder holding train-images-idx3-ubyte[.gz], "
+                + "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]."
+        case let .emptyPreset(name):
+            return "preset \(name) has no settings to run"
+        case let .invalidSetting(setting, detail):
+            return "setting \(setting): \(detail)"
+        }
+    }
+}
+
+/// Trains and audits every setting of an `ImagePreset` and returns its report document.
+///
+/// Determinism: the same preset, overrides and seed give the same numbers (every random draw
+/// comes from generators seeded by the config's `seed`; parallel kernels split over output
+/// blocks), whatever the thread count. Settings run one after the other, each using the
+/// parallel kernels.
+public struct ImageRunner {
+    /// Where audits and per-setting timings are logged (nil: silent).
+    public var logger: Logger?
+    /// Called after every optimizer step with (run label, steps done, total steps, loss).
+    /// The run label names the setting, e.g. `"loss=supcon"`.
+    public var progress: ((String, Int, Int, Double?) -> Void)?
+
+    /// - Parameters:
+    ///   - logger: where audits and per-setting timings are logged (info level).
+    ///   - progress: called after every optimizer step with (run label, step, total steps, loss).
+    public init(logger: Logger? = nil, progress: ((String, Int, Int, Double?) -> Void)? = nil) {
+        self.logger = logger
+        self.progress = progress
+    }
+
+    /// Runs every setting of `preset`.
+    /// - Parameters:
+    ///   - preset: base config and grid.
+    ///   - overrides: `(key, value)` pairs applied after each setting's own (and to the
+    ///     document's `config`), as `--set KEY=VALUE` gives them.
+    ///   - seed: replaces the config's seed when given.
+    /// - Returns: one `RunReport` per setting (two with `probe_layer = both` and a head: one per
+    ///   layer, `settings.layer` telling them apart), in grid order.
+    /// - Throws: `ConfigError` (bad key or value), `ImageRunnerError.datasetMissing` (naming
+    ///   the folder and the Debian package), `IDXError` / `ImageDatasetError` for damaged
+    ///   files, `TrainerError` (divergence), `ContrastiveLossError`, `ProbeError`.
+    public func run(_ preset: ImagePreset, overrides: [(String, String)], seed: UInt64?) throws
+        -> ReportDocument<ImageExperimentConfig>
+    {
+        guard !preset.settings.isEmpty else { throw ImageRunnerError.emptyPreset(preset.name) }
+        let documentConfig = try preset.baseConfig(overrides: overrides, seed: seed)
+        try documentConfig.validate()
+        let configs = try preset.settings.indices.map { try preset.config(setting: $0, overrides: overrides, seed: seed) }
+        for c in configs { try c.validate() }
+
+        // Load once: the largest subsets any setting uses, from one folder.
+        let folders = Set(configs.map(\.data))
+        guard folders.count == 1, let folder = folders.first else {
+            throw ImageRunnerError.invalidSetting(setting: "data", detail: "every setting must read the same folder, got \(folders.sorted())")
+        }
+        let trainLimit = configs.contains { $0.trainLimit == 0 } ? nil : configs.map(\.trainLimit).max()
+        let testLimit = configs.contains { $0.testLimit == 0 } ? nil : configs.map(\.testLimit).max()
+        let loadStart = Date()
+        let (train, test) = try Self.loadFashionMNIST(folder: folder, trainLimit: trainLimit, testLimit: testLimit)
+        logger?.info("loaded \(folder): \(train.count) training and \(test.count) test images in \(String(format: "%.1f", Date().timeIntervalSince(loadStart))) s")
+
+        let savedThreads = Parallel.threadCount
+        defer { Parallel.threadCount = savedThreads }
+        var runs: [RunReport] = []
+        for (i, config) in configs.enumerated() {
+            if config.threads > 0 { Parallel.threadCount = config.threads }
+            let keys = preset.settings[i].keys.sorted()
+            let label = keys.map { "\($0)=\(config.value(forKey: $0) ?? "?")" }.joined(separator: ",")
+            let settings = Dictionary(uniqueKeysWithValues: keys.map { ($0, Self.settingValue(config.value(forKey: $0) ?? "")) })
+            let start = Date()
+            runs += try runSetting(config, settings: settings, label: label, train: train, test: test)
+            logger?.info("\(preset.name) [\(label)]: \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
+        }
+        return ReportDocument(preset: preset.name, config: documentConfig, runs: runs,
+                              provenance: Provenance.current(seed: documentConfig.seed))
+    }
+
+    /// Loads Fashion-MNIST (label sets `class` and `coarse`) from `folder`.
+    /// - Throws: `ImageRunnerError.datasetMissing` when the folder or a file is missing;
+    ///   `IDXError` / `ImageDatasetError` for damaged files.
+    public static func loadFashionMNIST(folder: String, trainLimit: Int?, testLimit: Int?) throws
+        -> (train: ImageDataset, test: ImageDataset)
+    {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ImageRunnerError.datasetMissing(folder: folder, detail: "the folder does not exist")
+        }
+        do {
+            return try FashionMNIST.load(directory: URL(fileURLWithPath: folder), trainLimit: trainLimit, testLimit: testLimit)
+        } catch let ImageDatasetError.missingFile(directory, candidates) {
+            throw ImageRunnerError.datasetMissing(folder: directory,
+                                                  detail: "no file named \(candidates.joined(separator: " or "))")
+        }
+    }
+
+    /// A setting value as a typed report value: Int, then Double, then Bool, else String.
+    static func settingValue(_ s: String) -> SettingValue {
+        if let i = Int(s) { return .int(i) }
+        if let d = Double(s) { return .double(d) }
+        if s == "true" || s == "false" { return .bool(s == "true") }
+        return .string(s)
+    }
+
+    // MARK: One setting
+
+    /// Trains one config and audits it; one `RunReport` per probed layer.
+    func runSetting(_ config: ImageExperimentConfig, settings: [String: SettingValue], label: String,
+                    train fullTrain: ImageDataset, test fullTest: ImageDataset) throws -> [RunReport] {
+        let n = config.trainCount(available: fullTrain.count)
+        let nTest = config.testLimit == 0 ? fullTest.count : min(config.testLimit, fullTest.count)
+        let nProbe = config.probeTrain == 0 ? n : min(config.probeTrain, n)
+        guard n >= config.batchSize else {
+            throw ImageRunnerError.invalidSetting(setting: label, detail: "batch_size \(config.batchSize) exceeds the \(n) training images")
+        }
+        guard nTest >= 2, nProbe >= 2 else {
+            throw ImageRunnerError.invalidSetting(setting: label, detail: "probes need ≥ 2 training and ≥ 2 test images (probe_train \(nProbe), test_limit \(nTest))")
+        }
+        let train = n == fullTrain.count ? fullTrain : fullTrain.subset(Array(0..<n))
+        let test = nTest == fullTest.count ? fullTest : fullTest.subset(Array(0..<nTest))
+        let probeSet = nProbe == n ? train : train.subset(Array(0..<nProbe))
+        let total = config.totalSteps(trainCount: n)
+        let auditSteps = try config.resolvedAuditSteps(totalSteps: total)
+
+        // RandBits: the training bits (shared or per view), and each audit image's own bits
+        // (the probe-train images carry the same bits as in training; the test split its own).
+        let k = config.bits
+        let trainBitsSeed = config.seed &+ 0xB175_0000_0000_0001
+        let testBitsSeed = config.seed &+ 0x7E57_B175_0000_0002
+        let trainingBits = k > 0 ? try RandBits(bitCount: k, mode: config.bitsMode.randBitsMode, seed: trainBitsSeed) : nil
+        let probeBits = try RandBits(bitCount: k, mode: .shared, seed: trainBitsSeed)
+        let testBits = try RandBits(bitCount: k, mode: .shared, seed: testBitsSeed)
+        var unused = SeededGenerator(seed: 0)  // Shared-mode bits draw nothing from it.
+        let probeImages = k > 0 ? probeBits.appending(to: probeSet.images, exampleIndices: Array(0..<nProbe), using: &unused)
+                                : probeSet.images
+        let testImages = k > 0 ? testBits.appending(to: test.images, exampleIndices: Array(0..<nTest), using: &unused)
+                               : test.images
+
+        // Label sets read by the probes.
+        var auditLabels = [
+            AuditLabels(name: "class", train: try probeSet.labels("class").codes, test: try test.labels("class").codes),
+            AuditLabels(name: "coarse", train: try probeSet.labels("coarse").codes, test: try test.labels("coarse").codes),
+        ]
+        if k > 0 {
+            let tr = probeBits.labelSets(forExamples: Array(0..<nProbe))
+            let te = testBits.labelSets(forExamples: Array(0..<nTest))
+            for j in 0..<k { auditLabels.append(AuditLabels(name: tr[j].name, train: tr[j].codes, test: te[j].codes)) }
+        }
+        let within = config.classWithin == "none" ? [:] : ["class": config.classWithin]
+        let auditor = EmbeddingAuditor(configuration: AuditConfiguration(probe: config.probe, measure: .balanced, within: within))
+        let pcaLabels = ["class": try test.labels("class").codes, "coarse": try test.labels("coarse").codes]
+
+        // Model, loss, optimizer, views.
+        var initGenerator = SeededGenerator(seed: config.seed)
+        let headSpec = config.head > 0 ? ProjectionHeadSpec(hiddenDimension: config.embedding, outputDimension: config.head) : nil
+        let channels = train.channels + k
+        let encoder: Encoder<Float>
+        switch config.encoder {
+        case .convnet:
+            encoder = try ImageEncoders.convNet(inputChannels: channels, height: train.height, width: train.width,
+                                                featureDimension: config.embedding, head: headSpec, using: &initGenerator)
+        case .mlp:
+            encoder = try ImageEncoders.mlp(inputShape: [channels, train.height, train.width], hiddenWidths: config.mlpHidden,
+                                            featureDimension: config.embedding, head: headSpec, using: &initGenerator)
+        }
+        let loss = try Self.makeLoss(config)
+        let labels = loss.requiresLabels ? try train.labels(config.trainLabel).codes : nil
+        let viewMaker = TwoViewAugmenter(augmentation: try Self.makeAugmentation(config), randBits: trainingBits)
+        let trainerConfiguration = TrainerConfiguration(batchSize: config.batchSize, shuffle: true, dropLast: true,
+                                                        seed: config.seed, callbacks: .steps(auditSteps))
+        let trainer: Trainer
+        switch config.optimizer {
+        case .adam:
+            let adam = try Adam<Float>(parameters: encoder.parameters, learningRate: config.lr, weightDecay: config.weightDecay)
+            trainer = try Trainer(encoder: encoder, loss: loss, optimizer: adam, inputs: train.images, labels: labels,
+                                  viewMaker: viewMaker, configuration: trainerConfiguration)
+        case .sgd:
+            let sgd = try SGD<Float>(parameters: encoder.parameters, learningRate: config.lr, momentum: config.momentum,
+                                     weightDecay: config.weightDecay)
+            trainer = try Trainer(encoder: encoder, loss: loss, optimizer: sgd, inputs: train.images, labels: labels,
+                                  viewMaker: viewMaker, configuration: trainerConfiguration)
+        }
+        trainer.logger = logger
+
+        // Layers probed.
+        let layers: [String]
+        switch config.probeLayer {
+        case .backbone: layers = ["backbone"]
+        case .head: layers = [config.head > 0 ? "head" : "backbone"]
+        case .both: layers = config.head > 0 ? ["backbone", "head"] : ["backbone"]
+        }
+        var timelines = [[TimelineEntry]](repeating: [], count: layers.count)
+        let pcaPoints = config.pcaPoints
+        let logger = self.logger
+        trainer.callback = { event in
+            let probeOut = Self.embed(event.encoder, probeImages)
+            let testOut = Self.embed(event.encoder, testImages)
+            for (li, layer) in layers.enumerated() {
+                let useHead = layer == "head"
+                let tr = useHead ? probeOut.z : probeOut.h
+                let te = useHead ? testOut.z : testOut.h
+                var entry = try auditor.audit(step: event.step, loss: event.loss.map(Double.init), train: tr, test: te,
+                                              labels: auditLabels, layer: layer)
+                if pcaPoints > 0 {
+                    entry.pca = try PCAProjection.compute(Tensor<Double>(te), labels: pcaLabels, maxPoints: pcaPoints)
+                }
+                timelines[li].append(entry)
+                let shown = ["class", "coarse"].compactMap { l in entry.probes[l].map { "\(l) \(String(format: "%.3f", $0))" } }
+                logger?.info("[\(label)] step \(event.step)/\(total) \(layer): \(shown.joined(separator: ", "))")
+            }
+        }
+        if let progress {
+            trainer.stepObserver = { record in progress(label, record.step + 1, total, Double(record.loss)) }
+        }
+        try trainer.run(untilStep: total)
+
+        let labelNames = auditLabels.map(\.name)
+        return try layers.indices.map { li in
+            var s = settings
+            if layers.count > 1 { s["layer"] = .string(layers[li]) }
+            return try RunReport(settings: s, probe: config.probe, measure: .balanced, labels: labelNames,
+                                 within: within, layer: layers[li], timeline: timelines[li])
+        }
+    }
+
+    /// The loss of `config`.
+    /// - Throws: `ContrastiveLossError` for a bad temperature or weight.
+    static func makeLoss(_ config: ImageExperimentConfig) throws -> any ContrastiveLoss {
+        switch config.loss {
+        case .supcon: return try SupConLoss(temperature: config.temperature)
+        case .ntxent: return try InfoNCELoss(temperature: config.temperature)
+        case .joint: return try JointLoss.supConPlusNTXent(temperature: config.temperature, lambda: config.lambda)
+        case .spectralSCL: return try SpectralContrastiveLoss(pairing: .supervised)
+        case .spectralUCL: return try SpectralContrastiveLoss(pairing: .unsupervised)
+        case .spectralJoint: return try SpectralContrastiveLoss(pairing: .joint(beta: config.beta))
+        }
+    }
+
+    /// The per-view augmentation of `config` (`none` → identity).
+    /// - Throws: `AugmentationError` or `ConfigError` for bad parameters.
+    static func makeAugmentation(_ config: ImageExperimentConfig) throws -> any ImageAugmentation {
+        try ImageExperimentConfig.checkAugmentation(config.augmentation)
+        if config.augmentation == "none" { return Compose([]) }
+        let tokens = Set(config.augmentation.split(separator: "+").map(String.init))
+        var steps: [any ImageAugmentation] = []
+        if tokens.contains("crop") { steps.append(try RandomResizedCrop(scale: config.cropScale...1.0)) }
+        if tokens.contains("flip") { steps.append(try HorizontalFlip(probability: 0.5)) }
+        if tokens.contains("noise") { steps.append(try GaussianNoise(standardDeviation: config.noiseStd)) }
+        if tokens.contains("erase") { steps.append(try RandomErasing(probability: 0.5)) }
+        return Compose(steps)
+    }
+
+    /// Eval-mode features h `[n, embedding]` and embeddings z `[n, p]` of `images`, in chunks
+    /// of 500 images (bounded memory).
+    static func embed(_ encoder: Encoder<Float>, _ images: Tensor<Float>) -> (h: Tensor<Float>, z: Tensor<Float>) {
+        let n = images.shape[0], chunk = 500
+        var h: [Float] = [], z: [Float] = []
+        var hw = 0, zw = 0
+        var start = 0
+        while start < n {
+            let end = min(n, start + chunk)
+            let out = encoder.encode(images.rows(start..<end), training: false)
+            hw = out.features.rowWidth
+            zw = out.embedding.rowWidth
+            h += out.features.scalars
+            z += out.embedding.scalars
+            start = end
+        }
+        return (Tensor(shape: [n, hw], scalars: h), Tensor(shape: [n, zw], scalars: z))
+    }
+}

@@ -1,0 +1,225 @@
+import Foundation
+import Testing
+@testable import FeatureLens
+import FeatureLensNumerics
+
+/// The real-image presets (issue 7 item 5): config keys, preset grids, the runner's report
+/// document on tiny Fashion-MNIST subsets, determinism, and the missing-dataset error.
+struct ImagePresetTests {
+    // MARK: Config
+
+    @Test func everyKeyRoundTripsThroughItsStringForm() throws {
+        var c = ImageExperimentConfig()
+        // Non-default values for every key, set from strings.
+        let values: [String: String] = [
+            "data": "/tmp/somewhere", "train_limit": "123", "test_limit": "45", "probe_train": "67", "encoder": "mlp",
+            "mlp_hidden": "32,16", "embedding": "24", "head": "8", "loss": "spectral-joint", "temperature": "0.3",
+            "lambda": "0.5", "beta": "0.25", "bits": "7", "bits_mode": "per-view", "augmentation": "flip+noise",
+            "crop_scale": "0.5", "noise_std": "0.2", "optimizer": "sgd", "lr": "0.05", "momentum": "0.8",
+            "weight_decay": "0.0001", "batch_size": "32", "epochs": "3", "steps": "40", "audit_steps": "0,10,40",
+            "train_label": "coarse", "class_within": "coarse", "probe_layer": "both", "probe": "centroid",
+            "pca_points": "50", "seed": "9", "threads": "1",
+        ]
+        #expect(Set(values.keys) == Set(ImageExperimentConfig.keys))
+        for (k, v) in values { try c.set(key: k, value: v) }
+        for (k, v) in values { #expect(c.value(forKey: k) == v, "key \(k)") }
+        try c.validate()
+        // Codable round trip with snake_case keys.
+        let data = try JSONEncoder().encode(c)
+        let object = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        #expect(Set(object.keys) == Set(ImageExperimentConfig.keys))
+        #expect(try JSONDecoder().decode(ImageExperimentConfig.self, from: data) == c)
+        // A partial config keeps the defaults.
+        let partial = try JSONDecoder().decode(ImageExperimentConfig.self, from: Data(#"{"bits": 5, "loss": "supcon"}"#.utf8))
+        var expected = ImageExperimentConfig()
+        expected.bits = 5; expected.loss = .supcon
+        #expect(partial == expected)
+    }
+
+    @Test func badKeysAndValuesAreTypedErrorsNamingTheKey() throws {
+        var c = ImageExperimentConfig()
+        #expect(throws: ConfigError.unknownKey(key: "bogus", known: ImageExperimentConfig.keys)) {
+            try c.set(key: "bogus", value: "1")
+        }
+        #expect(throws: ConfigError.invalidValue(key: "bits", value: "ten", expected: "an integer")) {
+            try c.set(key: "bits", value: "ten")
+        }
+        do {
+            try c.set(key: "loss", value: "triplet")
+            Issue.record("expected an error")
+        } catch let e as ConfigError {
+            #expect(e.description.contains("loss") && e.description.contains("supcon") && e.description.contains("ntxent"))
+        }
+        do {
+            try c.set(key: "augmentation", value: "crop+rotate")
+            Issue.record("expected an error")
+        } catch let e as ConfigError {
+            #expect(e.description.contains("augmentation") && e.description.contains("crop+flip"))
+        }
+        #expect(throws: ConfigError.self) { try c.set(key: "bits_mode", value: "perView") }
+        #expect(throws: ConfigError.self) { try c.set(key: "seed", value: "-1") }
+        #expect(throws: ConfigError.self) { try c.set(key: "lr", value: "nan") }
+        // validate() catches values that parse but are out of range.
+        for (k, v) in [("temperature", "0"), ("bits", "2000"), ("beta", "1.5"), ("batch_size", "1"), ("embedding", "0"),
+                       ("crop_scale", "0"), ("head", "-1")] {
+            var d = ImageExperimentConfig()
+            try d.set(key: k, value: v)
+            do {
+                try d.validate()
+                Issue.record("\(k)=\(v) should not validate")
+            } catch let ConfigError.invalidValue(key, _, _) {
+                #expect(key == k)
+            }
+        }
+    }
+
+    @Test func auditStepsAutoAreLogSpacedWithBaseline() throws {
+        let c = ImageExperimentConfig()
+        #expect(try c.resolvedAuditSteps(totalSteps: 780) == [0, 6, 12, 24, 49, 98, 195, 390, 780])
+        #expect(try c.resolvedAuditSteps(totalSteps: 3) == [0, 1, 2, 3])
+        var d = c
+        d.auditSteps = [50, 0, 10, 10]
+        #expect(try d.resolvedAuditSteps(totalSteps: 50) == [0, 10, 50])
+        #expect(throws: ConfigError.self) { try d.resolvedAuditSteps(totalSteps: 40) }
+        #expect(c.totalSteps(trainCount: 10_000) == 10 * (10_000 / 256))
+        d.steps = 7
+        #expect(d.totalSteps(trainCount: 10_000) == 7)
+    }
+
+    // MARK: Presets
+
+    @Test func presetsHaveTheirGridsAndValidate() throws {
+        #expect(ImagePresets.names == ["fashion-collapse", "fashion-randbits", "fashion-randbits-full"])
+        #expect(throws: ImagePresetError.unknown(name: "nope", known: ImagePresets.names)) { try ImagePresets.named("nope") }
+        for name in ImagePresets.names {
+            let p = try ImagePresets.named(name)
+            #expect(p.name == name && !p.settings.isEmpty && p.expectedMinutes > 0 && p.expectedMinutes <= 25)
+            for i in p.settings.indices { try p.config(setting: i).validate() }
+        }
+        let collapse = ImagePresets.fashionCollapse
+        #expect(collapse.settings == [["loss": "supcon"], ["loss": "spectral-scl"], ["loss": "joint"]])
+        #expect(collapse.base.trainLabel == "coarse" && collapse.base.classWithin == "coarse")
+        #expect(collapse.expectedMinutes <= 15)
+        let rb = ImagePresets.fashionRandBits
+        #expect(rb.expectedMinutes <= 15 && rb.base.loss == .ntxent && rb.base.head == 0)
+        let triples = Set(rb.settings.map { "\($0["bits"]!)/\($0["bits_mode"]!)/\($0["embedding"]!)" })
+        #expect(triples == ["0/shared/128", "5/shared/128", "10/shared/128", "20/shared/128", "10/per-view/128",
+                            "20/per-view/128", "0/shared/16", "10/shared/16", "20/shared/16"])
+        let full = ImagePresets.fashionRandBitsFull
+        #expect(full.settings.count == 14 && Set(full.settings).count == 14)
+        // Order of precedence: base ← setting ← overrides ← seed.
+        let c = try rb.config(setting: 8, overrides: [("embedding", "32"), ("epochs", "2")], seed: 4)
+        #expect(c.bits == 20 && c.embedding == 32 && c.epochs == 2 && c.seed == 4)
+        #expect(throws: ConfigError.self) { try rb.config(setting: 0, overrides: [("bogus", "1")]) }
+        #expect(throws: ImagePresetError.self) { try rb.config(setting: 99) }
+    }
+
+    // MARK: Runner
+
+    @Test func missingDatasetFolderNamesTheFolderAndThePackage() throws {
+        let folder = "/nonexistent/fashion-mnist-\(UInt32.random(in: 0...UInt32.max))"
+        do {
+            _ = try ImageRunner().run(ImagePresets.fashionCollapse, overrides: [("data", folder)], seed: 0)
+            Issue.record("expected datasetMissing")
+        } catch let e as ImageRunnerError {
+            guard case .datasetMissing(let f, _) = e else { Issue.record("wrong error \(e)"); return }
+            #expect(f == folder)
+            #expect(e.description.contains(folder) && e.description.contains("apt-get install dataset-fashion-mnist"))
+        }
+        // A folder that exists but lacks the files: the error names the missing file.
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("fl-empty-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: empty) }
+        do {
+            _ = try ImageRunner().run(ImagePresets.fashionRandBits, overrides: [("data", empty.path)], seed: nil)
+            Issue.record("expected datasetMissing")
+        } catch let e as ImageRunnerError {
+            #expect(e.description.contains(empty.path) && e.description.contains("train-images-idx3-ubyte")
+                    && e.description.contains("apt-get install dataset-fashion-mnist"))
+        }
+    }
+
+    static var fashionAvailable: Bool {
+        FileManager.default.fileExists(atPath: FashionMNIST.defaultDirectory.appendingPathComponent("train-labels-idx1-ubyte.gz").path)
+    }
+
+    /// Tiny overrides: 256 training / 256 test images, a small pixel MLP (the ConvNet is slow
+    /// in a debug build; the runner's path is the same), a few steps.
+    static let tiny: [(String, String)] = [
+        ("train_limit", "256"), ("test_limit", "256"), ("probe_train", "256"), ("batch_size", "64"),
+        ("steps", "3"), ("audit_steps", "0,1,3"), ("pca_points", "100"), ("encoder", "mlp"), ("mlp_hidden", "32"),
+    ]
+
+    @Test func collapsePresetGivesAWellFormedDocument() throws {
+        guard Self.fashionAvailable else {
+            print("SKIPPED collapsePresetGivesAWellFormedDocument: \(FashionMNIST.defaultDirectory.path) not found (apt-get install dataset-fashion-mnist)")
+            return
+        }
+        var progressCalls = 0
+        let runner = ImageRunner(progress: { _, step, total, loss in
+            progressCalls += 1
+            #expect(step >= 1 && step <= total && loss != nil)
+        })
+        let overrides = Self.tiny + [("embedding", "16"), ("head", "8")]
+        let doc = try runner.run(ImagePresets.fashionCollapse, overrides: overrides, seed: 3)
+        #expect(doc.preset == "fashion-collapse" && doc.config.seed == 3 && doc.config.trainLimit == 256)
+        #expect(doc.provenance.seed == 3)
+        #expect(progressCalls == 3 * 3)
+        // 3 losses × 2 layers (backbone and head), in grid order.
+        #expect(doc.runs.count == 6)
+        #expect(doc.runs.map { $0.settings["loss"]?.description } == ["supcon", "supcon", "spectral-scl", "spectral-scl", "joint", "joint"])
+        #expect(doc.runs.map { $0.layer } == ["backbone", "head", "backbone", "head", "backbone", "head"])
+        for run in doc.runs {
+            #expect(run.settings["layer"] == .string(run.layer!))
+            #expect(run.labels == ["class", "coarse"] && run.within == ["class": "coarse"])
+            #expect(run.timeline.map(\.step) == [0, 1, 3])
+            #expect(run.timeline[0].loss == nil && run.timeline.dropFirst().allSatisfy { $0.loss?.isFinite == true })
+            #expect(Set(run.verdicts.keys) == ["class", "coarse"])
+            #expect(run.final.probes == run.timeline.last!.probes)
+            for e in run.timeline {
+                #expect(e.layer == run.layer && e.metrics != nil)
+                #expect(Set(e.probes.keys) == ["class", "coarse"])
+                // Within-group chance: mean over tops (4 classes), bottoms (2), footwear (3); bags has one class.
+                #expect(abs(e.chance!["class"]! - (1.0 / 4 + 1.0 / 2 + 1.0 / 3) / 3) < 1e-12)
+                #expect(abs(e.chance!["coarse"]! - 0.25) < 1e-12)
+                let width = run.layer == "head" ? 8 : 16
+                #expect(e.metrics!.spectrum?.count == width)
+                let pca = try #require(e.pca)
+                #expect(pca.x.count == 100 && pca.y.count == 100 && Set(pca.labels.keys) == ["class", "coarse"])
+                #expect(pca.labels["class"]!.count == 100)
+            }
+        }
+        // The JSON round-trips.
+        let decoded = try JSONDecoder().decode(ReportDocument<ImageExperimentConfig>.self, from: try doc.jsonData())
+        #expect(decoded.runs == doc.runs && decoded.config == doc.config)
+    }
+
+    @Test func randBitsPresetProbesTheBitsAndIsDeterministic() throws {
+        guard Self.fashionAvailable else {
+            print("SKIPPED randBitsPresetProbesTheBitsAndIsDeterministic: \(FashionMNIST.defaultDirectory.path) not found (apt-get install dataset-fashion-mnist)")
+            return
+        }
+        var preset = ImagePresets.fashionRandBits
+        preset.settings = [["bits": "5", "bits_mode": "shared", "embedding": "16"],
+                           ["bits": "5", "bits_mode": "per-view", "embedding": "16"]]
+        let runner = ImageRunner()
+        let a = try runner.run(preset, overrides: Self.tiny, seed: 1)
+        #expect(a.runs.count == 2)
+        #expect(a.runs[0].settings == ["bits": .int(5), "bits_mode": .string("shared"), "embedding": .int(16)])
+        #expect(a.runs[1].settings == ["bits": .int(5), "bits_mode": .string("per-view"), "embedding": .int(16)])
+        for run in a.runs {
+            #expect(run.labels == ["class", "coarse", "bit0", "bit1", "bit2", "bit3", "bit4"] && run.within.isEmpty)
+            #expect(run.layer == "backbone" && run.timeline.map(\.step) == [0, 1, 3])
+            #expect(abs(run.timeline[0].chance!["class"]! - 0.1) < 1e-12 && run.timeline[0].chance!["bit3"] == 0.5)
+        }
+        // Both settings start from the same initialization and see the same audit images.
+        #expect(a.runs[0].timeline[0].probes == a.runs[1].timeline[0].probes)
+        // Same seed → the same numbers; another seed → other numbers.
+        let b = try runner.run(preset, overrides: Self.tiny, seed: 1)
+        #expect(a.runs == b.runs)
+        var first = preset
+        first.settings = [preset.settings[0]]
+        let c = try runner.run(first, overrides: Self.tiny, seed: 2)
+        #expect(c.runs[0].timeline.last!.loss != a.runs[0].timeline.last!.loss)
+    }
+}
