@@ -87,7 +87,7 @@ func resolveSyntheticPreset(_ nameOrPath: String) throws -> SyntheticPreset {
 }
 
 /// All built-in preset names (synthetic, then real data).
-var allPresetNames: [String] { SyntheticPreset.names }
+var allPresetNames: [String] { SyntheticPreset.names + ImagePresets.names }
 
 /// Runs a synthetic preset and writes its folder; returns the document.
 func runSynthetic(_ preset: SyntheticPreset, out: URL, threads: Int, quiet: Bool, logger: Logger) throws -> ReportDocument<SyntheticPreset> {
@@ -138,4 +138,78 @@ func jsonSummary<C>(_ doc: ReportDocument<C>, folder: String) -> [String: Any] {
 func printJSONObject(_ obj: Any) throws {
     let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
     print(String(decoding: data, as: UTF8.self))
+}
+
+// MARK: Real-data (image) presets
+
+/// The `config.json` of an image run; `featurelens run config.json` accepts it as is.
+struct ImageConfigFile: Codable {
+    var preset: String
+    var summary: String
+    var base: ImageExperimentConfig
+    var settings: [[String: String]]
+    var provenance: Provenance?
+
+    var asPreset: ImagePreset {
+        ImagePreset(name: preset, summary: summary, base: base, settings: settings, expectedMinutes: 0)
+    }
+}
+
+extension ImagePreset {
+    /// `--set` fixes a key for every run (removing it from the grid); `--grid` replaces or adds an axis.
+    func applying(set: [(String, String)], grid: [(String, [String])]) throws -> ImagePreset {
+        var p = self
+        for (k, v) in set {
+            try p.base.set(key: k, value: v)
+            p.settings = p.settings.map { var s = $0; s[k] = nil; return s }
+        }
+        for (k, values) in grid {
+            for v in values { var probe = p.base; try probe.set(key: k, value: v) }
+            p.settings = p.settings.flatMap { s in values.map { v in var n = s; n[k] = v; return n } }
+        }
+        var unique: [[String: String]] = []
+        for s in p.settings where !unique.contains(s) { unique.append(s) }
+        p.settings = unique.isEmpty ? [[:]] : unique
+        return p
+    }
+}
+
+/// Resolves an image preset name or an image config file; nil when `nameOrPath` is neither.
+func resolveImagePreset(_ nameOrPath: String) throws -> ImagePreset? {
+    if ImagePresets.names.contains(nameOrPath) { return try ImagePresets.named(nameOrPath) }
+    guard nameOrPath.hasSuffix(".json"), let data = FileManager.default.contents(atPath: nameOrPath),
+          let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+    let isImage = (obj["preset"] as? String).map { ImagePresets.names.contains($0) } ?? false
+        || (obj["base"] as? [String: Any])?["encoder"] != nil || obj["encoder"] != nil
+    guard isImage else { return nil }
+    let dec = JSONDecoder()
+    do {
+        if obj["base"] != nil { return try dec.decode(ImageConfigFile.self, from: data).asPreset }
+        let c = try dec.decode(ImageExperimentConfig.self, from: data)
+        return ImagePreset(name: URL(fileURLWithPath: nameOrPath).deletingPathExtension().lastPathComponent,
+                           summary: "config \(nameOrPath)", base: c, settings: [[:]], expectedMinutes: 0)
+    } catch {
+        throw CLIError("\(nameOrPath): \(describe(error))")
+    }
+}
+
+/// Runs an image preset and writes its folder.
+func runImage(_ preset: ImagePreset, out: URL, quiet: Bool, logger: Logger) throws -> ReportDocument<ImageExperimentConfig> {
+    try AtomicFile.prepareDirectory(out)
+    var reporter: ProgressReporter?
+    var current = ""
+    let runner = ImageRunner(logger: logger, progress: quiet ? nil : { label, step, total, loss in
+        if label != current {
+            reporter?.finish()
+            current = label
+            reporter = ProgressReporter(label: label, total: total, enabled: true)
+        }
+        reporter?.update(step, loss: loss)
+    })
+    let doc = try runner.run(preset, overrides: [], seed: nil)
+    reporter?.finish()
+    let file = ImageConfigFile(preset: preset.name, summary: preset.summary, base: preset.base,
+                               settings: preset.settings, provenance: doc.provenance)
+    try RunOutput.write(doc, configJSON: try prettyJSON(file), to: out, testCount: preset.base.testLimit)
+    return doc
 }

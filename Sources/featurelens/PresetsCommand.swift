@@ -11,6 +11,14 @@ struct PresetsCommand: ParsableCommand {
     var keys: String?
 
     func run() throws {
+        if let name = keys, let ip = try resolveImagePreset(name) {
+            let base = try JSONSerialization.jsonObject(with: prettyJSON(ip.base)) as? [String: Any] ?? [:]
+            print("Config keys of \(ip.name) (set with --set KEY=VALUE; sweep with --grid KEY=v1,v2):")
+            for k in base.keys.sorted() { print("  \(k.padding(toLength: 20, withPad: " ", startingAt: 0)) \(base[k]!)") }
+            print("Built-in grid (\(ip.settings.count) runs): " + ip.settings.map { s in
+                s.keys.sorted().map { "\($0)=\(s[$0]!)" }.joined(separator: ",") }.joined(separator: "; "))
+            return
+        }
         if let name = keys {
             let p = try resolveSyntheticPreset(name)
             let base = try JSONSerialization.jsonObject(with: prettyJSON(p.base)) as? [String: Any] ?? [:]
@@ -26,6 +34,10 @@ struct PresetsCommand: ParsableCommand {
         for name in SyntheticPreset.names {
             let p = try SyntheticPreset.named(name)
             print("\(name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(p.summary)")
+        }
+        for name in ImagePresets.names {
+            let p = try ImagePresets.named(name)
+            print("\(name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(p.summary) (Fashion-MNIST, about \(Int(p.expectedMinutes.rounded())) min)")
         }
     }
 }

@@ -36,6 +36,18 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         let logger = global.apply()
         do {
+            if var ip = try resolveImagePreset(preset) {
+                var sets = try assignments.map(parseAssignment)
+                if let s = seed { sets.append(("seed", String(s))) }
+                ip = try ip.applying(set: sets, grid: try grid.map(parseGridAxis))
+                let folder = URL(fileURLWithPath: out ?? "featurelens-runs/\(ip.name)")
+                let doc = try runImage(ip, out: folder, quiet: global.quiet || json, logger: logger)
+                if json { try printJSONObject(jsonSummary(doc, folder: folder.path)) } else {
+                    printDocument(doc, headline: "\(ip.name): \(ip.summary)")
+                    print("Report: \(folder.appendingPathComponent("report.html").path)")
+                }
+                return
+            }
             var p = try resolveSyntheticPreset(preset)
             var sets = try assignments.map(parseAssignment)
             if let s = seed { sets.append(("seed", String(s))) }
