@@ -38,6 +38,7 @@ struct DemoCommand: ParsableCommand {
                 let t0 = Date()
                 let doc = try runSynthetic(p, out: root.appendingPathComponent(name), threads: Parallel.threadCount,
                                            quiet: global.quiet || json, logger: logger)
+                try Interruption.exitIfInterrupted(root.appendingPathComponent(name))
                 let secs = Date().timeIntervalSince(t0)
                 if json {
                     summaries.append(jsonSummary(doc, folder: root.appendingPathComponent(name).path))
@@ -53,6 +54,8 @@ struct DemoCommand: ParsableCommand {
             page.linkList(links)
             try AtomicFile.write(page.render(), to: root.appendingPathComponent("index.html"))
         } catch let e as CLIError {
+            throw e
+        } catch let e as ExitCode {
             throw e
         } catch {
             throw CLIError(describe(error))

@@ -89,12 +89,54 @@ func resolveSyntheticPreset(_ nameOrPath: String) throws -> SyntheticPreset {
 /// All built-in preset names (synthetic, then real data).
 var allPresetNames: [String] { SyntheticPreset.names + ImagePresets.names }
 
+/// SIGINT/SIGTERM for the whole process: training stops after the current step, the
+/// partial report is written, and the command exits with 130 (SIGINT) or 143 (SIGTERM).
+enum Interruption {
+    nonisolated(unsafe) static var monitor: AnyObject?
+
+    /// Installs the handlers (once).
+    static func install() {
+        // A parent may hand us SIGINT/SIGTERM blocked (test harnesses do); unblock them so
+        // the handlers can run.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        sigprocmask(SIG_UNBLOCK, &set, nil)
+        #if os(Linux)
+        if monitor == nil { monitor = InterruptionMonitor() }
+        #else
+        if #available(macOS 15.0, *), monitor == nil { monitor = InterruptionMonitor() }
+        #endif
+    }
+
+    /// The signal received so far, if any.
+    static var signal: InterruptionSignal? {
+        #if os(Linux)
+        return (monitor as? InterruptionMonitor)?.signal
+        #else
+        if #available(macOS 15.0, *) { return (monitor as? InterruptionMonitor)?.signal }
+        return nil
+        #endif
+    }
+
+    /// Exits with the signal's code after work was saved, when a signal was received.
+    static func exitIfInterrupted(_ folder: URL) throws {
+        if let s = signal {
+            FileHandle.standardError.write(Data("interrupted by \(s): the partial report is in \(folder.path)\n".utf8))
+            throw ExitCode(s.exitCode)
+        }
+    }
+}
+
 /// Runs a synthetic preset and writes its folder; returns the document.
 func runSynthetic(_ preset: SyntheticPreset, out: URL, threads: Int, quiet: Bool, logger: Logger) throws -> ReportDocument<SyntheticPreset> {
     try AtomicFile.prepareDirectory(out)
+    Interruption.install()
     let progress = ProgressReporter(label: preset.name, total: preset.settings.count, enabled: !quiet)
-    let runner = SyntheticRunner(concurrency: min(2, max(1, threads)), logger: logger, recordsRepresentation: true,
+    var runner = SyntheticRunner(concurrency: min(2, max(1, threads)), logger: logger, recordsRepresentation: true,
                                  onSettingFinished: { done, total in progress.update(done) })
+    runner.shouldStop = { Interruption.signal != nil }
     progress.update(0)
     let result = try runner.run(preset)
     progress.finish()

@@ -61,6 +61,7 @@ struct RunCommand: ParsableCommand {
                 printDocument(doc, headline: "\(p.name): \(p.summary)")
                 print("Report: \(folder.appendingPathComponent("report.html").path)")
             }
+            try Interruption.exitIfInterrupted(folder)
             let diverged = doc.runs.compactMap { r in r.divergence.map { "\(ReportCharts.title(r)): \($0)" } }
             if !diverged.isEmpty {
                 for d in diverged { FileHandle.standardError.write(Data("error: \(d)\n".utf8)) }

@@ -52,7 +52,14 @@ struct SweepCommand: ParsableCommand {
                     jobs.append(Job(setting: s, seed: seed, folder: root.appendingPathComponent((slug.isEmpty ? "default" : slug) + "_seed-\(seed)")))
                 }
             }
-            let todo = jobs.filter { !FileManager.default.fileExists(atPath: $0.folder.appendingPathComponent("report.json").path) }
+            // A run is finished when its report.json exists and was not cut short by a signal.
+            func finished(_ folder: URL) -> Bool {
+                guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent("report.json").path),
+                      let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                      let runs = obj["runs"] as? [[String: Any]] else { return false }
+                return !runs.contains { $0["interrupted_at_step"] != nil }
+            }
+            let todo = jobs.filter { !finished($0.folder) }
             if todo.count < jobs.count && !global.quiet {
                 print("Skipping \(jobs.count - todo.count) finished run(s) already in \(root.path).")
             }
@@ -64,7 +71,7 @@ struct SweepCommand: ParsableCommand {
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 var i = w
                 while i < todo.count {
-                    lock.lock(); let stop = firstError != nil; lock.unlock()
+                    lock.lock(); let stop = firstError != nil || Interruption.signal != nil; lock.unlock()
                     if stop { return }
                     let job = todo[i]
                     do {
@@ -82,9 +89,12 @@ struct SweepCommand: ParsableCommand {
             }
             progress.finish()
             if let e = firstError { throw e }
+            try Interruption.exitIfInterrupted(root)
             try writeSweepSummary(base: base, jobs: jobs.map { ($0.setting, $0.seed, $0.folder) }, root: root)
             print("Summary: \(root.appendingPathComponent("summary.csv").path), \(root.appendingPathComponent("summary.html").path)")
         } catch let e as CLIError {
+            throw e
+        } catch let e as ExitCode {
             throw e
         } catch {
             throw CLIError(describe(error))

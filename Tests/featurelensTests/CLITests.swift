@@ -153,3 +153,35 @@ struct CLIDivergenceTests {
         #expect((run["timeline"] as! [[String: Any]]).map { $0["step"] as! Int } == [0])
     }
 }
+
+@Suite("featurelens interruption")
+struct CLIInterruptionTests {
+    @Test func sigintWritesThePartialReportAndExits130() throws {
+        let dir = try tempFolder()
+        let out = dir.appendingPathComponent("int")
+        // A shell starts the run, sends SIGINT after a moment and returns the run's exit status.
+        let exe = productsDirectory.appendingPathComponent("featurelens").path
+        let script = "\"\(exe)\" run class-collapse --set d=200 --set n=40 --set n_test=200 --set steps=100000000 " +
+            "--set audit_steps=0,100000000 --quiet --out \"\(out.path)\" >/dev/null & pid=$!; sleep 2; kill -INT $pid; wait $pid"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", script]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 130, "stderr: \(stderr)")
+        #expect(stderr.contains("interrupted by SIGINT"))
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as! [String: Any]
+        for run in json["runs"] as! [[String: Any]] {
+            let stopped = try #require(run["interrupted_at_step"] as? Int)
+            let steps = (run["timeline"] as! [[String: Any]]).map { $0["step"] as! Int }
+            #expect(steps.first == 0 && steps.last == stopped && stopped > 0)
+        }
+        // No temporary files left behind.
+        let names = try FileManager.default.contentsOfDirectory(atPath: out.path)
+        #expect(!names.contains { $0.contains(".tmp-") })
+    }
+}

@@ -305,6 +305,14 @@ public struct RunReport: Codable, Sendable, Equatable {
     public var thresholds: VerdictThresholds
     /// Set when training diverged: where and the likely cause (the timeline ends before it).
     public var divergence: String?
+    /// Set when training was interrupted (SIGINT/SIGTERM): the last step reached, which is the
+    /// last timeline entry.
+    public var interruptedAtStep: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case settings, probe, measure, labels, within, layer, timeline, final, theory, verdicts, features, thresholds
+        case divergence, interruptedAtStep = "interrupted_at_step"
+    }
 
     /// Builds a run report from its timeline.
     /// - Throws: `ProbeError.empty` (see `FeatureReport.init`).

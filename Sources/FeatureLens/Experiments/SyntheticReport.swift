@@ -48,6 +48,7 @@ extension SettingResult {
         var run = try RunReport(settings: typed, probe: .ridge, measure: .balanced, labels: labels, within: within,
                                 layer: "embedding", timeline: entries, theory: th, thresholds: thresholds)
         run.divergence = divergence?.message
+        run.interruptedAtStep = stoppedAtStep
         return run
     }
 }

@@ -89,6 +89,8 @@ public struct SettingResult: Codable, Equatable, Sendable {
     public var wallSeconds: Double
     /// Set when training diverged (non-finite loss); the timeline then ends before it.
     public var divergence: Divergence?
+    /// Set when training was stopped on request (SIGINT/SIGTERM) after this many steps.
+    public var stoppedAtStep: Int?
 
     public init(name: String, values: [String: String], config: SyntheticExperimentConfig, timeline: [AuditRecord],
                 theory: TheoryReport?, wallSeconds: Double, divergence: Divergence? = nil) {
@@ -96,7 +98,7 @@ public struct SettingResult: Codable, Equatable, Sendable {
         self.theory = theory; self.wallSeconds = wallSeconds; self.divergence = divergence
     }
 
-    enum CodingKeys: String, CodingKey { case name, values, config, timeline, theory, wallSeconds = "wall_seconds", divergence }
+    enum CodingKeys: String, CodingKey { case name, values, config, timeline, theory, wallSeconds = "wall_seconds", divergence, stoppedAtStep = "stopped_at_step" }
 
     public static func == (l: SettingResult, r: SettingResult) -> Bool {
         l.name == r.name && l.values == r.values && l.config == r.config && l.timeline == r.timeline && l.theory == r.theory
@@ -139,6 +141,9 @@ public struct SyntheticRunner: Sendable {
     public var recordsRepresentation: Bool
     /// Called (from any thread) after each setting finishes, with the number done and the total.
     public var onSettingFinished: (@Sendable (Int, Int) -> Void)?
+    /// Checked before every update of every setting; true stops training after auditing the
+    /// current step (the result then carries `stopped`). For SIGINT/SIGTERM.
+    public var shouldStop: (@Sendable () -> Bool)?
 
     public init(probe: any SignatureProbing = RidgeProbe(), concurrency: Int = min(2, Parallel.availableCores),
                 logger: Logger? = nil, recordsRepresentation: Bool = false,
@@ -208,8 +213,9 @@ public struct SyntheticRunner: Sendable {
         let problem = try LinearContrastiveProblem(views: data.trainViews, pairs: pairs)
         let w0 = LinearGradientDescent.initialWeights(p: config.p, d: config.d, scale: config.initScale,
                                                       using: &streams.initialization)
-        let gd = LinearGradientDescent(learningRate: config.lr, steps: config.steps, auditSteps: config.auditSteps,
+        var gd = LinearGradientDescent(learningRate: config.lr, steps: config.steps, auditSteps: config.auditSteps,
                                        threads: threads)
+        gd.shouldStop = shouldStop
         var timeline: [AuditRecord] = []
         var finalLoss = Double.nan
         let online = config.onlineAugmentation
@@ -237,6 +243,11 @@ public struct SyntheticRunner: Sendable {
             if point.step == config.steps { finalLoss = point.loss }
             logger?.debug("\(name) step \(point.step): loss \(point.loss) probes \(probes)")
         }
+        } catch let LinearTrainingError.stopped(step) {
+            var r = SettingResult(name: name, values: values, config: config, timeline: timeline.sorted { $0.step < $1.step },
+                                  theory: nil, wallSeconds: Date().timeIntervalSince(start))
+            r.stoppedAtStep = step
+            return r
         } catch let LinearTrainingError.nonFiniteLoss(step, value) {
             // Divergence: keep the audits before it, report the step, no theory line.
             var r = SettingResult(name: name, values: values, config: config, timeline: timeline.sorted { $0.step < $1.step },

@@ -4,6 +4,8 @@ import FeatureLensNumerics
 public enum LinearTrainingError: Error, CustomStringConvertible, Equatable {
     /// The loss became NaN or infinite at `step` (0 = before the first update).
     case nonFiniteLoss(step: Int, value: Double)
+    /// `shouldStop` asked to stop (e.g. SIGINT) after `step` updates; that step was audited.
+    case stopped(step: Int)
     /// Inputs with inconsistent shapes; the message names them.
     case shapeMismatch(String)
     /// An invalid setting (`field`, its value, what is expected).
@@ -13,6 +15,8 @@ public enum LinearTrainingError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .nonFiniteLoss(step, value):
             return "training stopped: loss is \(value) at step \(step); try a smaller learning rate"
+        case let .stopped(step):
+            return "training stopped on request after step \(step)"
         case .shapeMismatch(let m): return "linear training: \(m)"
         case let .invalidSetting(f, v, e): return "linear training: \(f) = \(v); expected \(e)"
         }
@@ -119,6 +123,9 @@ public struct LinearGradientDescent: Sendable {
     public var auditSteps: [Int]
     /// Threads for the matrix products (results do not depend on it).
     public var threads: Int
+    /// Checked before every update; when it returns true the current step is audited and
+    /// training throws `LinearTrainingError.stopped(step:)` (used for SIGINT/SIGTERM).
+    public var shouldStop: (@Sendable () -> Bool)?
 
     public init(learningRate: Double, steps: Int, auditSteps: [Int], threads: Int = 1) {
         self.learningRate = learningRate; self.steps = steps; self.auditSteps = auditSteps; self.threads = threads
@@ -192,7 +199,9 @@ public struct LinearGradientDescent: Sendable {
             }
             let (value, g) = try problem.lossAndGradient(stackedEmbeddings: zs)
             guard value.isFinite else { throw LinearTrainingError.nonFiniteLoss(step: step, value: value) }
-            if audits.contains(step) { try audit(LinearAuditPoint(step: step, loss: value, weights: weights())) }
+            let stop = step < steps && (shouldStop?() ?? false)
+            if audits.contains(step) || stop { try audit(LinearAuditPoint(step: step, loss: value, weights: weights())) }
+            if stop { throw LinearTrainingError.stopped(step: step) }
             if step == steps { break }
             let lr = learningRate                            // B ← B − lr·Gᵀ
             g.withUnsafeBufferPointer { gb in
@@ -216,7 +225,9 @@ public struct LinearGradientDescent: Sendable {
             let xs = current.stackedInputs
             let (value, grad) = try current.lossAndGradient(stackedEmbeddings: embed(xs, w, threads: threads))
             guard value.isFinite else { throw LinearTrainingError.nonFiniteLoss(step: step, value: value) }
-            if audits.contains(step) { try audit(LinearAuditPoint(step: step, loss: value, weights: w)) }
+            let stop = step < steps && (shouldStop?() ?? false)
+            if audits.contains(step) || stop { try audit(LinearAuditPoint(step: step, loss: value, weights: w)) }
+            if stop { throw LinearTrainingError.stopped(step: step) }
             if step == steps { break }
             // ∂L/∂W = Gᵀ Xs.
             narrowGEMM(grad.transposed() * -learningRate, xs, beta: 1, into: &w, threads: threads)
