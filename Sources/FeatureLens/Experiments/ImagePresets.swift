@@ -110,7 +110,7 @@ public enum ImagePresets {
             summary: "SupCon / spectral SCL / SupCon+NT-Xent on 4 coarse groups; probe the 10 fine labels within their group over training",
             base: c,
             settings: ["supcon", "spectral-scl", "joint"].map { ["loss": $0] },
-            expectedMinutes: 14)
+            expectedMinutes: 13.2)
     }
 
     /// The RandBits base shared by both RandBits presets: NT-Xent (τ = 0.1) on the ConvNet
@@ -145,11 +145,11 @@ public enum ImagePresets {
         return ImagePreset(
             name: "fashion-randbits",
             summary: "NT-Xent with k random bits kept in both views (or redrawn per view), p = 16 and 128; probe the classes and the bits",
-            base: randBitsBase, settings: settings, expectedMinutes: 13)
+            base: randBitsBase, settings: settings, expectedMinutes: 11.2)
     }
 
     /// The full RandBits grid: k ∈ {0, 5, 10, 20} × {shared, per-view} × p ∈ {16, 128}, with
-    /// k = 0 once per p (14 runs, about 1.6× the default preset's time).
+    /// k = 0 once per p (14 runs, about 18 minutes).
     public static var fashionRandBitsFull: ImagePreset {
         var settings: [[String: String]] = []
         for p in [128, 16] {
@@ -161,6 +161,6 @@ public enum ImagePresets {
         return ImagePreset(
             name: "fashion-randbits-full",
             summary: "The full RandBits grid: k ∈ {0, 5, 10, 20} × shared/per-view × p ∈ {16, 128}",
-            base: randBitsBase, settings: settings, expectedMinutes: 21)
+            base: randBitsBase, settings: settings, expectedMinutes: 18)
     }
 }
