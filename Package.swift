@@ -2,7 +2,7 @@
 //
 // FeatureLens: which features does a contrastive encoder learn?
 //
-// Layers (see docs/DESIGN.md): featurelens (CLI) → FeatureLens (domain) → FeatureLensNumerics
+// Layers (see README.md and docs/NUMERICS.md): featurelens (CLI) → FeatureLens (domain) → FeatureLensNumerics
 // (tensors, GEMM, RNG, linear algebra) → CFeatureLensKernels (SIMD micro-kernels, chosen at run time).
 import PackageDescription
 

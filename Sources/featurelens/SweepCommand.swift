@@ -53,13 +53,20 @@ struct SweepCommand: ParsableCommand {
                 }
             }
             // A run is finished when its report.json exists and was not cut short by a signal.
-            func finished(_ folder: URL) -> Bool {
+            // It must also have been made with the same config (base and setting), else it is redone.
+            func finished(_ folder: URL, _ job: Job) -> Bool {
+                guard let cdata = FileManager.default.contents(atPath: folder.appendingPathComponent("config.json").path),
+                      let written = try? JSONDecoder().decode(SyntheticConfigFile.self, from: cdata),
+                      let expected = try? { () throws -> SyntheticPreset in
+                          var p = base; p.settings = [job.setting]
+                          return try p.applying(set: [("seed", String(job.seed))], grid: []) }(),
+                      written.base == expected.base, written.settings == expected.settings else { return false }
                 guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent("report.json").path),
                       let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                       let runs = obj["runs"] as? [[String: Any]] else { return false }
                 return !runs.contains { $0["interrupted_at_step"] != nil }
             }
-            let todo = jobs.filter { !finished($0.folder) }
+            let todo = jobs.filter { !finished($0.folder, $0) }
             if todo.count < jobs.count && !global.quiet {
                 print("Skipping \(jobs.count - todo.count) finished run(s) already in \(root.path).")
             }

@@ -126,6 +126,10 @@ struct CLITests {
         #expect(out.contains("Skipping 4 finished run(s)"))
         let after = try FileManager.default.attributesOfItem(atPath: report.path)[.modificationDate] as? Date
         #expect(before == after)
+        // A changed config is not "finished": every run is redone.
+        (code, out, err) = try runCLI(args.filter { $0 != "--quiet" } + ["--set", "lr=0.02"])
+        #expect(code == 0, "stderr: \(err)")
+        #expect(!out.contains("Skipping"))
     }
 
     @Test func presetsListsAndKeys() throws {

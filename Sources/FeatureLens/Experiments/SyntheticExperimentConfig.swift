@@ -188,8 +188,14 @@ public struct SyntheticExperimentConfig: Codable, Equatable, Sendable {
         guard beta >= 0, beta <= 1 else { throw bad("beta", beta, "in [0, 1]") }
         guard threads >= 1 else { throw bad("threads", threads, "≥ 1") }
         guard auditSteps.allSatisfy({ $0 >= 0 && $0 <= steps }) else {
-            throw bad("audit_steps", auditSteps, "steps in 0...\(steps)")
+            throw bad("audit_steps", auditSteps, "steps in 0...\(steps) (lowering steps? also set audit_steps, e.g. --set audit_steps=0,\(max(1, steps / 2)),\(steps))")
         }
+        // Memory guard: the data ([2n + n_test, d] doubles) and W ([p, d]) must fit in memory.
+        let bytes = 8.0 * Double(d) * (Double(2 * n + nTest) + Double(p) * 4)
+        guard bytes <= 8e9 else {
+            throw bad("d", d, "d·(2n + n_test + 4p)·8 bytes ≤ 8 GB (this config needs \(Int(bytes / 1e9)) GB; lower d, n, n_test or p)")
+        }
+        guard p <= d else { throw bad("p", p, "≤ d = \(d)") }
         guard theoryP.allSatisfy({ $0 >= 1 }) else { throw bad("theory_p", theoryP, "embedding sizes ≥ 1") }
         try model.validate()
     }
