@@ -166,7 +166,7 @@ struct CLIInterruptionTests {
         // A shell starts the run, sends SIGINT after a moment and returns the run's exit status.
         let exe = productsDirectory.appendingPathComponent("featurelens").path
         let script = "\"\(exe)\" run class-collapse --set d=200 --set n=40 --set n_test=200 --set steps=100000000 " +
-            "--set audit_steps=0,100000000 --quiet --out \"\(out.path)\" >/dev/null & pid=$!; sleep 2; kill -INT $pid; wait $pid"
+            "--set audit_steps=0,100000000 --quiet --out \"\(out.path)\" >/dev/null & pid=$!; sleep 2; kill -INT $pid; (sleep 30; kill -9 $pid 2>/dev/null) & wait $pid"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
         p.arguments = ["-c", script]
