@@ -166,16 +166,17 @@ struct CLIInterruptionTests {
         // A shell starts the run, sends SIGINT after a moment and returns the run's exit status.
         let exe = productsDirectory.appendingPathComponent("featurelens").path
         let script = "\"\(exe)\" run class-collapse --set d=200 --set n=40 --set n_test=200 --set steps=100000000 " +
-            "--set audit_steps=0,100000000 --quiet --out \"\(out.path)\" >/dev/null & pid=$!; sleep 2; kill -INT $pid; (sleep 30; kill -9 $pid 2>/dev/null) & wait $pid"
+            "--set audit_steps=0,100000000 --quiet --out \"\(out.path)\" >/dev/null & pid=$!; sleep 2; kill -INT $pid; (sleep 30; kill -9 $pid) >/dev/null 2>&1 & killer=$!; wait $pid; st=$?; kill $killer 2>/dev/null; exit $st"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
         p.arguments = ["-c", script]
-        let err = Pipe()
-        p.standardError = err
+        let errFile = dir.appendingPathComponent("stderr.txt")
+        FileManager.default.createFile(atPath: errFile.path, contents: nil)
+        p.standardError = try FileHandle(forWritingTo: errFile)
         p.standardOutput = FileHandle.nullDevice
         try p.run()
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
+        let stderr = try String(contentsOf: errFile, encoding: .utf8)
         #expect(p.terminationStatus == 130, "stderr: \(stderr)")
         #expect(stderr.contains("interrupted by SIGINT"))
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as! [String: Any]
