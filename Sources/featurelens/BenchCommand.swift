@@ -1,4 +1,5 @@
 import ArgumentParser
+import FeatureLens
 import Dispatch
 import Foundation
 import FeatureLensNumerics
@@ -259,24 +260,7 @@ private func pad(_ s: String, _ width: Int) -> String {
     s.count >= width ? s : String(repeating: " ", count: width - s.count) + s
 }
 
-private func jsonString(_ s: String) -> String {
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 {
-                out += String(format: "\\u%04x", scalar.value)
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out + "\""
-}
+private func jsonString(_ s: String) -> String { jsonStringLiteral(s) }
 
 private func wallSeconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 

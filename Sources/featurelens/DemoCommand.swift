@@ -53,12 +53,8 @@ struct DemoCommand: ParsableCommand {
             page.paragraph("Four synthetic experiments from Xue et al. (ICML 2023), each with its report.")
             page.linkList(links)
             try AtomicFile.write(page.render(), to: root.appendingPathComponent("index.html"))
-        } catch let e as CLIError {
-            throw e
-        } catch let e as ExitCode {
-            throw e
         } catch {
-            throw CLIError(describe(error))
+            throw oneLineError(error)
         }
         if json {
             try printJSONObject(["seed": seed, "presets": summaries, "index": root.appendingPathComponent("index.html").path])

@@ -20,8 +20,14 @@ func describe(_ error: Error) -> String {
         @unknown default: return "\(d)"
         }
     }
-    if let e = error as? CustomStringConvertible { return e.description }
-    return error.localizedDescription
+    return String(describing: error)
+}
+
+/// The error a command rethrows: `CLIError` and `ExitCode` pass through (they already say
+/// what happened and choose the exit code); anything else becomes a one-line `CLIError`.
+func oneLineError(_ error: Error) -> Error {
+    if error is CLIError || error is ExitCode { return error }
+    return CLIError(describe(error))
 }
 
 private func path(_ c: DecodingError.Context) -> String {

@@ -68,12 +68,8 @@ struct RunCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("The audits before the divergence are in \(folder.path)/report.json.\n".utf8))
                 throw ExitCode(3)
             }
-        } catch let e as CLIError {
-            throw e
-        } catch let e as ExitCode {
-            throw e
         } catch {
-            throw CLIError(describe(error))
+            throw oneLineError(error)
         }
     }
 }

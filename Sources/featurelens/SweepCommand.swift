@@ -99,12 +99,8 @@ struct SweepCommand: ParsableCommand {
             try Interruption.exitIfInterrupted(root)
             try writeSweepSummary(base: base, jobs: jobs.map { ($0.setting, $0.seed, $0.folder) }, root: root)
             print("Summary: \(root.appendingPathComponent("summary.csv").path), \(root.appendingPathComponent("summary.html").path)")
-        } catch let e as CLIError {
-            throw e
-        } catch let e as ExitCode {
-            throw e
         } catch {
-            throw CLIError(describe(error))
+            throw oneLineError(error)
         }
     }
 }

@@ -475,24 +475,8 @@ public enum SafeTensors {
         try AtomicFile.write(Data(bytes), to: url)
     }
 
-    /// A JSON string literal for `s` (quotes, backslashes and control characters escaped).
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
+    /// A JSON string literal for `s` (see `jsonStringLiteral`).
+    static func jsonString(_ s: String) -> String { jsonStringLiteral(s) }
 }
 
 /// True on little-endian hosts (x86-64, arm64), where IEEE scalars are stored as safetensors stores them.
