@@ -3,6 +3,7 @@ import Foundation
 /// Builds a self-contained, well-formed XHTML page (inline CSS and SVG, no network access),
 /// so that reports open in any browser and parse as XML in tests.
 public struct HTMLPage {
+    /// Page title (`<title>` and `<h1>`).
     public var title: String
     private var body: [String] = []
 

@@ -74,8 +74,11 @@ func csvField(_ s: String) -> String {
 public struct RenderedChart: Sendable {
     /// Index of the run it belongs to (nil: preset-wide).
     public var run: Int?
+    /// File name under `charts/` (e.g. `p-3-probes.svg`).
     public var file: String
+    /// One-sentence caption shown under the figure.
     public var caption: String
+    /// The standalone SVG document.
     public var svg: String
 }
 

@@ -44,12 +44,17 @@ public let chartPalette = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00"
 /// One line in a `LineChart`: points (x, y), an optional ± error per point (drawn as a band),
 /// a colour and a dash style.
 public struct ChartSeries: Sendable {
+    /// Legend text.
     public var name: String
+    /// Horizontal coordinates (data units, e.g. training steps).
     public var x: [Double]
+    /// Vertical coordinates, one per `x` (non-finite points are skipped).
     public var y: [Double]
     /// Optional symmetric error (e.g. a binomial standard error) per point.
     public var error: [Double]?
+    /// CSS colour; nil picks from `chartPalette` by series index.
     public var color: String?
+    /// Draw the line dashed.
     public var dashed: Bool
     public init(name: String, x: [Double], y: [Double], error: [Double]? = nil, color: String? = nil, dashed: Bool = false) {
         precondition(x.count == y.count, "series \(name): \(x.count) x values, \(y.count) y values")
@@ -64,11 +69,17 @@ public enum AxisScale: Sendable { case linear, symlog, log }
 /// A line chart rendered as a standalone SVG document: labelled axes with ticks, a legend,
 /// optional error bands, optional horizontal reference lines (e.g. chance level).
 public struct LineChart: Sendable {
+    /// Title above the plot.
     public var title: String
+    /// Horizontal axis label.
     public var xLabel: String
+    /// Vertical axis label.
     public var yLabel: String
+    /// The lines, drawn in order (legend below the plot).
     public var series: [ChartSeries]
+    /// Horizontal scale (`.symlog` for training steps starting at 0).
     public var xScale: AxisScale = .linear
+    /// Vertical scale.
     public var yScale: AxisScale = .linear
     /// Fixed y range; nil picks one from the data.
     public var yRange: ClosedRange<Double>?
@@ -226,13 +237,19 @@ public func niceTicks(lo: Double, hi: Double, count: Int = 5) -> [Double] {
 /// A 2-D scatter plot of categorized points (e.g. a PCA projection of test embeddings
 /// coloured by class or subclass) as a standalone SVG document.
 public struct ScatterChart: Sendable {
+    /// Title above the plot.
     public var title: String
+    /// Horizontal axis label.
     public var xLabel: String
+    /// Vertical axis label.
     public var yLabel: String
+    /// Horizontal coordinate of each point.
     public var x: [Double]
+    /// Vertical coordinate of each point.
     public var y: [Double]
     /// Category index per point (into `categoryNames`).
     public var category: [Int]
+    /// Legend name of each category (colour).
     public var categoryNames: [String]
 
     public init(title: String, xLabel: String, yLabel: String, x: [Double], y: [Double], category: [Int], categoryNames: [String]) {
