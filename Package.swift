@@ -39,6 +39,7 @@ let package = Package(
             name: "FeatureLens",
             dependencies: [
                 "FeatureLensNumerics",
+                "CFeatureLensKernels",
                 "CZlib",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftCSV", package: "SwiftCSV"),
@@ -67,7 +68,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FeatureLensTests",
-            dependencies: ["FeatureLens", "FeatureLensNumerics"],
+            dependencies: ["FeatureLens", "FeatureLensNumerics", "CFeatureLensKernels"],
             resources: [.copy("Fixtures")],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),

@@ -1,4 +1,5 @@
 import FeatureLensNumerics
+import Foundation
 
 /// 2-D convolution (cross-correlation, as PyTorch `nn.Conv2d`, groups = 1, dilation = 1) on
 /// NCHW images:
@@ -8,17 +9,20 @@ import FeatureLensNumerics
 /// x: `[N, C, H, W]`, W: `[O, C, K_h, K_w]`, b: `[O]`, y: `[N, O, H_out, W_out]` with
 /// H_out = ⌊(H + 2p_h − K_h)/s_h⌋ + 1 (likewise W_out); out-of-range x are zeros (padding).
 ///
-/// Implementation: im2col + one GEMM for the whole batch. With P = H_out·W_out and
-/// K = C·K_h·K_w, the column matrix `col` is `[K, N·P]` (row (c, u, v), column (n, i, j)), so
+/// Implementation: im2col + GEMM, a chunk of samples at a time. With P = H_out·W_out and
+/// K = C·K_h·K_w, a chunk of m samples has the column matrix `col` `[K, m·P]` (row (c, u, v),
+/// column (n, i, j)), and
 ///
-///     forward:  Yᵗ[O, N·P] = W[O, K] · col[K, N·P],   y[n, o, :] = Yᵗ[o, n·P ..< (n+1)·P] + b[o]
-///     backward: dYᵗ[O, N·P] from dy;  dW[O, K] += dYᵗ · colᵀ;  db[o] += Σ dYᵗ[o, :]
-///               dcol[K, N·P] = Wᵀ · dYᵗ;  dx = col2im(dcol)
+///     forward:  Yᵗ[O, m·P] = W[O, K] · col[K, m·P],   y[n, o, :] = Yᵗ[o, n·P ..< (n+1)·P] + b[o]
+///     backward: dYᵗ[O, m·P] from dy;  dW_chunk[O, K] = dYᵗ · colᵀ;  db_chunk[o] = Σ dYᵗ[o, :]
+///               dcol[K, m·P] = Wᵀ · dYᵗ;  dx = col2im(dcol)
 ///
-/// The layout makes the NCHW ↔ Yᵗ permutations copies of contiguous runs of P values.
-/// im2col, col2im and the permutations run in parallel over samples (disjoint outputs, so the
-/// results do not depend on the thread count); the GEMMs split their outputs in blocks.
-/// Workspaces are kept between calls and reused when the batch shape repeats.
+/// then dW += dW_chunk and db += db_chunk for the chunks in order. The chunk holds about 2 MiB
+/// of `col` (`chunkSamples`), so the column matrix never leaves the cache: the whole-batch
+/// matrix (58 MB for the second ConvNet layer at batch 1024) made every step stream it from
+/// memory five times. The backward pass recomputes `col` from the cached input instead of
+/// keeping it. Chunks run in parallel, each on one thread with its own workspace; the chunk
+/// size depends only on K, P and the batch, so results do not depend on the thread count.
 public final class Conv2D<Scalar: TensorScalar>: Layer {
     /// C.
     public let inChannels: Int
@@ -40,10 +44,51 @@ public final class Conv2D<Scalar: TensorScalar>: Layer {
     /// Wᵀ·dYᵗ and col2im and returns zeros of the input's shape. Parameter gradients are unaffected.
     public var computesInputGradient = true
 
-    private var col: [Scalar] = []        // [K, N·P]
-    private var transposedOut: [Scalar] = []  // [O, N·P], Yᵗ then dYᵗ
-    private var gradCol: [Scalar] = []    // [K, N·P]
+    private var workspaces: [ChunkWorkspace] = []
+    private var cachedInput: Tensor<Scalar>?
+    private var weightGradientChunks: [Scalar] = []  // [chunks, O, K]
+    private var biasGradientChunks: [Scalar] = []    // [chunks, O]
     private var cachedGeometry: Geometry?
+
+    /// One worker's scratch: the column matrix, Yᵗ or dYᵗ, and dcol of one chunk.
+    final class ChunkWorkspace {
+        var col: [Scalar] = []         // [K, m·P]
+        var transposed: [Scalar] = []  // [O, m·P]
+        var gradCol: [Scalar] = []     // [K, m·P]
+    }
+
+    /// Elements of `col` per chunk (2 MiB of Float): with the packed GEMM panels it stays in L2/L3.
+    static var chunkElements: Int { (1 << 21) / MemoryLayout<Scalar>.stride }
+
+    /// How a batch of `n` samples is cut: `samples` per chunk (the last may be shorter), `count`
+    /// chunks, `workers` threads over chunks, `gemmThreads` threads inside each chunk's GEMMs
+    /// (more than one only when there are fewer chunks than threads).
+    struct ChunkPlan {
+        var samples, count, workers, gemmThreads: Int
+    }
+
+    func chunkPlan(n: Int, k: Int, p: Int) -> ChunkPlan {
+        let perSample = Swift.max(1, Swift.max(k, outChannels) * p)
+        let samples = Swift.max(1, Swift.min(n, Self.chunkElements / perSample))
+        let count = (n + samples - 1) / samples
+        let threads = Swift.max(1, Parallel.threadCount)
+        let workers = Swift.max(1, Swift.min(threads, count))
+        return ChunkPlan(samples: samples, count: count, workers: workers, gemmThreads: Swift.max(1, threads / workers))
+    }
+
+    /// Runs `body(chunk, workspace)` for every chunk, on `plan.workers` threads taking chunks in turn.
+    private func forEachChunk(_ plan: ChunkPlan, _ body: (Int, ChunkWorkspace) -> Void) {
+        while workspaces.count < plan.workers { workspaces.append(ChunkWorkspace()) }
+        let ws = workspaces
+        if plan.workers == 1 {
+            for c in 0..<plan.count { body(c, ws[0]) }
+            return
+        }
+        let queue = ChunkQueue(count: plan.count)
+        Parallel.forEach(chunks: plan.workers, threads: plan.workers) { w in
+            while let c = queue.take() { body(c, ws[w]) }
+        }
+    }
 
     struct Geometry {
         var n, c, h, w, oh, ow: Int
@@ -120,42 +165,39 @@ public final class Conv2D<Scalar: TensorScalar>: Layer {
         let g = Geometry(n: input.shape[0], c: inChannels, h: input.shape[2], w: input.shape[3],
                          oh: outShape[2], ow: outShape[3])
         cachedGeometry = g
-        let kk = inChannels * kernelSize.height * kernelSize.width
-        let np = g.n * g.p
-        resizeUninitialized(&col, kk * np)
-        resizeUninitialized(&transposedOut, outChannels * np)
+        cachedInput = input
         var y: Tensor<Scalar> = uninitializedTensor(outShape)  // every element written below
-        if np == 0 { return y }
-        let spec = ConvSpec(kh: kernelSize.height, kw: kernelSize.width, sh: stride.height, sw: stride.width,
-                            ph: padding.height, pw: padding.width)
+        if g.n * g.p == 0 { return y }
+        let kk = inChannels * kernelSize.height * kernelSize.width
+        let plan = chunkPlan(n: g.n, k: kk, p: g.p)
+        let spec = spec
+        let o = outChannels, inSample = g.c * g.h * g.w, outSample = o * g.p
+        let biasValues = bias?.value.scalars ?? [Scalar](repeating: 0, count: o)
         input.withUnsafeBufferPointer { xb in
-            col.withUnsafeMutableBufferPointer { cb in
-                let xp = xb.baseAddress!, cp = cb.baseAddress!
-                // col[K, N·P] ← im2col(x), parallel over samples
-                forEachSampleChunk(g.n) { range in
-                    im2col(xp, cp, samples: range, batch: g.n, c: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow, spec: spec)
-                }
-            }
-        }
-        // Yᵗ[O, N·P] = W[O, K] · col[K, N·P]
-        weight.value.withUnsafeBufferPointer { wb in
-            col.withUnsafeBufferPointer { cb in
-                transposedOut.withUnsafeMutableBufferPointer { tb in
-                    Scalar.gemmKernel(transposeA: false, transposeB: false, m: outChannels, n: np, k: kk,
-                                      alpha: 1, a: wb.baseAddress!, lda: kk, b: cb.baseAddress!, ldb: np,
-                                      beta: 0, c: tb.baseAddress!, ldc: np, threads: Parallel.threadCount)
-                }
-            }
-        }
-        // y[n, o, :] = Yᵗ[o, n·P ..< (n+1)·P] + b[o]
-        let biasValues = bias?.value.scalars ?? [Scalar](repeating: 0, count: outChannels)
-        transposedOut.withUnsafeBufferPointer { tb in
             y.withUnsafeMutableBufferPointer { yb in
-                biasValues.withUnsafeBufferPointer { bb in
-                    let tp = tb.baseAddress!, yp = yb.baseAddress!, bp = bb.baseAddress!
-                    forEachSampleChunk(g.n) { range in
-                        permuteBlocks(from: tp, to: yp, samples: range, channels: outChannels, batch: g.n, plane: g.p,
-                                      toSampleMajor: true, bias: bp)
+                weight.value.withUnsafeBufferPointer { wb in
+                    biasValues.withUnsafeBufferPointer { bb in
+                        let xp = xb.baseAddress!, yp = yb.baseAddress!, wp = wb.baseAddress!, bp = bb.baseAddress!
+                        forEachChunk(plan) { chunk, ws in
+                            let n0 = chunk * plan.samples, m = Swift.min(plan.samples, g.n - n0), cols = m * g.p
+                            growUninitialized(&ws.col, kk * plan.samples * g.p)
+                            growUninitialized(&ws.transposed, o * plan.samples * g.p)
+                            ws.col.withUnsafeMutableBufferPointer { cb in
+                                ws.transposed.withUnsafeMutableBufferPointer { tb in
+                                    let cp = cb.baseAddress!, tp = tb.baseAddress!
+                                    // col[K, m·P] ← im2col(x[n0 ..< n0+m])
+                                    im2col(xp + n0 * inSample, cp, samples: 0..<m, batch: m, c: g.c, h: g.h, w: g.w,
+                                           oh: g.oh, ow: g.ow, spec: spec)
+                                    // Yᵗ[O, m·P] = W[O, K] · col[K, m·P]
+                                    Scalar.gemmKernel(transposeA: false, transposeB: false, m: o, n: cols, k: kk,
+                                                      alpha: 1, a: wp, lda: kk, b: cp, ldb: cols,
+                                                      beta: 0, c: tp, ldc: cols, threads: plan.gemmThreads)
+                                    // y[n, o, :] = Yᵗ[o, n·P ..< (n+1)·P] + b[o]
+                                    permuteBlocks(from: tp, to: yp + n0 * outSample, samples: 0..<m, channels: o,
+                                                  batch: m, plane: g.p, toSampleMajor: true, bias: bp)
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -164,69 +206,116 @@ public final class Conv2D<Scalar: TensorScalar>: Layer {
     }
 
     public func backward(_ gradOutput: Tensor<Scalar>) -> Tensor<Scalar> {
-        guard let g = cachedGeometry else { preconditionFailure("Conv2D.backward called before forward") }
-        let expected = [g.n, outChannels, g.oh, g.ow]
+        guard let g = cachedGeometry, let x = cachedInput else { preconditionFailure("Conv2D.backward called before forward") }
+        let o = outChannels
+        let expected = [g.n, o, g.oh, g.ow]
         precondition(gradOutput.shape == expected, "Conv2D.backward: gradient shape \(gradOutput.shape), expected \(expected)")
+        let inputShape = [g.n, g.c, g.h, g.w]
+        if g.n * g.p == 0 { return zerosTensor(inputShape) }
         let kk = inChannels * kernelSize.height * kernelSize.width
-        let np = g.n * g.p
-        var dx: Tensor<Scalar> = zerosTensor([g.n, g.c, g.h, g.w])
-        if np == 0 { return dx }
-        // dYᵗ[O, N·P] ← dy[N, O, P]
-        gradOutput.withUnsafeBufferPointer { gb in
-            transposedOut.withUnsafeMutableBufferPointer { tb in
-                let gp = gb.baseAddress!, tp = tb.baseAddress!
-                forEachSampleChunk(g.n) { range in
-                    permuteBlocks(from: gp, to: tp, samples: range, channels: outChannels, batch: g.n, plane: g.p,
-                                  toSampleMajor: false, bias: nil)
-                }
-            }
-        }
-        transposedOut.withUnsafeBufferPointer { tb in
-            let tp = tb.baseAddress!
-            // db[o] += Σ_{n,p} dYᵗ[o, (n, p)]
-            if let b = bias {
-                b.gradient.withUnsafeMutableBufferPointer { db in
-                    accumulateRowSums(tp, rows: outChannels, columns: np, into: db.baseAddress!)
-                }
-            }
-            // dW[O, K] += dYᵗ[O, N·P] · col[K, N·P]ᵀ
-            col.withUnsafeBufferPointer { cb in
-                weight.gradient.withUnsafeMutableBufferPointer { dwb in
-                    Scalar.gemmKernel(transposeA: false, transposeB: true, m: outChannels, n: kk, k: np,
-                                      alpha: 1, a: tp, lda: np, b: cb.baseAddress!, ldb: np,
-                                      beta: 1, c: dwb.baseAddress!, ldc: kk, threads: Parallel.threadCount)
-                }
-            }
-            if !computesInputGradient { return }
-            // dcol[K, N·P] = W[O, K]ᵀ · dYᵗ[O, N·P]
-            resizeUninitialized(&gradCol, kk * np)
-            weight.value.withUnsafeBufferPointer { wb in
-                gradCol.withUnsafeMutableBufferPointer { gcb in
-                    Scalar.gemmKernel(transposeA: true, transposeB: false, m: kk, n: np, k: outChannels,
-                                      alpha: 1, a: wb.baseAddress!, lda: kk, b: tp, ldb: np,
-                                      beta: 0, c: gcb.baseAddress!, ldc: np, threads: Parallel.threadCount)
-                }
-            }
-        }
-        if !computesInputGradient { return dx }
-        // dx ← col2im(dcol), parallel over samples
-        let spec = ConvSpec(kh: kernelSize.height, kw: kernelSize.width, sh: stride.height, sw: stride.width,
-                            ph: padding.height, pw: padding.width)
-        gradCol.withUnsafeBufferPointer { gcb in
-            dx.withUnsafeMutableBufferPointer { dxb in
-                let gp = gcb.baseAddress!, dp = dxb.baseAddress!
-                forEachSampleChunk(g.n) { range in
-                    col2im(gp, dp, samples: range, batch: g.n, c: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow, spec: spec)
+        let plan = chunkPlan(n: g.n, k: kk, p: g.p)
+        let spec = spec
+        let inSample = g.c * g.h * g.w, outSample = o * g.p
+        let needsInput = computesInputGradient, hasBias = bias != nil
+        // Every element of dx is zeroed (per chunk, below) before col2im adds into it.
+        var dx: Tensor<Scalar> = needsInput ? uninitializedTensor(inputShape) : zerosTensor(inputShape)
+        growUninitialized(&weightGradientChunks, plan.count * o * kk)
+        growUninitialized(&biasGradientChunks, plan.count * o)
+        x.withUnsafeBufferPointer { xb in
+            gradOutput.withUnsafeBufferPointer { gb in
+                dx.withUnsafeMutableBufferPointer { dxb in
+                    weight.value.withUnsafeBufferPointer { wb in
+                        weightGradientChunks.withUnsafeMutableBufferPointer { dwcb in
+                            biasGradientChunks.withUnsafeMutableBufferPointer { dbcb in
+                                let xp = xb.baseAddress!, gp = gb.baseAddress!, wp = wb.baseAddress!
+                                let dxp = dxb.baseAddress!, dwc = dwcb.baseAddress!, dbc = dbcb.baseAddress!
+                                forEachChunk(plan) { chunk, ws in
+                                    let n0 = chunk * plan.samples, m = Swift.min(plan.samples, g.n - n0), cols = m * g.p
+                                    growUninitialized(&ws.col, kk * plan.samples * g.p)
+                                    growUninitialized(&ws.transposed, o * plan.samples * g.p)
+                                    if needsInput { growUninitialized(&ws.gradCol, kk * plan.samples * g.p) }
+                                    ws.col.withUnsafeMutableBufferPointer { cb in
+                                        ws.transposed.withUnsafeMutableBufferPointer { tb in
+                                            let cp = cb.baseAddress!, tp = tb.baseAddress!
+                                            // dYᵗ[O, m·P] ← dy[n0 ..< n0+m]
+                                            permuteBlocks(from: gp + n0 * outSample, to: tp, samples: 0..<m, channels: o,
+                                                          batch: m, plane: g.p, toSampleMajor: false, bias: nil)
+                                            // db_chunk[o] = Σ dYᵗ[o, :]
+                                            if hasBias {
+                                                let dbp = dbc + chunk * o
+                                                dbp.update(repeating: 0, count: o)
+                                                accumulateRowSums(tp, rows: o, columns: cols, into: dbp)
+                                            }
+                                            // dW_chunk[O, K] = dYᵗ[O, m·P] · col[K, m·P]ᵀ, col recomputed from x
+                                            im2col(xp + n0 * inSample, cp, samples: 0..<m, batch: m, c: g.c, h: g.h,
+                                                   w: g.w, oh: g.oh, ow: g.ow, spec: spec)
+                                            Scalar.gemmKernel(transposeA: false, transposeB: true, m: o, n: kk, k: cols,
+                                                              alpha: 1, a: tp, lda: cols, b: cp, ldb: cols,
+                                                              beta: 0, c: dwc + chunk * o * kk, ldc: kk,
+                                                              threads: plan.gemmThreads)
+                                            guard needsInput else { return }
+                                            // dcol[K, m·P] = W[O, K]ᵀ · dYᵗ[O, m·P];  dx[n0 ..< n0+m] = col2im(dcol)
+                                            ws.gradCol.withUnsafeMutableBufferPointer { gcb in
+                                                let gcp = gcb.baseAddress!
+                                                Scalar.gemmKernel(transposeA: true, transposeB: false, m: kk, n: cols, k: o,
+                                                                  alpha: 1, a: wp, lda: kk, b: tp, ldb: cols,
+                                                                  beta: 0, c: gcp, ldc: cols, threads: plan.gemmThreads)
+                                                let dxChunk = dxp + n0 * inSample
+                                                dxChunk.update(repeating: 0, count: m * inSample)
+                                                col2im(gcp, dxChunk, samples: 0..<m, batch: m, c: g.c, h: g.h, w: g.w,
+                                                       oh: g.oh, ow: g.ow, spec: spec)
+                                            }
+                                        }
+                                    }
+                                }
+                                // dW += dW_chunk, db += db_chunk, chunks in order.
+                                weight.gradient.withUnsafeMutableBufferPointer { dwb in
+                                    accumulateColumnSums(dwc, rows: plan.count, columns: o * kk, into: dwb.baseAddress!)
+                                }
+                                if let b = bias {
+                                    b.gradient.withUnsafeMutableBufferPointer { dbb in
+                                        accumulateColumnSums(dbc, rows: plan.count, columns: o, into: dbb.baseAddress!)
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
         return dx
+    }
+
+    private var spec: ConvSpec {
+        ConvSpec(kh: kernelSize.height, kw: kernelSize.width, sh: stride.height, sw: stride.width,
+                 ph: padding.height, pw: padding.width)
+    }
+}
+
+/// Hands out chunk indices 0..<count to whichever worker asks first.
+final class ChunkQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next = 0
+    let count: Int
+    init(count: Int) { self.count = count }
+    func take() -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        guard next < count else { return nil }
+        next += 1
+        return next - 1
     }
 }
 
 // MARK: - Kernels
 
 struct ConvSpec { var kh, kw, sh, sw, ph, pw: Int }
+
+/// Makes `a.count ≥ count`, without initializing new storage when it must grow (contents are
+/// then undefined).
+func growUninitialized<T: TensorScalar>(_ a: inout [T], _ count: Int) {
+    if a.count >= count { return }
+    a = [T](unsafeUninitializedCapacity: count) { _, n in n = count }
+}
 
 /// Makes `a.count == count` without initializing new storage when it must grow.
 func resizeUninitialized<T: TensorScalar>(_ a: inout [T], _ count: Int) {
@@ -245,6 +334,20 @@ func forEachSampleChunk(_ n: Int, _ body: (Range<Int>) -> Void) {
     }
 }
 
+/// Runs `body` over contiguous element ranges covering 0..<count: in parallel for large counts
+/// (elementwise kernels, so the split never changes a result).
+func forEachElementChunk(_ count: Int, _ body: (Range<Int>) -> Void) {
+    let threads = Parallel.threadCount
+    guard threads > 1, count >= 1 << 16 else {
+        if count > 0 { body(0..<count) }
+        return
+    }
+    let chunks = threads * 2
+    Parallel.forEach(chunks: chunks, threads: threads) { i in
+        body((i * count / chunks)..<((i + 1) * count / chunks))
+    }
+}
+
 /// The output columns j ∈ [lo, hi) whose input column j·s − p + v lies in [0, w).
 @inline(__always)
 func validRange(out: Int, stride s: Int, pad p: Int, offset v: Int, extent w: Int) -> (Int, Int) {
@@ -256,9 +359,15 @@ func validRange(out: Int, stride s: Int, pad p: Int, offset v: Int, extent w: In
     return (Swift.min(lo, hi), hi)
 }
 
-/// Samples handled together by im2col/col2im: for each column-matrix row, the block's runs are
-/// contiguous in `col` while its input planes stay in cache.
-let im2colSampleBlock = 8
+/// Samples handled together by im2col/col2im: for each column-matrix row the block's runs are
+/// contiguous in `col` (about 4096 values, so the hardware prefetcher follows them instead of
+/// missing the TLB at every short run) while the block's planes of one channel (≤ 256 KiB of
+/// Float) stay in cache. The block does not change the results (each output element is
+/// written or summed in the same order).
+@inline(__always)
+func im2colSampleBlock(plane p: Int, inputPlane hw: Int) -> Int {
+    Swift.max(1, Swift.min(4096 / Swift.max(p, 1), 65536 / Swift.max(hw, 1), 256))
+}
 
 /// col[(c, u, v), n·P + i·OW + j] = x[n, c, i·s_h − p_h + u, j·s_w − p_w + v] (0 outside), for n in
 /// `samples`; col has row stride N·P (`batch` = N).
@@ -266,9 +375,10 @@ let im2colSampleBlock = 8
 func im2colKernel<T: TensorScalar>(_ x: UnsafePointer<T>, _ col: UnsafeMutablePointer<T>, samples: Range<Int>, batch: Int,
                              c: Int, h: Int, w: Int, oh: Int, ow: Int, spec: ConvSpec) {
     let p = oh * ow, rowStride = batch * p, sw = spec.sw
+    let block = im2colSampleBlock(plane: p, inputPlane: h * w)
     var n0 = samples.lowerBound
     while n0 < samples.upperBound {
-        let n1 = Swift.min(n0 + im2colSampleBlock, samples.upperBound)
+        let n1 = Swift.min(n0 + block, samples.upperBound)
         for ci in 0..<c {
             for u in 0..<spec.kh {
                 for v in 0..<spec.kw {
@@ -307,9 +417,10 @@ func im2colKernel<T: TensorScalar>(_ x: UnsafePointer<T>, _ col: UnsafeMutablePo
 func col2imKernel<T: TensorScalar>(_ col: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, samples: Range<Int>, batch: Int,
                              c: Int, h: Int, w: Int, oh: Int, ow: Int, spec: ConvSpec) {
     let p = oh * ow, rowStride = batch * p, sw = spec.sw
+    let block = im2colSampleBlock(plane: p, inputPlane: h * w)
     var n0 = samples.lowerBound
     while n0 < samples.upperBound {
-        let n1 = Swift.min(n0 + im2colSampleBlock, samples.upperBound)
+        let n1 = Swift.min(n0 + block, samples.upperBound)
         for ci in 0..<c {
             for u in 0..<spec.kh {
                 for v in 0..<spec.kw {

@@ -1,3 +1,4 @@
+import CFeatureLensKernels
 import FeatureLensNumerics
 
 // Dispatchers: generic layer code calls these; each forwards Float and Double to a call of the
@@ -60,6 +61,9 @@ func batchNormBackward<T: TensorScalar>(_ g: UnsafeMutablePointer<T>, xhat: Unsa
 @inline(__always)
 func im2col<T: TensorScalar>(_ x: UnsafePointer<T>, _ col: UnsafeMutablePointer<T>, samples: Range<Int>, batch: Int, c: Int, h: Int, w: Int, oh: Int, ow: Int, spec: ConvSpec) {
     if T.self == Float.self {
+        if fl_im2col_f32(x.reinterpreted(Float.self), col.reinterpreted(Float.self), samples.lowerBound, samples.upperBound,
+                         batch, c, h, w, oh, ow, spec.kh, spec.kw, spec.sh, spec.sw, spec.ph, spec.pw,
+                         im2colSampleBlock(plane: oh * ow, inputPlane: h * w)) != 0 { return }
         im2colKernel(x.reinterpreted(Float.self), col.reinterpreted(Float.self), samples: samples, batch: batch, c: c, h: h, w: w, oh: oh, ow: ow, spec: spec)
     } else if T.self == Double.self {
         im2colKernel(x.reinterpreted(Double.self), col.reinterpreted(Double.self), samples: samples, batch: batch, c: c, h: h, w: w, oh: oh, ow: ow, spec: spec)
@@ -71,6 +75,9 @@ func im2col<T: TensorScalar>(_ x: UnsafePointer<T>, _ col: UnsafeMutablePointer<
 @inline(__always)
 func col2im<T: TensorScalar>(_ col: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, samples: Range<Int>, batch: Int, c: Int, h: Int, w: Int, oh: Int, ow: Int, spec: ConvSpec) {
     if T.self == Float.self {
+        if fl_col2im_f32(col.reinterpreted(Float.self), dx.reinterpreted(Float.self), samples.lowerBound, samples.upperBound,
+                         batch, c, h, w, oh, ow, spec.kh, spec.kw, spec.sh, spec.sw, spec.ph, spec.pw,
+                         im2colSampleBlock(plane: oh * ow, inputPlane: h * w)) != 0 { return }
         col2imKernel(col.reinterpreted(Float.self), dx.reinterpreted(Float.self), samples: samples, batch: batch, c: c, h: h, w: w, oh: oh, ow: ow, spec: spec)
     } else if T.self == Double.self {
         col2imKernel(col.reinterpreted(Double.self), dx.reinterpreted(Double.self), samples: samples, batch: batch, c: c, h: h, w: w, oh: oh, ow: ow, spec: spec)
@@ -82,7 +89,21 @@ func col2im<T: TensorScalar>(_ col: UnsafePointer<T>, _ dx: UnsafeMutablePointer
 @inline(__always)
 func permuteBlocks<T: TensorScalar>(from: UnsafePointer<T>, to: UnsafeMutablePointer<T>, samples: Range<Int>, channels: Int, batch: Int, plane: Int, toSampleMajor: Bool, bias: UnsafePointer<T>?) {
     if T.self == Float.self {
-        permuteBlocksKernel(from: from.reinterpreted(Float.self), to: to.reinterpreted(Float.self), samples: samples, channels: channels, batch: batch, plane: plane, toSampleMajor: toSampleMajor, bias: bias.map { $0.reinterpreted(Float.self) })
+        // Float: the same copies, with the vectorized bias add of the C kernels.
+        let f = from.reinterpreted(Float.self), t = to.reinterpreted(Float.self)
+        let b = bias.map { $0.reinterpreted(Float.self) }
+        for n in samples {
+            for o in 0..<channels {
+                let channelMajor = o * batch * plane + n * plane, sampleMajor = (n * channels + o) * plane
+                if !toSampleMajor {
+                    (t + channelMajor).update(from: f + sampleMajor, count: plane)
+                } else if let b {
+                    fl_copy_add_scalar_f32(f + channelMajor, t + sampleMajor, plane, b[o])
+                } else {
+                    (t + sampleMajor).update(from: f + channelMajor, count: plane)
+                }
+            }
+        }
     } else if T.self == Double.self {
         permuteBlocksKernel(from: from.reinterpreted(Double.self), to: to.reinterpreted(Double.self), samples: samples, channels: channels, batch: batch, plane: plane, toSampleMajor: toSampleMajor, bias: bias.map { $0.reinterpreted(Double.self) })
     } else {
@@ -93,7 +114,8 @@ func permuteBlocks<T: TensorScalar>(from: UnsafePointer<T>, to: UnsafeMutablePoi
 @inline(__always)
 func accumulateRowSums<T: TensorScalar>(_ src: UnsafePointer<T>, rows: Int, columns: Int, into out: UnsafeMutablePointer<T>) {
     if T.self == Float.self {
-        accumulateRowSumsKernel(src.reinterpreted(Float.self), rows: rows, columns: columns, into: out.reinterpreted(Float.self))
+        let s = src.reinterpreted(Float.self), o = out.reinterpreted(Float.self)
+        for r in 0..<rows { o[r] += fl_sum_f32(s + r * columns, columns) }
     } else if T.self == Double.self {
         accumulateRowSumsKernel(src.reinterpreted(Double.self), rows: rows, columns: columns, into: out.reinterpreted(Double.self))
     } else {
@@ -126,7 +148,7 @@ func accumulateColumnSums<T: TensorScalar>(_ src: UnsafePointer<T>, rows: Int, c
 @inline(__always)
 func reluForward<T: TensorScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, count: Int) {
     if T.self == Float.self {
-        reluForwardKernel(x.reinterpreted(Float.self), y.reinterpreted(Float.self), count: count)
+        fl_relu_forward_f32(x.reinterpreted(Float.self), y.reinterpreted(Float.self), count)
     } else if T.self == Double.self {
         reluForwardKernel(x.reinterpreted(Double.self), y.reinterpreted(Double.self), count: count)
     } else {
@@ -137,7 +159,7 @@ func reluForward<T: TensorScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePoint
 @inline(__always)
 func reluBackward<T: TensorScalar>(_ y: UnsafePointer<T>, _ dy: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, count: Int) {
     if T.self == Float.self {
-        reluBackwardKernel(y.reinterpreted(Float.self), dy.reinterpreted(Float.self), dx.reinterpreted(Float.self), count: count)
+        fl_relu_backward_f32(y.reinterpreted(Float.self), dy.reinterpreted(Float.self), dx.reinterpreted(Float.self), count)
     } else if T.self == Double.self {
         reluBackwardKernel(y.reinterpreted(Double.self), dy.reinterpreted(Double.self), dx.reinterpreted(Double.self), count: count)
     } else {

@@ -16,7 +16,7 @@ public final class ReLU<Scalar: TensorScalar>: Layer {
         input.withUnsafeBufferPointer { x in
             y.withUnsafeMutableBufferPointer { yb in
                 guard let xp = x.baseAddress, let yp = yb.baseAddress else { return }
-                reluForward(xp, yp, count: x.count)
+                forEachElementChunk(x.count) { r in reluForward(xp + r.lowerBound, yp + r.lowerBound, count: r.count) }
             }
         }
         cachedOutput = y
@@ -32,7 +32,9 @@ public final class ReLU<Scalar: TensorScalar>: Layer {
             gradOutput.withUnsafeBufferPointer { g in
                 dx.withUnsafeMutableBufferPointer { d in
                     guard let yp = yb.baseAddress, let gp = g.baseAddress, let dp = d.baseAddress else { return }
-                    reluBackward(yp, gp, dp, count: yb.count)
+                    forEachElementChunk(yb.count) { r in
+                        reluBackward(yp + r.lowerBound, gp + r.lowerBound, dp + r.lowerBound, count: r.count)
+                    }
                 }
             }
         }

@@ -1,0 +1,170 @@
+import CFeatureLensKernels
+import Foundation
+import Testing
+@testable import FeatureLens
+import FeatureLensNumerics
+
+/// The AVX-512 im2col/col2im and elementwise kernels (conv.c) against the portable Swift
+/// versions, bit for bit, and the chunked Conv2D against direct loops. On a CPU without
+/// AVX-512 the C entry points report that they did nothing (the comparison is then skipped,
+/// with a printed reason) or run their scalar versions.
+@Suite struct ConvKernelTests {
+    struct Geometry: CustomStringConvertible {
+        var n, c, h, w, kh, kw, sh, sw, ph, pw: Int
+        var oh: Int { (h + 2 * ph - kh) / sh + 1 }
+        var ow: Int { (w + 2 * pw - kw) / sw + 1 }
+        var spec: ConvSpec { ConvSpec(kh: kh, kw: kw, sh: sh, sw: sw, ph: ph, pw: pw) }
+        var description: String { "n\(n) c\(c) \(h)×\(w) k\(kh)×\(kw) s\(sh),\(sw) p\(ph),\(pw)" }
+    }
+
+    static let geometries: [Geometry] = [
+        Geometry(n: 5, c: 1, h: 28, w: 28, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1),   // ConvNet layer 1
+        Geometry(n: 3, c: 4, h: 7, w: 7, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1),     // layer 3 shape
+        Geometry(n: 2, c: 3, h: 11, w: 10, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1),
+        Geometry(n: 2, c: 2, h: 40, w: 37, kh: 5, kw: 3, sh: 1, sw: 3, ph: 2, pw: 0),   // ow > 16, odd stride
+        Geometry(n: 4, c: 2, h: 9, w: 13, kh: 1, kw: 1, sh: 2, sw: 1, ph: 0, pw: 0),
+        Geometry(n: 1, c: 3, h: 4, w: 4, kh: 3, kw: 3, sh: 1, sw: 1, ph: 3, pw: 3),     // padding beyond the kernel
+        Geometry(n: 3, c: 2, h: 6, w: 35, kh: 2, kw: 4, sh: 3, sw: 2, ph: 1, pw: 2),
+    ]
+
+    private func values(_ count: Int, seed: UInt64) -> [Float] {
+        var g = SeededGenerator(seed: seed)
+        return (0..<count).map { _ in Float(Int(g.next() % 20001) - 10000) / 997 }
+    }
+
+    @Test(arguments: geometries)
+    func im2colMatchesPortableVersion(_ g: Geometry) throws {
+        let x = values(g.n * g.c * g.h * g.w, seed: 1)
+        let rows = g.c * g.kh * g.kw, p = g.oh * g.ow
+        var fast = [Float](repeating: .nan, count: rows * g.n * p)
+        var portable = [Float](repeating: .nan, count: rows * g.n * p)
+        let did = x.withUnsafeBufferPointer { xb in
+            fast.withUnsafeMutableBufferPointer { fb in
+                // two sample ranges, as two threads would split them
+                fl_im2col_f32(xb.baseAddress!, fb.baseAddress!, 0, 2 % (g.n + 1), g.n, g.c, g.h, g.w, g.oh, g.ow,
+                              g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, 2)
+                + fl_im2col_f32(xb.baseAddress!, fb.baseAddress!, 2 % (g.n + 1), g.n, g.n, g.c, g.h, g.w, g.oh, g.ow,
+                                g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, 3)
+        } }
+        guard did == 2 else {
+            print("ConvKernelTests: skipped, this CPU has no AVX-512F (the portable im2col runs instead)")
+            return
+        }
+        x.withUnsafeBufferPointer { xb in portable.withUnsafeMutableBufferPointer { pb in
+            im2colKernel(xb.baseAddress!, pb.baseAddress!, samples: 0..<g.n, batch: g.n, c: g.c, h: g.h, w: g.w,
+                         oh: g.oh, ow: g.ow, spec: g.spec)
+        } }
+        #expect(fast.map(\.bitPattern) == portable.map(\.bitPattern), "\(g)")
+        // Definition, for a few entries: col[(c,u,v), n·P + i·ow + j] = x[n, c, i·sh − ph + u, j·sw − pw + v].
+        var rng = SeededGenerator(seed: 9)
+        for _ in 0..<50 {
+            let n = Int(rng.next() % UInt64(g.n)), c = Int(rng.next() % UInt64(g.c))
+            let u = Int(rng.next() % UInt64(g.kh)), v = Int(rng.next() % UInt64(g.kw))
+            let i = Int(rng.next() % UInt64(g.oh)), j = Int(rng.next() % UInt64(g.ow))
+            let ih = i * g.sh - g.ph + u, iw = j * g.sw - g.pw + v
+            let expected: Float = ih >= 0 && ih < g.h && iw >= 0 && iw < g.w ? x[((n * g.c + c) * g.h + ih) * g.w + iw] : 0
+            #expect(fast[((c * g.kh + u) * g.kw + v) * g.n * p + n * p + i * g.ow + j] == expected)
+        }
+    }
+
+    @Test(arguments: geometries)
+    func col2imMatchesPortableVersion(_ g: Geometry) throws {
+        let rows = g.c * g.kh * g.kw, p = g.oh * g.ow
+        let col = values(rows * g.n * p, seed: 2)
+        let start = values(g.n * g.c * g.h * g.w, seed: 3)  // col2im adds into dx
+        var fast = start, portable = start
+        let did = col.withUnsafeBufferPointer { cb in
+            fast.withUnsafeMutableBufferPointer { fb in
+                fl_col2im_f32(cb.baseAddress!, fb.baseAddress!, 0, g.n, g.n, g.c, g.h, g.w, g.oh, g.ow,
+                              g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, 2)
+        } }
+        guard did == 1 else {
+            print("ConvKernelTests: skipped, this CPU has no AVX-512F (the portable col2im runs instead)")
+            return
+        }
+        col.withUnsafeBufferPointer { cb in portable.withUnsafeMutableBufferPointer { pb in
+            col2imKernel(cb.baseAddress!, pb.baseAddress!, samples: 0..<g.n, batch: g.n, c: g.c, h: g.h, w: g.w,
+                         oh: g.oh, ow: g.ow, spec: g.spec)
+        } }
+        #expect(fast.map(\.bitPattern) == portable.map(\.bitPattern), "\(g)")
+        #expect(fast != start || col.allSatisfy { $0 == 0 })
+    }
+
+    @Test func elementwiseKernelsMatchTheirDefinitions() {
+        for n in [0, 1, 15, 16, 17, 100, 1000] {
+            var x = values(n, seed: UInt64(n) + 5)
+            if n > 3 { x[1] = .nan; x[2] = -0.0; x[3] = 0 }
+            var y = [Float](repeating: 7, count: n)
+            fl_relu_forward_f32(x, &y, n)
+            for i in 0..<n {
+                let want: Float = x[i] > 0 || x[i].isNaN ? x[i] : 0
+                #expect(y[i].bitPattern == want.bitPattern || (y[i].isNaN && want.isNaN), "relu n=\(n) i=\(i)")
+            }
+            let dy = values(n, seed: 77)
+            var dx = [Float](repeating: 7, count: n)
+            fl_relu_backward_f32(y, dy, &dx, n)
+            for i in 0..<n { #expect(dx[i] == (y[i] > 0 ? dy[i] : 0)) }
+            var d = [Float](repeating: 7, count: n)
+            fl_copy_add_scalar_f32(x, &d, n, 0.25)
+            for i in 0..<n { #expect(d[i].bitPattern == (x[i] + 0.25).bitPattern || x[i].isNaN) }
+            // The documented order: 16 lane sums, then the halving tree.
+            let finite = values(n, seed: 99)
+            var lanes = [Float](repeating: 0, count: 16)
+            for (i, v) in finite.enumerated() { lanes[i % 16] += v }
+            if n % 16 != 0 { for l in (n % 16)..<16 where n > 0 { lanes[l] += 0 } }
+            var w = 8
+            while w >= 1 { for l in 0..<w { lanes[l] += lanes[l + w] }; w /= 2 }
+            #expect(fl_sum_f32(finite, n).bitPattern == lanes[0].bitPattern, "sum n=\(n)")
+        }
+    }
+
+    /// Several chunks (K·P = 72·256 per sample, so 28 samples per chunk: 60 samples make 3),
+    /// against direct loops in Double, and the same bits with 1, 2 and 3 threads.
+    @Test func chunkedConvMatchesDirectLoops() throws {
+        var gen = SeededGenerator(seed: 41)
+        let conv = try Conv2D<Float>(inChannels: 8, outChannels: 4, kernelSize: 3, stride: 1, padding: 1, using: &gen)
+        let (n, c, h, w, o) = (60, 8, 16, 16, 4)
+        #expect(conv.chunkPlan(n: n, k: 72, p: 256).count == 3)
+        let x = Tensor<Float>(randomNormal: [n, c, h, w], using: &gen)
+        let dy = Tensor<Float>(randomNormal: [n, o, h, w], using: &gen)
+        func run(threads: Int) -> (y: Tensor<Float>, dx: Tensor<Float>, dw: Tensor<Float>, db: Tensor<Float>) {
+            let saved = Parallel.threadCount
+            Parallel.threadCount = threads
+            defer { Parallel.threadCount = saved }
+            conv.zeroGradients()
+            let y = conv.forward(x, training: true)
+            let dx = conv.backward(dy)
+            return (y, dx, conv.weight.gradient, conv.bias!.gradient)
+        }
+        let one = run(threads: 1), two = run(threads: 2), three = run(threads: 3)
+        #expect(one.y == two.y && one.dx == two.dx && one.dw == two.dw && one.db == two.db)
+        #expect(one.y == three.y && one.dx == three.dx && one.dw == three.dw && one.db == three.db)
+
+        let wt = conv.weight.value.scalars.map(Double.init), xs = x.scalars.map(Double.init)
+        let dys = dy.scalars.map(Double.init), b = conv.bias!.value.scalars.map(Double.init)
+        var y = [Double](repeating: 0, count: n * o * h * w), dx = [Double](repeating: 0, count: n * c * h * w)
+        var dw = [Double](repeating: 0, count: o * c * 9), db = [Double](repeating: 0, count: o)
+        for s in 0..<n { for oc in 0..<o { for i in 0..<h { for j in 0..<w {
+            let yi = ((s * o + oc) * h + i) * w + j
+            var acc = b[oc]
+            db[oc] += dys[yi]
+            for ci in 0..<c { for u in 0..<3 { for v in 0..<3 {
+                let ih = i - 1 + u, iw = j - 1 + v
+                guard ih >= 0, ih < h, iw >= 0, iw < w else { continue }
+                let wi = ((oc * c + ci) * 3 + u) * 3 + v, xi = ((s * c + ci) * h + ih) * w + iw
+                acc += wt[wi] * xs[xi]
+                dw[wi] += dys[yi] * xs[xi]
+                dx[xi] += dys[yi] * wt[wi]
+            } } }
+            y[yi] = acc
+        } } } }
+        func maxRelative(_ a: Tensor<Float>, _ ref: [Double]) -> Double {
+            let scale = ref.map(abs).max() ?? 1
+            return zip(a.scalars, ref).map { abs(Double($0) - $1) }.max()! / scale
+        }
+        #expect(maxRelative(one.y, y) < 1e-5)
+        #expect(maxRelative(one.dx, dx) < 1e-5)
+        #expect(maxRelative(one.dw, dw) < 1e-5)
+        #expect(maxRelative(one.db, db) < 1e-5)
+    }
+}
