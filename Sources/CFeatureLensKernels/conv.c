@@ -11,100 +11,96 @@
 
 #include "FeatureLensConv.h"
 
+// The gather table. For each kernel offset (u, v) and each column t = (n − n0)·P + i·ow + j of
+// the samples n0 ..< n1: the offset (n − n0)·C·H·W + ih·W + iw of the pixel it reads in channel
+// 0 (0 when outside the image), then per 16 columns the mask of inside lanes. Channel ci adds
+// ci·H·W. The table covers all the samples of the call, so gathers are dense across sample
+// boundaries; it depends only on the geometry and n1 − n0, so callers keep it between calls.
+static long table_chunks(long samples, long oh, long ow) { return (samples * oh * ow + 15) / 16; }
+
+long fl_conv_table_ints(long samples, long oh, long ow, long kh, long kw) {
+    return kh * kw * table_chunks(samples, oh, ow) * 17;
+}
+
+int fl_conv_table_build(int *table, long samples, long c, long h, long w, long oh, long ow, long kh, long kw,
+                        long sh, long sw, long ph, long pw) {
+    if (samples * c * h * w > 0x7FFFFFFFL) return 0;
+    const long chunks = table_chunks(samples, oh, ow);
+    for (long u = 0; u < kh; u++)
+        for (long v = 0; v < kw; v++) {
+            const long uv = u * kw + v;
+            int *off = table + uv * chunks * 16;
+            int *mask = table + kh * kw * chunks * 16 + uv * chunks;
+            for (long q = 0; q < chunks; q++) mask[q] = 0;
+            long col = 0;
+            for (long n = 0; n < samples; n++)
+                for (long i = 0; i < oh; i++) {
+                    const long ih = i * sh - ph + u;
+                    const int rowInside = ih >= 0 && ih < h;
+                    const long base = n * c * h * w + ih * w;
+                    for (long j = 0; j < ow; j++, col++) {
+                        const long iw = j * sw - pw + v;
+                        const int inside = rowInside && iw >= 0 && iw < w;
+                        off[col] = inside ? (int)(base + iw) : 0;
+                        if (inside) mask[col >> 4] |= 1 << (col & 15);
+                    }
+                }
+            for (; col < chunks * 16; col++) off[col] = 0;
+        }
+    return 1;
+}
+
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 
 #define AVX512 __attribute__((target("avx512f")))
 
-static inline long lmin(long a, long b) { return a < b ? a : b; }
-
-// For each kernel offset (u, v): the plane offset ih·w + iw read by every output position
-// q = i·ow + j (0 when outside the image), and per 16-lane chunk of q the mask of inside lanes.
-// One (u, v) maps distinct q to distinct offsets, so the scatter in col2im never collides.
-typedef struct {
-    int *offset;          // [kh·kw][chunks·16]
-    unsigned short *mask; // [kh·kw][chunks]
-    long chunks;
-} conv_index;
-
-static int conv_index_make(conv_index *t, long h, long w, long oh, long ow, long kh, long kw, long sh, long sw,
-                           long ph, long pw) {
-    const long p = oh * ow;
-    t->chunks = (p + 15) / 16;
-    t->offset = (int *)__builtin_malloc((size_t)(kh * kw * t->chunks * 16) * sizeof(int));
-    t->mask = (unsigned short *)__builtin_malloc((size_t)(kh * kw * t->chunks) * sizeof(unsigned short));
-    if (!t->offset || !t->mask) {
-        __builtin_free(t->offset);
-        __builtin_free(t->mask);
-        return 0;
+// Loop order: channel outer, so the channel's planes of all the samples (≤ a few tens of KiB
+// for the ConvNet) stay in L1 while the (u, v) loop gathers from them 9 times.
+AVX512 static void im2col_avx512(const float *x, float *col, long n0, long n1, long batch, long c, long h,
+                                 long w, long oh, long ow, long kh, long kw, const int *table) {
+    const long p = oh * ow, rowStride = batch * p, columns = (n1 - n0) * p, chunks = table_chunks(n1 - n0, oh, ow);
+    const __mmask16 tail = (__mmask16)(columns % 16 == 0 ? 0xFFFFu : ((1u << (columns % 16)) - 1u));
+    const float *x0 = x + n0 * c * h * w;
+    for (long ci = 0; ci < c; ci++) {
+        const float *plane = x0 + ci * h * w;
+        for (long uv = 0; uv < kh * kw; uv++) {
+            const int *offset = table + uv * chunks * 16;
+            const int *mask = table + kh * kw * chunks * 16 + uv * chunks;
+            float *dst = col + (ci * kh * kw + uv) * rowStride + n0 * p;
+            for (long q = 0; q + 1 < chunks; q++) {
+                const __m512i idx = _mm512_loadu_si512((const void *)(offset + 16 * q));
+                _mm512_storeu_ps(dst + 16 * q,
+                                 _mm512_mask_i32gather_ps(_mm512_setzero_ps(), (__mmask16)mask[q], idx, plane, 4));
+            }
+            const long q = chunks - 1;
+            const __m512i idx = _mm512_loadu_si512((const void *)(offset + 16 * q));
+            _mm512_mask_storeu_ps(dst + 16 * q, tail,
+                                  _mm512_mask_i32gather_ps(_mm512_setzero_ps(), (__mmask16)mask[q], idx, plane, 4));
+        }
     }
-    for (long u = 0; u < kh; u++)
-        for (long v = 0; v < kw; v++) {
-            const long uv = u * kw + v;
-            for (long q = 0; q < t->chunks * 16; q++) {
-                const long i = q / ow, j = q % ow;
-                const long ih = i * sh - ph + u, iw = j * sw - pw + v;
-                const int inside = q < p && ih >= 0 && ih < h && iw >= 0 && iw < w;
-                t->offset[uv * t->chunks * 16 + q] = inside ? (int)(ih * w + iw) : 0;
-                if (q % 16 == 0) t->mask[uv * t->chunks + q / 16] = 0;
-                if (inside) t->mask[uv * t->chunks + q / 16] |= (unsigned short)(1u << (q % 16));
+}
+
+// Per pixel, terms arrive in (u, v) order, as in the portable version.
+AVX512 static void col2im_avx512(const float *col, float *dx, long n0, long n1, long batch, long c, long h,
+                                 long w, long oh, long ow, long kh, long kw, const int *table) {
+    const long p = oh * ow, rowStride = batch * p, chunks = table_chunks(n1 - n0, oh, ow);
+    float *dx0 = dx + n0 * c * h * w;
+    for (long ci = 0; ci < c; ci++) {
+        float *plane = dx0 + ci * h * w;
+        for (long uv = 0; uv < kh * kw; uv++) {
+            const int *offset = table + uv * chunks * 16;
+            const int *mask = table + kh * kw * chunks * 16 + uv * chunks;
+            const float *src = col + (ci * kh * kw + uv) * rowStride + n0 * p;
+            for (long q = 0; q < chunks; q++) {
+                const __mmask16 m = (__mmask16)mask[q];
+                if (m == 0) continue;
+                const __m512i idx = _mm512_loadu_si512((const void *)(offset + 16 * q));
+                const __m512 vals = _mm512_maskz_loadu_ps(m, src + 16 * q);
+                const __m512 old = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, plane, 4);
+                _mm512_mask_i32scatter_ps(plane, m, idx, _mm512_add_ps(old, vals), 4);
             }
         }
-    return 1;
-}
-
-static void conv_index_free(conv_index *t) {
-    __builtin_free(t->offset);
-    __builtin_free(t->mask);
-}
-
-AVX512 static void im2col_avx512(const float *x, float *col, long n0, long n1, long batch, long c, long h,
-                                 long w, long oh, long ow, long kh, long kw, const conv_index *t, long block) {
-    const long p = oh * ow, rowStride = batch * p, chunks = t->chunks;
-    const __mmask16 tail = (__mmask16)(p % 16 == 0 ? 0xFFFFu : ((1u << (p % 16)) - 1u));
-    for (long nb = n0; nb < n1; nb += block) {
-        const long nbEnd = lmin(nb + block, n1);
-        for (long ci = 0; ci < c; ci++)
-            for (long uv = 0; uv < kh * kw; uv++) {
-                const long r = ci * kh * kw + uv;
-                const int *offset = t->offset + uv * chunks * 16;
-                const unsigned short *mask = t->mask + uv * chunks;
-                for (long n = nb; n < nbEnd; n++) {
-                    const float *plane = x + (n * c + ci) * h * w;
-                    float *dst = col + r * rowStride + n * p;
-                    for (long q = 0; q < chunks; q++) {
-                        const __m512i idx = _mm512_loadu_si512((const void *)(offset + 16 * q));
-                        const __m512 vals = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), (__mmask16)mask[q], idx, plane, 4);
-                        _mm512_mask_storeu_ps(dst + 16 * q, q == chunks - 1 ? tail : (__mmask16)0xFFFFu, vals);
-                    }
-                }
-            }
-    }
-}
-
-AVX512 static void col2im_avx512(const float *col, float *dx, long n0, long n1, long batch, long c, long h,
-                                 long w, long oh, long ow, long kh, long kw, const conv_index *t, long block) {
-    const long p = oh * ow, rowStride = batch * p, chunks = t->chunks;
-    for (long nb = n0; nb < n1; nb += block) {
-        const long nbEnd = lmin(nb + block, n1);
-        for (long ci = 0; ci < c; ci++)
-            for (long uv = 0; uv < kh * kw; uv++) {
-                const long r = ci * kh * kw + uv;
-                const int *offset = t->offset + uv * chunks * 16;
-                const unsigned short *mask = t->mask + uv * chunks;
-                for (long n = nb; n < nbEnd; n++) {
-                    float *plane = dx + (n * c + ci) * h * w;
-                    const float *src = col + r * rowStride + n * p;
-                    for (long q = 0; q < chunks; q++) {
-                        const __mmask16 m = (__mmask16)mask[q];
-                        if (m == 0) continue;
-                        const __m512i idx = _mm512_loadu_si512((const void *)(offset + 16 * q));
-                        const __m512 vals = _mm512_maskz_loadu_ps(m, src + 16 * q);
-                        const __m512 old = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, plane, 4);
-                        _mm512_mask_i32scatter_ps(plane, m, idx, _mm512_add_ps(old, vals), 4);
-                    }
-                }
-            }
     }
 }
 
@@ -118,37 +114,55 @@ static int use_avx512(void) {
 }
 
 int fl_im2col_f32(const float *x, float *col, long n0, long n1, long batch, long c, long h, long w,
-                  long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, long block) {
-    if (!use_avx512() || h * w > 0x7FFFFFFFL) return 0;
-    conv_index t;
-    if (!conv_index_make(&t, h, w, oh, ow, kh, kw, sh, sw, ph, pw)) return 0;
-    im2col_avx512(x, col, n0, n1, batch, c, h, w, oh, ow, kh, kw, &t, block < 1 ? 1 : block);
-    conv_index_free(&t);
+                  long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, const int *table) {
+    if (!use_avx512()) return 0;
+    if (n1 <= n0) return 1;
+    int *own = 0;
+    if (!table) {
+        own = (int *)__builtin_malloc((size_t)fl_conv_table_ints(n1 - n0, oh, ow, kh, kw) * sizeof(int));
+        if (!own || !fl_conv_table_build(own, n1 - n0, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw)) {
+            __builtin_free(own);
+            return 0;
+        }
+    } else if ((n1 - n0) * c * h * w > 0x7FFFFFFFL) {
+        return 0;
+    }
+    im2col_avx512(x, col, n0, n1, batch, c, h, w, oh, ow, kh, kw, table ? table : own);
+    __builtin_free(own);
     return 1;
 }
 
 int fl_col2im_f32(const float *col, float *dx, long n0, long n1, long batch, long c, long h, long w,
-                  long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, long block) {
-    if (!use_avx512() || h * w > 0x7FFFFFFFL) return 0;
-    conv_index t;
-    if (!conv_index_make(&t, h, w, oh, ow, kh, kw, sh, sw, ph, pw)) return 0;
-    col2im_avx512(col, dx, n0, n1, batch, c, h, w, oh, ow, kh, kw, &t, block < 1 ? 1 : block);
-    conv_index_free(&t);
+                  long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, const int *table) {
+    if (!use_avx512()) return 0;
+    if (n1 <= n0) return 1;
+    int *own = 0;
+    if (!table) {
+        own = (int *)__builtin_malloc((size_t)fl_conv_table_ints(n1 - n0, oh, ow, kh, kw) * sizeof(int));
+        if (!own || !fl_conv_table_build(own, n1 - n0, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw)) {
+            __builtin_free(own);
+            return 0;
+        }
+    } else if ((n1 - n0) * c * h * w > 0x7FFFFFFFL) {
+        return 0;
+    }
+    col2im_avx512(col, dx, n0, n1, batch, c, h, w, oh, ow, kh, kw, table ? table : own);
+    __builtin_free(own);
     return 1;
 }
 
 #else
 
 int fl_im2col_f32(const float *x, float *col, long n0, long n1, long batch, long c, long h, long w,
-                  long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, long block) {
-    (void)block; (void)x; (void)col; (void)n0; (void)n1; (void)batch; (void)c; (void)h; (void)w; (void)oh; (void)ow;
+                  long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, const int *table) {
+    (void)table; (void)x; (void)col; (void)n0; (void)n1; (void)batch; (void)c; (void)h; (void)w; (void)oh; (void)ow;
     (void)kh; (void)kw; (void)sh; (void)sw; (void)ph; (void)pw;
     return 0;
 }
 
 int fl_col2im_f32(const float *col, float *dx, long n0, long n1, long batch, long c, long h, long w,
-                  long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, long block) {
-    (void)block; (void)col; (void)dx; (void)n0; (void)n1; (void)batch; (void)c; (void)h; (void)w; (void)oh; (void)ow;
+                  long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, const int *table) {
+    (void)table; (void)col; (void)dx; (void)n0; (void)n1; (void)batch; (void)c; (void)h; (void)w; (void)oh; (void)ow;
     (void)kh; (void)kw; (void)sh; (void)sw; (void)ph; (void)pw;
     return 0;
 }

@@ -361,6 +361,106 @@ static double fma_loop_generic(long iterations, float *sink) {
     return (double)iterations * 12.0 * 4.0 * 2.0;
 }
 
+// MARK: - Packing
+
+static void pack_rows_generic(const float *src, long ld, long columns, long kc, long width, float *dst) {
+    for (long p = 0; p < kc; p++) {
+        const float *s = src + p * ld;
+        float *d = dst + p * width;
+        for (long j = 0; j < columns; j++) d[j] = s[j];
+        for (long j = columns; j < width; j++) d[j] = 0.0f;
+    }
+}
+
+static void pack_transpose_generic(const float *src, long ld, long rows, long kc, long width, float *dst) {
+    for (long p = 0; p < kc; p++) {
+        float *d = dst + p * width;
+        for (long i = 0; i < rows; i++) d[i] = src[i * ld + p];
+        for (long i = rows; i < width; i++) d[i] = 0.0f;
+    }
+}
+
+#if FL_X86
+static inline __mmask16 fl_lanes(long n) {
+    return (__mmask16)(n >= 16 ? 0xFFFFu : n <= 0 ? 0u : ((1u << n) - 1u));
+}
+
+__attribute__((target("avx512f")))
+static void pack_rows_avx512(const float *src, long ld, long columns, long kc, long width, float *dst) {
+    for (long p = 0; p < kc; p++) {
+        const float *s = src + p * ld;
+        float *d = dst + p * width;
+        for (long j = 0; j < width; j += 16)
+            _mm512_mask_storeu_ps(d + j, fl_lanes(width - j), _mm512_maskz_loadu_ps(fl_lanes(columns - j), s + j));
+    }
+}
+
+// r[c] ← column c of the 16 × 16 matrix whose rows are r[0..15].
+__attribute__((target("avx512f")))
+static inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    __m512 u[16];  // u[4g + m], 128-bit lane k: rows 4g..4g+3 at column 4k + m
+    for (int g = 0; g < 4; g++) {
+        u[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int m = 0; m < 4; m++) {
+        const __m512 ab02 = _mm512_shuffle_f32x4(u[m], u[4 + m], _MM_SHUFFLE(2, 0, 2, 0));
+        const __m512 ab13 = _mm512_shuffle_f32x4(u[m], u[4 + m], _MM_SHUFFLE(3, 1, 3, 1));
+        const __m512 cd02 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], _MM_SHUFFLE(2, 0, 2, 0));
+        const __m512 cd13 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], _MM_SHUFFLE(3, 1, 3, 1));
+        r[m] = _mm512_shuffle_f32x4(ab02, cd02, _MM_SHUFFLE(2, 0, 2, 0));       // k = 0
+        r[4 + m] = _mm512_shuffle_f32x4(ab13, cd13, _MM_SHUFFLE(2, 0, 2, 0));   // k = 1
+        r[8 + m] = _mm512_shuffle_f32x4(ab02, cd02, _MM_SHUFFLE(3, 1, 3, 1));   // k = 2
+        r[12 + m] = _mm512_shuffle_f32x4(ab13, cd13, _MM_SHUFFLE(3, 1, 3, 1));  // k = 3
+    }
+}
+
+__attribute__((target("avx512f")))
+static void pack_transpose_avx512(const float *src, long ld, long rows, long kc, long width, float *dst) {
+    for (long p = 0; p < kc; p += 16) {
+        const __mmask16 load = fl_lanes(kc - p);
+        const long steps = kc - p < 16 ? kc - p : 16;
+        for (long g = 0; g < width; g += 16) {
+            __m512 r[16];
+            for (long i = 0; i < 16; i++)
+                r[i] = g + i < rows ? _mm512_maskz_loadu_ps(load, src + (g + i) * ld + p) : _mm512_setzero_ps();
+            transpose16(r);
+            const __mmask16 store = fl_lanes(width - g);
+            for (long l = 0; l < steps; l++) _mm512_mask_storeu_ps(dst + (p + l) * width + g, store, r[l]);
+        }
+    }
+}
+#endif
+
+#if FL_X86
+static int pack_use_avx512(void) {
+    static int cached = -1;
+    if (cached < 0) cached = fl_kernel_supported(FL_KERNEL_AVX512);
+    return cached;
+}
+#endif
+
+void fl_pack_rows_f32(const float *src, long ld, long columns, long kc, long width, float *dst) {
+#if FL_X86
+    if (pack_use_avx512()) { pack_rows_avx512(src, ld, columns, kc, width, dst); return; }
+#endif
+    pack_rows_generic(src, ld, columns, kc, width, dst);
+}
+
+void fl_pack_transpose_f32(const float *src, long ld, long rows, long kc, long width, float *dst) {
+#if FL_X86
+    if (pack_use_avx512()) { pack_transpose_avx512(src, ld, rows, kc, width, dst); return; }
+#endif
+    pack_transpose_generic(src, ld, rows, kc, width, dst);
+}
+
 // MARK: - Dispatch
 
 int fl_kernel_supported(int id) {

@@ -1,8 +1,9 @@
 import CFeatureLensKernels
 import Foundation
 
-// GEMM driver: packing, cache blocking, edge handling and threading in Swift around the
-// register-blocked C micro-kernels of CFeatureLensKernels (Goto & van de Geijn, "Anatomy of
+// GEMM driver: cache blocking, edge handling and threading in Swift around the register-blocked
+// C micro-kernels of CFeatureLensKernels (Float panels are packed by its AVX-512 routines
+// `fl_pack_rows_f32` / `fl_pack_transpose_f32`; Double panels in Swift) (Goto & van de Geijn, "Anatomy of
 // High-Performance Matrix Multiplication", ACM TOMS 34(3), 2008; the BLIS loop order of
 // Van Zee & van de Geijn, ACM TOMS 41(3), 2015).
 //
@@ -309,6 +310,16 @@ func packPanelA<T: BinaryFloatingPoint & SIMDScalar>(
     transposed: Bool, a: UnsafePointer<T>, lda: Int, row: Int, rows: Int,
     pc: Int, kc: Int, mr: Int, into dst: UnsafeMutablePointer<T>
 ) {
+    if T.self == Float.self {
+        let af = UnsafeRawPointer(a).assumingMemoryBound(to: Float.self)
+        let df = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self)
+        if transposed {
+            fl_pack_rows_f32(af + pc * lda + row, lda, rows, kc, mr, df)
+        } else {
+            fl_pack_transpose_f32(af + row * lda + pc, lda, rows, kc, mr, df)
+        }
+        return
+    }
     if transposed {
         // op(A)[i, p] = a[p·lda + i]: each p gives `rows` contiguous values.
         for p in 0..<kc {
@@ -330,6 +341,16 @@ func packPanelB<T: BinaryFloatingPoint & SIMDScalar>(
     transposed: Bool, b: UnsafePointer<T>, ldb: Int, column: Int, columns: Int,
     pc: Int, kc: Int, nr: Int, into dst: UnsafeMutablePointer<T>
 ) {
+    if T.self == Float.self {
+        let bf = UnsafeRawPointer(b).assumingMemoryBound(to: Float.self)
+        let df = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self)
+        if transposed {
+            fl_pack_transpose_f32(bf + column * ldb + pc, ldb, columns, kc, nr, df)
+        } else {
+            fl_pack_rows_f32(bf + pc * ldb + column, ldb, columns, kc, nr, df)
+        }
+        return
+    }
     if transposed {
         // op(B)[p, j] = b[j·ldb + p]: each column j is contiguous in p.
         packTransposing(b + column * ldb + pc, ld: ldb, rows: columns, kc: kc, width: nr, into: dst)

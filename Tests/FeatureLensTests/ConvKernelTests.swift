@@ -42,9 +42,9 @@ import FeatureLensNumerics
             fast.withUnsafeMutableBufferPointer { fb in
                 // two sample ranges, as two threads would split them
                 fl_im2col_f32(xb.baseAddress!, fb.baseAddress!, 0, 2 % (g.n + 1), g.n, g.c, g.h, g.w, g.oh, g.ow,
-                              g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, 2)
+                              g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, nil)
                 + fl_im2col_f32(xb.baseAddress!, fb.baseAddress!, 2 % (g.n + 1), g.n, g.n, g.c, g.h, g.w, g.oh, g.ow,
-                                g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, 3)
+                                g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, nil)
         } }
         guard did == 2 else {
             print("ConvKernelTests: skipped, this CPU has no AVX-512F (the portable im2col runs instead)")
@@ -76,7 +76,7 @@ import FeatureLensNumerics
         let did = col.withUnsafeBufferPointer { cb in
             fast.withUnsafeMutableBufferPointer { fb in
                 fl_col2im_f32(cb.baseAddress!, fb.baseAddress!, 0, g.n, g.n, g.c, g.h, g.w, g.oh, g.ow,
-                              g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, 2)
+                              g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, nil)
         } }
         guard did == 1 else {
             print("ConvKernelTests: skipped, this CPU has no AVX-512F (the portable col2im runs instead)")
@@ -118,13 +118,13 @@ import FeatureLensNumerics
         }
     }
 
-    /// Several chunks (K·P = 72·256 per sample, so 28 samples per chunk: 60 samples make 3),
+    /// Several chunks (K·P = 72·256 per sample, so 14 samples per 1 MiB chunk: 60 samples make 5),
     /// against direct loops in Double, and the same bits with 1, 2 and 3 threads.
     @Test func chunkedConvMatchesDirectLoops() throws {
         var gen = SeededGenerator(seed: 41)
         let conv = try Conv2D<Float>(inChannels: 8, outChannels: 4, kernelSize: 3, stride: 1, padding: 1, using: &gen)
         let (n, c, h, w, o) = (60, 8, 16, 16, 4)
-        #expect(conv.chunkPlan(n: n, k: 72, p: 256).count == 3)
+        #expect(conv.chunkPlan(n: n, k: 72, p: 256).count == 5)
         let x = Tensor<Float>(randomNormal: [n, c, h, w], using: &gen)
         let dy = Tensor<Float>(randomNormal: [n, o, h, w], using: &gen)
         func run(threads: Int) -> (y: Tensor<Float>, dx: Tensor<Float>, dw: Tensor<Float>, db: Tensor<Float>) {
@@ -166,5 +166,31 @@ import FeatureLensNumerics
         #expect(maxRelative(one.dx, dx) < 1e-5)
         #expect(maxRelative(one.dw, dw) < 1e-5)
         #expect(maxRelative(one.db, db) < 1e-5)
+    }
+}
+
+/// The AVX-512 GEMM packing routines against their definitions (the random GEMM tests cover
+/// them through sgemm too; these pin every edge: widths 12 and 32, ragged rows and kc).
+@Suite struct GEMMPackTests {
+    @Test func packRowsAndTransposeMatchDefinitions() {
+        var g = SeededGenerator(seed: 5)
+        for (width, kcs) in [(12, [1, 7, 16, 17, 40]), (32, [1, 15, 16, 33]), (16, [5, 16])] {
+            for rows in [1, width / 2, width] {
+                for kc in kcs {
+                    let ld = max(rows, kc) + 3
+                    let src = (0..<(max(rows, kc) * ld)).map { _ in Float(Int(g.next() % 1000)) - 500 }
+                    var packed = [Float](repeating: .nan, count: kc * width)
+                    fl_pack_rows_f32(src, ld, rows, kc, width, &packed)
+                    for p in 0..<kc { for j in 0..<width {
+                        #expect(packed[p * width + j] == (j < rows ? src[p * ld + j] : 0), "rows w\(width) r\(rows) kc\(kc)")
+                    } }
+                    packed = [Float](repeating: .nan, count: kc * width)
+                    fl_pack_transpose_f32(src, ld, rows, kc, width, &packed)
+                    for p in 0..<kc { for i in 0..<width {
+                        #expect(packed[p * width + i] == (i < rows ? src[i * ld + p] : 0), "transpose w\(width) r\(rows) kc\(kc)")
+                    } }
+                }
+            }
+        }
     }
 }

@@ -8,22 +8,31 @@
 //
 // Geometry: x is [batch, c, h, w]; the output plane is oh × ow with P = oh·ow; the column
 // matrix col is [c·kh·kw, batch·P] (row (ci, u, v), column n·P + i·ow + j), row stride batch·P.
-// Only samples n0 ≤ n < n1 are touched (callers split samples across threads); they are taken
-// `block` at a time, so that each column-matrix row is read or written in runs of block·P
-// values while the block's input planes stay in cache. The block does not change the results.
+// Only samples n0 ≤ n < n1 are touched; their columns of each column-matrix row are one
+// contiguous run, gathered 16 at a time through a table of offsets.
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+/// Ints in the gather table of `samples` samples (see conv.c).
+long fl_conv_table_ints(long samples, long oh, long ow, long kh, long kw);
+
+/// Fills `table` (fl_conv_table_ints(samples, …) ints) for calls with n1 − n0 = samples and this
+/// geometry. Returns 0 (table unusable) when samples·c·h·w does not fit in 31 bits.
+int fl_conv_table_build(int *table, long samples, long c, long h, long w, long oh, long ow, long kh, long kw,
+                        long sh, long sw, long ph, long pw);
+
+/// `table`: one built by fl_conv_table_build for n1 − n0 samples and the same geometry, or NULL
+/// (a temporary one is built).
 /// col[(ci,u,v), n·P + i·ow + j] = x[n, ci, i·sh − ph + u, j·sw − pw + v], 0 outside the image.
 int fl_im2col_f32(const float *x, float *col, long n0, long n1, long batch, long c, long h, long w,
-                  long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, long block);
+                  long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, const int *table);
 
-/// dx[n, ci, ih, iw] += Σ of the col entries that im2col would have read from (ih, iw), each element
-/// adding its terms in the order (u, v, i, j), whatever the block.
+/// dx[n, ci, ih, iw] += Σ of the col entries that im2col would have read from (ih, iw), each pixel
+/// adding its terms in (u, v) order.
 int fl_col2im_f32(const float *col, float *dx, long n0, long n1, long batch, long c, long h, long w,
-                  long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, long block);
+                  long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, const int *table);
 
 /// y[i] = x[i] if x[i] > 0 or x[i] is NaN, else +0 (ReLU, NaN propagating), i < n.
 void fl_relu_forward_f32(const float *x, float *y, long n);

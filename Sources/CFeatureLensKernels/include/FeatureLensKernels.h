@@ -62,6 +62,14 @@ int fl_kernel_best(void);
 /// value that depends on every accumulator, so the loop cannot be optimized away.
 double fl_fma_peak_loop(int id, long iterations, float *sink);
 
+/// GEMM packing, row copy: dst[p·width + j] = src[p·ld + j] for j < columns, 0 for
+/// columns ≤ j < width, p < kc (AVX-512F when the CPU has it).
+void fl_pack_rows_f32(const float *src, long ld, long columns, long kc, long width, float *dst);
+
+/// GEMM packing, transposing copy: dst[p·width + i] = src[i·ld + p] for i < rows, 0 for
+/// rows ≤ i < width, p < kc (AVX-512F 16 × 16 register transposes when the CPU has it).
+void fl_pack_transpose_f32(const float *src, long ld, long rows, long kc, long width, float *dst);
+
 /// The CPU brand string from CPUID (x86-64), or "" where unavailable. `buf` gets at most
 /// `len` bytes including the terminating NUL.
 void fl_cpu_brand(char *buf, size_t len);

@@ -1,3 +1,4 @@
+import CFeatureLensKernels
 import FeatureLensNumerics
 import Foundation
 
@@ -17,8 +18,8 @@ import Foundation
 ///     backward: dYᵗ[O, m·P] from dy;  dW_chunk[O, K] = dYᵗ · colᵀ;  db_chunk[o] = Σ dYᵗ[o, :]
 ///               dcol[K, m·P] = Wᵀ · dYᵗ;  dx = col2im(dcol)
 ///
-/// then dW += dW_chunk and db += db_chunk for the chunks in order. The chunk holds about 2 MiB
-/// of `col` (`chunkSamples`), so the column matrix never leaves the cache: the whole-batch
+/// then dW += dW_chunk and db += db_chunk for the chunks in order. The chunk holds about 1 MiB
+/// of `col` (`chunkElements`), so the column matrix never leaves the cache: the whole-batch
 /// matrix (58 MB for the second ConvNet layer at batch 1024) made every step stream it from
 /// memory five times. The backward pass recomputes `col` from the cached input instead of
 /// keeping it. Chunks run in parallel, each on one thread with its own workspace; the chunk
@@ -55,10 +56,30 @@ public final class Conv2D<Scalar: TensorScalar>: Layer {
         var col: [Scalar] = []         // [K, m·P]
         var transposed: [Scalar] = []  // [O, m·P]
         var gradCol: [Scalar] = []     // [K, m·P]
+        var table: [Int32] = []        // im2col/col2im gather offsets for `tableKey`
+        var tableKey: [Int] = []
+
+        /// The gather table for chunks of `samples` samples of geometry `g` (Float with AVX-512
+        /// only; otherwise nil), rebuilt only when the chunk shape changes.
+        func gatherTable(samples: Int, _ g: Geometry, _ s: ConvSpec) -> [Int32]? {
+            guard Scalar.self == Float.self else { return nil }
+            let key = [samples, g.c, g.h, g.w, g.oh, g.ow, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw]
+            if key == tableKey { return table }
+            let count = fl_conv_table_ints(samples, g.oh, g.ow, s.kh, s.kw)
+            var t = [Int32](repeating: 0, count: count)
+            let ok = t.withUnsafeMutableBufferPointer {
+                fl_conv_table_build($0.baseAddress!, samples, g.c, g.h, g.w, g.oh, g.ow, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw)
+            }
+            guard ok != 0 else { return nil }
+            table = t
+            tableKey = key
+            return t
+        }
     }
 
-    /// Elements of `col` per chunk (2 MiB of Float): with the packed GEMM panels it stays in L2/L3.
-    static var chunkElements: Int { (1 << 21) / MemoryLayout<Scalar>.stride }
+    /// Elements of `col` per chunk (1 MiB): with the packed GEMM panels it stays in the 2 MiB L2
+    /// (measured: 2 MiB chunks made the epoch ~10 % slower, 256 KiB–1 MiB were alike).
+    static var chunkElements: Int { (1 << 20) / MemoryLayout<Scalar>.stride }
 
     /// How a batch of `n` samples is cut: `samples` per chunk (the last may be shorter), `count`
     /// chunks, `workers` threads over chunks, `gemmThreads` threads inside each chunk's GEMMs
@@ -182,12 +203,15 @@ public final class Conv2D<Scalar: TensorScalar>: Layer {
                             let n0 = chunk * plan.samples, m = Swift.min(plan.samples, g.n - n0), cols = m * g.p
                             growUninitialized(&ws.col, kk * plan.samples * g.p)
                             growUninitialized(&ws.transposed, o * plan.samples * g.p)
+                            let table = ws.gatherTable(samples: m, g, spec)
                             ws.col.withUnsafeMutableBufferPointer { cb in
                                 ws.transposed.withUnsafeMutableBufferPointer { tb in
                                     let cp = cb.baseAddress!, tp = tb.baseAddress!
                                     // col[K, m·P] ← im2col(x[n0 ..< n0+m])
-                                    im2col(xp + n0 * inSample, cp, samples: 0..<m, batch: m, c: g.c, h: g.h, w: g.w,
-                                           oh: g.oh, ow: g.ow, spec: spec)
+                                    withTable(table) { tab in
+                                        im2col(xp + n0 * inSample, cp, samples: 0..<m, batch: m, c: g.c, h: g.h, w: g.w,
+                                               oh: g.oh, ow: g.ow, spec: spec, table: tab)
+                                    }
                                     // Yᵗ[O, m·P] = W[O, K] · col[K, m·P]
                                     Scalar.gemmKernel(transposeA: false, transposeB: false, m: o, n: cols, k: kk,
                                                       alpha: 1, a: wp, lda: kk, b: cp, ldb: cols,
@@ -234,6 +258,7 @@ public final class Conv2D<Scalar: TensorScalar>: Layer {
                                     growUninitialized(&ws.col, kk * plan.samples * g.p)
                                     growUninitialized(&ws.transposed, o * plan.samples * g.p)
                                     if needsInput { growUninitialized(&ws.gradCol, kk * plan.samples * g.p) }
+                                    let table = ws.gatherTable(samples: m, g, spec)
                                     ws.col.withUnsafeMutableBufferPointer { cb in
                                         ws.transposed.withUnsafeMutableBufferPointer { tb in
                                             let cp = cb.baseAddress!, tp = tb.baseAddress!
@@ -243,12 +268,14 @@ public final class Conv2D<Scalar: TensorScalar>: Layer {
                                             // db_chunk[o] = Σ dYᵗ[o, :]
                                             if hasBias {
                                                 let dbp = dbc + chunk * o
-                                                dbp.update(repeating: 0, count: o)
+                                                zeroFill(dbp, count: o)
                                                 accumulateRowSums(tp, rows: o, columns: cols, into: dbp)
                                             }
                                             // dW_chunk[O, K] = dYᵗ[O, m·P] · col[K, m·P]ᵀ, col recomputed from x
-                                            im2col(xp + n0 * inSample, cp, samples: 0..<m, batch: m, c: g.c, h: g.h,
-                                                   w: g.w, oh: g.oh, ow: g.ow, spec: spec)
+                                            withTable(table) { tab in
+                                                im2col(xp + n0 * inSample, cp, samples: 0..<m, batch: m, c: g.c, h: g.h,
+                                                       w: g.w, oh: g.oh, ow: g.ow, spec: spec, table: tab)
+                                            }
                                             Scalar.gemmKernel(transposeA: false, transposeB: true, m: o, n: kk, k: cols,
                                                               alpha: 1, a: tp, lda: cols, b: cp, ldb: cols,
                                                               beta: 0, c: dwc + chunk * o * kk, ldc: kk,
@@ -261,9 +288,11 @@ public final class Conv2D<Scalar: TensorScalar>: Layer {
                                                                   alpha: 1, a: wp, lda: kk, b: tp, ldb: cols,
                                                                   beta: 0, c: gcp, ldc: cols, threads: plan.gemmThreads)
                                                 let dxChunk = dxp + n0 * inSample
-                                                dxChunk.update(repeating: 0, count: m * inSample)
-                                                col2im(gcp, dxChunk, samples: 0..<m, batch: m, c: g.c, h: g.h, w: g.w,
-                                                       oh: g.oh, ow: g.ow, spec: spec)
+                                                zeroFill(dxChunk, count: m * inSample)
+                                                withTable(table) { tab in
+                                                    col2im(gcp, dxChunk, samples: 0..<m, batch: m, c: g.c, h: g.h, w: g.w,
+                                                           oh: g.oh, ow: g.ow, spec: spec, table: tab)
+                                                }
                                             }
                                         }
                                     }
@@ -309,6 +338,20 @@ final class ChunkQueue: @unchecked Sendable {
 // MARK: - Kernels
 
 struct ConvSpec { var kh, kw, sh, sw, ph, pw: Int }
+
+/// Calls `body` with the table's storage, or nil.
+@inline(__always)
+func withTable<R>(_ t: [Int32]?, _ body: (UnsafePointer<Int32>?) -> R) -> R {
+    guard let t else { return body(nil) }
+    return t.withUnsafeBufferPointer { body($0.baseAddress) }
+}
+
+/// Sets `count` elements to +0 with one memset (`update(repeating:)` in generic code would copy
+/// element by element through the value witness table).
+@inline(__always)
+func zeroFill<T: TensorScalar>(_ p: UnsafeMutablePointer<T>, count: Int) {
+    UnsafeMutableRawPointer(p).initializeMemory(as: UInt8.self, repeating: 0, count: count * MemoryLayout<T>.stride)
+}
 
 /// Makes `a.count ≥ count`, without initializing new storage when it must grow (contents are
 /// then undefined).

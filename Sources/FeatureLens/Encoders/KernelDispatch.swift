@@ -59,11 +59,10 @@ func batchNormBackward<T: TensorScalar>(_ g: UnsafeMutablePointer<T>, xhat: Unsa
 }
 
 @inline(__always)
-func im2col<T: TensorScalar>(_ x: UnsafePointer<T>, _ col: UnsafeMutablePointer<T>, samples: Range<Int>, batch: Int, c: Int, h: Int, w: Int, oh: Int, ow: Int, spec: ConvSpec) {
+func im2col<T: TensorScalar>(_ x: UnsafePointer<T>, _ col: UnsafeMutablePointer<T>, samples: Range<Int>, batch: Int, c: Int, h: Int, w: Int, oh: Int, ow: Int, spec: ConvSpec, table: UnsafePointer<Int32>? = nil) {
     if T.self == Float.self {
         if fl_im2col_f32(x.reinterpreted(Float.self), col.reinterpreted(Float.self), samples.lowerBound, samples.upperBound,
-                         batch, c, h, w, oh, ow, spec.kh, spec.kw, spec.sh, spec.sw, spec.ph, spec.pw,
-                         im2colSampleBlock(plane: oh * ow, inputPlane: h * w)) != 0 { return }
+                         batch, c, h, w, oh, ow, spec.kh, spec.kw, spec.sh, spec.sw, spec.ph, spec.pw, table) != 0 { return }
         im2colKernel(x.reinterpreted(Float.self), col.reinterpreted(Float.self), samples: samples, batch: batch, c: c, h: h, w: w, oh: oh, ow: ow, spec: spec)
     } else if T.self == Double.self {
         im2colKernel(x.reinterpreted(Double.self), col.reinterpreted(Double.self), samples: samples, batch: batch, c: c, h: h, w: w, oh: oh, ow: ow, spec: spec)
@@ -73,11 +72,10 @@ func im2col<T: TensorScalar>(_ x: UnsafePointer<T>, _ col: UnsafeMutablePointer<
 }
 
 @inline(__always)
-func col2im<T: TensorScalar>(_ col: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, samples: Range<Int>, batch: Int, c: Int, h: Int, w: Int, oh: Int, ow: Int, spec: ConvSpec) {
+func col2im<T: TensorScalar>(_ col: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, samples: Range<Int>, batch: Int, c: Int, h: Int, w: Int, oh: Int, ow: Int, spec: ConvSpec, table: UnsafePointer<Int32>? = nil) {
     if T.self == Float.self {
         if fl_col2im_f32(col.reinterpreted(Float.self), dx.reinterpreted(Float.self), samples.lowerBound, samples.upperBound,
-                         batch, c, h, w, oh, ow, spec.kh, spec.kw, spec.sh, spec.sw, spec.ph, spec.pw,
-                         im2colSampleBlock(plane: oh * ow, inputPlane: h * w)) != 0 { return }
+                         batch, c, h, w, oh, ow, spec.kh, spec.kw, spec.sh, spec.sw, spec.ph, spec.pw, table) != 0 { return }
         col2imKernel(col.reinterpreted(Float.self), dx.reinterpreted(Float.self), samples: samples, batch: batch, c: c, h: h, w: w, oh: oh, ow: ow, spec: spec)
     } else if T.self == Double.self {
         col2imKernel(col.reinterpreted(Double.self), dx.reinterpreted(Double.self), samples: samples, batch: batch, c: c, h: h, w: w, oh: oh, ow: ow, spec: spec)
