@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Markdown tables of docs/REAL_DATA.md from the report.json files of the Fashion-MNIST presets.
+
+Usage:
+    python3 Tools/real_data/tables.py --collapse RUN_s0 RUN_s1 RUN_s2 --randbits RUN_s0 RUN_s1 RUN_s2
+
+Each RUN is the --out folder of `featurelens run fashion-collapse --seed S` (or fashion-randbits);
+give them in seed order. Standard library only; nothing is rounded except for printing.
+"""
+import argparse
+import json
+import os
+import sys
+
+
+def load(folder):
+    path = os.path.join(folder, "report.json")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        sys.exit(f"{path}: {e}")
+
+
+def seed_of(report, fallback):
+    return report.get("config", {}).get("seed", fallback)
+
+
+def collapse_tables(folders):
+    rows, ranks, steps = [], {}, None
+    for i, folder in enumerate(folders):
+        report = load(folder)
+        seed = seed_of(report, i)
+        for run in report["runs"]:
+            loss = run["settings"].get("loss", "?")
+            layer = run.get("layer", "?")
+            timeline = run["timeline"]
+            run_steps = [t["step"] for t in timeline]
+            steps = steps or run_steps
+            fine = [t["probes"].get("class") for t in timeline]
+            coarse = timeline[-1]["probes"].get("coarse")
+            verdict = run.get("verdicts", {}).get("class", "")
+            rows.append((seed, loss, layer, fine, coarse, verdict))
+            ranks.setdefault((seed, loss), {})[layer] = timeline[-1].get("metrics", {}).get("effective_rank")
+    out = ["| seed | loss | layer | " + " | ".join(f"step {s}" for s in steps) + " | coarse (final) | verdict |",
+           "|---|---|---|" + "---|" * len(steps) + "---|---|"]
+    for seed, loss, layer, fine, coarse, verdict in rows:
+        cells = " | ".join("—" if v is None else f"{v:.3f}" for v in fine)
+        out.append(f"| {seed} | {loss} | {layer} | {cells} | {coarse:.3f} | {verdict} |")
+    out += ["", "Effective rank of the test embeddings at the last audit (backbone / head):", ""]
+    losses = sorted({loss for (_, loss) in ranks}, key=lambda l: ["supcon", "spectral-scl", "joint"].index(l)
+                    if l in ["supcon", "spectral-scl", "joint"] else 9)
+    out.append("| seed | " + " | ".join(losses) + " |")
+    out.append("|---|" + "---|" * len(losses))
+    for seed in sorted({s for (s, _) in ranks}):
+        cells = []
+        for loss in losses:
+            r = ranks.get((seed, loss), {})
+            cells.append(" / ".join("—" if r.get(l) is None else f"{r[l]:.1f}" for l in ("backbone", "head")))
+        out.append(f"| {seed} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def randbits_table(folders):
+    by_setting, seeds = {}, []
+    for i, folder in enumerate(folders):
+        report = load(folder)
+        seed = seed_of(report, i)
+        seeds.append(seed)
+        for run in report["runs"]:
+            s = run["settings"]
+            k = s.get("bits", 0)
+            mode = "—" if k == 0 else s.get("bits_mode", "shared")
+            key = (-s.get("embedding", 0), {"—": 0, "shared": 1}.get(mode, 2), mode, k)
+            first, last = run["timeline"][0]["probes"], run["timeline"][-1]["probes"]
+            bits = [v for name, v in last.items() if name.startswith("bit")]
+            by_setting.setdefault(key, {})[seed] = (last.get("class"), first.get("class"),
+                                                   sum(bits) / len(bits) if bits else None)
+    out = ["| p | bits | k | " + " | ".join(f"seed {s} class (baseline)" for s in seeds) + " | "
+           + " | ".join(f"seed {s} bits" for s in seeds) + " |",
+           "|---|---|---|" + "---|" * (2 * len(seeds))]
+    for key in sorted(by_setting):
+        p, mode, k = -key[0], key[2], key[3]
+        vals = by_setting[key]
+        cls = " | ".join(f"{vals[s][0]:.3f} ({vals[s][1]:.3f})" if s in vals else "—" for s in seeds)
+        bits = " | ".join("—" if s not in vals or vals[s][2] is None else f"{vals[s][2]:.3f}" for s in seeds)
+        out.append(f"| {p} | {mode} | {k} | {cls} | {bits} |")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--collapse", nargs="*", default=[], help="fashion-collapse run folders, seed order")
+    ap.add_argument("--randbits", nargs="*", default=[], help="fashion-randbits run folders, seed order")
+    args = ap.parse_args()
+    if not args.collapse and not args.randbits:
+        ap.error("give --collapse and/or --randbits run folders")
+    if args.collapse:
+        print("### fashion-collapse: `class` within `coarse` over training\n")
+        print(collapse_tables(args.collapse))
+        print()
+    if args.randbits:
+        print("### fashion-randbits: `class` accuracy against k\n")
+        print(randbits_table(args.randbits))
+
+
+if __name__ == "__main__":
+    main()
