@@ -97,3 +97,22 @@ import FoundationXML
         #expect(table.contains("step 0") && table.contains("subclass") && table.contains("collapsed"))
     }
 }
+
+@Suite struct ProvenanceCommitTests {
+    /// The commit comes from the checkout holding the source file, not from the current folder.
+    @Test func commitIsReadFromTheSourceCheckout() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("fl-prov-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let sha = String(repeating: "ab", count: 20)
+        try FileManager.default.createDirectory(at: root.appendingPathComponent(".git/refs/heads"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("Sources/X"), withIntermediateDirectories: true)
+        try "ref: refs/heads/main\n".write(to: root.appendingPathComponent(".git/HEAD"), atomically: true, encoding: .utf8)
+        try "\(sha)\n".write(to: root.appendingPathComponent(".git/refs/heads/main"), atomically: true, encoding: .utf8)
+        let file = root.appendingPathComponent("Sources/X/File.swift").path
+        #expect(Provenance.currentGitCommit(sourceFile: file) == sha)
+        // A detached HEAD holds the sha itself; a folder outside any checkout gives nil.
+        try "\(sha)\n".write(to: root.appendingPathComponent(".git/HEAD"), atomically: true, encoding: .utf8)
+        #expect(Provenance.currentGitCommit(sourceFile: file) == sha)
+        #expect(Provenance.currentGitCommit(sourceFile: "/proc/self/nonexistent.swift") == nil)
+    }
+}

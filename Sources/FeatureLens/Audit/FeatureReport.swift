@@ -371,9 +371,12 @@ public struct Provenance: Codable, Sendable, Equatable {
                           date: ISO8601DateFormatter().string(from: Date()))
     }
 
-    /// Reads the commit of the git checkout containing the current folder, without running git.
-    static func currentGitCommit() -> String? {
-        var dir = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+    /// Reads, without running git, the HEAD commit of the git checkout this binary was built
+    /// from (the folder that held this source file at compile time), or nil when that checkout
+    /// is gone. It is read at run time, so a checkout moved to another commit after the build
+    /// reports the new one. (The folder the tool is run from does not matter.)
+    static func currentGitCommit(sourceFile: String = #filePath) -> String? {
+        var dir = URL(fileURLWithPath: sourceFile).deletingLastPathComponent()
         for _ in 0..<20 {
             let git = dir.appendingPathComponent(".git")
             var gitDir = git
