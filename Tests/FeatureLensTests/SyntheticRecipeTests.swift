@@ -103,3 +103,24 @@ import Testing
         #expect(try JSONDecoder().decode(PresetResult.self, from: json) == one)
     }
 }
+
+/// `--set` / `--grid` on joint-loss's `data` bring that data's recipe (p, lr, steps, …).
+@Suite struct CoupledRecipeTests {
+    @Test func gridOnDataBringsEachDataRecipe() throws {
+        let p = try SyntheticPreset.jointLoss.applying(set: [], grid: [("data", ["fs-a", "cc"])])
+        let fsA = try p.config(setting: p.settings.firstIndex { $0.values["data"] == "fs-a" }!)
+        let cc = try p.config(setting: p.settings.firstIndex { $0.values["data"] == "cc" }!)
+        #expect(fsA.p == 4 && fsA.lr == 0.05 && fsA.steps == 30000)
+        #expect(cc.p == 8 && cc.lr == 0.2 && cc.steps == 20000)
+        #expect(p.settings.count == 10)  // 2 data × 5 β
+    }
+
+    @Test func setOnDataBringsItsRecipeButUserKeysWin() throws {
+        let p = try SyntheticPreset.jointLoss.applying(set: [("lr", "0.01"), ("data", "fs-a")], grid: [])
+        #expect(p.settings.count == 5)  // the data axis collapsed; β remains
+        for i in p.settings.indices {
+            let c = try p.config(setting: i)
+            #expect(c.data == .fsA && c.p == 4 && c.steps == 30000 && c.lr == 0.01)
+        }
+    }
+}

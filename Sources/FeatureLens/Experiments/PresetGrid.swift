@@ -33,30 +33,45 @@ extension SyntheticPreset {
     /// - `set` (`KEY=VALUE`) fixes a key for every run: it is set on the base config and
     ///   removed from every setting, so an axis it names collapses (duplicates are merged);
     /// - `grid` (`KEY=v1,v2`) replaces that axis when the preset has it, or adds it as a new
-    ///   axis (every existing setting × every value).
+    ///   axis (every existing setting × every value);
+    /// - a key with `coupled` recipes (joint-loss's `data`) brings each new value's recipe
+    ///   keys (p, lr, steps, …) and drops the old value's, except keys fixed by `set`.
     /// - Throws: `ConfigError` for unknown keys or values of the wrong type.
     public func applying(set: [(String, String)], grid: [(String, [String])]) throws -> SyntheticPreset {
         var p = self
+        let userKeys = Set(set.map(\.0))
+        // The recipe keys that some value of `key` brings along (see `coupled`).
+        func coupledKeys(_ key: String) -> Set<String> {
+            Set((coupled[key] ?? [:]).values.flatMap { $0.map(\.key) })
+        }
+        // The overrides value `v` of `key` brings, minus the keys the user fixed.
+        func recipe(_ key: String, _ v: String) -> [(String, String)] {
+            (coupled[key]?[v] ?? []).filter { !userKeys.contains($0.key) }.map { ($0.key, $0.value) }
+        }
         for (k, v) in set {
             try p.base.set(key: k, value: v)
+            for (ck, cv) in recipe(k, v) { try p.base.set(key: ck, value: cv) }
+            let drop = coupledKeys(k).union([k])
             p.settings = p.settings.map { s in
                 var s = s
                 s.values[k] = nil
-                s.overrides.removeAll { $0.0 == k }
+                s.overrides.removeAll { drop.contains($0.0) }
                 return s
             }
         }
         for (k, values) in grid {
             for v in values { var probe = p.base; try probe.set(key: k, value: v) }   // type check early
+            let drop = coupledKeys(k).union([k])
             var out: [PresetSetting] = []
             for s in p.settings {
                 var base = s
                 base.values[k] = nil
-                base.overrides.removeAll { $0.0 == k }
+                base.overrides.removeAll { drop.contains($0.0) }
                 for v in values {
                     var n = base
                     n.values[k] = v
                     n.overrides.append((k, v))
+                    n.overrides += recipe(k, v)
                     out.append(n)
                 }
             }

@@ -38,6 +38,13 @@ public struct PresetSetting: Codable, Equatable, Sendable {
 }
 
 /// A named experiment of SCIENCE.md §5: a base config and one setting per compared run.
+/// One `key = value` config override.
+public struct ConfigOverride: Equatable, Sendable {
+    public var key: String
+    public var value: String
+    public init(_ key: String, _ value: String) { self.key = key; self.value = value }
+}
+
 public struct SyntheticPreset: Codable, Equatable, Sendable {
     /// Preset name (`class-collapse`, `suppression-embedding-size`, `suppression-augmentation`, `joint-loss`).
     public var name: String
@@ -47,6 +54,13 @@ public struct SyntheticPreset: Codable, Equatable, Sendable {
     public var base: SyntheticExperimentConfig
     /// The settings compared (each one run).
     public var settings: [PresetSetting]
+    /// Recipe keys that come with a value of another key: `coupled["data"]["fs-a"]` are the
+    /// overrides (p, lr, steps, …) that go with `data=fs-a`. `--set`/`--grid` on `data` then
+    /// bring the new value's recipe instead of keeping the old one's (keys the user `--set`
+    /// explicitly still win). Not part of the JSON form.
+    public var coupled: [String: [String: [ConfigOverride]]] = [:]
+
+    enum CodingKeys: String, CodingKey { case name, summary, base, settings }
 
     /// The config of setting `index`: base ← setting overrides ← `extra` overrides (in order).
     /// - Throws: `ConfigError` for a bad key or value.
@@ -156,9 +170,13 @@ public struct SyntheticPreset: Codable, Equatable, Sendable {
                                               overrides: [("data", data), ("beta", beta)] + extra))
             }
         }
-        return SyntheticPreset(
+        var preset = SyntheticPreset(
             name: "joint-loss",
             summary: "β·SCL + (1−β)·UCL avoids both class collapse and feature suppression",
             base: c, settings: settings)
+        preset.coupled["data"] = Dictionary(uniqueKeysWithValues: perData.map { data, extra in
+            (data, extra.map { ConfigOverride($0.0, $0.1) })
+        })
+        return preset
     }
 }
