@@ -80,13 +80,20 @@ public struct CheckpointState: Equatable, Sendable {
     public var generators: [String: SeededGenerator]
     /// The run configuration as JSON text (an `ExperimentConfig`, encoded by the caller).
     public var configJSON: String
+    /// Further metadata fields of the caller (e.g. `run.timeline`, the audits so far as JSON;
+    /// `trainer.position_in_epoch`). Keys must not be reserved (`Checkpoint.isReservedKey`:
+    /// `format`, `format_version`, `step`, `epoch`, `config`, `optimizer.*`, `gd.*`); values
+    /// are stored as strings, read back unchanged.
+    public var metadata: [String: String]
 
     /// - Parameters: see the properties.
-    public init(step: Int, epoch: Int, generators: [String: SeededGenerator] = [:], configJSON: String = "{}") {
+    public init(step: Int, epoch: Int, generators: [String: SeededGenerator] = [:], configJSON: String = "{}",
+                metadata: [String: String] = [:]) {
         self.step = step
         self.epoch = epoch
         self.generators = generators
         self.configJSON = configJSON
+        self.metadata = metadata
     }
 }
 
@@ -120,13 +127,7 @@ public enum Checkpoint {
         let parameterNames = Set(model.parameters.map(\.name))
         for p in model.parameters { try add(p.name, SafeTensor(p.value)) }
         for b in model.buffers { try add(b.name, SafeTensor(b.value)) }
-        var metadata: [String: String] = [
-            "format": formatName,
-            "format_version": String(formatVersion),
-            "step": String(state.step),
-            "epoch": String(state.epoch),
-            "config": state.configJSON,
-        ]
+        var metadata = try baseMetadata(state, file: file)
         if let optimizer {
             let snap = optimizer.snapshot()
             for name in snap.parameterNames where !parameterNames.contains(name) {
@@ -146,11 +147,99 @@ public enum Checkpoint {
                 }
             }
         }
-        for (name, g) in state.generators {
-            guard !name.isEmpty, !name.contains(".") else { throw CheckpointError.nameCollision(file: file, name: "rng.\(name)") }
-            try add("rng.\(name)", SafeTensor(uint64: g.stateWords, shape: [4]))
-        }
+        for (name, t) in try generatorTensors(state, file: file) { try add(name, t) }
         return (tensors, metadata)
+    }
+
+    /// Whether `key` is a metadata field this file format defines (`format`, `format_version`,
+    /// `step`, `epoch`, `config`, `optimizer.*`, `gd.*`), which `CheckpointState.metadata`
+    /// may not use.
+    public static func isReservedKey(_ key: String) -> Bool {
+        ["format", "format_version", "step", "epoch", "config"].contains(key)
+            || key.hasPrefix("optimizer.") || key.hasPrefix("gd.")
+    }
+
+    /// The metadata every checkpoint carries (format, version, step, epoch, config) plus the
+    /// caller's `state.metadata`.
+    /// - Throws: `CheckpointError.nameCollision` for a reserved or empty caller key.
+    static func baseMetadata(_ state: CheckpointState, file: String) throws -> [String: String] {
+        var metadata: [String: String] = [
+            "format": formatName,
+            "format_version": String(formatVersion),
+            "step": String(state.step),
+            "epoch": String(state.epoch),
+            "config": state.configJSON,
+        ]
+        for (k, v) in state.metadata {
+            guard !k.isEmpty, !isReservedKey(k) else { throw CheckpointError.nameCollision(file: file, name: k) }
+            metadata[k] = v
+        }
+        return metadata
+    }
+
+    /// `rng.<name>` → U64 `[4]` for every generator of `state`.
+    /// - Throws: `CheckpointError.nameCollision` for an empty name or one with a dot.
+    static func generatorTensors(_ state: CheckpointState, file: String) throws -> [(String, SafeTensor)] {
+        try state.generators.sorted { $0.key < $1.key }.map { name, g in
+            guard !name.isEmpty, !name.contains(".") else { throw CheckpointError.nameCollision(file: file, name: "rng.\(name)") }
+            return ("rng.\(name)", SafeTensor(uint64: g.stateWords, shape: [4]))
+        }
+    }
+
+    /// Reads and checks the fields every checkpoint has (`format`, `format_version`, `step`,
+    /// `epoch`, `config`) and collects the caller's metadata (every key that is not reserved).
+    /// - Throws: `CheckpointError.invalidMetadata` naming the file and the field.
+    static func header(_ checkpoint: SafeTensorsFile) throws -> CheckpointState {
+        let file = checkpoint.file
+        let md = checkpoint.metadata
+        let format = try metadataField(checkpoint, "format", expected: "\"\(formatName)\"")
+        guard format == formatName else {
+            throw CheckpointError.invalidMetadata(file: file, field: "format", expected: "\"\(formatName)\"", found: "\"\(format.prefix(40))\"")
+        }
+        let version = try metadataField(checkpoint, "format_version", expected: "\"\(formatVersion)\"")
+        guard version == String(formatVersion) else {
+            throw CheckpointError.invalidMetadata(file: file, field: "format_version", expected: "\"\(formatVersion)\"", found: "\"\(version.prefix(40))\"")
+        }
+        var state = CheckpointState(step: try metadataCount(checkpoint, "step"), epoch: try metadataCount(checkpoint, "epoch"),
+                                    configJSON: try metadataField(checkpoint, "config", expected: "the run config as JSON text"))
+        state.metadata = md.filter { !isReservedKey($0.key) }
+        return state
+    }
+
+    /// The metadata field `key`.
+    /// - Throws: `CheckpointError.invalidMetadata(found: "missing")`.
+    static func metadataField(_ checkpoint: SafeTensorsFile, _ key: String, expected: String) throws -> String {
+        guard let v = checkpoint.metadata[key] else {
+            throw CheckpointError.invalidMetadata(file: checkpoint.file, field: key, expected: expected, found: "missing")
+        }
+        return v
+    }
+
+    /// The metadata field `key` as a non-negative integer.
+    /// - Throws: `CheckpointError.invalidMetadata` when missing or not such an integer.
+    static func metadataCount(_ checkpoint: SafeTensorsFile, _ key: String) throws -> Int {
+        let s = try metadataField(checkpoint, key, expected: "a non-negative integer")
+        guard let v = Int(s), v >= 0 else {
+            throw CheckpointError.invalidMetadata(file: checkpoint.file, field: key, expected: "a non-negative integer", found: "\"\(s.prefix(40))\"")
+        }
+        return v
+    }
+
+    /// Every `rng.*` tensor as a generator (checked: U64 `[4]`, not all zero).
+    /// - Throws: `CheckpointError.invalidGeneratorState` naming the tensor.
+    static func generators(_ checkpoint: SafeTensorsFile) throws -> [String: SeededGenerator] {
+        var generators: [String: SeededGenerator] = [:]
+        for name in checkpoint.names where name.hasPrefix("rng.") {
+            let t = checkpoint.tensors[name]!
+            guard let words = t.uint64Values, t.shape == [4] else {
+                throw CheckpointError.invalidGeneratorState(file: checkpoint.file, tensor: name, detail: "dtype \(t.dtype.rawValue) shape \(t.shape); expected U64 [4] (xoshiro256** state)")
+            }
+            guard words.contains(where: { $0 != 0 }) else {
+                throw CheckpointError.invalidGeneratorState(file: checkpoint.file, tensor: name, detail: "all four state words are zero; expected a valid xoshiro256** state")
+            }
+            generators[String(name.dropFirst(4))] = SeededGenerator(stateWords: words)
+        }
+        return generators
     }
 
     /// Writes a checkpoint of `model`, `optimizer` and `state` to
@@ -201,27 +290,9 @@ public enum Checkpoint {
     @discardableResult
     public static func restore<L: Layer>(_ checkpoint: SafeTensorsFile, into model: L, optimizer: (any Optimizer)?) throws -> CheckpointState {
         let file = checkpoint.file
-        let md = checkpoint.metadata
-        func field(_ key: String, _ expected: String) throws -> String {
-            guard let v = md[key] else { throw CheckpointError.invalidMetadata(file: file, field: key, expected: expected, found: "missing") }
-            return v
-        }
-        func count(_ key: String) throws -> Int {
-            let s = try field(key, "a non-negative integer")
-            guard let v = Int(s), v >= 0 else {
-                throw CheckpointError.invalidMetadata(file: file, field: key, expected: "a non-negative integer", found: "\"\(s.prefix(40))\"")
-            }
-            return v
-        }
-        let format = try field("format", "\"\(formatName)\"")
-        guard format == formatName else {
-            throw CheckpointError.invalidMetadata(file: file, field: "format", expected: "\"\(formatName)\"", found: "\"\(format.prefix(40))\"")
-        }
-        let version = try field("format_version", "\"\(formatVersion)\"")
-        guard version == String(formatVersion) else {
-            throw CheckpointError.invalidMetadata(file: file, field: "format_version", expected: "\"\(formatVersion)\"", found: "\"\(version.prefix(40))\"")
-        }
-        let state0 = CheckpointState(step: try count("step"), epoch: try count("epoch"), configJSON: try field("config", "the run config as JSON text"))
+        func field(_ key: String, _ expected: String) throws -> String { try metadataField(checkpoint, key, expected: expected) }
+        func count(_ key: String) throws -> Int { try metadataCount(checkpoint, key) }
+        let state0 = try header(checkpoint)
 
         let dtype = SafeTensorsDType.forScalar(L.Scalar.self)
         var used = Set<String>()
@@ -286,18 +357,8 @@ public enum Checkpoint {
         }
 
         // 3. Generators.
-        var generators: [String: SeededGenerator] = [:]
-        for name in checkpoint.names where name.hasPrefix("rng.") {
-            let t = checkpoint.tensors[name]!
-            guard let words = t.uint64Values, t.shape == [4] else {
-                throw CheckpointError.invalidGeneratorState(file: file, tensor: name, detail: "dtype \(t.dtype.rawValue) shape \(t.shape); expected U64 [4] (xoshiro256** state)")
-            }
-            guard words.contains(where: { $0 != 0 }) else {
-                throw CheckpointError.invalidGeneratorState(file: file, tensor: name, detail: "all four state words are zero; expected a valid xoshiro256** state")
-            }
-            generators[String(name.dropFirst(4))] = SeededGenerator(stateWords: words)
-            used.insert(name)
-        }
+        let generators = try Checkpoint.generators(checkpoint)
+        for name in checkpoint.names where name.hasPrefix("rng.") { used.insert(name) }
 
         // 4. Nothing left over (optimizer state is allowed, and ignored, when no optimizer is given).
         for name in checkpoint.names where !used.contains(name) {
