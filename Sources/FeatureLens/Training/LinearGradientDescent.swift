@@ -109,6 +109,36 @@ public struct LinearAuditPoint {
     public var weights: Tensor<Double>
 }
 
+/// Everything that determines the rest of a `LinearGradientDescent` run after `step` updates,
+/// so a run resumed from it ends bit for bit where an uninterrupted one does (saved by
+/// `LinearCheckpoint`). Plain gradient descent has no momentum or other optimizer state, and
+/// the learning rate is constant, so this is the whole state.
+public struct LinearTrainingState: Equatable, Sendable {
+    /// Updates applied so far (the next step's index), 0…steps.
+    public var step: Int
+    /// The step rule in use (`.gram` keeps Bᵀ, `.direct` keeps W).
+    public var method: LinearStepMethod
+    /// The initialization W₀, `[p, d]`.
+    public var initialWeights: Tensor<Double>
+    /// The encoder W after `step` updates, `[p, d]` (for `.gram`, W₀ + B·Xs).
+    public var weights: Tensor<Double>
+    /// `.gram` only: the coefficients Bᵀ `[m, p]` (m = rows of Xs) with W = W₀ + B·Xs; the
+    /// Gram-space step updates them, so resuming from them (not from W) is exact.
+    public var gramCoefficients: Tensor<Double>?
+    /// `.direct` with online views only: the view stream as it was before step `step` drew
+    /// its views.
+    public var onlineGenerator: SeededGenerator?
+    /// Training loss at W (before the update of step `step`), when known.
+    public var loss: Double?
+
+    /// - Parameters: see the properties.
+    public init(step: Int, method: LinearStepMethod, initialWeights: Tensor<Double>, weights: Tensor<Double>,
+                gramCoefficients: Tensor<Double>? = nil, onlineGenerator: SeededGenerator? = nil, loss: Double? = nil) {
+        self.step = step; self.method = method; self.initialWeights = initialWeights; self.weights = weights
+        self.gramCoefficients = gramCoefficients; self.onlineGenerator = onlineGenerator; self.loss = loss
+    }
+}
+
 /// Full-batch gradient descent for a linear encoder on the spectral contrastive loss.
 ///
 /// Mini-batch SGD and nonlinear encoders go through the generic `Trainer` (training issue);
@@ -146,14 +176,26 @@ public struct LinearGradientDescent: Sendable {
     ///     augmentation); requires `.direct`.
     ///   - onlineGenerator: the stream `onlineViews` draws from.
     ///   - gram: K = Xs Xsᵀ if already computed (`.gram` only; saves O(m²d)).
+    ///   - resumeFrom: continue from this state (a checkpoint of a run with the same problem,
+    ///     W₀, method and learning rate) instead of from W₀. The audit of the state's own step
+    ///     is not repeated: it was recorded before the checkpoint was taken.
+    ///   - checkpointEvery: call `checkpoint` at every step that is a positive multiple of it
+    ///     (0: never periodically); `checkpoint` is also called at the last step and when
+    ///     `shouldStop` stops the run, in both cases after that step's audit.
+    ///   - checkpoint: receives the state after `step` updates (before that step's update).
     ///   - audit: called at each audit step with the current W and loss.
     /// - Throws: `LinearTrainingError.nonFiniteLoss` naming the step; `.invalidSetting` for
-    ///   lr ≤ 0, steps < 0 or `.gram` with online views; errors thrown by `audit`.
+    ///   lr ≤ 0, steps < 0, `.gram` with online views, or a `resumeFrom` state that does not
+    ///   fit (step beyond `steps`, other method, shapes); `.stopped` after `shouldStop`;
+    ///   errors thrown by `audit` or `checkpoint`.
     public func train(
         _ problem: LinearContrastiveProblem, initial: Tensor<Double>, method: LinearStepMethod = .gram,
         onlineViews: ((inout SeededGenerator) -> [Tensor<Double>])? = nil,
         onlineGenerator: SeededGenerator = SeededGenerator(seed: 0),
         gram: Tensor<Double>? = nil,
+        resumeFrom: LinearTrainingState? = nil,
+        checkpointEvery: Int = 0,
+        checkpoint: ((LinearTrainingState) throws -> Void)? = nil,
         audit: (LinearAuditPoint) throws -> Void
     ) throws -> Tensor<Double> {
         guard learningRate > 0, learningRate.isFinite else {
@@ -169,29 +211,76 @@ public struct LinearGradientDescent: Sendable {
             throw LinearTrainingError.invalidSetting(field: "method", value: "gram",
                                                      expected: "direct when views are redrawn every step (online augmentation)")
         }
+        guard checkpointEvery >= 0 else {
+            throw LinearTrainingError.invalidSetting(field: "checkpointEvery", value: "\(checkpointEvery)", expected: "≥ 0")
+        }
+        if let r = resumeFrom {
+            try checkResumable(r, problem: problem, initial: initial, method: method, online: onlineViews != nil)
+        }
         let audits = Set(auditSteps)
+        let saver = CheckpointSchedule(every: checkpointEvery, last: steps, save: checkpoint)
         switch method {
-        case .gram: return try trainGram(problem, initial: initial, audits: audits, gram: gram, audit: audit)
+        case .gram:
+            return try trainGram(problem, initial: initial, audits: audits, gram: gram, resume: resumeFrom,
+                                 saver: saver, audit: audit)
         case .direct:
             return try trainDirect(problem, initial: initial, audits: audits, online: onlineViews,
-                                   generator: onlineGenerator, audit: audit)
+                                   generator: onlineGenerator, resume: resumeFrom, saver: saver, audit: audit)
+        }
+    }
+
+    /// When to call the checkpoint callback.
+    private struct CheckpointSchedule {
+        var every: Int
+        var last: Int
+        var save: ((LinearTrainingState) throws -> Void)?
+        /// Whether step `step` (reached during this call, after `first`) gets a checkpoint.
+        func due(_ step: Int, first: Int, stopping: Bool) -> Bool {
+            guard save != nil else { return false }
+            if stopping || step == last { return true }
+            return every > 0 && step > first && step % every == 0
+        }
+    }
+
+    /// Checks that `state` can continue this run.
+    private func checkResumable(_ state: LinearTrainingState, problem: LinearContrastiveProblem, initial: Tensor<Double>,
+                                method: LinearStepMethod, online: Bool) throws {
+        func bad(_ field: String, _ value: String, _ expected: String) -> LinearTrainingError {
+            .invalidSetting(field: "resumeFrom.\(field)", value: value, expected: expected)
+        }
+        guard state.step >= 0, state.step <= steps else { throw bad("step", "\(state.step)", "in 0...\(steps)") }
+        guard state.method == method else { throw bad("method", state.method.rawValue, method.rawValue) }
+        guard state.initialWeights.shape == initial.shape else {
+            throw bad("initialWeights", "\(state.initialWeights.shape)", "shape \(initial.shape)")
+        }
+        guard state.weights.shape == initial.shape else { throw bad("weights", "\(state.weights.shape)", "shape \(initial.shape)") }
+        if method == .gram {
+            let m = problem.views.count * problem.pairs.n
+            guard let b = state.gramCoefficients, b.shape == [m, initial.shape[0]] else {
+                throw bad("gramCoefficients", "\(state.gramCoefficients?.shape.description ?? "nil")", "shape [\(m), \(initial.shape[0])]")
+            }
+        }
+        if online && state.onlineGenerator == nil {
+            throw bad("onlineGenerator", "nil", "the view stream's state (online augmentation)")
         }
     }
 
     private func trainGram(_ problem: LinearContrastiveProblem, initial: Tensor<Double>, audits: Set<Int>,
-                           gram precomputed: Tensor<Double>?,
+                           gram precomputed: Tensor<Double>?, resume: LinearTrainingState?, saver: CheckpointSchedule,
                            audit: (LinearAuditPoint) throws -> Void) throws -> Tensor<Double> {
         let xs = problem.stackedInputs                       // [m, d]
         let gram = precomputed ?? gramOfRows(xs, threads: threads) // K = Xs Xsᵀ [m, m]
-        let z0 = embed(xs, initial, threads: threads)        // Xs W₀ᵀ [m, p]
-        var bt = Tensor<Double>(zeros: z0.shape)             // Bᵀ [m, p]; W = W₀ + B Xs
+        let w0 = resume?.initialWeights ?? initial
+        let z0 = embed(xs, w0, threads: threads)             // Xs W₀ᵀ [m, p]
+        var bt = resume?.gramCoefficients ?? Tensor<Double>(zeros: z0.shape)  // Bᵀ [m, p]; W = W₀ + B Xs
         func weights() -> Tensor<Double> {
-            var w = initial
+            var w = w0
             narrowGEMM(bt.transposed(), xs, beta: 1, into: &w, threads: threads)
             return w
         }
+        let first = resume?.step ?? 0
         var zs = z0
-        for step in 0...steps {
+        for step in first...steps {
             if step > 0 {
                 // Zs = Xs Wᵀ = Z₀ + K Bᵀ.
                 zs = z0
@@ -200,8 +289,22 @@ public struct LinearGradientDescent: Sendable {
             let (value, g) = try problem.lossAndGradient(stackedEmbeddings: zs)
             guard value.isFinite else { throw LinearTrainingError.nonFiniteLoss(step: step, value: value) }
             let stop = step < steps && (shouldStop?() ?? false)
-            if audits.contains(step) || stop { try audit(LinearAuditPoint(step: step, loss: value, weights: weights())) }
-            if stop { throw LinearTrainingError.stopped(step: step) }
+            // The audit of a resumed state's own step was recorded before its checkpoint.
+            let audited = audits.contains(step) && !(resume != nil && step == first)
+            var w: Tensor<Double>? = nil
+            if audited {
+                w = weights()
+                try audit(LinearAuditPoint(step: step, loss: value, weights: w!))
+            }
+            if saver.due(step, first: first, stopping: stop) {
+                try saver.save!(LinearTrainingState(step: step, method: .gram, initialWeights: w0, weights: w ?? weights(),
+                                                    gramCoefficients: bt, loss: value))
+            }
+            if stop {
+                // The partial report ends at the step reached.
+                if !audits.contains(step) { try audit(LinearAuditPoint(step: step, loss: value, weights: w ?? weights())) }
+                throw LinearTrainingError.stopped(step: step)
+            }
             if step == steps { break }
             let lr = learningRate                            // B ← B − lr·Gᵀ
             g.withUnsafeBufferPointer { gb in
@@ -213,10 +316,14 @@ public struct LinearGradientDescent: Sendable {
 
     private func trainDirect(_ problem: LinearContrastiveProblem, initial: Tensor<Double>, audits: Set<Int>,
                              online: ((inout SeededGenerator) -> [Tensor<Double>])?, generator: SeededGenerator,
+                             resume: LinearTrainingState?, saver: CheckpointSchedule,
                              audit: (LinearAuditPoint) throws -> Void) throws -> Tensor<Double> {
-        var w = initial
-        var g = generator
-        for step in 0...steps {
+        let w0 = resume?.initialWeights ?? initial
+        var w = resume?.weights ?? initial
+        var g = resume?.onlineGenerator ?? generator
+        let first = resume?.step ?? 0
+        for step in first...steps {
+            let streamBefore = g                             // the state a checkpoint of this step keeps
             var current = problem
             if let online = online {
                 let fresh = online(&g)
@@ -226,8 +333,17 @@ public struct LinearGradientDescent: Sendable {
             let (value, grad) = try current.lossAndGradient(stackedEmbeddings: embed(xs, w, threads: threads))
             guard value.isFinite else { throw LinearTrainingError.nonFiniteLoss(step: step, value: value) }
             let stop = step < steps && (shouldStop?() ?? false)
-            if audits.contains(step) || stop { try audit(LinearAuditPoint(step: step, loss: value, weights: w)) }
-            if stop { throw LinearTrainingError.stopped(step: step) }
+            if audits.contains(step) && !(resume != nil && step == first) {
+                try audit(LinearAuditPoint(step: step, loss: value, weights: w))
+            }
+            if saver.due(step, first: first, stopping: stop) {
+                try saver.save!(LinearTrainingState(step: step, method: .direct, initialWeights: w0, weights: w,
+                                                    onlineGenerator: online != nil ? streamBefore : nil, loss: value))
+            }
+            if stop {
+                if !audits.contains(step) { try audit(LinearAuditPoint(step: step, loss: value, weights: w)) }
+                throw LinearTrainingError.stopped(step: step)
+            }
             if step == steps { break }
             // ∂L/∂W = Gᵀ Xs.
             narrowGEMM(grad.transposed() * -learningRate, xs, beta: 1, into: &w, threads: threads)
