@@ -14,6 +14,7 @@
 // weights, optimizer state) determine the rest of the run exactly: a run interrupted after
 // step t and resumed from its state reproduces the uninterrupted run bit for bit.
 
+import Foundation
 import FeatureLensNumerics
 import Logging
 
@@ -594,8 +595,92 @@ public final class Trainer {
     }
 }
 
+// MARK: Checkpoints
+
+extension Trainer {
+    /// Name of the view generator in a trainer checkpoint (`rng.views`).
+    public static let viewGeneratorName = "views"
+
+    /// Writes a complete checkpoint of this run to `directory/checkpoint.safetensors`
+    /// (atomically; Checkpoint.swift): the encoder's parameters and buffers, the optimizer
+    /// state, `step`, `epoch`, the view generator (`rng.views`) and the rest of `state` as
+    /// metadata (`trainer.position_in_epoch`, `trainer.skipped_steps`, `trainer.last_loss`,
+    /// `trainer.seed`, `trainer.example_count`, `trainer.batch_size`), plus the caller's
+    /// `metadata` and config JSON. `restoreCheckpoint` continues the run bit for bit.
+    /// - Returns: the checkpoint's URL.
+    /// - Throws: `OutputError` when it cannot be written; `CheckpointError.nameCollision` for
+    ///   a reserved or `trainer.*` key in `metadata`.
+    @discardableResult
+    public func saveCheckpoint(to directory: URL, configJSON: String, metadata: [String: String] = [:]) throws -> URL {
+        let s = state
+        var md = metadata
+        for key in md.keys where key.hasPrefix("trainer.") {
+            throw CheckpointError.nameCollision(file: Checkpoint.url(in: directory).path, name: key)
+        }
+        md["trainer.position_in_epoch"] = String(s.positionInEpoch)
+        md["trainer.skipped_steps"] = String(s.skippedSteps)
+        md["trainer.seed"] = String(s.seed)
+        md["trainer.example_count"] = String(s.exampleCount)
+        md["trainer.batch_size"] = s.batchSize.map(String.init) ?? "full"
+        if let l = s.lastLoss { md["trainer.last_loss"] = "\(l)" }
+        let checkpointState = CheckpointState(step: s.step, epoch: s.epoch, generators: [Self.viewGeneratorName: s.viewGenerator],
+                                              configJSON: configJSON, metadata: md)
+        return try Checkpoint.save(model: encoder, optimizer: optimizer.base, state: checkpointState, to: directory)
+    }
+
+    /// Continues from a checkpoint written by `saveCheckpoint` of a trainer with the same
+    /// encoder architecture, optimizer, data size, batch size and seed: restores weights,
+    /// buffers, optimizer state, position and view generator. Nothing changes unless all of it fits.
+    /// - Returns: the checkpoint's step, epoch, config JSON and metadata (the caller's fields
+    ///   and the `trainer.*` ones).
+    /// - Throws: `CheckpointError` naming the file and the tensor or field (including
+    ///   `trainer.*` fields that are missing, malformed or differ from this trainer's seed,
+    ///   example count or batch size).
+    @discardableResult
+    public func restoreCheckpoint(_ checkpoint: SafeTensorsFile) throws -> CheckpointState {
+        let file = checkpoint.file
+        func int(_ key: String) throws -> Int { try Checkpoint.metadataCount(checkpoint, key) }
+        func mismatch(_ key: String, _ expected: String) throws {
+            let found = try Checkpoint.metadataField(checkpoint, key, expected: expected)
+            guard found == expected else {
+                throw CheckpointError.invalidMetadata(file: file, field: key, expected: expected + " (this run's value)", found: "\"\(found.prefix(40))\"")
+            }
+        }
+        // Check the trainer's fields before anything is modified.
+        try mismatch("trainer.seed", String(configuration.seed))
+        try mismatch("trainer.example_count", String(exampleCount))
+        try mismatch("trainer.batch_size", configuration.batchSize.map(String.init) ?? "full")
+        let position = try int("trainer.position_in_epoch")
+        guard position <= exampleCount else {
+            throw CheckpointError.invalidMetadata(file: file, field: "trainer.position_in_epoch", expected: "≤ \(exampleCount)", found: "\(position)")
+        }
+        let skipped = try int("trainer.skipped_steps")
+        var lastLoss: Float? = nil
+        if let text = checkpoint.metadata["trainer.last_loss"] {
+            guard let v = Float(text) else {
+                throw CheckpointError.invalidMetadata(file: file, field: "trainer.last_loss", expected: "a number", found: "\"\(text.prefix(40))\"")
+            }
+            lastLoss = v
+        }
+        let header = try Checkpoint.header(checkpoint)
+        guard checkpoint.tensors["rng.\(Self.viewGeneratorName)"] != nil else {
+            throw CheckpointError.invalidGeneratorState(file: file, tensor: "rng.\(Self.viewGeneratorName)",
+                                                        detail: "missing; expected the view generator's state, U64 [4]")
+        }
+        _ = try Checkpoint.generators(checkpoint)  // valid states, before the model changes
+        let restored = try Checkpoint.restore(checkpoint, into: encoder, optimizer: optimizer.base)
+        try restore(TrainerState(step: header.step, epoch: header.epoch, positionInEpoch: position,
+                                 viewGenerator: restored.generators[Self.viewGeneratorName]!, seed: configuration.seed,
+                                 exampleCount: exampleCount, batchSize: configuration.batchSize, skippedSteps: skipped,
+                                 lastLoss: lastLoss, optimizer: optimizer.snapshot()))
+        return restored
+    }
+}
+
 /// Type-erased `Optimizer` over `Float` parameters.
 private final class OptimizerBox {
+    /// The optimizer itself (for checkpoints).
+    let base: any Optimizer
     let parameters: [Parameter<Float>]
     private let _step: () -> Void
     private let _getRate: () -> Double
@@ -604,6 +689,7 @@ private final class OptimizerBox {
     private let _restore: (OptimizerSnapshot) throws -> Void
 
     init<O: Optimizer>(_ o: O) where O.Scalar == Float {
+        base = o
         parameters = o.parameters
         _step = { o.step() }
         _getRate = { o.learningRate }
