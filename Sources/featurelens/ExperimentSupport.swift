@@ -129,20 +129,23 @@ enum Interruption {
     /// Exits with the signal's code after work was saved, when a signal was received.
     static func exitIfInterrupted(_ folder: URL) throws {
         if let s = signal {
-            FileHandle.standardError.write(Data("interrupted by \(s): the partial report is in \(folder.path)\n".utf8))
+            FileHandle.standardError.write(Data("interrupted by \(s): the partial report is in \(folder.path); continue with --resume \(folder.path)\n".utf8))
             throw ExitCode(s.exitCode)
         }
     }
 }
 
-/// Runs a synthetic preset and writes its folder; returns the document.
-func runSynthetic(_ preset: SyntheticPreset, out: URL, threads: Int, quiet: Bool, logger: Logger) throws -> ReportDocument<SyntheticPreset> {
+/// Runs a synthetic preset and writes its folder (checkpoints per `checkpoints`, default:
+/// every `CheckpointPolicy.defaultSyntheticEvery` steps, no resume); returns the document.
+func runSynthetic(_ preset: SyntheticPreset, out: URL, threads: Int, checkpoints: CheckpointPolicy? = nil,
+                  quiet: Bool, logger: Logger) throws -> ReportDocument<SyntheticPreset> {
     try AtomicFile.prepareDirectory(out)
     Interruption.install()
     let progress = ProgressReporter(label: preset.name, total: preset.settings.count, enabled: !quiet)
     var runner = SyntheticRunner(concurrency: min(2, max(1, threads)), logger: logger, recordsRepresentation: true,
                                  onSettingFinished: { done, total in progress.update(done) })
     runner.shouldStop = { Interruption.signal != nil }
+    runner.checkpoints = checkpoints ?? CheckpointPolicy(folder: out, every: CheckpointPolicy.defaultSyntheticEvery)
     progress.update(0)
     let result = try runner.run(preset)
     progress.finish()
@@ -241,12 +244,15 @@ func resolveImagePreset(_ nameOrPath: String) throws -> ImagePreset? {
     }
 }
 
-/// Runs an image preset and writes its folder.
-func runImage(_ preset: ImagePreset, out: URL, quiet: Bool, logger: Logger) throws -> ReportDocument<ImageExperimentConfig> {
+/// Runs an image preset and writes its folder (checkpoints per `checkpoints`); returns the
+/// document (partial after SIGINT/SIGTERM: check `Interruption.signal`).
+func runImage(_ preset: ImagePreset, out: URL, checkpoints: CheckpointPolicy, quiet: Bool,
+              logger: Logger) throws -> ReportDocument<ImageExperimentConfig> {
     try AtomicFile.prepareDirectory(out)
+    Interruption.install()
     var reporter: ProgressReporter?
     var current = ""
-    let runner = ImageRunner(logger: logger, progress: quiet ? nil : { label, step, total, loss in
+    var runner = ImageRunner(logger: logger, progress: quiet ? nil : { label, step, total, loss in
         if label != current {
             reporter?.finish()
             current = label
@@ -254,6 +260,8 @@ func runImage(_ preset: ImagePreset, out: URL, quiet: Bool, logger: Logger) thro
         }
         reporter?.update(step, loss: loss)
     })
+    runner.shouldStop = { Interruption.signal != nil }
+    runner.checkpoints = checkpoints
     let doc = try runner.run(preset, overrides: [], seed: nil)
     reporter?.finish()
     let file = ImageConfigFile(preset: preset.name, summary: preset.summary, base: preset.base,

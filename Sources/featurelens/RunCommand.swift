@@ -31,7 +31,37 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .long, help: "Print a JSON summary on stdout instead of the tables.")
     var json = false
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Continue the run in DIR from its checkpoints (give the same PRESET, --set, --grid and --seed).",
+        valueName: "DIR"))
+    var resume: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Steps between checkpoints (default: \(CheckpointPolicy.defaultSyntheticEvery) for synthetic presets, \(CheckpointPolicy.defaultImageEvery) for image presets; 0: only at the end and on SIGINT/SIGTERM).",
+        valueName: "N"))
+    var checkpointEvery: Int?
+
     @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if let n = checkpointEvery, n < 0 { throw ValidationError("--checkpoint-every must be ≥ 0, got \(n)") }
+        if let r = resume, let o = out,
+           URL(fileURLWithPath: r).standardizedFileURL.path != URL(fileURLWithPath: o).standardizedFileURL.path {
+            throw ValidationError("--resume \(r) continues the run in \(r); --out \(o) names another folder (drop --out)")
+        }
+    }
+
+    /// The run folder (`--resume`, `--out` or the default) and the checkpoint policy.
+    func folderAndCheckpoints(defaultName: String, defaultEvery: Int) throws -> (URL, CheckpointPolicy) {
+        let folder = URL(fileURLWithPath: resume ?? out ?? "featurelens-runs/\(defaultName)")
+        if resume != nil {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDir), isDir.boolValue else {
+                throw CLIError("--resume \(folder.path): no such folder (nothing to resume)")
+            }
+        }
+        return (folder, CheckpointPolicy(folder: folder, every: checkpointEvery ?? defaultEvery, resume: resume != nil))
+    }
 
     func run() throws {
         let logger = global.apply()
@@ -40,12 +70,13 @@ struct RunCommand: ParsableCommand {
                 var sets = try assignments.map(parseAssignment)
                 if let s = seed { sets.append(("seed", String(s))) }
                 ip = try ip.applying(set: sets, grid: try grid.map(parseGridAxis))
-                let folder = URL(fileURLWithPath: out ?? "featurelens-runs/\(ip.name)")
-                let doc = try runImage(ip, out: folder, quiet: global.quiet || json, logger: logger)
+                let (folder, policy) = try folderAndCheckpoints(defaultName: ip.name, defaultEvery: CheckpointPolicy.defaultImageEvery)
+                let doc = try runImage(ip, out: folder, checkpoints: policy, quiet: global.quiet || json, logger: logger)
                 if json { try printJSONObject(jsonSummary(doc, folder: folder.path)) } else {
                     printDocument(doc, headline: "\(ip.name): \(ip.summary)")
                     print("Report: \(folder.appendingPathComponent("report.html").path)")
                 }
+                try finish(doc, folder: folder)
                 return
             }
             var p = try resolveSyntheticPreset(preset)
@@ -53,23 +84,29 @@ struct RunCommand: ParsableCommand {
             if let s = seed { sets.append(("seed", String(s))) }
             p = try p.applying(set: sets, grid: try grid.map(parseGridAxis))
             for i in p.settings.indices { try p.config(setting: i).validate() }
-            let folder = URL(fileURLWithPath: out ?? "featurelens-runs/\(p.name)")
-            let doc = try runSynthetic(p, out: folder, threads: Parallel.threadCount, quiet: global.quiet || json, logger: logger)
+            let (folder, policy) = try folderAndCheckpoints(defaultName: p.name, defaultEvery: CheckpointPolicy.defaultSyntheticEvery)
+            let doc = try runSynthetic(p, out: folder, threads: Parallel.threadCount, checkpoints: policy,
+                                       quiet: global.quiet || json, logger: logger)
             if json {
                 try printJSONObject(jsonSummary(doc, folder: folder.path))
             } else {
                 printDocument(doc, headline: "\(p.name): \(p.summary)")
                 print("Report: \(folder.appendingPathComponent("report.html").path)")
             }
-            try Interruption.exitIfInterrupted(folder)
-            let diverged = doc.runs.compactMap { r in r.divergence.map { "\(ReportCharts.title(r)): \($0)" } }
-            if !diverged.isEmpty {
-                for d in diverged { FileHandle.standardError.write(Data("error: \(d)\n".utf8)) }
-                FileHandle.standardError.write(Data("The audits before the divergence are in \(folder.path)/report.json.\n".utf8))
-                throw ExitCode(3)
-            }
+            try finish(doc, folder: folder)
         } catch {
             throw oneLineError(error)
+        }
+    }
+
+    /// Exit 130/143 after a signal, 3 after a divergence (the report is already written).
+    func finish<C>(_ doc: ReportDocument<C>, folder: URL) throws {
+        try Interruption.exitIfInterrupted(folder)
+        let diverged = doc.runs.compactMap { r in r.divergence.map { "\(ReportCharts.title(r)): \($0)" } }
+        if !diverged.isEmpty {
+            for d in diverged { FileHandle.standardError.write(Data("error: \(d)\n".utf8)) }
+            FileHandle.standardError.write(Data("The audits before the divergence are in \(folder.path)/report.json.\n".utf8))
+            throw ExitCode(3)
         }
     }
 }

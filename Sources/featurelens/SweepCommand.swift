@@ -8,7 +8,8 @@ struct SweepCommand: ParsableCommand {
         abstract: "Run a preset over a grid and several seeds; summarize final probe accuracy against the swept keys.",
         discussion: """
         Each (grid point, seed) gets its own run folder under --out; a folder that already \
-        holds a report.json is skipped, so an interrupted sweep resumes where it stopped. \
+        holds a complete report.json of the same config is skipped, and a run cut short by \
+        SIGINT/SIGTERM continues from its checkpoints, so an interrupted sweep resumes where it stopped. \
         Writes summary.csv (mean and standard deviation over seeds) and summary.html.
         """)
 
@@ -85,7 +86,16 @@ struct SweepCommand: ParsableCommand {
                         var p = base
                         p.settings = [job.setting]
                         p = try p.applying(set: [("seed", String(job.seed))], grid: [])
-                        _ = try runSynthetic(p, out: job.folder, threads: 1, quiet: true, logger: logger)
+                        // A run cut short by a signal continues from its checkpoints; one
+                        // whose checkpoints do not fit (another config, damaged) starts over.
+                        let resumable = !RunCheckpoints.existing(in: job.folder).isEmpty
+                        func attempt(_ resume: Bool) throws {
+                            let policy = CheckpointPolicy(folder: job.folder, every: CheckpointPolicy.defaultSyntheticEvery, resume: resume)
+                            _ = try runSynthetic(p, out: job.folder, threads: 1, checkpoints: policy, quiet: true, logger: logger)
+                        }
+                        do { try attempt(resumable) } catch where resumable && (error is ResumeError || error is CheckpointError || error is SafeTensorsError) {
+                            try attempt(false)
+                        }
                     } catch {
                         lock.lock(); if firstError == nil { firstError = error }; lock.unlock()
                     }

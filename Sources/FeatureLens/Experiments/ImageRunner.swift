@@ -49,6 +49,18 @@ public struct ImageRunner {
     /// Called after every optimizer step with (run label, steps done, total steps, loss).
     /// The run label names the setting, e.g. `"loss=supcon"`.
     public var progress: ((String, Int, Int, Double?) -> Void)?
+    /// Checked before every optimizer step (and before each setting); true stops the run
+    /// after writing the current setting's checkpoint: the document then holds the settings
+    /// run so far, the last one with `interruptedAtStep` and a final audit at that step
+    /// (settings not started are left out). For SIGINT/SIGTERM.
+    public var shouldStop: (() -> Bool)?
+    /// Where the run writes one checkpoint per setting (every `every` steps, at the end of its
+    /// training, when stopped) and whether it resumes from them (RunCheckpoints.swift); nil:
+    /// no checkpoints.
+    public var checkpoints: CheckpointPolicy?
+
+    /// `run.kind` of the image presets' checkpoints.
+    public static let checkpointKind = "image"
 
     /// - Parameters:
     ///   - logger: where audits and per-setting timings are logged (info level).
@@ -66,9 +78,14 @@ public struct ImageRunner {
     ///   - seed: replaces the config's seed when given.
     /// - Returns: one `RunReport` per setting (two with `probe_layer = both` and a head: one per
     ///   layer, `settings.layer` telling them apart), in grid order.
+    ///   A setting whose training diverges (non-finite loss or gradient) gets a run with
+    ///   `divergence` set and its audits before the divergence; the other settings still run.
     /// - Throws: `ConfigError` (bad key or value), `ImageRunnerError.datasetMissing` (naming
     ///   the folder and the Debian package), `IDXError` / `ImageDatasetError` for damaged
-    ///   files, `TrainerError` (divergence), `ContrastiveLossError`, `ProbeError`.
+    ///   files, `TrainerError` (divergence before any audit), `ContrastiveLossError`,
+    ///   `ProbeError`; with `checkpoints`: `ResumeError`, `CheckpointError`,
+    ///   `SafeTensorsError` for checkpoints that do not fit, `OutputError` when one cannot be
+    ///   written.
     public func run(_ preset: ImagePreset, overrides: [(String, String)], seed: UInt64?) throws
         -> ReportDocument<ImageExperimentConfig>
     {
@@ -77,6 +94,23 @@ public struct ImageRunner {
         try documentConfig.validate()
         let configs = try preset.settings.indices.map { try preset.config(setting: $0, overrides: overrides, seed: seed) }
         for c in configs { try c.validate() }
+        let labels = configs.indices.map { i in
+            preset.settings[i].keys.sorted().map { "\($0)=\(configs[i].value(forKey: $0) ?? "?")" }.joined(separator: ",")
+        }
+        // Checkpoints: check them all before any work (resume), or clear an earlier run's.
+        var resumeFiles = [SafeTensorsFile?](repeating: nil, count: configs.count)
+        if let policy = checkpoints {
+            if policy.resume {
+                let expected = try configs.indices.map {
+                    RunCheckpoints.Expected(name: labels[$0], configJSON: try RunCheckpoints.json(configs[$0]))
+                }
+                resumeFiles = try RunCheckpoints.checkResume(policy, kind: Self.checkpointKind, settings: expected)
+            } else {
+                RunCheckpoints.removeAll(in: policy.folder)
+            }
+            // Created once, before the settings run.
+            try AtomicFile.prepareDirectory(policy.folder.appendingPathComponent(RunCheckpoints.folderName))
+        }
 
         // Load once: the largest subsets any setting uses, from one folder.
         let folders = Set(configs.map(\.data))
@@ -93,13 +127,19 @@ public struct ImageRunner {
         defer { Parallel.threadCount = savedThreads }
         var runs: [RunReport] = []
         for (i, config) in configs.enumerated() {
+            // Settings not started when a signal arrives are left out of the partial report.
+            if i > 0, shouldStop?() == true { break }
             if config.threads > 0 { Parallel.threadCount = config.threads }
             let keys = preset.settings[i].keys.sorted()
-            let label = keys.map { "\($0)=\(config.value(forKey: $0) ?? "?")" }.joined(separator: ",")
+            let label = labels[i]
             let settings = Dictionary(uniqueKeysWithValues: keys.map { ($0, Self.settingValue(config.value(forKey: $0) ?? "")) })
             let start = Date()
-            runs += try runSetting(config, settings: settings, label: label, train: train, test: test)
+            let setting = try runSetting(config, settings: settings, label: label, train: train, test: test,
+                                         checkpointDirectory: checkpoints.map { RunCheckpoints.directory(in: $0.folder, setting: i, name: label) },
+                                         checkpointEvery: checkpoints?.every ?? 0, resumeFrom: resumeFiles[i])
+            runs += setting
             logger?.info("\(preset.name) [\(label)]: \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
+            if setting.contains(where: { $0.interruptedAtStep != nil }) { break }
         }
         return ReportDocument(preset: preset.name, config: documentConfig, runs: runs,
                               provenance: Provenance.current(seed: documentConfig.seed))
@@ -133,9 +173,13 @@ public struct ImageRunner {
 
     // MARK: One setting
 
-    /// Trains one config and audits it; one `RunReport` per probed layer.
+    /// Trains one config and audits it; one `RunReport` per probed layer. With a checkpoint
+    /// directory it saves there every `checkpointEvery` steps (0: only at the end and when
+    /// stopped); with `resumeFrom` it continues from that checkpoint and keeps its audits.
     func runSetting(_ config: ImageExperimentConfig, settings: [String: SettingValue], label: String,
-                    train fullTrain: ImageDataset, test fullTest: ImageDataset) throws -> [RunReport] {
+                    train fullTrain: ImageDataset, test fullTest: ImageDataset,
+                    checkpointDirectory: URL? = nil, checkpointEvery: Int = 0,
+                    resumeFrom: SafeTensorsFile? = nil) throws -> [RunReport] {
         let n = config.trainCount(available: fullTrain.count)
         let nTest = config.testLimit == 0 ? fullTest.count : min(config.testLimit, fullTest.count)
         let nProbe = config.probeTrain == 0 ? n : min(config.probeTrain, n)
@@ -241,14 +285,73 @@ public struct ImageRunner {
         if let progress {
             trainer.stepObserver = { record in progress(label, record.step + 1, total, Double(record.loss)) }
         }
-        try trainer.run(untilStep: total)
+        trainer.shouldStop = shouldStop
+
+        // Resume: weights, optimizer, position, view generator and the audits so far.
+        let start = Date()
+        var priorSeconds = 0.0
+        if let file = resumeFrom {
+            let state = try trainer.restoreCheckpoint(file)
+            guard state.step <= total else {
+                throw CheckpointError.invalidMetadata(file: file.file, field: "step", expected: "≤ \(total) (the run's total steps)", found: "\(state.step)")
+            }
+            let saved = try RunCheckpoints.decode([[TimelineEntry]].self, field: "run.timeline", of: file)
+            guard saved.count == layers.count else {
+                throw ResumeError.unreadable(file: file.file, field: "run.timeline",
+                                             detail: "holds \(saved.count) layer timelines; expected \(layers.count) (\(layers.joined(separator: ", ")))")
+            }
+            // At step 0 the trainer audits the baseline again (the same numbers).
+            if state.step > 0 { timelines = saved }
+            priorSeconds = Double(state.metadata["run.wall_seconds"] ?? "") ?? 0
+        }
+        let configJSON = try RunCheckpoints.json(config)
+        let scheduled = Set(auditSteps)
+        func save() throws {
+            guard let dir = checkpointDirectory else { return }
+            try AtomicFile.prepareDirectory(dir)
+            let audits = timelines.map { $0.filter { scheduled.contains($0.step) } }
+            try trainer.saveCheckpoint(to: dir, configJSON: configJSON, metadata: [
+                "run.kind": Self.checkpointKind, "run.setting": label,
+                "run.timeline": try RunCheckpoints.json(audits),
+                "run.wall_seconds": "\(priorSeconds + Date().timeIntervalSince(start))",
+            ])
+        }
+
+        var interruptedAt: Int? = nil
+        var divergence: String? = nil
+        if resumeFrom == nil || trainer.step < total {
+            let every = checkpointDirectory == nil ? 0 : checkpointEvery
+            do {
+                repeat {
+                    let target = every > 0 ? min(total, (trainer.step / every + 1) * every) : total
+                    let summary = try trainer.run(untilStep: target)
+                    if summary.cancelled { interruptedAt = trainer.step; break }
+                    try save()
+                } while trainer.step < total
+            } catch let e as TrainerError {
+                // Divergence: the last good checkpoint stays; report the audits before it.
+                guard case .nonFinite = e, timelines.allSatisfy({ !$0.isEmpty }) else { throw e }
+                divergence = e.description
+                logger?.error("[\(label)] \(e.description)")
+            }
+        }
+        if let t = interruptedAt {
+            try save()
+            // The partial report ends at the step reached.
+            if !scheduled.contains(t) {
+                try trainer.callback?(TrainingEvent(step: t, epoch: trainer.epoch, loss: trainer.lastLoss, encoder: encoder))
+            }
+        }
 
         let labelNames = auditLabels.map(\.name)
         return try layers.indices.map { li in
             var s = settings
             if layers.count > 1 { s["layer"] = .string(layers[li]) }
-            return try RunReport(settings: s, probe: config.probe, measure: .balanced, labels: labelNames,
-                                 within: within, layer: layers[li], timeline: timelines[li])
+            var run = try RunReport(settings: s, probe: config.probe, measure: .balanced, labels: labelNames,
+                                    within: within, layer: layers[li], timeline: timelines[li])
+            run.interruptedAtStep = interruptedAt
+            run.divergence = divergence
+            return run
         }
     }
 

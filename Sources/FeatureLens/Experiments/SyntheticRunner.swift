@@ -144,6 +144,10 @@ public struct SyntheticRunner: Sendable {
     /// Checked before every update of every setting; true stops training after auditing the
     /// current step (the result then carries `stopped`). For SIGINT/SIGTERM.
     public var shouldStop: (@Sendable () -> Bool)?
+    /// Where `run` writes one checkpoint per setting (every `every` steps, at the end of the
+    /// setting's training, when `shouldStop` stops it) and whether it resumes from them
+    /// (RunCheckpoints.swift); nil: no checkpoints.
+    public var checkpoints: CheckpointPolicy?
 
     public init(probe: any SignatureProbing = RidgeProbe(), concurrency: Int = min(2, Parallel.availableCores),
                 logger: Logger? = nil, recordsRepresentation: Bool = false,
@@ -159,10 +163,31 @@ public struct SyntheticRunner: Sendable {
         let start = Date()
         let configs = try preset.settings.indices.map { try preset.config(setting: $0, extra: overrides) }
         for c in configs { try c.validate() }
+        // Checkpoints: check them all before any work (resume), or clear an earlier run's.
+        var resumeFiles = [SafeTensorsFile?](repeating: nil, count: configs.count)
+        var restored = [SettingResult?](repeating: nil, count: configs.count)
+        if let policy = checkpoints {
+            if policy.resume {
+                let expected = try configs.indices.map {
+                    RunCheckpoints.Expected(name: preset.settings[$0].name, configJSON: try RunCheckpoints.json(configs[$0]))
+                }
+                resumeFiles = try RunCheckpoints.checkResume(policy, kind: Self.checkpointKind, settings: expected)
+                for i in configs.indices {
+                    guard let file = resumeFiles[i], file.metadata["run.result"] != nil else { continue }
+                    var r = try RunCheckpoints.decode(SettingResult.self, field: "run.result", of: file)
+                    r.config = configs[i]  // may differ in `threads` only
+                    restored[i] = r
+                }
+            } else {
+                RunCheckpoints.removeAll(in: policy.folder)
+            }
+            // Created here, not by the settings' threads at the same time.
+            try AtomicFile.prepareDirectory(policy.folder.appendingPathComponent(RunCheckpoints.folderName))
+        }
         // Settings that share a data set (same model, augmentation and seed) share its
         // generation, Gram matrix and theory caches; generate each distinct one once.
         var keys: [SyntheticDataKey] = []
-        for c in configs where !keys.contains(c.dataKey) { keys.append(c.dataKey) }
+        for (i, c) in configs.enumerated() where restored[i] == nil && !keys.contains(c.dataKey) { keys.append(c.dataKey) }
         let prepared = try parallelMap(keys) { key -> PreparedData in
             let config = configs.first { $0.dataKey == key }!
             return try PreparedData(config: config)
@@ -172,7 +197,10 @@ public struct SyntheticRunner: Sendable {
         var done = 0
         let settings = try parallelMap(Array(configs.indices)) { i -> SettingResult in
             let setting = preset.settings[i]
-            let r = try self.runSetting(configs[i], name: setting.name, values: setting.values, prepared: byKey[configs[i].dataKey])
+            let r = try restored[i] ?? self.runSetting(
+                configs[i], name: setting.name, values: setting.values, prepared: byKey[configs[i].dataKey],
+                checkpointDirectory: self.checkpoints.map { RunCheckpoints.directory(in: $0.folder, setting: i, name: setting.name) },
+                checkpointEvery: self.checkpoints?.every ?? 0, resumeFrom: resumeFiles[i])
             doneLock.lock(); done += 1; let d = done; doneLock.unlock()
             self.onSettingFinished?(d, configs.count)
             return r
@@ -196,13 +224,23 @@ public struct SyntheticRunner: Sendable {
         return try results.map { try $0!.get() }
     }
 
+    /// `run.kind` of the synthetic presets' checkpoints.
+    public static let checkpointKind = "synthetic"
+
     /// Runs one config.
-    /// - Parameter prepared: the generated data and Gram-space caches, shared between
-    ///   settings on the same data (built here when nil).
-    /// - Throws: `ConfigError` / `SyntheticModelError` for bad settings,
-    ///   `LinearTrainingError.nonFiniteLoss` when training diverges.
+    /// - Parameters:
+    ///   - prepared: the generated data and Gram-space caches, shared between settings on the
+    ///     same data (built here when nil).
+    ///   - checkpointDirectory: where to keep this setting's checkpoint (nil: none).
+    ///   - checkpointEvery: steps between periodic checkpoints (0: only at the end and when stopped).
+    ///   - resumeFrom: a checkpoint of this setting (`RunCheckpoints.checkResume` checked its
+    ///     config) to continue from; its audits are kept.
+    /// - Throws: `ConfigError` / `SyntheticModelError` for bad settings; `CheckpointError` /
+    ///   `ResumeError` for a checkpoint that does not fit; `OutputError` when a checkpoint
+    ///   cannot be written. Divergence and a stop are reported in the result.
     public func runSetting(_ config: SyntheticExperimentConfig, name: String = "", values: [String: String] = [:],
-                           prepared: PreparedData? = nil) throws -> SettingResult {
+                           prepared: PreparedData? = nil, checkpointDirectory: URL? = nil, checkpointEvery: Int = 0,
+                           resumeFrom: SafeTensorsFile? = nil) throws -> SettingResult {
         let start = Date()
         try config.validate()
         let threads = config.threads
@@ -219,12 +257,51 @@ public struct SyntheticRunner: Sendable {
         var timeline: [AuditRecord] = []
         var finalLoss = Double.nan
         let online = config.onlineAugmentation
+        let method: LinearStepMethod = online ? .direct : .gram
+
+        // Resume: the engine state and the audits recorded before the checkpoint.
+        var resumeState: LinearTrainingState? = nil
+        var priorSeconds = 0.0
+        if let file = resumeFrom {
+            let (training, state) = try LinearCheckpoint.restore(
+                file, p: config.p, d: config.d, m: problem.views.count * pairs.n, method: method,
+                learningRate: config.lr, online: online)
+            resumeState = training
+            timeline = try RunCheckpoints.decode([AuditRecord].self, field: "run.timeline", of: file)
+            priorSeconds = Double(state.metadata["run.wall_seconds"] ?? "") ?? 0
+        }
+        let scheduled = Set(config.auditSteps)
+        let configJSON = try RunCheckpoints.json(config)
+        /// Writes this setting's checkpoint (the scheduled audits so far; `result` when finished).
+        func save(_ training: LinearTrainingState, result: SettingResult? = nil) throws {
+            guard let dir = checkpointDirectory else { return }
+            try AtomicFile.prepareDirectory(dir)
+            var metadata = [
+                "run.kind": Self.checkpointKind, "run.setting": name,
+                "run.timeline": try RunCheckpoints.json(timeline.filter { scheduled.contains($0.step) }),
+                "run.wall_seconds": "\(priorSeconds + Date().timeIntervalSince(start))",
+            ]
+            if let result { metadata["run.result"] = try RunCheckpoints.json(result) }
+            try LinearCheckpoint.save(training, learningRate: config.lr,
+                                      state: CheckpointState(step: training.step, epoch: training.step,
+                                                             configJSON: configJSON, metadata: metadata), to: dir)
+        }
+        var finalState: LinearTrainingState? = nil
         let trained: Tensor<Double>
         do {
         trained = try gd.train(
-            problem, initial: w0, method: online ? .direct : .gram,
+            problem, initial: w0, method: method,
             onlineViews: online ? { g in data.drawViews(using: &g) } : nil,
-            onlineGenerator: streams.online, gram: online ? nil : (prep.space?.gram ?? prep.spaceGram)
+            onlineGenerator: streams.online, gram: online ? nil : (prep.space?.gram ?? prep.spaceGram),
+            resumeFrom: resumeState, checkpointEvery: checkpointDirectory == nil ? 0 : checkpointEvery,
+            checkpoint: { training in
+                // Called at the last step too, which gives the final loss exactly as training computed it.
+                if training.step == config.steps {
+                    finalLoss = training.loss ?? finalLoss
+                    finalState = training
+                }
+                try save(training)
+            }
         ) { point in
             let trainZ = embed(data.train.features, point.weights, threads: threads)
             let testZ = embed(data.test.features, point.weights, threads: threads)
@@ -245,13 +322,14 @@ public struct SyntheticRunner: Sendable {
         }
         } catch let LinearTrainingError.stopped(step) {
             var r = SettingResult(name: name, values: values, config: config, timeline: timeline.sorted { $0.step < $1.step },
-                                  theory: nil, wallSeconds: Date().timeIntervalSince(start))
+                                  theory: nil, wallSeconds: priorSeconds + Date().timeIntervalSince(start))
             r.stoppedAtStep = step
             return r
         } catch let LinearTrainingError.nonFiniteLoss(step, value) {
-            // Divergence: keep the audits before it, report the step, no theory line.
+            // Divergence: keep the audits before it, report the step, no theory line. The
+            // checkpoint on disk is the last one before the divergence.
             var r = SettingResult(name: name, values: values, config: config, timeline: timeline.sorted { $0.step < $1.step },
-                                  theory: nil, wallSeconds: Date().timeIntervalSince(start))
+                                  theory: nil, wallSeconds: priorSeconds + Date().timeIntervalSince(start))
             r.divergence = Divergence(step: step, value: value,
                                       message: "loss is \(value) at step \(step): training diverged; the learning rate (lr = \(config.lr)) is probably too large")
             return r
@@ -278,8 +356,11 @@ public struct SyntheticRunner: Sendable {
         } else if !online {
             logger?.warning("\(name): no minimum-norm theory: the training Gram matrix is singular")
         }
-        return SettingResult(name: name, values: values, config: config, timeline: timeline.sorted { $0.step < $1.step },
-                             theory: theory, wallSeconds: Date().timeIntervalSince(start))
+        let result = SettingResult(name: name, values: values, config: config, timeline: timeline.sorted { $0.step < $1.step },
+                                   theory: theory, wallSeconds: priorSeconds + Date().timeIntervalSince(start))
+        // The finished setting's checkpoint holds its result, so a resume restores it as is.
+        if let finalState { try save(finalState, result: result) }
+        return result
     }
 
     /// Probes through the encoder W: train embeddings from view 1, test embeddings of the test set.
