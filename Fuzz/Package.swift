@@ -14,9 +14,8 @@ let harnesses = [
     "fuzz-csv-features",   // CSV feature matrices (TabularFeatures.parseCSV)
     "fuzz-safetensors",    // safetensors decode, re-encode round trip, checkpoint restore
     "fuzz-label-grouping", // label-grouping config JSON
-    // HOOK(npy): add "fuzz-npy" here and Sources/fuzz-npy/Harness.swift once NPY.swift is merged.
-    // HOOK(labels-csv): add "fuzz-labels-csv" here and Sources/fuzz-labels-csv/Harness.swift
-    // once the labels CSV reader (LabelTable.swift) is merged.
+    "fuzz-npy",            // NumPy .npy header and data, encode/decode round trip
+    "fuzz-labels-csv",     // CSV label tables (LabelTable)
 ]
 
 // A path dependency's identity is its folder name (e.g. "main" or a worktree's name), not

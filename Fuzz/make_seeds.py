@@ -7,6 +7,7 @@ safetensors files written by the reference `safetensors` library (run with
 label-grouping configs.
 """
 import gzip
+import io
 import json
 import os
 import shutil
@@ -63,6 +64,26 @@ def main():
         "groups": [{"name": "tops", "members": [0, 2, 4, 6]}, {"name": "bottoms", "members": [1, 3]},
                    {"name": "footwear", "members": [5, 7, 9]}, {"name": "bags", "members": [8]}]}).encode())
     put("fuzz-label-grouping", "minimal.json", b'{"groups":[{"name":"a","members":[0]}]}')
+    # NPY: NumPy's own writer (versions 1.0 and 2.0, float32/float64, 0-d to 3-d), plus a
+    # Fortran-order vector (accepted: one non-trivial dimension) and a big-endian array (rejected).
+    def npy(arr, version=None):
+        buf = io.BytesIO()
+        if version is None:
+            np.save(buf, arr)
+        else:
+            np.lib.format.write_array(buf, arr, version=version)
+        return buf.getvalue()
+    put("fuzz-npy", "f4-2x3.npy", npy(np.arange(6, dtype="<f4").reshape(2, 3)))
+    put("fuzz-npy", "f8-nan-inf.npy", npy(np.array([1.5, np.nan, -np.inf, 0.0], dtype="<f8")))
+    put("fuzz-npy", "f8-0d.npy", npy(np.array(2.5, dtype="<f8")))
+    put("fuzz-npy", "f4-empty-0x4.npy", npy(np.zeros((0, 4), dtype="<f4")))
+    put("fuzz-npy", "f4-2x1x2-v2.npy", npy(np.ones((2, 1, 2), dtype="<f4"), version=(2, 0)))
+    put("fuzz-npy", "f4-fortran-vector.npy", npy(np.asfortranarray(np.arange(3, dtype="<f4").reshape(3, 1))))
+    put("fuzz-npy", "f8-big-endian.npy", npy(np.arange(2, dtype=">f8")))
+    # Labels CSV: integer and string labels, quoted fields, CRLF, a byte-order mark.
+    put("fuzz-labels-csv", "int-and-string.csv", b"class,coarse\n0,top\n2,top\n10,bottom\n2,bag\n")
+    put("fuzz-labels-csv", "quoted-crlf.csv", b'"name, with comma",y\r\n"a ""b""",1\r\nc,2\r\n')
+    put("fuzz-labels-csv", "bom-one-column.csv", b"\xef\xbb\xbflabel\n7\n-3\n 7 \n")
 
 
 if __name__ == "__main__":

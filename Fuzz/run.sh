@@ -20,8 +20,7 @@ SECONDS_PER=${1:-60}
 shift || true
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
-ALL=(fuzz-idx fuzz-idx-gzip fuzz-cifar fuzz-csv-features fuzz-safetensors fuzz-label-grouping)
-# HOOK(npy), HOOK(labels-csv): append fuzz-npy / fuzz-labels-csv here and below once merged.
+ALL=(fuzz-idx fuzz-idx-gzip fuzz-cifar fuzz-csv-features fuzz-safetensors fuzz-label-grouping fuzz-npy fuzz-labels-csv)
 HARNESSES=("$@")
 [ ${#HARNESSES[@]} -eq 0 ] && HARNESSES=("${ALL[@]}")
 
@@ -32,6 +31,8 @@ parser_of() {  # harness → fixture folder name used by FuzzCrashReplayTests
         fuzz-csv-features) echo csv-features ;;
         fuzz-safetensors) echo safetensors ;;
         fuzz-label-grouping) echo label-grouping ;;
+        fuzz-npy) echo npy ;;
+        fuzz-labels-csv) echo labels-csv ;;
         *) echo "${1#fuzz-}" ;;
     esac
 }
@@ -41,6 +42,8 @@ extra_flags() {
         fuzz-safetensors) echo "-dict=$HERE/dicts/safetensors.dict -max_len=4096" ;;
         fuzz-label-grouping) echo "-dict=$HERE/dicts/json.dict -max_len=2048" ;;
         fuzz-cifar) echo "-max_len=8192" ;;
+        fuzz-npy) echo "-dict=$HERE/dicts/npy.dict -max_len=4096" ;;
+        fuzz-labels-csv) echo "-dict=$HERE/dicts/csv.dict -max_len=4096" ;;
         *) echo "-max_len=4096" ;;
     esac
 }

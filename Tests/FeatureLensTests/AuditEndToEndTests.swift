@@ -21,6 +21,15 @@ import Testing
         #expect(throws: LabelTableError.raggedRow(file: "m.csv", line: 2, expected: 2, found: 3)) { try LabelTable(csv: "a,b\n1,2,3\n", file: "m.csv") }
         #expect(throws: LabelTableError.empty(file: "m.csv")) { try LabelTable(csv: "a,b\n", file: "m.csv") }
         #expect(throws: LabelTableError.self) { try LabelTable(csv: "a,a\n1,2\n", file: "m.csv") }
+        // A quote that never closes would swallow every later row into one label.
+        #expect(throws: LabelTableError.malformed(file: "m.csv", reason: "unterminated quoted field starting on line 3")) {
+            try LabelTable(csv: "a\n1\n\"2\n3\n4\n", file: "m.csv")
+        }
+        // Bytes: UTF-8 checked (offset of the first bad byte), a byte-order mark skipped.
+        #expect(throws: LabelTableError.unreadable(file: "b.csv", reason: "not valid UTF-8 (first invalid byte at offset 7)")) {
+            try LabelTable(csvData: Data([0xEF, 0xBB, 0xBF] + Array("a\nx\n".utf8) + [0xC3, 0x28, 0x0A]), file: "b.csv")
+        }
+        #expect(try LabelTable(csvData: Data([0xEF, 0xBB, 0xBF] + Array("a\nx\n".utf8)), file: "b.csv").columns == ["a"])
         #expect(throws: LabelTableError.missingColumn(file: "mem.csv", column: "q", available: ["k", "name"])) { try ints.labels("q") }
         let (a, b) = CategoricalLabels.unified(ints.labelSets["name"]!, CategoricalLabels(name: "name", values: ["w", "x"]))
         #expect(a.names == ["w", "x", "y, z"] && a.values == ["x", "y, z", "x"] && b.values == ["w", "x"])

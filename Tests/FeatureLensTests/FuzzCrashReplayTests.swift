@@ -18,8 +18,8 @@ private let parsers: [(folder: String, parse: (Data, String) throws -> Void, isE
         let g = try LabelGrouping.decode(data, file: file)
         try g.validate(fineClassCount: 10, file: file)
     }, { $0 is LabelGroupingError }),
-    // HOOK(npy): ("npy", { data, file in _ = try NPY.decode(data, file: file) }, { $0 is NPYError }),
-    // HOOK(labels-csv): ("labels-csv", { … LabelTable.parseCSV … }, { $0 is LabelTableError }),
+    ("npy", { data, file in _ = try NPY.decode(data, file: file, as: Double.self) }, { $0 is NPYError }),
+    ("labels-csv", { data, file in _ = try LabelTable(csvData: data, file: file) }, { $0 is LabelTableError }),
 ]
 
 @Suite struct FuzzCrashReplayTests {

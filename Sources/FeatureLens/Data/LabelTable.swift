@@ -112,18 +112,54 @@ public struct LabelTable: Sendable, Equatable {
     /// - Throws: `LabelTableError` naming the file and the problem (unreadable file, bad
     ///   header, no rows, a row with the wrong field count, an empty cell).
     public init(contentsOf url: URL) throws {
-        let text: String
+        let data: Data
         do {
-            text = try String(contentsOf: url, encoding: .utf8)
+            data = try Data(contentsOf: url)
         } catch {
             throw LabelTableError.unreadable(file: url.path, reason: (error as NSError).localizedDescription)
         }
-        try self.init(csv: text, file: url.path)
+        try self.init(csvData: data, file: url.path)
+    }
+
+    /// Parses the bytes of a CSV file (UTF-8, an optional byte-order mark is skipped); `file`
+    /// names the source in errors.
+    /// - Throws: `LabelTableError.unreadable` naming the offset of the first byte that is not
+    ///   UTF-8, or the errors of `init(csv:file:)`.
+    public init(csvData data: Data, file: String) throws {
+        var bytes = [UInt8](data)
+        let bom = bytes.starts(with: [0xEF, 0xBB, 0xBF])
+        if bom { bytes.removeFirst(3) }
+        var decoder = UTF8()
+        var iterator = bytes.makeIterator()
+        var offset = bom ? 3 : 0
+        decoding: while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let s): offset += UTF8.width(s)
+            case .emptyInput: break decoding
+            case .error:
+                throw LabelTableError.unreadable(file: file, reason: "not valid UTF-8 (first invalid byte at offset \(offset))")
+            }
+        }
+        try self.init(csv: String(decoding: bytes, as: UTF8.self), file: file)
     }
 
     /// Parses CSV text; `file` names the source in errors.
-    /// - Throws: `LabelTableError`.
+    /// - Throws: `LabelTableError` (`.malformed` for a quoted field that never closes).
     public init(csv text: String, file: String) throws {
+        // SwiftCSV silently takes an unterminated quote as a field running to the end of the
+        // file (merging every row after it into one label); reject it instead.
+        var inQuotes = false, line = 1, openedOn = 0
+        for u in text.utf8 {
+            if u == UInt8(ascii: "\"") {
+                inQuotes.toggle()
+                if inQuotes { openedOn = line }
+            } else if u == UInt8(ascii: "\n") {
+                line += 1
+            }
+        }
+        if inQuotes {
+            throw LabelTableError.malformed(file: file, reason: "unterminated quoted field starting on line \(openedOn)")
+        }
         let parsed: EnumeratedCSV
         do {
             parsed = try EnumeratedCSV(string: text, delimiter: .comma, loadColumns: false)
