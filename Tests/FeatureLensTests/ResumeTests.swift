@@ -71,11 +71,13 @@ private func expectError<E: Error & CustomStringConvertible>(_: E.Type, file: St
         #expect(checkpoint.metadata["step"] == String(stopAt))
 
         let resumed = try runner.runSetting(config, name: "x", checkpointDirectory: part, checkpointEvery: 50, resumeFrom: checkpoint)
-        #expect(resumed == reference, "random stop step \(stopAt)")  // timeline and theory
+        let same = resumed == reference  // timeline and theory (a Bool, so a failure prints no dump)
+        #expect(same, "random stop step \(stopAt)")
         #expect(resumed.stoppedAtStep == nil)
         let a = try tensorBytes(Checkpoint.url(in: full)), b = try tensorBytes(Checkpoint.url(in: part))
         #expect(Set(a.keys) == (online ? ["weight", "gd.initial_weight", "rng.online"] : ["weight", "gd.initial_weight", "gd.gram_coefficients"]))
-        #expect(a == b, "final checkpoint tensors differ after a stop at step \(stopAt)")
+        let sameTensors = a == b
+        #expect(sameTensors, "final checkpoint tensors differ after a stop at step \(stopAt)")
     }
 
     @Test func linearCheckpointRoundTripsAndRejectsWhatDoesNotFit() throws {
@@ -213,18 +215,22 @@ private func expectError<E: Error & CustomStringConvertible>(_: E.Type, file: St
         var resuming = SyntheticRunner(concurrency: 2, recordsRepresentation: true)  // another thread count
         resuming.checkpoints = CheckpointPolicy(folder: part, every: 30, resume: true)
         let resumed = try resuming.run(preset)
-        #expect(resumed == reference, "stop after \(stopAt) steps")
+        let same = resumed == reference
+        #expect(same, "resumed result differs; stop after \(stopAt) steps")
         #expect(resumed.settings.allSatisfy { $0.stoppedAtStep == nil && $0.divergence == nil })
         let docA = try reference.reportDocument(preset: preset), docB = try resumed.reportDocument(preset: preset)
-        #expect(RunOutput.metricsCSV(docA) == RunOutput.metricsCSV(docB))
+        let sameCSV = RunOutput.metricsCSV(docA) == RunOutput.metricsCSV(docB)
+        #expect(sameCSV, "metrics.csv differs; stop after \(stopAt) steps")
         for (i, s) in preset.settings.enumerated() {
             let a = try tensorBytes(Checkpoint.url(in: RunCheckpoints.directory(in: full, setting: i, name: s.name)))
             let b = try tensorBytes(Checkpoint.url(in: RunCheckpoints.directory(in: part, setting: i, name: s.name)))
-            #expect(a == b, "setting \(s.name), stop after \(stopAt) steps")
+            let sameTensors = a == b
+            #expect(sameTensors, "final checkpoint of \(s.name) differs; stop after \(stopAt) steps")
         }
         // Resuming a finished run retrains nothing and gives the same result again.
         let again = try resuming.run(preset)
-        #expect(again == reference)
+        let sameAgain = again == reference
+        #expect(sameAgain)
     }
 
     @Test func resumeRefusesAnotherConfigAnEmptyFolderAndAnotherGrid() throws {

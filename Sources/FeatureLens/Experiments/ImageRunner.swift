@@ -300,8 +300,8 @@ public struct ImageRunner {
                 throw ResumeError.unreadable(file: file.file, field: "run.timeline",
                                              detail: "holds \(saved.count) layer timelines; expected \(layers.count) (\(layers.joined(separator: ", ")))")
             }
-            // At step 0 the trainer audits the baseline again (the same numbers).
-            if state.step > 0 { timelines = saved }
+            // Resumed at step 0 (and not finished) the trainer audits the baseline again.
+            if state.step > 0 || total == 0 { timelines = saved }
             priorSeconds = Double(state.metadata["run.wall_seconds"] ?? "") ?? 0
         }
         let configJSON = try RunCheckpoints.json(config)
@@ -331,8 +331,7 @@ public struct ImageRunner {
             } catch let e as TrainerError {
                 // Divergence: the last good checkpoint stays; report the audits before it.
                 guard case .nonFinite = e, timelines.allSatisfy({ !$0.isEmpty }) else { throw e }
-                divergence = e.description
-                logger?.error("[\(label)] \(e.description)")
+                divergence = e.description  // the trainer has logged it
             }
         }
         if let t = interruptedAt {

@@ -193,14 +193,15 @@ public struct SyntheticRunner: Sendable {
             return try PreparedData(config: config)
         }
         let byKey = Dictionary(uniqueKeysWithValues: zip(keys, prepared))
+        let (restoredResults, checkpointFiles) = (restored, resumeFiles)  // read-only copies for the worker threads
         let doneLock = NSLock()
         var done = 0
         let settings = try parallelMap(Array(configs.indices)) { i -> SettingResult in
             let setting = preset.settings[i]
-            let r = try restored[i] ?? self.runSetting(
+            let r = try restoredResults[i] ?? self.runSetting(
                 configs[i], name: setting.name, values: setting.values, prepared: byKey[configs[i].dataKey],
                 checkpointDirectory: self.checkpoints.map { RunCheckpoints.directory(in: $0.folder, setting: i, name: setting.name) },
-                checkpointEvery: self.checkpoints?.every ?? 0, resumeFrom: resumeFiles[i])
+                checkpointEvery: self.checkpoints?.every ?? 0, resumeFrom: checkpointFiles[i])
             doneLock.lock(); done += 1; let d = done; doneLock.unlock()
             self.onSettingFinished?(d, configs.count)
             return r
