@@ -71,12 +71,14 @@ for h in "${HARNESSES[@]}"; do
     execs=$(grep -m1 "stat::number_of_executed_units" "$log" | awk '{print $2}')
     rate=$(grep -m1 "stat::average_exec_per_sec" "$log" | awk '{print $2}')
     files=$(find "$corpus" -type f | wc -l)
-    found=$(find "$artifacts" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' -o -name 'slow-unit-*' \) | wc -l)
+    # Inputs of earlier runs were renamed *.reported once copied; count only new ones.
+    found=$(find "$artifacts" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' -o -name 'slow-unit-*' \) ! -name '*.reported' | wc -l)
     if [ "$found" -gt 0 ]; then
         dest="$REPO/Tests/FeatureLensTests/Fixtures/fuzz-crashes/$(parser_of "$h")"
         mkdir -p "$dest"
         for f in "$artifacts"/crash-* "$artifacts"/timeout-* "$artifacts"/oom-* "$artifacts"/leak-* "$artifacts"/slow-unit-*; do
             [ -f "$f" ] || continue
+            case "$f" in *.reported) continue ;; esac
             cp "$f" "$dest/$h-$(basename "$f")"
             mv "$f" "$f.reported"
         done
