@@ -1,7 +1,8 @@
 // Training checkpoints in the safetensors format (SafeTensors.swift), readable by the Python
 // `safetensors` library and loadable into the equivalent PyTorch modules.
 //
-// One run folder holds one checkpoint, `checkpoint.safetensors`, atomically replaced at every
+// One folder holds one checkpoint, `checkpoint.safetensors` (a preset run keeps one folder per
+// setting, `checkpoints/<i>-<setting>/`: RunCheckpoints.swift), atomically replaced at every
 // save (temporary file in the same folder, fsync, rename), so the file on disk is always a
 // complete checkpoint: the previous one or the new one, never a mixture. "latest" is simply
 // that file; there is no history of checkpoints.
@@ -14,7 +15,8 @@
 //   __metadata__ (all strings):
 //     format = "featurelens.checkpoint", format_version = "1", step, epoch, config (JSON text),
 //     optimizer.kind ("sgd" | "adam" | "adamw"), optimizer.step_count, optimizer.learning_rate
-//     (shortest round-trip decimal), optimizer.parameters (JSON array of names, in order)
+//     (shortest round-trip decimal), optimizer.parameters (JSON array of names, in order),
+//     and the caller's own fields (`CheckpointState.metadata`, e.g. `trainer.*`, `run.*`)
 //
 // Loading checks everything before changing anything: names, dtypes and shapes of every
 // model tensor, no unexpected tensors, finite values, the optimizer kind and state; the model
