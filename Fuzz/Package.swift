@@ -16,6 +16,7 @@ let harnesses = [
     "fuzz-label-grouping", // label-grouping config JSON
     "fuzz-npy",            // NumPy .npy header and data, encode/decode round trip
     "fuzz-labels-csv",     // CSV label tables (LabelTable)
+    "fuzz-config",         // experiment config JSON (full and flat forms, --set keys, validate)
 ]
 
 // A path dependency's identity is its folder name (e.g. "main" or a worktree's name), not
