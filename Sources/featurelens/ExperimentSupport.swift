@@ -129,7 +129,7 @@ enum Interruption {
     /// Exits with the signal's code after work was saved, when a signal was received.
     static func exitIfInterrupted(_ folder: URL) throws {
         if let s = signal {
-            FileHandle.standardError.write(Data("interrupted by \(s): the partial report is in \(folder.path); continue with --resume \(folder.path)\n".utf8))
+            FileHandle.standardError.write(Data("interrupted by \(s): the partial report is in \(folder.path); continue by running the same command with --resume \(folder.path)\n".utf8))
             throw ExitCode(s.exitCode)
         }
     }
