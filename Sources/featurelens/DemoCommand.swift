@@ -38,7 +38,8 @@ struct DemoCommand: ParsableCommand {
                 let t0 = Date()
                 let doc = try runSynthetic(p, out: root.appendingPathComponent(name), threads: Parallel.threadCount,
                                            quiet: global.quiet || json, logger: logger)
-                try Interruption.exitIfInterrupted(root.appendingPathComponent(name))
+                try Interruption.exitIfInterrupted(
+                    root.appendingPathComponent(name), howToContinue: "run the demo again to start over, or continue this preset with `featurelens run \(name) --seed \(seed) --resume \(root.appendingPathComponent(name).path)`")
                 let secs = Date().timeIntervalSince(t0)
                 if json {
                     summaries.append(jsonSummary(doc, folder: root.appendingPathComponent(name).path))

@@ -127,9 +127,11 @@ enum Interruption {
     }
 
     /// Exits with the signal's code after work was saved, when a signal was received.
-    static func exitIfInterrupted(_ folder: URL) throws {
+    /// `howToContinue` completes "…; " in the message (default: the `run --resume` hint).
+    static func exitIfInterrupted(_ folder: URL, howToContinue: String? = nil) throws {
         if let s = signal {
-            FileHandle.standardError.write(Data("interrupted by \(s): the partial report is in \(folder.path); continue by running the same command with --resume \(folder.path)\n".utf8))
+            let hint = howToContinue ?? "continue by running the same command with --resume \(folder.path)"
+            FileHandle.standardError.write(Data("interrupted by \(s): the partial report is in \(folder.path); \(hint)\n".utf8))
             throw ExitCode(s.exitCode)
         }
     }

@@ -106,7 +106,8 @@ struct SweepCommand: ParsableCommand {
             }
             progress.finish()
             if let e = firstError { throw e }
-            try Interruption.exitIfInterrupted(root)
+            try Interruption.exitIfInterrupted(
+                root, howToContinue: "continue by running the same sweep command again (finished runs are kept, interrupted ones continue from their checkpoints)")
             try writeSweepSummary(base: base, jobs: jobs.map { ($0.setting, $0.seed, $0.folder) }, root: root)
             print("Summary: \(root.appendingPathComponent("summary.csv").path), \(root.appendingPathComponent("summary.html").path)")
         } catch {

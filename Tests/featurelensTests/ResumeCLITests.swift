@@ -177,6 +177,44 @@ struct ResumeCLITests {
         }
     }
 
+    /// Weights that blow up before the loss does show as non-finite embeddings at an audit:
+    /// that is a divergence too (exit 3, report of the audits before it), not a crash.
+    @Test func imageDivergenceSeenByTheAuditExitsThreeWithTheReport() throws {
+        let dir = try tempFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data")
+        try writeIDXFixture(to: data)
+        let out = dir.appendingPathComponent("div")
+        let (code, _, err) = try runCLI(["run", "fashion-collapse", "--set", "data=\(data.path)", "--set", "train_limit=512",
+                                         "--set", "test_limit=256", "--set", "probe_train=256", "--set", "batch_size=32",
+                                         "--set", "steps=20", "--set", "audit_steps=0,1,2,5,10,20", "--set", "pca_points=0",
+                                         "--set", "lr=1e6", "--grid", "loss=supcon", "--quiet", "--out", out.path])
+        #expect(code == 3, "stderr: \(err)")
+        #expect(err.contains("diverged"), "stderr: \(err)")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as! [String: Any]
+        let runs = report["runs"] as! [[String: Any]]
+        #expect(!runs.isEmpty && runs.allSatisfy { $0["divergence"] is String })
+    }
+
+    /// A bad data folder fails before an earlier run's checkpoints are touched.
+    @Test func aDataErrorKeepsTheEarlierRunsCheckpoints() throws {
+        let dir = try tempFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data")
+        try writeIDXFixture(to: data)
+        let out = dir.appendingPathComponent("run")
+        let args = image(data: data, steps: 8)
+        let (code, _, err) = try runCLI(args + ["--out", out.path])
+        #expect(code == 0, "stderr: \(err)")
+        let before = try checkpointTensors(out)
+        #expect(!before.isEmpty)
+        for bad in [["--set", "data=\(dir.appendingPathComponent("missing").path)"], ["--set", "batch_size=100000"]] {
+            let (badCode, _, badErr) = try runCLI(args + bad + ["--out", out.path])
+            #expect(badCode != 0 && !badErr.isEmpty)
+            #expect(try checkpointTensors(out) == before, "\(bad) must leave the checkpoints alone")
+        }
+    }
+
     @Test func resumeRefusesAnotherConfigAndAFolderWithoutCheckpoints() throws {
         let dir = try tempFolder()
         defer { try? FileManager.default.removeItem(at: dir) }

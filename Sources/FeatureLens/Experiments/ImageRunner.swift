@@ -97,19 +97,13 @@ public struct ImageRunner {
         let labels = configs.indices.map { i in
             preset.settings[i].keys.sorted().map { "\($0)=\(configs[i].value(forKey: $0) ?? "?")" }.joined(separator: ",")
         }
-        // Checkpoints: check them all before any work (resume), or clear an earlier run's.
+        // Resume: check every checkpoint before any work.
         var resumeFiles = [SafeTensorsFile?](repeating: nil, count: configs.count)
-        if let policy = checkpoints {
-            if policy.resume {
-                let expected = try configs.indices.map {
-                    RunCheckpoints.Expected(name: labels[$0], configJSON: try RunCheckpoints.json(configs[$0]))
-                }
-                resumeFiles = try RunCheckpoints.checkResume(policy, kind: Self.checkpointKind, settings: expected)
-            } else {
-                RunCheckpoints.removeAll(in: policy.folder)
+        if let policy = checkpoints, policy.resume {
+            let expected = try configs.indices.map {
+                RunCheckpoints.Expected(name: labels[$0], configJSON: try RunCheckpoints.json(configs[$0]))
             }
-            // Created once, before the settings run.
-            try AtomicFile.prepareDirectory(policy.folder.appendingPathComponent(RunCheckpoints.folderName))
+            resumeFiles = try RunCheckpoints.checkResume(policy, kind: Self.checkpointKind, settings: expected)
         }
 
         // Load once: the largest subsets any setting uses, from one folder.
@@ -122,6 +116,16 @@ public struct ImageRunner {
         let loadStart = Date()
         let (train, test) = try Self.loadFashionMNIST(folder: folder, trainLimit: trainLimit, testLimit: testLimit)
         logger?.info("loaded \(folder): \(train.count) training and \(test.count) test images in \(String(format: "%.1f", Date().timeIntervalSince(loadStart))) s")
+        for c in configs where c.batchSize > min(train.count, c.trainLimit == 0 ? train.count : c.trainLimit) {
+            throw ImageRunnerError.invalidSetting(setting: "batch_size",
+                                                  detail: "\(c.batchSize) is larger than the \(min(train.count, c.trainLimit == 0 ? train.count : c.trainLimit)) training images")
+        }
+        // Only now that the data loaded and fits, clear an earlier run's checkpoints (a typo in
+        // `data` must not destroy resumable state); the folder is created once, here.
+        if let policy = checkpoints {
+            if !policy.resume { RunCheckpoints.removeAll(in: policy.folder) }
+            try AtomicFile.prepareDirectory(policy.folder.appendingPathComponent(RunCheckpoints.folderName))
+        }
 
         let savedThreads = Parallel.threadCount
         defer { Parallel.threadCount = savedThreads }
@@ -265,9 +269,21 @@ public struct ImageRunner {
         var timelines = [[TimelineEntry]](repeating: [], count: layers.count)
         let pcaPoints = config.pcaPoints
         let logger = self.logger
+        let learningRate = config.lr
         trainer.callback = { event in
             let probeOut = Self.embed(event.encoder, probeImages)
             let testOut = Self.embed(event.encoder, testImages)
+            // Non-finite embeddings (the weights blew up before the loss did) are a divergence,
+            // reported like one, with the audits before it kept.
+            for layer in layers {
+                let useHead = layer == "head"
+                for t in useHead ? [probeOut.z, testOut.z] : [probeOut.h, testOut.h] where Trainer.firstNonFinite(t) != nil {
+                    let e = TrainerError.nonFinite(step: event.step, quantity: "\(layer) embedding",
+                                                   hint: "Likely cause: the learning rate \(learningRate) is too large (try 10× smaller).")
+                    logger?.error("[\(label)] \(e.description)")
+                    throw e
+                }
+            }
             for (li, layer) in layers.enumerated() {
                 let useHead = layer == "head"
                 let tr = useHead ? probeOut.z : probeOut.h
