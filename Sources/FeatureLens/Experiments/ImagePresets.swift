@@ -110,7 +110,7 @@ public enum ImagePresets {
             summary: "SupCon / spectral SCL / SupCon+NT-Xent on 4 coarse groups; probe the 10 fine labels within their group over training",
             base: c,
             settings: ["supcon", "spectral-scl", "joint"].map { ["loss": $0] },
-            expectedMinutes: 13.2)
+            expectedMinutes: 3)
     }
 
     /// The RandBits base shared by both RandBits presets: NT-Xent (τ = 0.1) on the ConvNet
@@ -145,7 +145,7 @@ public enum ImagePresets {
         return ImagePreset(
             name: "fashion-randbits",
             summary: "NT-Xent with k random bits kept in both views (or redrawn per view), p = 16 and 128; probe the classes and the bits",
-            base: randBitsBase, settings: settings, expectedMinutes: 11.2)
+            base: randBitsBase, settings: settings, expectedMinutes: 10)
     }
 
     /// The full RandBits grid: k ∈ {0, 5, 10, 20} × {shared, per-view} × p ∈ {16, 128}, with
@@ -161,6 +161,6 @@ public enum ImagePresets {
         return ImagePreset(
             name: "fashion-randbits-full",
             summary: "The full RandBits grid: k ∈ {0, 5, 10, 20} × shared/per-view × p ∈ {16, 128}",
-            base: randBitsBase, settings: settings, expectedMinutes: 18)
+            base: randBitsBase, settings: settings, expectedMinutes: 16)
     }
 }
