@@ -90,10 +90,14 @@ struct ResumeCLITests {
     private func interruptAndResume(_ args: [String], threads: [String], readyFolder: String, maxDelay: UInt32,
                                     dir: URL) throws {
         let full = dir.appendingPathComponent("full"), part = dir.appendingPathComponent("part")
+        let t0 = Date()
         let (code, _, err) = try runCLI(args + threads + ["--out", full.path])
         #expect(code == 0, "stderr: \(err)")
+        // The signal must land while the run still works: at most 40 % of the uninterrupted
+        // run's wall time after the ready folder appears (a faster machine shortens the window).
+        let window = min(Double(maxDelay), Date().timeIntervalSince(t0) * 0.4 * 1e6)
 
-        let delay = UInt32.random(in: 0...maxDelay)
+        let delay = UInt32.random(in: 0...UInt32(max(0, window)))
         let ready = part.appendingPathComponent("checkpoints/\(readyFolder)")
         let (stopCode, stopErr) = try runAndInterrupt(args + threads + ["--out", part.path],
                                                       ready: { FileManager.default.fileExists(atPath: ready.path) },
