@@ -113,21 +113,28 @@ static int use_avx512(void) {
     return cached;
 }
 
+// The table for n1 − n0 = `samples` samples: `given`, or a temporary one returned through `*own`
+// (the caller frees it); NULL when unusable (offsets beyond 31 bits, or no memory).
+static const int *table_for(const int *given, int **own, long samples, long c, long h, long w, long oh, long ow,
+                            long kh, long kw, long sh, long sw, long ph, long pw) {
+    *own = 0;
+    if (given) return samples * c * h * w > 0x7FFFFFFFL ? 0 : given;
+    *own = (int *)__builtin_malloc((size_t)fl_conv_table_ints(samples, oh, ow, kh, kw) * sizeof(int));
+    if (!*own || !fl_conv_table_build(*own, samples, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw)) {
+        __builtin_free(*own);
+        *own = 0;
+    }
+    return *own;
+}
+
 int fl_im2col_f32(const float *x, float *col, long n0, long n1, long batch, long c, long h, long w,
                   long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, const int *table) {
     if (!use_avx512()) return 0;
     if (n1 <= n0) return 1;
-    int *own = 0;
-    if (!table) {
-        own = (int *)__builtin_malloc((size_t)fl_conv_table_ints(n1 - n0, oh, ow, kh, kw) * sizeof(int));
-        if (!own || !fl_conv_table_build(own, n1 - n0, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw)) {
-            __builtin_free(own);
-            return 0;
-        }
-    } else if ((n1 - n0) * c * h * w > 0x7FFFFFFFL) {
-        return 0;
-    }
-    im2col_avx512(x, col, n0, n1, batch, c, h, w, oh, ow, kh, kw, table ? table : own);
+    int *own;
+    const int *t = table_for(table, &own, n1 - n0, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw);
+    if (!t) return 0;
+    im2col_avx512(x, col, n0, n1, batch, c, h, w, oh, ow, kh, kw, t);
     __builtin_free(own);
     return 1;
 }
@@ -136,17 +143,10 @@ int fl_col2im_f32(const float *col, float *dx, long n0, long n1, long batch, lon
                   long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, const int *table) {
     if (!use_avx512()) return 0;
     if (n1 <= n0) return 1;
-    int *own = 0;
-    if (!table) {
-        own = (int *)__builtin_malloc((size_t)fl_conv_table_ints(n1 - n0, oh, ow, kh, kw) * sizeof(int));
-        if (!own || !fl_conv_table_build(own, n1 - n0, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw)) {
-            __builtin_free(own);
-            return 0;
-        }
-    } else if ((n1 - n0) * c * h * w > 0x7FFFFFFFL) {
-        return 0;
-    }
-    col2im_avx512(col, dx, n0, n1, batch, c, h, w, oh, ow, kh, kw, table ? table : own);
+    int *own;
+    const int *t = table_for(table, &own, n1 - n0, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw);
+    if (!t) return 0;
+    col2im_avx512(col, dx, n0, n1, batch, c, h, w, oh, ow, kh, kw, t);
     __builtin_free(own);
     return 1;
 }

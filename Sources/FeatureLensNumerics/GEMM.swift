@@ -167,33 +167,11 @@ enum GEMMWorkspace {
     }
 }
 
-/// Hands out job indices `0..<count` to whichever worker asks first (dynamic scheduling, so a
-/// core slowed by other processes takes fewer jobs). Which thread runs a job never changes
-/// the job's arithmetic.
-final class GEMMJobQueue {
-    private let lock = NSLock()
-    private var next = 0
-    let count: Int
-    init(count: Int) { self.count = count }
-    func take() -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        guard next < count else { return nil }
-        next += 1
-        return next - 1
-    }
-}
-
-/// Runs `job(i)` for every `i` in `0..<count` on up to `threads` threads.
+/// Runs `job(i)` for every `i` in `0..<count` on up to `threads` threads (`Parallel.forEachJob`:
+/// dynamic scheduling; which thread runs a job never changes the job's arithmetic).
 @inline(__always)
 func runJobs(_ count: Int, threads: Int, _ job: (Int) -> Void) {
-    if threads <= 1 || count <= 1 {
-        for i in 0..<count { job(i) }
-        return
-    }
-    let queue = GEMMJobQueue(count: count)
-    Parallel.forEach(chunks: min(threads, count), threads: threads) { _ in
-        while let i = queue.take() { job(i) }
-    }
+    Parallel.forEachJob(count, workers: threads) { i, _ in job(i) }
 }
 
 // MARK: - Driver

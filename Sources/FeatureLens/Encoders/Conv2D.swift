@@ -1,6 +1,5 @@
 import CFeatureLensKernels
 import FeatureLensNumerics
-import Foundation
 
 /// 2-D convolution (cross-correlation, as PyTorch `nn.Conv2d`, groups = 1, dilation = 1) on
 /// NCHW images:
@@ -101,14 +100,7 @@ public final class Conv2D<Scalar: TensorScalar>: Layer {
     private func forEachChunk(_ plan: ChunkPlan, _ body: (Int, ChunkWorkspace) -> Void) {
         while workspaces.count < plan.workers { workspaces.append(ChunkWorkspace()) }
         let ws = workspaces
-        if plan.workers == 1 {
-            for c in 0..<plan.count { body(c, ws[0]) }
-            return
-        }
-        let queue = ChunkQueue(count: plan.count)
-        Parallel.forEach(chunks: plan.workers, threads: plan.workers) { w in
-            while let c = queue.take() { body(c, ws[w]) }
-        }
+        Parallel.forEachJob(plan.count, workers: plan.workers) { chunk, worker in body(chunk, ws[worker]) }
     }
 
     struct Geometry {
@@ -321,20 +313,6 @@ public final class Conv2D<Scalar: TensorScalar>: Layer {
     }
 }
 
-/// Hands out chunk indices 0..<count to whichever worker asks first.
-final class ChunkQueue: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next = 0
-    let count: Int
-    init(count: Int) { self.count = count }
-    func take() -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        guard next < count else { return nil }
-        next += 1
-        return next - 1
-    }
-}
-
 // MARK: - Kernels
 
 struct ConvSpec { var kh, kw, sh, sw, ph, pw: Int }
@@ -357,12 +335,6 @@ func zeroFill<T: TensorScalar>(_ p: UnsafeMutablePointer<T>, count: Int) {
 /// then undefined).
 func growUninitialized<T: TensorScalar>(_ a: inout [T], _ count: Int) {
     if a.count >= count { return }
-    a = [T](unsafeUninitializedCapacity: count) { _, n in n = count }
-}
-
-/// Makes `a.count == count` without initializing new storage when it must grow.
-func resizeUninitialized<T: TensorScalar>(_ a: inout [T], _ count: Int) {
-    if a.count == count { return }
     a = [T](unsafeUninitializedCapacity: count) { _, n in n = count }
 }
 
