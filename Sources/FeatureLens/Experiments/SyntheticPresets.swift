@@ -38,10 +38,13 @@ public struct PresetSetting: Codable, Equatable, Sendable {
 }
 
 /// A named experiment of SCIENCE.md §5: a base config and one setting per compared run.
-/// One `key = value` config override.
+/// One `key = value` config override, as `--set key=value` gives it.
 public struct ConfigOverride: Equatable, Sendable {
+    /// Config key (a key of `SyntheticExperimentConfig.set(key:value:)`, e.g. `lr`).
     public var key: String
+    /// The value as text, parsed by `set(key:value:)` when applied.
     public var value: String
+    /// An override of `key` by `value`.
     public init(_ key: String, _ value: String) { self.key = key; self.value = value }
 }
 
