@@ -28,30 +28,14 @@ public enum AuditError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// One label set's train and test labels (integer class codes).
-public struct AuditLabels: Sendable, Equatable {
-    /// Label-set name (e.g. `class`, `subclass`).
-    public var name: String
-    /// Labels of the train rows: `[n_train]`.
-    public var train: [Int]
-    /// Labels of the test rows: `[n_test]`.
-    public var test: [Int]
-
-    /// Creates the pair.
-    public init(name: String, train: [Int], test: [Int]) {
-        self.name = name
-        self.train = train
-        self.test = test
-    }
-}
-
 /// Settings of an audit (Codable: written into report.json's `config`).
 public struct AuditConfiguration: Codable, Sendable, Equatable {
     /// The probe to use (default: the ridge signature probe).
     public var probe: ProbeKind
     /// Balanced (default) or plain accuracy.
     public var measure: AccuracyMeasure
-    /// Label set → the label set whose groups it is probed within (e.g. `subclass` → `class`).
+    /// Label set → the label set whose groups it is probed within (e.g. `subclass` → `class`),
+    /// by the rule of `WithinGroups`. Overrides the `within` of the audited `LabelSet`s.
     public var within: [String: String]
     /// How per-group scores are averaged.
     public var groupAveraging: GroupAveraging
@@ -101,35 +85,55 @@ public struct EmbeddingAuditor: Sendable {
     }
 
     /// Audits one checkpoint.
-    /// - Parameters: `train` `[n_train, p]`, `test` `[n_test, p]`, `labels` with matching
-    ///   lengths; `step`, `loss`, `featureWeights`, `layer` are copied into the entry.
-    /// - Throws: `AuditError.unknownLabel`/`.badWithin` for a bad `within`, `ProbeError` for
-    ///   shapes and counts, `AuditError.nonFinite` for NaN/∞ embeddings.
-    public func audit<T: TensorScalar>(step: Int, loss: Double? = nil, train: Tensor<T>, test: Tensor<T>,
-                                       labels: [AuditLabels], featureWeights: [String: Double]? = nil,
+    /// - Parameters:
+    ///   - train: train embeddings `[n_train, p]`; `trainLabels`: the label sets to audit, each
+    ///     with `n_train` codes.
+    ///   - test: test embeddings `[n_test, p]`; `testLabels`: a label set of the same name for
+    ///     every train label set, each with `n_test` codes (same code for the same class).
+    ///   - step, loss, featureWeights, layer: copied into the entry.
+    /// A label set is probed within groups when `configuration.within` names its group, else
+    /// when its train `LabelSet.within` does; otherwise on all rows.
+    /// - Throws: `AuditError.unknownLabel` for a test label set that is missing or a bad
+    ///   `within`, `AuditError.badWithin`, `ProbeError` for shapes and counts,
+    ///   `AuditError.nonFinite` for NaN/∞ embeddings.
+    public func audit<T: TensorScalar>(step: Int, loss: Double? = nil, train: Tensor<T>, trainLabels: [LabelSet],
+                                       test: Tensor<T>, testLabels: [LabelSet], featureWeights: [String: Double]? = nil,
                                        layer: String? = nil) throws -> TimelineEntry {
         let tr = asDouble(train), te = asDouble(test)
         guard tr.scalars.allSatisfy({ $0.isFinite }) else { throw AuditError.nonFinite(file: "train embeddings") }
         guard te.scalars.allSatisfy({ $0.isFinite }) else { throw AuditError.nonFinite(file: "test embeddings") }
-        let byName = Dictionary(labels.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        try Self.validateWithin(configuration.within, names: labels.map(\.name))
+        let names = trainLabels.map(\.name)
+        let trainByName = Dictionary(trainLabels.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let testByName = Dictionary(testLabels.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for name in names where testByName[name] == nil {
+            throw AuditError.unknownLabel(name, available: testLabels.map(\.name))
+        }
+        let within = Self.effectiveWithin(configuration.within, labels: trainLabels)
+        try Self.validateWithin(within, names: names)
         var scores: [String: ProbeScore] = [:]
-        let global = labels.filter { configuration.within[$0.name] == nil }
-        let globalScores = try ProbeEvaluation.scoreMany(probe: probe, train: tr, trainLabels: global.map(\.train),
-                                                         test: te, testLabels: global.map(\.test),
+        let global = names.filter { within[$0] == nil }
+        let globalScores = try ProbeEvaluation.scoreMany(probe: probe, train: tr, trainLabels: global.map { trainByName[$0]!.codes },
+                                                         test: te, testLabels: global.map { testByName[$0]!.codes },
                                                          measure: configuration.measure)
-        for (l, s) in zip(global, globalScores) { scores[l.name] = s }
-        for l in labels {
-            guard let g = configuration.within[l.name], let group = byName[g] else { continue }
-            scores[l.name] = try ProbeEvaluation.scoreWithinGroups(
-                probe: probe, train: tr, trainLabels: l.train, trainGroups: group.train,
-                test: te, testLabels: l.test, testGroups: group.test,
+        for (l, s) in zip(global, globalScores) { scores[l] = s }
+        for name in names {
+            guard let g = within[name] else { continue }
+            scores[name] = try ProbeEvaluation.scoreWithinGroups(
+                probe: probe, train: tr, trainLabels: trainByName[name]!.codes, trainGroups: trainByName[g]!.codes,
+                test: te, testLabels: testByName[name]!.codes, testGroups: testByName[g]!.codes,
                 measure: configuration.measure, averaging: configuration.groupAveraging).score
         }
         let metrics = configuration.computeMetrics
             ? try RepresentationMetrics(embeddings: te, includeSpectrum: configuration.includeSpectrum) : nil
         return TimelineEntry(step: step, loss: loss, scores: scores, featureWeights: featureWeights,
                              metrics: metrics, layer: layer)
+    }
+
+    /// The `within` map an audit uses: each label set's own `within`, overridden by `configured`.
+    public static func effectiveWithin(_ configured: [String: String], labels: [LabelSet]) -> [String: String] {
+        var out: [String: String] = [:]
+        for l in labels { if let w = l.within { out[l.name] = w } }
+        return out.merging(configured) { _, c in c }
     }
 
     /// Checks that every `within` pair names known label sets and no label is probed within itself.

@@ -106,11 +106,11 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
         var needed = names
         for group in audit.within.values.sorted() where !needed.contains(group) { needed.append(group) }
         try EmbeddingAuditor.validateWithin(audit.within, names: needed)
-        var trainSets: [String: CategoricalLabels] = [:], testSets: [String: CategoricalLabels] = [:]
+        var trainSets: [String: LabelSet] = [:], testSets: [String: LabelSet] = [:]
         for name in needed {
             let tr = try trainTable.labels(name)
             if let testTable {
-                let (a, b) = CategoricalLabels.unified(tr, try testTable.labels(name))
+                let (a, b) = LabelSet.unified(tr, try testTable.labels(name))
                 trainSets[name] = a; testSets[name] = b
             } else {
                 trainSets[name] = tr
@@ -132,12 +132,13 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
             let perm = rng.permutation(n)
             trainIdx = Array(perm[0..<nTrain]); testIdx = Array(perm[nTrain...])
         }
-        let auditLabels: [AuditLabels] = needed.map { name in
-            if let trainIdx, let testIdx {
-                let all = trainSets[name]!.codes
-                return AuditLabels(name: name, train: trainIdx.map { all[$0] }, test: testIdx.map { all[$0] })
-            }
-            return AuditLabels(name: name, train: trainSets[name]!.codes, test: testSets[name]!.codes)
+        let auditTrain: [LabelSet] = needed.map { name in
+            if let trainIdx { return trainSets[name]!.gather(trainIdx) }
+            return trainSets[name]!
+        }
+        let auditTest: [LabelSet] = needed.map { name in
+            if let testIdx { return trainSets[name]!.gather(testIdx) }
+            return testSets[name]!
         }
 
         let kinds = probes.isEmpty ? [audit.probe] : probes
@@ -161,7 +162,8 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
                 var config = audit
                 config.probe = kind
                 config.computeMetrics = audit.computeMetrics && k == 0
-                var entry = try EmbeddingAuditor(configuration: config).audit(step: steps[i], train: train, test: test, labels: auditLabels)
+                var entry = try EmbeddingAuditor(configuration: config).audit(step: steps[i], train: train, trainLabels: auditTrain,
+                                                                              test: test, testLabels: auditTest)
                 if k == 0 { metrics = entry.metrics } else { entry.metrics = metrics }
                 timelines[k].append(entry)
             }

@@ -22,6 +22,9 @@ public enum FeatureVerdict: String, Codable, Sendable, CaseIterable {
     /// audit with the label at chance). Not one of issue 5's four training verdicts: it keeps
     /// `suppressed` for the case where a baseline shows the label was there to lose.
     case notLearned = "not learned"
+    /// No audit could measure the label: it is probed within groups and no group has two
+    /// classes in both its train and test rows (`WithinGroups`), so every accuracy is NaN.
+    case notMeasurable = "not measurable"
 }
 
 /// Thresholds on the retention r = (accuracy − chance)/(1 − chance) that decide a verdict.
@@ -60,8 +63,13 @@ public struct VerdictThresholds: Codable, Sendable, Equatable {
     }
 
     /// The verdict for a timeline of retentions (`steps` ascending, one retention per step).
-    public func verdict(steps: [Int], retentions: [Double], withinGroups: Bool) -> FeatureVerdict {
-        precondition(!retentions.isEmpty && steps.count == retentions.count, "one retention per step")
+    /// Audits whose retention is NaN (not measurable) are left out; when none is left the
+    /// verdict is `notMeasurable`.
+    public func verdict(steps allSteps: [Int], retentions allRetentions: [Double], withinGroups: Bool) -> FeatureVerdict {
+        precondition(!allRetentions.isEmpty && allSteps.count == allRetentions.count, "one retention per step")
+        let measured = allRetentions.indices.filter { !allRetentions[$0].isNaN }
+        guard !measured.isEmpty else { return .notMeasurable }
+        let steps = measured.map { allSteps[$0] }, retentions = measured.map { allRetentions[$0] }
         let hasBaseline = steps.count >= 2 && steps[0] == 0
         let after = hasBaseline ? Array(retentions.dropFirst()) : retentions
         let peak = after.max()!
@@ -181,12 +189,17 @@ public struct FeatureReport: Codable, Sendable, Equatable {
                 if let r = e.retention?[label] { ret.append(r) }
                 else { let ch = e.chance?[label] ?? 0; ret.append(ProbeScore(accuracy: a, chance: ch).retention) }
             }
+            // The peak (the earliest largest accuracy after the baseline) skips audits that could
+            // not measure the label (NaN); it is NaN, at the last step, only when none could.
             let firstAfter = hasBaseline ? 1 : 0
-            var peakIndex = firstAfter
-            for i in firstAfter..<acc.count where acc[i] > acc[peakIndex] { peakIndex = i }
+            var peakIndex: Int? = nil
+            for i in firstAfter..<acc.count where !acc[i].isNaN {
+                if peakIndex == nil || acc[i] > acc[peakIndex!] { peakIndex = i }
+            }
+            let peakAt = peakIndex ?? acc.count - 1
             out.append(FeatureSummary(
                 label: label, within: within[label], chance: timeline.last!.chance?[label] ?? 0,
-                baseline: hasBaseline ? acc[0] : nil, peak: acc[peakIndex], peakStep: steps[peakIndex],
+                baseline: hasBaseline ? acc[0] : nil, peak: acc[peakAt], peakStep: steps[peakAt],
                 final: acc.last!, finalRetention: ret.last!,
                 verdict: thresholds.verdict(steps: steps, retentions: ret, withinGroups: within[label] != nil),
                 accuracies: acc))

@@ -120,14 +120,19 @@ public struct ProbeScore: Codable, Sendable, Equatable {
     public var accuracy: Double
     /// Chance level in [0, 1] under `measure` (see `AccuracyMeasure`).
     public var chance: Double
-    /// (accuracy − chance) / (1 − chance); 0 when chance is 1 (a single class: nothing to read).
+    /// (accuracy − chance) / (1 − chance); 0 when chance is 1 (a single class: nothing to
+    /// read); NaN when accuracy or chance is NaN (not measurable, see `WithinGroups`).
     public var retention: Double
 
     /// Creates a score, computing the retention.
     public init(accuracy: Double, chance: Double) {
         self.accuracy = accuracy
         self.chance = chance
-        self.retention = chance < 1 ? (accuracy - chance) / (1 - chance) : 0
+        if accuracy.isNaN || chance.isNaN {
+            self.retention = .nan
+        } else {
+            self.retention = chance < 1 ? (accuracy - chance) / (1 - chance) : 0
+        }
     }
 
     /// Scores `predicted` against `truth` (equal lengths, at least one row).
@@ -187,42 +192,20 @@ public enum ProbeEvaluation {
     }
 
     /// Fits and scores `probe` separately within each group of `trainGroups` / `testGroups`
-    /// (for example subclass within class) and combines the groups by `averaging`: the
-    /// reported accuracy and chance are the (weighted) means of the per-group values and the
-    /// retention is computed from those means.
-    ///
-    /// A group is skipped when its test rows hold fewer than two classes (nothing to tell
-    /// apart) or it has no train rows. When every group is skipped the result is the plain
-    /// global score, so the caller always gets a number.
+    /// (for example subclass within class), by the one within-group rule `WithinGroups.score`:
+    /// only groups with at least two classes in both their train and test rows are probed,
+    /// accuracy and chance are the (weighted, per `averaging`) means over those groups and the
+    /// retention is computed from the means; when no group qualifies the score is NaN
+    /// ("not measurable") and `groups` is 0.
     /// - Throws: `ProbeError`.
     public static func scoreWithinGroups(probe: any Probe, train: Tensor<Double>, trainLabels: [Int], trainGroups: [Int],
                                          test: Tensor<Double>, testLabels: [Int], testGroups: [Int],
                                          measure: AccuracyMeasure = .balanced,
                                          averaging: GroupAveraging = .mean) throws -> (score: ProbeScore, groups: Int) {
-        guard trainGroups.count == trainLabels.count else {
-            throw ProbeError.labelCount(what: "train group labels", labels: trainGroups.count, rows: trainLabels.count)
+        try WithinGroups.score(trainLabels: trainLabels, trainGroups: trainGroups, testLabels: testLabels,
+                               testGroups: testGroups, averaging: averaging) { tr, te in
+            try score(probe: probe, train: train.gatherRows(tr), trainLabels: tr.map { trainLabels[$0] },
+                      test: test.gatherRows(te), testLabels: te.map { testLabels[$0] }, measure: measure)
         }
-        guard testGroups.count == testLabels.count else {
-            throw ProbeError.labelCount(what: "test group labels", labels: testGroups.count, rows: testLabels.count)
-        }
-        var trainRows: [Int: [Int]] = [:], testRows: [Int: [Int]] = [:]
-        for (i, g) in trainGroups.enumerated() { trainRows[g, default: []].append(i) }
-        for (i, g) in testGroups.enumerated() { testRows[g, default: []].append(i) }
-        var accSum = 0.0, chanceSum = 0.0, weightSum = 0.0, used = 0
-        for g in testRows.keys.sorted() {
-            let te = testRows[g]!
-            guard let tr = trainRows[g] else { continue }
-            let teLabels = te.map { testLabels[$0] }
-            guard Set(teLabels).count >= 2 else { continue }
-            let s = try score(probe: probe, train: train.gatherRows(tr), trainLabels: tr.map { trainLabels[$0] },
-                              test: test.gatherRows(te), testLabels: teLabels, measure: measure)
-            let w = averaging == .mean ? 1.0 : Double(te.count)
-            accSum += w * s.accuracy; chanceSum += w * s.chance; weightSum += w; used += 1
-        }
-        if used == 0 {
-            return (try score(probe: probe, train: train, trainLabels: trainLabels, test: test,
-                              testLabels: testLabels, measure: measure), 0)
-        }
-        return (ProbeScore(accuracy: accSum / weightSum, chance: chanceSum / weightSum), used)
     }
 }

@@ -152,26 +152,28 @@ public enum CIFAR {
     ///   - classNames: names of the 10 labels (default: the standard names).
     ///   - name: dataset name.
     /// - Returns: images `[n, 3, 32, 32]` in [0, 1] with label set "class" (10).
-    /// - Throws: `CIFARError` (empty file, partial record, label ≥ 10, unreadable file).
+    /// - Throws: `CIFARError` (empty file, partial record, label ≥ 10, unreadable file);
+    ///   `DatasetError.nameCountMismatch` when `classNames` has fewer names than a label needs.
     public static func read10(files: [URL], limit: Int? = nil, classNames: [String] = cifar10ClassNames,
                               name: String = "cifar10") throws -> ImageDataset {
         let r = try readAll(files, classCounts: [classNames.count], fields: ["label"], limit: limit)
         let n = r.labelColumns[0].count
         return ImageDataset(name: name, images: Tensor(shape: [n, 3, 32, 32], scalars: r.pixels),
-                            labelSets: ["class": ImageLabelSet(name: "class", codes: r.labelColumns[0], names: classNames)])
+                            labelSets: ["class": try LabelSet(name: "class", codes: r.labelColumns[0], names: classNames)])
     }
 
     /// Reads CIFAR-100 binary files (concatenated in order).
     /// - Returns: images `[n, 3, 32, 32]` in [0, 1] with label sets "coarse" (20) and "class" (100).
-    /// - Throws: `CIFARError` (empty file, partial record, coarse label ≥ 20, fine label ≥ 100).
+    /// - Throws: `CIFARError` (empty file, partial record, coarse label ≥ 20, fine label ≥ 100);
+    ///   `DatasetError.nameCountMismatch` when a names list is shorter than a label needs.
     public static func read100(files: [URL], limit: Int? = nil, coarseNames: [String] = cifar100CoarseNames,
                                fineNames: [String] = cifar100FineNames, name: String = "cifar100") throws -> ImageDataset {
         let r = try readAll(files, classCounts: [coarseNames.count, fineNames.count],
                             fields: ["coarse label", "fine label"], limit: limit)
         let n = r.labelColumns[0].count
         return ImageDataset(name: name, images: Tensor(shape: [n, 3, 32, 32], scalars: r.pixels), labelSets: [
-            "coarse": ImageLabelSet(name: "coarse", codes: r.labelColumns[0], names: coarseNames),
-            "class": ImageLabelSet(name: "class", codes: r.labelColumns[1], names: fineNames),
+            "coarse": try LabelSet(name: "coarse", codes: r.labelColumns[0], names: coarseNames),
+            "class": try LabelSet(name: "class", codes: r.labelColumns[1], names: fineNames),
         ])
     }
 

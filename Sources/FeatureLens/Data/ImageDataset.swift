@@ -3,34 +3,6 @@
 import Foundation
 import FeatureLensNumerics
 
-/// A categorical label set: one integer code per example plus the class names.
-public struct ImageLabelSet: Codable, Equatable, Sendable {
-    /// Label-set name (e.g. "class", "coarse", "bit3").
-    public var name: String
-    /// One code per example, each in `0..<names.count`.
-    public var codes: [Int]
-    /// Class names, indexed by code.
-    public var names: [String]
-
-    /// - Precondition: every code is in `0..<names.count` (readers check this and throw).
-    public init(name: String, codes: [Int], names: [String]) {
-        precondition(codes.allSatisfy { $0 >= 0 && $0 < names.count },
-                     "label set \(name): a code is outside 0..<\(names.count)")
-        self.name = name
-        self.codes = codes
-        self.names = names
-    }
-
-    /// Number of classes.
-    public var classCount: Int { names.count }
-    /// Number of examples.
-    public var count: Int { codes.count }
-    /// The labels of examples `indices`, in that order.
-    public func gather(_ indices: [Int]) -> ImageLabelSet {
-        ImageLabelSet(name: name, codes: indices.map { codes[$0] }, names: names)
-    }
-}
-
 /// An image dataset: images `[n, c, h, w]` (Float, usually in [0, 1]) and named label sets,
 /// each with `n` codes.
 public struct ImageDataset: Equatable, Sendable {
@@ -39,10 +11,10 @@ public struct ImageDataset: Equatable, Sendable {
     /// Images `[n, c, h, w]`.
     public var images: Tensor<Float>
     /// Label sets by name (e.g. "class", "coarse").
-    public var labelSets: [String: ImageLabelSet]
+    public var labelSets: [String: LabelSet]
 
     /// - Precondition: `images` has rank 4 and every label set has `images.shape[0]` codes.
-    public init(name: String, images: Tensor<Float>, labelSets: [String: ImageLabelSet]) {
+    public init(name: String, images: Tensor<Float>, labelSets: [String: LabelSet]) {
         precondition(images.rank == 4, "images must be [n, c, h, w], got \(images.shape)")
         precondition(labelSets.values.allSatisfy { $0.count == images.shape[0] },
                      "every label set needs \(images.shape[0]) codes")
@@ -62,7 +34,7 @@ public struct ImageDataset: Equatable, Sendable {
 
     /// The label set called `name`.
     /// - Throws: `ImageDatasetError.missingLabelSet` listing the available ones.
-    public func labels(_ labelSet: String) throws -> ImageLabelSet {
+    public func labels(_ labelSet: String) throws -> LabelSet {
         guard let l = labelSets[labelSet] else {
             throw ImageDatasetError.missingLabelSet(dataset: name, name: labelSet, available: labelSets.keys.sorted())
         }
@@ -160,7 +132,7 @@ public enum MNISTFormat {
             throw ImageDatasetError.labelOutOfRange(file: labelsFile.path, index: bad, value: codes[bad], classCount: classNames.count)
         }
         var dataset = ImageDataset(name: name, images: images,
-                                   labelSets: ["class": ImageLabelSet(name: "class", codes: codes, names: classNames)])
+                                   labelSets: ["class": try LabelSet(name: "class", codes: codes, names: classNames)])
         for g in groupings { dataset = try dataset.addingGrouping(g) }
         return dataset
     }

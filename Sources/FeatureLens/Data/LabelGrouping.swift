@@ -137,13 +137,13 @@ public struct LabelGrouping: Codable, Equatable, Sendable {
 
     /// The coarse label set derived from a fine one.
     /// - Parameters:
-    ///   - fine: the fine labels (codes in `0..<fine.names.count`).
+    ///   - fine: the fine labels (codes in `0..<fine.classCount`).
     ///   - file: the config file named in errors.
     /// - Returns: a label set named `coarseLabelSet` with the group names.
     /// - Throws: `LabelGroupingError` if the grouping does not cover the fine label set.
-    public func coarseLabels(from fine: ImageLabelSet, file: String = "<label grouping>") throws -> ImageLabelSet {
-        let t = try table(fineClassCount: fine.names.count, file: file)
-        return ImageLabelSet(name: coarseLabelSet, codes: fine.codes.map { t[$0] }, names: coarseNames)
+    public func coarseLabels(from fine: LabelSet, file: String = "<label grouping>") throws -> LabelSet {
+        let t = try table(fineClassCount: fine.classCount, file: file)
+        return try LabelSet(name: coarseLabelSet, codes: fine.codes.map { t[$0] }, names: coarseNames)
     }
 
     /// Reads a grouping from a JSON file (it is not validated until it meets a label set).

@@ -37,74 +37,16 @@ public enum LabelTableError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// One categorical label set read from a table column: every row's class as an integer code
-/// `0..<classCount`, with the original names kept.
-///
-/// Codes follow the sorted order of the original values: numerically when every value in the
-/// column is an integer (so `"2" < "10"`), otherwise by string comparison.
-public struct CategoricalLabels: Sendable, Equatable, Codable {
-    /// The column (label set) name.
-    public var name: String
-    /// Per row, the class code in `0..<names.count`: `[n]`.
-    public var codes: [Int]
-    /// The original value of each code: `names[code]`.
-    public var names: [String]
-
-    /// Creates a label set from codes and names (codes must lie in `0..<names.count`).
-    public init(name: String, codes: [Int], names: [String]) {
-        precondition(codes.allSatisfy { $0 >= 0 && $0 < names.count }, "label code out of range for \(name)")
-        self.name = name
-        self.codes = codes
-        self.names = names
-    }
-
-    /// Encodes raw string values (see the type's docs for the code order).
-    public init(name: String, values: [String]) {
-        let unique = Array(Set(values))
-        let ints = unique.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        let sorted: [String]
-        if ints.count == unique.count {
-            sorted = unique.sorted { Int($0.trimmingCharacters(in: .whitespaces))! < Int($1.trimmingCharacters(in: .whitespaces))! }
-        } else {
-            sorted = unique.sorted()
-        }
-        var index: [String: Int] = [:]
-        for (k, v) in sorted.enumerated() { index[v] = k }
-        self.init(name: name, codes: values.map { index[$0]! }, names: sorted)
-    }
-
-    /// Number of classes.
-    public var classCount: Int { names.count }
-    /// Number of rows.
-    public var count: Int { codes.count }
-
-    /// The original value of every row: `[n]`.
-    public var values: [String] { codes.map { names[$0] } }
-
-    /// Re-encodes two label sets of the same name (say from a train and a test table) over the
-    /// union of their values, so that equal values get equal codes in both.
-    public static func unified(_ a: CategoricalLabels, _ b: CategoricalLabels) -> (CategoricalLabels, CategoricalLabels) {
-        let joint = CategoricalLabels(name: a.name, values: a.values + b.values)
-        return (CategoricalLabels(name: a.name, codes: Array(joint.codes[0..<a.count]), names: joint.names),
-                CategoricalLabels(name: a.name, codes: Array(joint.codes[a.count...]), names: joint.names))
-    }
-
-    /// The rows at `indices`, in that order (same names).
-    public func gather(_ indices: [Int]) -> CategoricalLabels {
-        CategoricalLabels(name: name, codes: indices.map { codes[$0] }, names: names)
-    }
-}
-
 /// A table of label sets read from a CSV file with a header row: one column per label set,
 /// one row per embedding row. Integer and string labels are both accepted (see
-/// `CategoricalLabels`). Parsing uses SwiftCSV (delimiter `,`; quoted fields allowed).
+/// `LabelSet.init(name:values:)` for the code order). Parsing uses SwiftCSV (delimiter `,`; quoted fields allowed).
 public struct LabelTable: Sendable, Equatable {
     /// The file the table came from (used in error messages).
     public var file: String
     /// Column names in header order.
     public var columns: [String]
     /// The label sets by column name.
-    public var labelSets: [String: CategoricalLabels]
+    public var labelSets: [String: LabelSet]
     /// Number of data rows.
     public var rowCount: Int
 
@@ -200,14 +142,14 @@ public struct LabelTable: Sendable, Equatable {
         self.file = file
         self.columns = header
         self.rowCount = rows.count
-        var sets: [String: CategoricalLabels] = [:]
-        for (c, name) in header.enumerated() { sets[name] = CategoricalLabels(name: name, values: values[c]) }
+        var sets: [String: LabelSet] = [:]
+        for (c, name) in header.enumerated() { sets[name] = LabelSet(name: name, values: values[c]) }
         self.labelSets = sets
     }
 
     /// The label set in column `name`.
     /// - Throws: `LabelTableError.missingColumn` naming the file and the available columns.
-    public func labels(_ name: String) throws -> CategoricalLabels {
+    public func labels(_ name: String) throws -> LabelSet {
         guard let l = labelSets[name] else {
             throw LabelTableError.missingColumn(file: file, column: name, available: columns)
         }

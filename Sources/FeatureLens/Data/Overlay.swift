@@ -123,7 +123,7 @@ public struct DigitOverlay: Sendable, Equatable {
             }
         }
         var sets = base.labelSets
-        sets[labelSetName] = ImageLabelSet(name: labelSetName, codes: codes, names: digitLabels.names)
+        sets[labelSetName] = try LabelSet(name: labelSetName, codes: codes, names: digitLabels.names)
         return ImageDataset(name: "\(base.name)+\(digits.name)", images: Tensor(shape: base.images.shape, scalars: out),
                             labelSets: sets)
     }

@@ -43,10 +43,11 @@ public struct RandBits: Codable, Equatable, Sendable {
 
     /// One label set per bit ("bit0"…"bit{k−1}", classes "0" and "1") for the examples
     /// `indices`, from the shared per-example bits (what a probe tries to read back).
-    public func labelSets(forExamples indices: [Int]) -> [ImageLabelSet] {
+    /// - Throws: nothing in practice (codes are 0 or 1); `DatasetError` from `LabelSet.init`.
+    public func labelSets(forExamples indices: [Int]) throws -> [LabelSet] {
         let perExample = indices.map { self.bits(forExample: $0) }
-        return (0..<bitCount).map { j in
-            ImageLabelSet(name: "bit\(j)", codes: perExample.map { Int($0[j]) }, names: ["0", "1"])
+        return try (0..<bitCount).map { j in
+            try LabelSet(name: "bit\(j)", codes: perExample.map { Int($0[j]) }, names: ["0", "1"])
         }
     }
 

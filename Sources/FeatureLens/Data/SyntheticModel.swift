@@ -204,9 +204,9 @@ public struct SyntheticModel: Codable, Hashable, Sendable {
     func labelSets(_ lat: SyntheticLatents) throws -> [String: LabelSet] {
         func idx(_ v: [Double]) -> [Int] { v.map { $0 > 0 ? 1 : 0 } }
         let names = ["-1", "+1"]
-        var out = ["class": try LabelSet(labels: idx(lat.y), names: names)]
-        if let s = lat.s { out["subclass"] = try LabelSet(labels: idx(s), names: names, nestedIn: "class") }
-        for (kk, z) in lat.z.enumerated() { out["easy\(kk)"] = try LabelSet(labels: idx(z), names: names) }
+        var out = ["class": try LabelSet(name: "class", codes: idx(lat.y), names: names)]
+        if let s = lat.s { out["subclass"] = try LabelSet(name: "subclass", codes: idx(s), names: names, within: "class") }
+        for (kk, z) in lat.z.enumerated() { out["easy\(kk)"] = try LabelSet(name: "easy\(kk)", codes: idx(z), names: names) }
         return out
     }
 

@@ -214,14 +214,11 @@ public struct ImageRunner {
                                : test.images
 
         // Label sets read by the probes.
-        var auditLabels = [
-            AuditLabels(name: "class", train: try probeSet.labels("class").codes, test: try test.labels("class").codes),
-            AuditLabels(name: "coarse", train: try probeSet.labels("coarse").codes, test: try test.labels("coarse").codes),
-        ]
+        var auditTrainLabels = [try probeSet.labels("class"), try probeSet.labels("coarse")]
+        var auditTestLabels = [try test.labels("class"), try test.labels("coarse")]
         if k > 0 {
-            let tr = probeBits.labelSets(forExamples: Array(0..<nProbe))
-            let te = testBits.labelSets(forExamples: Array(0..<nTest))
-            for j in 0..<k { auditLabels.append(AuditLabels(name: tr[j].name, train: tr[j].codes, test: te[j].codes)) }
+            auditTrainLabels += try probeBits.labelSets(forExamples: Array(0..<nProbe))
+            auditTestLabels += try testBits.labelSets(forExamples: Array(0..<nTest))
         }
         let within = config.classWithin == "none" ? [:] : ["class": config.classWithin]
         let auditor = EmbeddingAuditor(configuration: AuditConfiguration(probe: config.probe, measure: .balanced, within: within))
@@ -288,8 +285,9 @@ public struct ImageRunner {
                 let useHead = layer == "head"
                 let tr = useHead ? probeOut.z : probeOut.h
                 let te = useHead ? testOut.z : testOut.h
-                var entry = try auditor.audit(step: event.step, loss: event.loss.map(Double.init), train: tr, test: te,
-                                              labels: auditLabels, layer: layer)
+                var entry = try auditor.audit(step: event.step, loss: event.loss.map(Double.init), train: tr,
+                                              trainLabels: auditTrainLabels, test: te, testLabels: auditTestLabels,
+                                              layer: layer)
                 if pcaPoints > 0 {
                     entry.pca = try PCAProjection.compute(Tensor<Double>(te), labels: pcaLabels, maxPoints: pcaPoints)
                 }
@@ -358,7 +356,7 @@ public struct ImageRunner {
             }
         }
 
-        let labelNames = auditLabels.map(\.name)
+        let labelNames = auditTrainLabels.map(\.name)
         return try layers.indices.map { li in
             var s = settings
             if layers.count > 1 { s["layer"] = .string(layers[li]) }

@@ -24,11 +24,13 @@ extension RidgeProbe: SignatureProbing {
     }
 }
 
-/// Probes every label set of `trainSet` (SCIENCE.md §5): a label set with `nestedIn` is fit
-/// and scored within each group of its parent and the scores are averaged over groups that
-/// appear in both train and test; the others are probed on all points.
+/// Probes every label set of `trainSet` (SCIENCE.md §5): a label set with `within` set is
+/// fit and scored within each group of its parent by the one within-group rule
+/// `WithinGroups.score` (groups with at least two classes in train and test, plain mean over
+/// groups, NaN when no group qualifies); the others are probed on all points.
 /// - Parameters: `trainEmbeddings` `[n_train, p]` (view 1), `testEmbeddings` `[n_test, p]`.
-/// - Returns: balanced accuracy per label-set name.
+/// - Returns: balanced accuracy per label-set name (NaN for a within-group label set that
+///   cannot be measured).
 /// - Throws: `ProbeError` for missing label sets or shape mismatches.
 public func probeLabelSets(_ probe: any SignatureProbing, trainEmbeddings: Tensor<Double>, trainSet: Dataset,
                            testEmbeddings: Tensor<Double>, testSet: Dataset) throws -> [String: Double] {
@@ -36,20 +38,21 @@ public func probeLabelSets(_ probe: any SignatureProbing, trainEmbeddings: Tenso
     for name in trainSet.labelSetNames {
         let tr = trainSet.labels[name]!
         guard let te = testSet.labels[name] else { throw ProbeError.invalidParameter("label set '\(name)' missing from the test dataset") }
-        if let parent = tr.nestedIn, let trP = trainSet.labels[parent], let teP = testSet.labels[parent] {
-            var scores: [Double] = []
-            for g in Set(trP.labels).sorted() {
-                let trIdx = trP.labels.indices.filter { trP.labels[$0] == g }
-                let teIdx = teP.labels.indices.filter { teP.labels[$0] == g }
-                guard !trIdx.isEmpty, !teIdx.isEmpty else { continue }
-                scores.append(try probe.balancedAccuracy(
-                    train: trainEmbeddings.gatherRows(trIdx), trainLabels: trIdx.map { tr.labels[$0] },
-                    test: testEmbeddings.gatherRows(teIdx), testLabels: teIdx.map { te.labels[$0] }))
+        if let parent = tr.within {
+            guard let trP = trainSet.labels[parent], let teP = testSet.labels[parent] else {
+                throw ProbeError.invalidParameter("label set '\(name)' is probed within '\(parent)', which the train or test dataset lacks")
             }
-            out[name] = scores.isEmpty ? 0 : scores.reduce(0, +) / Double(scores.count)
+            out[name] = try WithinGroups.score(trainLabels: tr.codes, trainGroups: trP.codes,
+                                               testLabels: te.codes, testGroups: teP.codes) { trIdx, teIdx in
+                let teLabels = teIdx.map { te.codes[$0] }
+                let acc = try probe.balancedAccuracy(
+                    train: trainEmbeddings.gatherRows(trIdx), trainLabels: trIdx.map { tr.codes[$0] },
+                    test: testEmbeddings.gatherRows(teIdx), testLabels: teLabels)
+                return ProbeScore(accuracy: acc, chance: 1 / Double(Set(teLabels).count))
+            }.score.accuracy
         } else {
-            out[name] = try probe.balancedAccuracy(train: trainEmbeddings, trainLabels: tr.labels,
-                                                   test: testEmbeddings, testLabels: te.labels)
+            out[name] = try probe.balancedAccuracy(train: trainEmbeddings, trainLabels: tr.codes,
+                                                   test: testEmbeddings, testLabels: te.codes)
         }
     }
     return out

@@ -248,7 +248,7 @@ public struct SyntheticRunner: Sendable {
         let prep = try prepared ?? PreparedData(config: config)
         let data = prep.data
         var streams = SyntheticStreams(seed: config.seed)
-        let pairs = try SpectralPairWeights(beta: config.beta, classes: data.train.labels["class"]!.labels)
+        let pairs = try SpectralPairWeights(beta: config.beta, classes: data.train.labels["class"]!.codes)
         let problem = try LinearContrastiveProblem(views: data.trainViews, pairs: pairs)
         let w0 = LinearGradientDescent.initialWeights(p: config.p, d: config.d, scale: config.initScale,
                                                       using: &streams.initialization)
@@ -312,7 +312,7 @@ public struct SyntheticRunner: Sendable {
             var pca: PCAProjection? = nil
             if self.recordsRepresentation {
                 metrics = try RepresentationMetrics(embeddings: testZ)
-                let labels = data.test.labels.filter { ["class", "subclass"].contains($0.key) }.mapValues { $0.labels }
+                let labels = data.test.labels.filter { ["class", "subclass"].contains($0.key) }.mapValues { $0.codes }
                 pca = try PCAProjection.compute(testZ, labels: labels, maxPoints: 300)
             }
             timeline.append(AuditRecord(step: point.step, loss: point.loss, probes: probes,

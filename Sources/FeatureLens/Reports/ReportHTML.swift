@@ -89,7 +89,7 @@ public enum ReportHTML {
         case .suppressed, .notLearned: return "suppressed"
         case .collapsed: return "collapsed"
         case .learnedThenLost: return "lost"
-        case .partial: return "partial"
+        case .partial, .notMeasurable: return "partial"
         }
     }
 }

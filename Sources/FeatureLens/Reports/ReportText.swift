@@ -63,6 +63,8 @@ public enum ReportText {
             return "\(name): not learned — ends at \(fin), near chance \(chance) (\(base))."
         case .partial:
             return "\(name): partial — ends at \(fin) (peak \(peak), chance \(chance), \(base))."
+        case .notMeasurable:
+            return "\(name): not measurable — no group has two classes in both its train and test rows, so no audit could probe it."
         }
     }
 }
