@@ -31,7 +31,7 @@ import Testing
         }
         #expect(try LabelTable(csvData: Data([0xEF, 0xBB, 0xBF] + Array("a\nx\n".utf8)), file: "b.csv").columns == ["a"])
         #expect(throws: LabelTableError.missingColumn(file: "mem.csv", column: "q", available: ["k", "name"])) { try ints.labels("q") }
-        let (a, b) = CategoricalLabels.unified(ints.labelSets["name"]!, CategoricalLabels(name: "name", values: ["w", "x"]))
+        let (a, b) = LabelSet.unified(ints.labelSets["name"]!, LabelSet(name: "name", values: ["w", "x"]))
         #expect(a.names == ["w", "x", "y, z"] && a.values == ["x", "y, z", "x"] && b.values == ["w", "x"])
     }
 

@@ -19,7 +19,7 @@ func cifarPixels(seed: Int) -> [UInt8] {
         let d = try CIFAR.read10(files: [a, b])
         #expect(d.images.shape == [4, 3, 32, 32])
         #expect(try d.labels("class").codes == [3, 9, 0, 4])
-        #expect(try d.labels("class").names[3] == "cat")
+        #expect(try d.labels("class").classNames[3] == "cat")
         // Channel-major layout: image 2, green plane, (y 5, x 7) = (2 + 50 + 15 + 7) / 255.
         #expect(d.images.scalars[2 * 3072 + 1 * 1024 + 5 * 32 + 7] == Float(74) / 255)
         let three = try CIFAR.read10(files: [a, b], limit: 3)
@@ -37,7 +37,7 @@ func cifarPixels(seed: Int) -> [UInt8] {
         let coarse = try d.labels("coarse"), fine = try d.labels("class")
         #expect(coarse.codes == [19, 0, 11] && coarse.classCount == 20)
         #expect(fine.codes == [99, 4, 30] && fine.classCount == 100)
-        #expect(fine.names[99] == "worm" && fine.names[4] == "beaver" && coarse.names[0] == "aquatic_mammals")
+        #expect(fine.classNames[99] == "worm" && fine.classNames[4] == "beaver" && coarse.classNames[0] == "aquatic_mammals")
         #expect(d.images.scalars[1 * 3072 + 2 * 1024] == Float(10 + 100) / 255)
     }
 

@@ -131,7 +131,7 @@ func labelsIDX(_ labels: [UInt8]) -> [UInt8] {
         #expect(train.images.shape == [4, 1, 28, 28] && test.images.shape == [2, 1, 28, 28])
         #expect(train.name == "fashion-mnist/train" && test.name == "fashion-mnist/test")
         #expect(try train.labels("class").codes == [0, 1, 5, 8])
-        #expect(try train.labels("class").names[0] == "T-shirt/top")
+        #expect(try train.labels("class").classNames[0] == "T-shirt/top")
         let coarse = try train.labels("coarse")
         #expect(coarse.codes == [0, 1, 2, 3] && coarse.names == ["tops", "bottoms", "footwear", "bags"])
         #expect(try test.labels("coarse").codes == [0, 2])

@@ -191,7 +191,7 @@ private struct BilinearGolden: Decodable {
                 #expect(ch.allSatisfy { $0 == Float(bits[j]) })
             }
         }
-        let sets = rb.labelSets(forExamples: [12, 5, 900])
+        let sets = try rb.labelSets(forExamples: [12, 5, 900])
         #expect(sets.count == 20 && sets[3].name == "bit3" && sets[3].codes == [12, 5, 900].map { Int(rb.bits(forExample: $0)[3]) })
     }
 
@@ -228,11 +228,11 @@ private struct BilinearGolden: Decodable {
 
     @Test func digitOverlayComposesAndLabels() throws {
         let base = ImageDataset(name: "base", images: Tensor(repeating: 0.25, shape: [6, 2, 10, 10]),
-                                labelSets: ["class": ImageLabelSet(name: "class", codes: [0, 1, 0, 1, 0, 1], names: ["a", "b"])])
+                                labelSets: ["class": try LabelSet(name: "class", codes: [0, 1, 0, 1, 0, 1], names: ["a", "b"])])
         var glyphs = [Float](repeating: 0, count: 3 * 16)
         for d in 0..<3 { glyphs[d * 16 + d] = 1; glyphs[d * 16 + 15] = 0.1 * Float(d + 1) }  // digit d: pixel d bright
         let digits = ImageDataset(name: "digits", images: Tensor(shape: [3, 1, 4, 4], scalars: glyphs),
-                                  labelSets: ["class": ImageLabelSet(name: "class", codes: [7, 8, 9], names: (0..<10).map { "\($0)" })])
+                                  labelSets: ["class": try LabelSet(name: "class", codes: [7, 8, 9], names: (0..<10).map { "\($0)" })])
         let overlay = try DigitOverlay(placement: .fixed(top: 2, left: 3))
         var g = SeededGenerator(seed: 4)
         let out = try overlay.apply(to: base, digits: digits, using: &g)

@@ -8,7 +8,7 @@ import Testing
         let g = try LabelGrouping.decode(Data(json.utf8), file: "grouping.json")
         #expect(g.fineLabelSet == "class" && g.coarseLabelSet == "coarse")
         #expect(try g.table(fineClassCount: 5) == [0, 1, 0, 1, 0])
-        let fine = ImageLabelSet(name: "class", codes: [4, 3, 0, 1], names: ["a", "b", "c", "d", "e"])
+        let fine = try LabelSet(name: "class", codes: [4, 3, 0, 1], names: ["a", "b", "c", "d", "e"])
         let coarse = try g.coarseLabels(from: fine)
         #expect(coarse.name == "coarse" && coarse.codes == [0, 1, 0, 1] && coarse.names == ["even", "odd"])
         // Encoding and decoding again gives the same grouping.

@@ -8,12 +8,12 @@ import Testing
         let model = SyntheticModel(kind: .cc, d: 500, n: 400, nTest: 1000, sigma: 1, aC: 1, aS: 0.6, rho: 0.6)
         let data = try model.generate(augmentation: .none, seed: 7)
         #expect(data.trainViews.count == 1)
-        let y = data.train.labels["class"]!.labels, s = data.train.labels["subclass"]!.labels
+        let y = data.train.labels["class"]!.codes, s = data.train.labels["subclass"]!.codes
         #expect(y.filter { $0 == 1 }.count == 200)
         for c in 0...1 {                                   // ρ = 0.6 within each class
             #expect(zip(y, s).filter { $0.0 == c && $0.1 == 1 }.count == 120)
         }
-        #expect(data.train.labels["subclass"]!.nestedIn == "class")
+        #expect(data.train.labels["subclass"]!.within == "class")
         let x = data.train.features
         for i in 0..<400 {                                  // planted coordinates: a·label + noise
             #expect(abs(x[i, 0] - (y[i] == 1 ? 1 : -1)) < 0.25)
@@ -23,7 +23,7 @@ import Testing
         for i in 0..<400 { for j in 2..<500 { ss += x[i, j] * x[i, j]; count += 1 } }
         let variance = ss / Double(count)
         #expect(abs(variance - 1.0 / 500) < 0.05 / 500, "noise variance \(variance)")
-        let ts = data.test.labels["subclass"]!.labels, ty = data.test.labels["class"]!.labels
+        let ts = data.test.labels["subclass"]!.codes, ty = data.test.labels["class"]!.codes
         #expect(ty.filter { $0 == 1 }.count == 500)
         #expect(zip(ty, ts).filter { $0.0 == 0 && $0.1 == 1 }.count == 300)
     }
@@ -38,7 +38,7 @@ import Testing
             for j in 0..<5 { #expect(abs(x1[i, j] - x2[i, j]) < 0.5) }   // kept components agree
         }
         #expect((x1 - x2).norm() > 0.5)                                  // noise redrawn
-        let easy0 = a.train.labels["easy0"]!.labels
+        let easy0 = a.train.labels["easy0"]!.codes
         for i in 0..<50 { #expect((x1[i, 2] > 0) == (easy0[i] == 1)) }
         // FS-b: imperfect keeps ζ (same in both views), perfect redraws it.
         let fsB = SyntheticModel(kind: .fsB, d: 300, n: 30, nTest: 20, aC: 1, aZ: 20, m: 100)

@@ -193,7 +193,7 @@ import Testing
             var t = Date()
             func lap(_ what: String) { print("  \(preset.name)[\(index)] \(what): \(String(format: "%.3f", Date().timeIntervalSince(t))) s"); t = Date() }
             let data = try c.model.generate(augmentation: c.augmentation, seed: 0); lap("generate")
-            let pairs = try SpectralPairWeights(beta: c.beta, classes: data.train.labels["class"]!.labels)
+            let pairs = try SpectralPairWeights(beta: c.beta, classes: data.train.labels["class"]!.codes)
             let problem = try LinearContrastiveProblem(views: data.trainViews, pairs: pairs)
             let xs = problem.stackedInputs
             let gram = gramOfRows(xs); lap("gram")

@@ -44,7 +44,7 @@ import Testing
     func gramStepEqualsDirectStep(augmentation: AugmentationKind, beta: Double) throws {
         let model = SyntheticModel(kind: .cc, d: 150, n: 30, nTest: 10, aC: 1, aS: 0.6, rho: 0.6)
         let data = try model.generate(augmentation: augmentation, seed: 3)
-        let pairs = try SpectralPairWeights(beta: beta, classes: data.train.labels["class"]!.labels)
+        let pairs = try SpectralPairWeights(beta: beta, classes: data.train.labels["class"]!.codes)
         let problem = try LinearContrastiveProblem(views: data.trainViews, pairs: pairs)
         var gen = SeededGenerator(seed: 8)
         let w0 = LinearGradientDescent.initialWeights(p: 4, d: 150, scale: 0.1, using: &gen)
@@ -121,8 +121,8 @@ import Testing
         let y = (0..<80).map { $0 % 2 }, s = (0..<80).map { ($0 / 2) % 2 }
         var z = Tensor<Double>(zeros: [80, 2])
         for i in 0..<80 { z[i, 0] = Double(y[i]); z[i, 1] = (s[i] == y[i] ? 1 : -1) + 0.01 * Double(i % 5) }
-        let ds = try Dataset(features: z, labels: ["class": LabelSet(labels: y),
-                                                   "subclass": LabelSet(labels: s, nestedIn: "class")])
+        let ds = try Dataset(features: z, labels: ["class": LabelSet(name: "class", codes: y),
+                                                   "subclass": LabelSet(name: "subclass", codes: s, within: "class")])
         let r = try probeLabelSets(probe, trainEmbeddings: z, trainSet: ds, testEmbeddings: z, testSet: ds)
         #expect(r["class"] == 1 && r["subclass"] == 1)
     }

@@ -45,7 +45,7 @@ import Testing
     @Test(arguments: [(1.0, AugmentationKind.none, 8), (0.0, .imperfect, 3), (0.5, .imperfect, 5), (0.25, .perfect, 4)])
     func minimumNormIsOptimalAndStationary(beta: Double, augmentation: AugmentationKind, p: Int) throws {
         let data = try Self.smallData(augmentation == .perfect ? .fsB : .cc, augmentation: augmentation)
-        let pairs = try SpectralPairWeights(beta: beta, classes: data.train.labels["class"]!.labels)
+        let pairs = try SpectralPairWeights(beta: beta, classes: data.train.labels["class"]!.codes)
         let problem = try LinearContrastiveProblem(views: data.trainViews, pairs: pairs)
         let solver = try MinimumNormSolver(problem: problem)
         let sol = try solver.solve(p: p)
@@ -98,7 +98,7 @@ import Testing
     /// The CC minimum-norm minimizer collapses the subclass at test and keeps the class.
     @Test func classCollapseMinimumNormCollapsesSubclass() throws {
         let data = try Self.smallData(.cc, augmentation: .none, n: 60, d: 300, seed: 3)
-        let pairs = try SpectralPairWeights(beta: 1, classes: data.train.labels["class"]!.labels)
+        let pairs = try SpectralPairWeights(beta: 1, classes: data.train.labels["class"]!.codes)
         let problem = try LinearContrastiveProblem(views: data.trainViews, pairs: pairs)
         let sol = try MinimumNormSolver(problem: problem).solve(p: 4)
         let w = sol.weights(stackedInputs: problem.stackedInputs)
@@ -109,7 +109,7 @@ import Testing
         #expect(abs(sol.optimalLoss + 2) < 1e-12)   // two balanced classes: L* = −2
         // Training embeddings of one class are identical (collapse on train), up to rounding.
         let z = embed(data.train.features, w)
-        let y = data.train.labels["class"]!.labels
+        let y = data.train.labels["class"]!.codes
         let first = (0...1).map { c in y.firstIndex(of: c)! }
         for i in 0..<y.count { for j in 0..<4 { #expect(abs(z[i, j] - z[first[y[i]], j]) < 1e-9) } }
     }
@@ -118,7 +118,7 @@ import Testing
     /// d×d computation (allowed here because d is tiny).
     @Test func comparisonMatchesBruteForce() throws {
         let data = try Self.smallData(.cc, augmentation: .imperfect, n: 12, d: 40)
-        let pairs = try SpectralPairWeights(beta: 0.5, classes: data.train.labels["class"]!.labels)
+        let pairs = try SpectralPairWeights(beta: 0.5, classes: data.train.labels["class"]!.codes)
         let problem = try LinearContrastiveProblem(views: data.trainViews, pairs: pairs)
         let solver = try MinimumNormSolver(problem: problem)
         let sol = try solver.solve(p: 3)

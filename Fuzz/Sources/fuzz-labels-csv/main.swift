@@ -20,7 +20,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             || Set(l.names).count != l.names.count || l.names.contains(where: \.isEmpty) {
             fatalError("bad label set \(name)")
         }
-        let (a, b) = CategoricalLabels.unified(l, l.gather(Array((0..<l.count).reversed())))
+        let (a, b) = LabelSet.unified(l, l.gather(Array((0..<l.count).reversed())))
         if a.values != l.values || b.values != l.values.reversed() { fatalError("unified changed the values of \(name)") }
     }
     return 0
