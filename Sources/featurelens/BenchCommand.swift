@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure speed on this machine: GEMM against the FMA peak, training steps and a ConvNet epoch against PyTorch.",
-        subcommands: [BenchGEMMCommand.self, BenchTrain.self, BenchConv.self]
+        subcommands: [BenchGEMMCommand.self, BenchTrain.self, BenchConv.self, BenchLinear.self]
     )
 }
 

@@ -115,4 +115,106 @@ import Testing
         #expect(try ExternalAudit.parseWithin(["subclass:class"]) == ["subclass": "class"])
         #expect(throws: NPYError.self) { try ExternalAudit(embeddings: [dir.appendingPathComponent("none.npy").path], labels: labels).run() }
     }
+
+    /// Embeddings `[n, 6]` and labels in which `subclass` is linear within each `class` group,
+    /// `easy` is global, the train rows of class 2 hold one subclass (so that group cannot be
+    /// probed) and `lonely` has one class in every train group (so it is not measurable).
+    static func withinGroupData(n: Int, seed: UInt64, train: Bool) throws -> (x: Tensor<Double>, data: Dataset) {
+        var g = SeededGenerator(seed: seed)
+        var x = Tensor<Double>(randomNormal: [n, 6], using: &g)
+        var cls = [Int](), sub = [Int](), easy = [Int](), lonely = [Int]()
+        for i in 0..<n {
+            let c = i % 3
+            let s = train && c == 2 ? 0 : (i / 3) % 2
+            cls.append(c); sub.append(s); easy.append((i / 7) % 2); lonely.append(train ? 0 : s)
+            x[i, 0] += 1.5 * Double(c)
+            x[i, 1] += (s == 1) == (c == 1) ? 1.2 : -1.2
+            x[i, 2] += easy[i] == 1 ? 0.8 : -0.8
+        }
+        let data = try Dataset(features: x, labels: [
+            "class": LabelSet(name: "class", codes: cls),
+            "subclass": LabelSet(name: "subclass", codes: sub, within: "class"),
+            "easy": LabelSet(name: "easy", codes: easy),
+            "lonely": LabelSet(name: "lonely", codes: lonely, within: "class"),
+        ])
+        return (x, data)
+    }
+
+    /// The same embeddings and labels through the synthetic runner's audit (`probeLabelSets`),
+    /// through `EmbeddingAuditor` and through `featurelens audit`'s library entry
+    /// (`ExternalAudit` on NPY files and CSV label tables) give the same numbers, including a
+    /// group that cannot be probed (skipped) and a label that cannot be measured (NaN).
+    @Test func withinGroupRuleIsTheSameOnEveryPath() throws {
+        let (trainX, trainSet) = try Self.withinGroupData(n: 150, seed: 61, train: true)
+        let (testX, testSet) = try Self.withinGroupData(n: 90, seed: 62, train: false)
+        let synthetic = try probeLabelSets(RidgeProbe(), trainEmbeddings: trainX, trainSet: trainSet,
+                                           testEmbeddings: testX, testSet: testSet)
+        #expect(synthetic["lonely"]!.isNaN)
+        #expect(synthetic["subclass"]! > 0.8 && synthetic["easy"]! > 0.8, "\(synthetic)")
+
+        // Within groups, only classes 0 and 1 qualify (class 2's train rows hold one subclass).
+        let names = ["class", "subclass", "easy", "lonely"]
+        let rows0 = (0..<150).filter { trainSet.labels["class"]!.codes[$0] < 2 }
+        let test0 = (0..<90).filter { testSet.labels["class"]!.codes[$0] < 2 }
+        var perGroup = 0.0
+        for c in 0..<2 {
+            let tr = rows0.filter { trainSet.labels["class"]!.codes[$0] == c }
+            let te = test0.filter { testSet.labels["class"]!.codes[$0] == c }
+            perGroup += try RidgeProbe().balancedAccuracy(
+                train: trainX.gatherRows(tr), trainLabels: tr.map { trainSet.labels["subclass"]!.codes[$0] },
+                test: testX.gatherRows(te), testLabels: te.map { testSet.labels["subclass"]!.codes[$0] }) / 2
+        }
+        #expect(synthetic["subclass"] == perGroup)
+
+        func same(_ a: Double?, _ b: Double?) -> Bool {
+            guard let a, let b else { return false }
+            return a == b || (a.isNaN && b.isNaN)
+        }
+        // EmbeddingAuditor, with `within` taken from the label sets.
+        let entry = try EmbeddingAuditor(configuration: AuditConfiguration(computeMetrics: false)).audit(
+            step: 0, train: trainX, trainLabels: names.map { trainSet.labels[$0]! },
+            test: testX, testLabels: names.map { testSet.labels[$0]! })
+        for name in names { #expect(same(entry.probes[name], synthetic[name]), "auditor \(name)") }
+        #expect(entry.chance!["lonely"]!.isNaN && entry.retention!["lonely"]!.isNaN)
+
+        // `featurelens audit --embeddings train.npy --test-embeddings test.npy --labels … --within …`.
+        let folder = try TemporaryFolder()
+        defer { folder.cleanup() }
+        func csv(_ d: Dataset) -> [UInt8] {
+            var text = names.joined(separator: ",") + "\n"
+            for i in 0..<d.count { text += names.map { String(d.labels[$0]!.codes[i]) }.joined(separator: ",") + "\n" }
+            return Array(text.utf8)
+        }
+        let trainFile = folder.url.appendingPathComponent("train.npy"), testFile = folder.url.appendingPathComponent("test.npy")
+        try NPY.write(trainX, to: trainFile, dtype: .float64)
+        try NPY.write(testX, to: testFile, dtype: .float64)
+        let trainCSV = try folder.write("train.csv", csv(trainSet)), testCSV = try folder.write("test.csv", csv(testSet))
+        let run = try ExternalAudit(embeddings: [trainFile.path], testEmbeddings: [testFile.path], labels: trainCSV.path,
+                                    testLabels: testCSV.path,
+                                    audit: AuditConfiguration(within: try ExternalAudit.parseWithin(["subclass:class", "lonely:class"]))).run()
+        for name in names { #expect(same(run.final.probes[name], synthetic[name]), "featurelens audit \(name)") }
+        #expect(run.verdicts["lonely"] == .notMeasurable)
+
+        // `--json` stays valid JSON with the not-measurable label: NaN is written "nan".
+        let json = try FeatureTable.jsonSummary(run)
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect((obj["probes"] as? [String: Any])?["lonely"] as? String == "nan")
+        #expect((obj["verdicts"] as? [String: String])?["lonely"] == "not measurable")
+    }
+
+    /// `featurelens audit --json` prints valid JSON when a metric is not finite (NaN and ±∞
+    /// are written as the strings "nan", "inf", "-inf").
+    @Test func jsonSummaryWritesNonFiniteMetricsAsStrings() throws {
+        var run = try ExternalAudit(embeddings: [ckpts[1]], labels: labels, columns: ["class"]).run()
+        run.final.metrics!.uniformity = .nan
+        run.final.metrics!.rankme = .infinity
+        run.final.metrics!.collapseStd = -.infinity
+        let json = try FeatureTable.jsonSummary(run)
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let metrics = try #require(obj["metrics"] as? [String: Any])
+        #expect(metrics["uniformity"] as? String == "nan")
+        #expect(metrics["rankme"] as? String == "inf")
+        #expect(metrics["collapse_std"] as? String == "-inf")
+        #expect(metrics["effective_rank"] is NSNumber)
+    }
 }

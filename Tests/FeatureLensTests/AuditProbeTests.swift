@@ -202,4 +202,60 @@ struct LogisticFixture: Decodable {
         #expect(throws: ProbeError.self) { try CentroidProbe().predict(train: x, trainLabels: [0, 1, 0, 1], test: Tensor(zeros: [2, 5])) }
         #expect(throws: ProbeError.self) { try LogisticProbe(c: 0).fit(train: x, labels: [0, 1, 0, 1]) }
     }
+
+    /// The within-group rule: a group is probed only when its train rows and its test rows
+    /// each hold at least two classes; nothing qualifying gives NaN, never the global score.
+    @Test func withinGroupRuleSkipsGroupsWithOneClassAndIsNaNWhenNoneQualifies() throws {
+        // Group 0: two classes on both sides. Group 1: one class in train. Group 2: one class in
+        // test. Group 3: train only. Group 4: test only.
+        let trainGroups = [0, 0, 0, 0, 1, 1, 2, 2, 2, 3, 3]
+        let trainLabels = [0, 1, 0, 1, 0, 0, 0, 1, 1, 0, 1]
+        let testGroups = [0, 0, 0, 1, 1, 2, 2, 4, 4]
+        let testLabels = [0, 1, 1, 0, 1, 1, 1, 0, 1]
+        var calls: [([Int], [Int])] = []
+        let (score, groups) = try WithinGroups.score(trainLabels: trainLabels, trainGroups: trainGroups,
+                                                     testLabels: testLabels, testGroups: testGroups) { tr, te in
+            calls.append((tr, te))
+            return ProbeScore(accuracy: 0.75, chance: 0.5)
+        }
+        #expect(groups == 1 && calls.count == 1)
+        #expect(calls.first?.0 == [0, 1, 2, 3] && calls.first?.1 == [0, 1, 2])
+        #expect(score == ProbeScore(accuracy: 0.75, chance: 0.5))
+
+        // Size-weighted: weights are the groups' test-row counts.
+        let weighted = try WithinGroups.score(trainLabels: [0, 1, 0, 1], trainGroups: [0, 0, 1, 1],
+                                              testLabels: [0, 1, 0, 1, 1, 0], testGroups: [0, 0, 1, 1, 1, 1],
+                                              averaging: .sizeWeighted) { _, te in
+            ProbeScore(accuracy: te.count == 2 ? 1 : 0.4, chance: 0.5)
+        }
+        #expect(weighted.groups == 2 && abs(weighted.score.accuracy - (2 * 1 + 4 * 0.4) / 6) < 1e-15)
+
+        // No group qualifies: NaN accuracy, chance and retention; 0 groups; the probe never runs.
+        let x = Tensor<Double>(shape: [4, 1], scalars: [0, 1, 2, 3])
+        let none = try ProbeEvaluation.scoreWithinGroups(probe: RidgeProbe(), train: x, trainLabels: [0, 0, 1, 1],
+                                                         trainGroups: [0, 0, 1, 1], test: x, testLabels: [0, 1, 0, 1],
+                                                         testGroups: [0, 0, 1, 1])
+        #expect(none.groups == 0)
+        #expect(none.score.accuracy.isNaN && none.score.chance.isNaN && none.score.retention.isNaN)
+        #expect(throws: ProbeError.labelCount(what: "train group labels", labels: 3, rows: 4)) {
+            try ProbeEvaluation.scoreWithinGroups(probe: RidgeProbe(), train: x, trainLabels: [0, 0, 1, 1],
+                                                  trainGroups: [0, 0, 1], test: x, testLabels: [0, 1, 0, 1], testGroups: [0, 0, 1, 1])
+        }
+    }
+
+    /// Audits that could not measure a label (NaN) are left out of its peak and verdict; a label
+    /// never measured is "not measurable".
+    @Test func notMeasurableAuditsAreLeftOutOfTheVerdict() throws {
+        let steps = [0, 10, 20, 30]
+        func entry(_ step: Int, _ acc: Double) -> TimelineEntry {
+            TimelineEntry(step: step, scores: ["sub": ProbeScore(accuracy: acc, chance: acc.isNaN ? .nan : 0.5),
+                                               "never": ProbeScore(accuracy: .nan, chance: .nan)])
+        }
+        let timeline = zip(steps, [0.5, 1.0, .nan, 0.5]).map { entry($0, $1) }
+        let report = try FeatureReport(timeline: timeline, labels: ["sub", "never"], within: ["sub": "c", "never": "c"])
+        let sub = report.features[0], never = report.features[1]
+        #expect(sub.verdict == .collapsed && sub.peak == 1.0 && sub.peakStep == 10)
+        #expect(never.verdict == .notMeasurable && never.peak.isNaN && never.final.isNaN)
+        #expect(ReportText.sentence(never).contains("not measurable"))
+    }
 }

@@ -146,11 +146,8 @@ func labelsIDX(_ labels: [UInt8]) -> [UInt8] {
         FileManager.default.fileExists(atPath: fashionDirectory.appendingPathComponent("train-labels-idx1-ubyte.gz").path)
     }
 
-    @Test func debianFashionMNISTSubset() throws {
-        guard Self.fashionAvailable else {
-            print("SKIPPED debianFashionMNISTSubset: \(Self.fashionDirectory.path) not found (apt-get install dataset-fashion-mnist)")
-            return
-        }
+    @Test(.enabled(if: IDXTests.fashionAvailable, "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)"))
+    func debianFashionMNISTSubset() throws {
         let (train, test) = try FashionMNIST.load(trainLimit: 100, testLimit: 50)
         #expect(train.images.shape == [100, 1, 28, 28] && test.images.shape == [50, 1, 28, 28])
         // First labels, and the pixel byte sum of the first 100 training images, from numpy.

@@ -150,11 +150,8 @@ struct ImagePresetTests {
         ("steps", "3"), ("audit_steps", "0,1,3"), ("pca_points", "100"), ("encoder", "mlp"), ("mlp_hidden", "32"),
     ]
 
-    @Test func collapsePresetGivesAWellFormedDocument() throws {
-        guard Self.fashionAvailable else {
-            print("SKIPPED collapsePresetGivesAWellFormedDocument: \(FashionMNIST.defaultDirectory.path) not found (apt-get install dataset-fashion-mnist)")
-            return
-        }
+    @Test(.enabled(if: ImagePresetTests.fashionAvailable, "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)"))
+    func collapsePresetGivesAWellFormedDocument() throws {
         var progressCalls = 0
         let runner = ImageRunner(progress: { _, step, total, loss in
             progressCalls += 1
@@ -194,11 +191,8 @@ struct ImagePresetTests {
         #expect(decoded.runs == doc.runs && decoded.config == doc.config)
     }
 
-    @Test func randBitsPresetProbesTheBitsAndIsDeterministic() throws {
-        guard Self.fashionAvailable else {
-            print("SKIPPED randBitsPresetProbesTheBitsAndIsDeterministic: \(FashionMNIST.defaultDirectory.path) not found (apt-get install dataset-fashion-mnist)")
-            return
-        }
+    @Test(.enabled(if: ImagePresetTests.fashionAvailable, "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)"))
+    func randBitsPresetProbesTheBitsAndIsDeterministic() throws {
         var preset = ImagePresets.fashionRandBits
         preset.settings = [["bits": "5", "bits_mode": "shared", "embedding": "16"],
                            ["bits": "5", "bits_mode": "per-view", "embedding": "16"]]

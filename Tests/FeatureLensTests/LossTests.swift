@@ -210,6 +210,43 @@ private func lossFromFixture(_ file: String, _ c: LossFixtureCase) throws -> any
         }
     }
 
+    /// The linear Gram-space engine's objective (`LinearSpectralObjective`, used through
+    /// `LinearContrastiveProblem`) and the mini-batch `SpectralContrastiveLoss` are the same
+    /// loss of SCIENCE.md §3: same value and gradients, in Double, for UCL, SCL and joint
+    /// pairings, with two views and without augmentation (Z₁ = Z₂), on both of the mini-batch
+    /// loss's quadratic-term paths (p ≤ n and p > n).
+    @Test func linearEngineObjectiveEqualsMiniBatchSpectralLoss() throws {
+        let labels = [2, 0, 2, 2, 5, 0, 1, 5, 1]  // class 3 and 4 empty
+        let n = labels.count
+        for (k, p) in [3, 13].enumerated() {
+            let z = lossRandom([2 * n, p], seed: 240 + UInt64(k))
+            let z1 = z.rows(0..<n), z2 = z.rows(n..<(2 * n))
+            let x = lossRandom([n, p], seed: 250 + UInt64(k))
+            for (pairing, beta) in [(SpectralPairing.unsupervised, 0.0), (.supervised, 1.0), (.joint(beta: 0.3), 0.3)] {
+                let miniBatch = try SpectralContrastiveLoss(pairing: pairing)
+                let pairs = try SpectralPairWeights(beta: beta, classes: labels)
+                // Two views.
+                let a = try miniBatch.evaluate(z, labels: labels)
+                let b = try LinearSpectralObjective.evaluate(z1, z2, pairs: pairs)
+                let problem = try LinearContrastiveProblem(views: [x, x], pairs: pairs)
+                let c = try problem.lossAndGradient(stackedEmbeddings: z)
+                let stacked = try LinearSpectralObjective.evaluateStacked(z, labels: beta == 0 ? nil : labels, beta: beta)
+                let engine = Tensor.concatenateRows([b.gradient1, b.gradient2]).scalars
+                for (what, value, gradient) in [("evaluate", b.value, engine), ("problem", c.value, c.gradient.scalars),
+                                                 ("stacked", stacked.value, stacked.gradient.scalars)] {
+                    #expect(lossRelativeError(value, a.value) <= 1e-10, "\(what) \(pairing) p=\(p)")
+                    #expect(lossRelativeError(gradient, a.gradient.scalars) <= 1e-10, "\(what) \(pairing) p=\(p)")
+                }
+                // No augmentation: the engine feeds Z to both branches and sums the two halves.
+                let single = try LinearContrastiveProblem(views: [x], pairs: pairs).lossAndGradient(stackedEmbeddings: z1)
+                let same = try miniBatch.evaluate(Tensor.concatenateRows([z1, z1]), labels: labels)
+                let summed = same.gradient.rows(0..<n) + same.gradient.rows(n..<(2 * n))
+                #expect(lossRelativeError(single.value, same.value) <= 1e-10, "one view \(pairing) p=\(p)")
+                #expect(lossRelativeError(single.gradient.scalars, summed.scalars) <= 1e-10, "one view \(pairing) p=\(p)")
+            }
+        }
+    }
+
     @Test func jointSpectralEqualsBetaWeightedSum() throws {
         // The spectral loss is affine in P: L(βP_S + (1−β)P_U) = βL(P_S) + (1−β)L(P_U).
         let labels = [0, 1, 0, 2, 1]
