@@ -17,7 +17,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     for name in table.columns {
         guard let l = try? table.labels(name) else { fatalError("column \(name) has no label set") }
         if l.count != table.rowCount || l.codes.contains(where: { $0 < 0 || $0 >= l.classCount })
-            || Set(l.names).count != l.names.count || l.names.contains(where: \.isEmpty) {
+            || Set(l.classNames).count != l.classCount || l.classNames.contains(where: \.isEmpty) {
             fatalError("bad label set \(name)")
         }
         let (a, b) = LabelSet.unified(l, l.gather(Array((0..<l.count).reversed())))
