@@ -45,12 +45,11 @@ public enum FeatureTable {
 
     /// The `--json` summary: `{"probes": {label: accuracy}, "chance": {label: rate},
     /// "metrics": {"rankme", "effective_rank", "uniformity", "collapse_std"},
-    /// "verdicts": {label: verdict}}` for the last audit, pretty-printed with sorted keys.
-    /// - Throws: `EncodingError` (only for non-finite numbers).
+    /// "verdicts": {label: verdict}}` for the last audit, pretty-printed with sorted keys by
+    /// `FeatureLensJSON` (a non-finite metric is written as the string "nan", "inf" or "-inf").
+    /// - Throws: `EncodingError` (not for non-finite numbers).
     public static func jsonSummary(_ run: RunReport) throws -> String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return String(decoding: try e.encode(AuditSummary(run)), as: UTF8.self)
+        try FeatureLensJSON.string(AuditSummary(run))
     }
 }
 
