@@ -23,7 +23,7 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
         return s + " (valid keys: \(known.joined(separator: ", ")))"
     }
 
-    /// The valid key nearest to `key` by edit distance (Levenshtein, case-insensitive), when
+    /// The valid key nearest to `key` by edit distance (`editDistance`, case-insensitive), when
     /// it is close enough to be a plausible typo: at most 1 edit for keys of up to 5
     /// characters, 2 up to 8, else 3. Nil when none is that close.
     public static func suggestion(for key: String, among known: [String]) -> String? {
@@ -36,20 +36,24 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
         return best?.0
     }
 
-    /// Levenshtein distance between `a` and `b` (insertions, deletions, substitutions of
-    /// characters, each costing 1).
+    /// Edit distance between `a` and `b`: the fewest insertions, deletions, substitutions
+    /// and swaps of two adjacent characters turning one into the other (optimal string
+    /// alignment distance, so `stpes` is one edit from `steps`).
     static func editDistance(_ a: String, _ b: String) -> Int {
         let x = Array(a), y = Array(b)
         if x.isEmpty { return y.count }
-        var prev = Array(0...y.count), cur = prev
+        if y.isEmpty { return x.count }
+        // d[i][j] = distance between the first i characters of x and the first j of y.
+        var d = [[Int]](repeating: [Int](repeating: 0, count: y.count + 1), count: x.count + 1)
+        for i in 0...x.count { d[i][0] = i }
+        for j in 0...y.count { d[0][j] = j }
         for i in 1...x.count {
-            cur[0] = i
-            for j in stride(from: 1, through: y.count, by: 1) {
-                cur[j] = Swift.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1))
+            for j in 1...y.count {
+                d[i][j] = Swift.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1))
+                if i > 1, j > 1, x[i - 1] == y[j - 2], x[i - 2] == y[j - 1] { d[i][j] = Swift.min(d[i][j], d[i - 2][j - 2] + 1) }
             }
-            swap(&prev, &cur)
         }
-        return prev[y.count]
+        return d[x.count][y.count]
     }
 }
 
