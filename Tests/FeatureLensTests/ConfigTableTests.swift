@@ -187,6 +187,25 @@ struct ConfigTableTests {
         }
     }
 
+    /// A fashion-randbits config.json as `featurelens run` wrote it before the rename (keys
+    /// `embedding` and `head`, in the base and in the settings).
+    @Test func oldImageConfigFileFromTheCLIDecodesAndItsSettingsApply() throws {
+        let url = fixtureURL("config/image-config-embedding-head.json")
+        struct File: Codable { var preset: String; var base: ImageExperimentConfig; var settings: [[String: String]] }
+        let file = try FeatureLensJSON.decode(File.self, from: Data(contentsOf: url), file: url.path)
+        #expect(file.preset == "fashion-randbits" && file.base.p == 128 && file.base.backboneWidth == 0)
+        #expect(file.base.trainLimit == 1024 && file.base.epochs == 1 && file.base.probeTrain == 500)
+        var widths: [Int] = []
+        for setting in file.settings {
+            var c = file.base
+            for (k, v) in setting.sorted(by: { $0.key < $1.key }) { try c.set(key: k, value: v) }
+            try c.validate()
+            #expect(!c.hasHead)
+            widths.append(c.p)
+        }
+        #expect(widths == [128, 128, 128, 128, 16, 16])
+    }
+
     // MARK: JSON coder
 
     @Test func projectCoderWritesNonFiniteRealsAsStringsAndReadsThemBack() throws {

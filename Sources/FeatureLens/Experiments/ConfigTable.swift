@@ -354,7 +354,7 @@ public struct ConfigTable<Config> {
             out += "| `\(k.name)` | \(cell(k.type)) | `\(cell(k.defaultValue.isEmpty ? "\"\"" : k.defaultValue))` | \(cell(k.doc)) |\n"
         }
         if !aliases.isEmpty {
-            out += "\nOld key names, still read from config files and accepted by `--set` (never written; a file may not mix one with the keys it replaces):\n\n"
+            out += "\nOld key names, still read from config files (never written; a file may not mix one with the keys it replaces):\n\n"
             for a in aliases { out += "- `\(a.name)`: \(a.doc).\n" }
         }
         return out
