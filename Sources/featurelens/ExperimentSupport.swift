@@ -12,13 +12,9 @@ struct CLIError: Error, CustomStringConvertible {
 /// Describes any error in one line (typed errors print their own description).
 func describe(_ error: Error) -> String {
     if let d = error as? DecodingError {
-        switch d {
-        case let .dataCorrupted(c): return c.debugDescription
-        case let .keyNotFound(k, c): return "missing key '\(k.stringValue)' at \(path(c))"
-        case let .typeMismatch(t, c): return "wrong type at '\(path(c))': expected \(t) (\(c.debugDescription))"
-        case let .valueNotFound(t, c): return "missing value at '\(path(c))': expected \(t)"
-        @unknown default: return "\(d)"
-        }
+        // "field 'base.lr': wrong type: …" (the caller prefixes the file).
+        let message = FeatureLensJSON.message(d)
+        return FeatureLensJSON.fieldPath(d).map { "field '\($0)': \(message)" } ?? message
     }
     return String(describing: error)
 }
@@ -30,16 +26,9 @@ func oneLineError(_ error: Error) -> Error {
     return CLIError(describe(error))
 }
 
-private func path(_ c: DecodingError.Context) -> String {
-    c.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-}
-
-/// Pretty JSON with sorted keys.
+/// Pretty JSON with sorted keys (`FeatureLensJSON`).
 func prettyJSON<T: Encodable>(_ value: T) throws -> Data {
-    let e = JSONEncoder()
-    e.outputFormatting = [.prettyPrinted, .sortedKeys]
-    e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    return try e.encode(value)
+    try FeatureLensJSON.encode(value)
 }
 
 /// The `config.json` of a synthetic run: the preset as run plus provenance. `featurelens run
@@ -68,8 +57,7 @@ func resolveSyntheticPreset(_ nameOrPath: String) throws -> SyntheticPreset {
         do { data = try Data(contentsOf: url) } catch {
             throw CLIError("cannot read config \(nameOrPath): \(error.localizedDescription)")
         }
-        let dec = JSONDecoder()
-        dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let dec = FeatureLensJSON.decoder()
         // Full form (as written next to every run) or a flat config (one run).
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: data) } catch {
@@ -212,6 +200,13 @@ extension ImagePreset {
     /// `--set` fixes a key for every run (removing it from the grid); `--grid` replaces or adds an axis.
     func applying(set: [(String, String)], grid: [(String, [String])]) throws -> ImagePreset {
         var p = self
+        // The old keys `embedding`/`head` map onto p and backbone_width by a rule (config files
+        // keep them readable); as a --set/--grid axis they would not replace the preset's own.
+        for k in set.map(\.0) + grid.map(\.0) {
+            if let a = ImageExperimentConfig.table.aliases.first(where: { $0.name == k }) {
+                throw CLIError("'\(k)' is an old key name (\(a.doc)); set \(a.replaces.joined(separator: " or ")) instead")
+            }
+        }
         for (k, v) in set {
             try p.base.set(key: k, value: v)
             p.settings = p.settings.map { var s = $0; s[k] = nil; return s }
@@ -235,7 +230,7 @@ func resolveImagePreset(_ nameOrPath: String) throws -> ImagePreset? {
     let isImage = (obj["preset"] as? String).map { ImagePresets.names.contains($0) } ?? false
         || (obj["base"] as? [String: Any])?["encoder"] != nil || obj["encoder"] != nil
     guard isImage else { return nil }
-    let dec = JSONDecoder()
+    let dec = FeatureLensJSON.decoder()
     do {
         if obj["base"] != nil { return try dec.decode(ImageConfigFile.self, from: data).asPreset }
         let c = try dec.decode(ImageExperimentConfig.self, from: data)

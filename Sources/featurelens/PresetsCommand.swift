@@ -5,28 +5,23 @@ import Foundation
 struct PresetsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "presets",
-        abstract: "List the built-in presets, or one preset's config keys with their defaults.")
+        abstract: "List the built-in presets, or one preset's config keys with their types, values and meaning.")
 
-    @Option(name: .long, help: "List the config keys (for --set) of this preset, with their default values.")
+    @Option(name: .long, help: "List the config keys (for --set) of this preset: type, value in the preset, default, meaning.")
     var keys: String?
 
     func run() throws {
         if let name = keys, let ip = try resolveImagePreset(name) {
-            let base = try JSONSerialization.jsonObject(with: prettyJSON(ip.base)) as? [String: Any] ?? [:]
-            print("Config keys of \(ip.name) (set with --set KEY=VALUE; sweep with --grid KEY=v1,v2):")
-            for k in base.keys.sorted() { print("  \(k.padding(toLength: 20, withPad: " ", startingAt: 0)) \(base[k]!)") }
+            print("Config keys of \(ip.name) (image; set with --set KEY=VALUE; sweep with --grid KEY=v1,v2):")
+            print(ImageExperimentConfig.table.listing(current: ip.base), terminator: "")
             print("Built-in grid (\(ip.settings.count) runs): " + ip.settings.map { s in
                 s.keys.sorted().map { "\($0)=\(s[$0]!)" }.joined(separator: ",") }.joined(separator: "; "))
             return
         }
         if let name = keys {
             let p = try resolveSyntheticPreset(name)
-            let base = try JSONSerialization.jsonObject(with: prettyJSON(p.base)) as? [String: Any] ?? [:]
-            print("Config keys of \(p.name) (set with --set KEY=VALUE; sweep with --grid KEY=v1,v2):")
-            for k in SyntheticExperimentConfig.keys {
-                let v = base[k].map { "\($0)" } ?? ""
-                print("  \(k.padding(toLength: 20, withPad: " ", startingAt: 0)) \(v)")
-            }
+            print("Config keys of \(p.name) (synthetic; set with --set KEY=VALUE; sweep with --grid KEY=v1,v2):")
+            print(SyntheticExperimentConfig.table.listing(current: p.base), terminator: "")
             print("Built-in grid (\(p.settings.count) run\(p.settings.count == 1 ? "" : "s")): " +
                   p.settings.map { $0.name.isEmpty ? "default" : $0.name }.joined(separator: "; "))
             return

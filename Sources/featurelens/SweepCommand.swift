@@ -57,7 +57,7 @@ struct SweepCommand: ParsableCommand {
             // It must also have been made with the same config (base and setting), else it is redone.
             func finished(_ folder: URL, _ job: Job) -> Bool {
                 guard let cdata = FileManager.default.contents(atPath: folder.appendingPathComponent("config.json").path),
-                      let written = try? JSONDecoder().decode(SyntheticConfigFile.self, from: cdata),
+                      let written = try? FeatureLensJSON.decoder().decode(SyntheticConfigFile.self, from: cdata),
                       let expected = try? { () throws -> SyntheticPreset in
                           var p = base; p.settings = [job.setting]
                           return try p.applying(set: [("seed", String(job.seed))], grid: []) }(),
@@ -118,8 +118,7 @@ struct SweepCommand: ParsableCommand {
 
 /// Aggregates the finished runs of a sweep into summary.csv and summary.html.
 func writeSweepSummary(base: SyntheticPreset, jobs: [(PresetSetting, UInt64, URL)], root: URL) throws {
-    let dec = JSONDecoder()
-    dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    let dec = FeatureLensJSON.decoder()
     var order: [String] = []
     var groups: [String: (setting: PresetSetting, finals: [[String: Double]])] = [:]
     var labels: [String] = []

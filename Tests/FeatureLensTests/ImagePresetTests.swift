@@ -13,7 +13,7 @@ struct ImagePresetTests {
         // Non-default values for every key, set from strings.
         let values: [String: String] = [
             "data": "/tmp/somewhere", "train_limit": "123", "test_limit": "45", "probe_train": "67", "encoder": "mlp",
-            "mlp_hidden": "32,16", "embedding": "24", "head": "8", "loss": "spectral-joint", "temperature": "0.3",
+            "mlp_hidden": "32,16", "p": "8", "backbone_width": "24", "loss": "spectral-joint", "temperature": "0.3",
             "lambda": "0.5", "beta": "0.25", "bits": "7", "bits_mode": "per-view", "augmentation": "flip+noise",
             "crop_scale": "0.5", "noise_std": "0.2", "optimizer": "sgd", "lr": "0.05", "momentum": "0.8",
             "weight_decay": "0.0001", "batch_size": "32", "epochs": "3", "steps": "40", "audit_steps": "0,10,40",
@@ -60,8 +60,8 @@ struct ImagePresetTests {
         #expect(throws: ConfigError.self) { try c.set(key: "seed", value: "-1") }
         #expect(throws: ConfigError.self) { try c.set(key: "lr", value: "nan") }
         // validate() catches values that parse but are out of range.
-        for (k, v) in [("temperature", "0"), ("bits", "2000"), ("beta", "1.5"), ("batch_size", "1"), ("embedding", "0"),
-                       ("crop_scale", "0"), ("head", "-1")] {
+        for (k, v) in [("temperature", "0"), ("bits", "2000"), ("beta", "1.5"), ("batch_size", "1"), ("p", "0"),
+                       ("crop_scale", "0"), ("backbone_width", "-1")] {
             var d = ImageExperimentConfig()
             try d.set(key: k, value: v)
             do {
@@ -101,15 +101,15 @@ struct ImagePresetTests {
         #expect(collapse.base.trainLabel == "coarse" && collapse.base.classWithin == "coarse")
         #expect(collapse.expectedMinutes <= 15)
         let rb = ImagePresets.fashionRandBits
-        #expect(rb.expectedMinutes <= 15 && rb.base.loss == .ntxent && rb.base.head == 0)
-        let triples = Set(rb.settings.map { "\($0["bits"]!)/\($0["bits_mode"]!)/\($0["embedding"]!)" })
+        #expect(rb.expectedMinutes <= 15 && rb.base.loss == .ntxent && rb.base.backboneWidth == 0)
+        let triples = Set(rb.settings.map { "\($0["bits"]!)/\($0["bits_mode"]!)/\($0["p"]!)" })
         #expect(triples == ["0/shared/128", "5/shared/128", "10/shared/128", "20/shared/128", "10/per-view/128",
                             "20/per-view/128", "0/shared/16", "10/shared/16", "20/shared/16"])
         let full = ImagePresets.fashionRandBitsFull
         #expect(full.settings.count == 14 && Set(full.settings).count == 14)
         // Order of precedence: base ← setting ← overrides ← seed.
-        let c = try rb.config(setting: 8, overrides: [("embedding", "32"), ("epochs", "2")], seed: 4)
-        #expect(c.bits == 20 && c.embedding == 32 && c.epochs == 2 && c.seed == 4)
+        let c = try rb.config(setting: 8, overrides: [("p", "32"), ("epochs", "2")], seed: 4)
+        #expect(c.bits == 20 && c.p == 32 && c.epochs == 2 && c.seed == 4)
         #expect(throws: ConfigError.self) { try rb.config(setting: 0, overrides: [("bogus", "1")]) }
         #expect(throws: ImagePresetError.self) { try rb.config(setting: 99) }
     }
@@ -157,7 +157,7 @@ struct ImagePresetTests {
             progressCalls += 1
             #expect(step >= 1 && step <= total && loss != nil)
         })
-        let overrides = Self.tiny + [("embedding", "16"), ("head", "8")]
+        let overrides = Self.tiny + [("backbone_width", "16"), ("p", "8")]
         let doc = try runner.run(ImagePresets.fashionCollapse, overrides: overrides, seed: 3)
         #expect(doc.preset == "fashion-collapse" && doc.config.seed == 3 && doc.config.trainLimit == 256)
         #expect(doc.provenance.seed == 3)
@@ -194,13 +194,13 @@ struct ImagePresetTests {
     @Test(.enabled(if: ImagePresetTests.fashionAvailable, "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)"))
     func randBitsPresetProbesTheBitsAndIsDeterministic() throws {
         var preset = ImagePresets.fashionRandBits
-        preset.settings = [["bits": "5", "bits_mode": "shared", "embedding": "16"],
-                           ["bits": "5", "bits_mode": "per-view", "embedding": "16"]]
+        preset.settings = [["bits": "5", "bits_mode": "shared", "p": "16"],
+                           ["bits": "5", "bits_mode": "per-view", "p": "16"]]
         let runner = ImageRunner()
         let a = try runner.run(preset, overrides: Self.tiny, seed: 1)
         #expect(a.runs.count == 2)
-        #expect(a.runs[0].settings == ["bits": .int(5), "bits_mode": .string("shared"), "embedding": .int(16)])
-        #expect(a.runs[1].settings == ["bits": .int(5), "bits_mode": .string("per-view"), "embedding": .int(16)])
+        #expect(a.runs[0].settings == ["bits": .int(5), "bits_mode": .string("shared"), "p": .int(16)])
+        #expect(a.runs[1].settings == ["bits": .int(5), "bits_mode": .string("per-view"), "p": .int(16)])
         for run in a.runs {
             #expect(run.labels == ["class", "coarse", "bit0", "bit1", "bit2", "bit3", "bit4"] && run.within.isEmpty)
             #expect(run.layer == "backbone" && run.timeline.map(\.step) == [0, 1, 3])

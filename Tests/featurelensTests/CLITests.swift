@@ -132,12 +132,42 @@ struct CLITests {
         #expect(!out.contains("Skipping"))
     }
 
+    @Test func misspelledConfigKeyIsRejectedForBothKinds() throws {
+        let dir = try tempFolder()
+        let image = dir.appendingPathComponent("collapse.json")
+        try Data(#"{"encoder": "convnet", "loss": "supcon", "temprature": 0.5}"#.utf8).write(to: image)
+        var (code, _, err) = try runCLI(["run", image.path, "--quiet", "--out", dir.appendingPathComponent("a").path])
+        #expect(code != 0)
+        #expect(err.contains(image.path) && err.contains("unknown key 'temprature' in image config; did you mean 'temperature'?"), "stderr: \(err)")
+        let full = dir.appendingPathComponent("full.json")
+        try Data(#"{"preset": "fashion-collapse", "summary": "s", "settings": [{}], "base": {"encoder": "convnet", "temprature": 0.5}}"#.utf8)
+            .write(to: full)
+        (code, _, err) = try runCLI(["run", full.path, "--quiet", "--out", dir.appendingPathComponent("b").path])
+        #expect(code != 0 && err.contains(full.path) && err.contains("base.temprature") && err.contains("did you mean 'temperature'?"), "stderr: \(err)")
+        let synthetic = dir.appendingPathComponent("cc.json")
+        try Data(#"{"stpes": 10}"#.utf8).write(to: synthetic)
+        (code, _, err) = try runCLI(["run", synthetic.path, "--quiet", "--out", dir.appendingPathComponent("c").path])
+        #expect(code != 0 && err.contains(synthetic.path) && err.contains("unknown key 'stpes' in synthetic config; did you mean 'steps'?"), "stderr: \(err)")
+        (code, _, err) = try runCLI(["run", "class-collapse", "--set", "temprature=1", "--quiet", "--out", dir.appendingPathComponent("d").path])
+        #expect(code != 0 && err.contains("unknown key 'temprature'"), "stderr: \(err)")
+        (code, _, err) = try runCLI(["run", "fashion-collapse", "--set", "temprature=1", "--quiet", "--out", dir.appendingPathComponent("e").path])
+        #expect(code != 0 && err.contains("did you mean 'temperature'?"), "stderr: \(err)")
+        // The old image keys are read from files, but a --set of one would not replace the preset's own axis.
+        (code, _, err) = try runCLI(["run", "fashion-randbits", "--set", "embedding=16", "--quiet", "--out", dir.appendingPathComponent("f").path])
+        #expect(code != 0 && err.contains("'embedding' is an old key name") && err.contains("p or backbone_width"), "stderr: \(err)")
+        for sub in ["a", "b", "c", "d", "e", "f"] { #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent(sub).path)) }
+    }
+
     @Test func presetsListsAndKeys() throws {
         var (code, out, _) = try runCLI(["presets"])
         #expect(code == 0)
         for name in SyntheticPreset.names { #expect(out.contains(name)) }
         (code, out, _) = try runCLI(["presets", "--keys", "suppression-embedding-size"])
         #expect(code == 0 && out.contains("online_augmentation") && out.contains("p=7"))
+        // Type, value, default and doc of each key.
+        #expect(out.contains("true|false") && out.contains("Draw fresh views at every step"))
+        (code, out, _) = try runCLI(["presets", "--keys", "fashion-collapse"])
+        #expect(code == 0 && out.contains("backbone_width") && out.contains("= 128 (default 0)") && out.contains("Width of the backbone features h"))
     }
 }
 

@@ -79,7 +79,7 @@ private let synthetic = ["run", "class-collapse", "--set", "d=200", "--set", "n=
 private func image(data: URL, steps: Int = 60) -> [String] {
     ["run", "fashion-randbits", "--set", "data=\(data.path)", "--set", "train_limit=512", "--set", "test_limit=256",
      "--set", "probe_train=256", "--set", "batch_size=32", "--set", "steps=\(steps)",
-     "--set", "audit_steps=0,\(steps / 3),\(steps)", "--set", "pca_points=50", "--set", "bits=4", "--set", "embedding=16",
+     "--set", "audit_steps=0,\(steps / 3),\(steps)", "--set", "pca_points=50", "--set", "bits=4", "--set", "p=16",
      "--checkpoint-every", "7", "--quiet"]
 }
 

@@ -9,8 +9,7 @@ import FeatureLens
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = data.map { Data(bytes: $0, count: size) } ?? Data()
-    let dec = JSONDecoder()
-    dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    let dec = FeatureLensJSON.decoder()
     if let c = try? dec.decode(SyntheticExperimentConfig.self, from: bytes) { _ = try? c.validate() }
     if let p = try? dec.decode(SyntheticPreset.self, from: bytes) {
         for i in p.settings.indices.prefix(64) {

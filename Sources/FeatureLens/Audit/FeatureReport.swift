@@ -458,9 +458,6 @@ public struct ReportDocument<Config: Codable & Sendable & Equatable>: Codable, S
 
     /// Pretty-printed JSON with sorted keys.
     public func jsonData() throws -> Data {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return try e.encode(self)
+        try FeatureLensJSON.encode(self)
     }
 }

@@ -45,18 +45,13 @@ public enum FeatureTable {
 
     /// The `--json` summary: `{"probes": {label: accuracy}, "chance": {label: rate},
     /// "metrics": {"rankme", "effective_rank", "uniformity", "collapse_std"},
-    /// "verdicts": {label: verdict}}` for the last audit, pretty-printed with sorted keys.
-    /// Non-finite numbers (a NaN uniformity, a not-measurable within-group accuracy) are
-    /// written as the strings `"nan"`, `"inf"` and `"-inf"`, as in report.json, so the output
-    /// is always valid JSON.
-    /// - Throws: `EncodingError` (not expected: every value is encodable).
+    /// "verdicts": {label: verdict}}` for the last audit, pretty-printed with sorted keys by
+    /// `FeatureLensJSON`. Non-finite numbers (a NaN uniformity, a not-measurable within-group
+    /// accuracy) are written as the strings `"nan"`, `"inf"` and `"-inf"`, as in report.json,
+    /// so the output is always valid JSON.
+    /// - Throws: `EncodingError` (not for non-finite numbers).
     public static func jsonSummary(_ run: RunReport) throws -> String {
-        // A local encoder with report.json's non-finite strategy (to be merged into the
-        // project's shared JSON coder).
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return String(decoding: try e.encode(AuditSummary(run)), as: UTF8.self)
+        try FeatureLensJSON.string(AuditSummary(run))
     }
 }
 

@@ -162,7 +162,7 @@ public struct LabelGrouping: Codable, Equatable, Sendable {
     public static func decode(_ data: Data, file: String) throws -> LabelGrouping {
         if data.isEmpty { throw LabelGroupingError.invalidConfig(file: file, detail: "empty file (expected a JSON object)") }
         do {
-            return try JSONDecoder().decode(LabelGrouping.self, from: data)
+            return try FeatureLensJSON.decoder().decode(LabelGrouping.self, from: data)
         } catch let DecodingError.keyNotFound(key, ctx) {
             throw LabelGroupingError.invalidConfig(file: file, detail: "missing field \(path(ctx.codingPath + [key]))")
         } catch let DecodingError.typeMismatch(type, ctx) {

@@ -1,4 +1,4 @@
-// Every knob of one real-image contrastive run (issue 7 item 5; SCIENCE.md §5 "Real data"):
+// Every knob of one real-image contrastive run (SCIENCE.md §5 "Real data"):
 // data subset, encoder, loss, RandBits shortcut, augmentation, optimizer, schedule, audits.
 // Codable with snake_case keys and settable from strings (`--set KEY=VALUE`), like
 // `SyntheticExperimentConfig`.
@@ -6,11 +6,11 @@
 import Foundation
 import FeatureLensNumerics
 
-/// The image encoder family (issue 7 item 4; `ImageEncoders`).
+/// The image encoder family (`ImageEncoders`).
 public enum ImageEncoderKind: String, Codable, Sendable, CaseIterable {
-    /// Three 3×3 stride-2 convolutions (32, 64, 64 channels) → dense layer of width `embedding`.
+    /// Three 3×3 stride-2 convolutions (32, 64, 64 channels) → dense layer to the features h.
     case convnet
-    /// Flatten → Linear/ReLU layers of widths `mlp_hidden` → Linear to `embedding`.
+    /// Flatten → Linear/ReLU layers of widths `mlp_hidden` → Linear to the features h.
     case mlp
 }
 
@@ -51,19 +51,20 @@ public enum ImageOptimizerKind: String, Codable, Sendable, CaseIterable {
 
 /// Which embedding the probes read.
 public enum ProbeLayer: String, Codable, Sendable, CaseIterable {
-    /// The backbone features h `[n, embedding]`.
+    /// The backbone features h `[n, width of h]`.
     case backbone
-    /// The projection-head output z `[n, head]` (the backbone when `head` = 0).
+    /// The projection-head output z `[n, p]` (h when there is no head, `backbone_width` = 0).
     case head
     /// Both: each setting gives one run per layer (settings carry `layer`).
     case both
 }
 
-/// Every knob of one image run. JSON keys (snake_case, `ImageExperimentConfig.keys`):
-/// `data, train_limit, test_limit, probe_train, encoder, mlp_hidden, embedding, head, loss,
-/// temperature, lambda, beta, bits, bits_mode, augmentation, crop_scale, noise_std, optimizer,
-/// lr, momentum, weight_decay, batch_size, epochs, steps, audit_steps, train_label,
-/// class_within, probe_layer, probe, pca_points, seed, threads`.
+/// Every knob of one image run. Codable with snake_case keys; every key (name, type, default,
+/// validation, doc) is in `ImageExperimentConfig.table`, which drives JSON decoding (unknown
+/// keys rejected), `set(key:value:)`, `validate()` and docs/CONFIG.md.
+///
+/// Vocabulary: the backbone maps an image to its features h; the projection head (when
+/// `backbone_width` > 0) maps h to z; without a head z = h. The embedding size p is the width of z.
 ///
 /// Missing keys keep their defaults when decoding, so a config file may list only what it changes.
 public struct ImageExperimentConfig: Codable, Sendable, Equatable {
@@ -80,10 +81,13 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
     public var encoder: ImageEncoderKind = .convnet
     /// Hidden widths of the pixel MLP (`encoder = mlp` only).
     public var mlpHidden: [Int] = [512]
-    /// Backbone feature size: width of h (the dense layer of the ConvNet, the last layer of the MLP).
-    public var embedding: Int = 128
-    /// Projection-head output size p_z (hidden width = `embedding`); 0 = no head (z = h).
-    public var head: Int = 0
+    /// Embedding size p: width of z, the encoder output the loss compares. Without a
+    /// projection head z = h, so the backbone's last layer (the dense layer of the ConvNet, the
+    /// last layer of the MLP) has width p.
+    public var p: Int = 128
+    /// Width of the backbone features h when a projection head h → z is used (hidden width of
+    /// the head = `backboneWidth`, output width = p); 0 = no projection head (z = h, width p).
+    public var backboneWidth: Int = 0
     /// The contrastive loss.
     public var loss: ImageLossKind = .ntxent
     /// Temperature τ of SupCon / NT-Xent (> 0).
@@ -137,213 +141,177 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
     /// Results do not depend on it.
     public var threads: Int = 0
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case data, trainLimit = "train_limit", testLimit = "test_limit", probeTrain = "probe_train", encoder
-        case mlpHidden = "mlp_hidden", embedding, head, loss, temperature, lambda, beta, bits, bitsMode = "bits_mode"
-        case augmentation, cropScale = "crop_scale", noiseStd = "noise_std", optimizer, lr, momentum
-        case weightDecay = "weight_decay", batchSize = "batch_size", epochs, steps, auditSteps = "audit_steps"
-        case trainLabel = "train_label", classWithin = "class_within", probeLayer = "probe_layer", probe
-        case pcaPoints = "pca_points", seed, threads
-    }
-
     /// A config with the defaults above.
     public init() {}
 
-    /// Decodes a config; missing keys keep their defaults.
-    public init(from decoder: Swift.Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        var s = ImageExperimentConfig()
-        func take<T: Decodable>(_ key: CodingKeys, _ path: WritableKeyPath<ImageExperimentConfig, T>) throws {
-            if let v = try c.decodeIfPresent(T.self, forKey: key) { s[keyPath: path] = v }
-        }
-        try take(.data, \.data); try take(.trainLimit, \.trainLimit); try take(.testLimit, \.testLimit)
-        try take(.probeTrain, \.probeTrain); try take(.encoder, \.encoder); try take(.mlpHidden, \.mlpHidden)
-        try take(.embedding, \.embedding); try take(.head, \.head); try take(.loss, \.loss)
-        try take(.temperature, \.temperature); try take(.lambda, \.lambda); try take(.beta, \.beta)
-        try take(.bits, \.bits); try take(.bitsMode, \.bitsMode); try take(.augmentation, \.augmentation)
-        try take(.cropScale, \.cropScale); try take(.noiseStd, \.noiseStd); try take(.optimizer, \.optimizer)
-        try take(.lr, \.lr); try take(.momentum, \.momentum); try take(.weightDecay, \.weightDecay)
-        try take(.batchSize, \.batchSize); try take(.epochs, \.epochs); try take(.steps, \.steps)
-        try take(.auditSteps, \.auditSteps); try take(.trainLabel, \.trainLabel); try take(.classWithin, \.classWithin)
-        try take(.probeLayer, \.probeLayer); try take(.probe, \.probe); try take(.pcaPoints, \.pcaPoints)
-        try take(.seed, \.seed); try take(.threads, \.threads)
-        self = s
-    }
+    /// Decodes a config; missing keys keep their defaults. An unknown key is an error naming
+    /// it and suggesting the nearest valid key. The old keys `embedding` and `head` (before
+    /// `backbone_width` and `p`) are read by the rules in `table.aliases`.
+    /// - Throws: `DecodingError` naming the field.
+    public init(from decoder: Swift.Decoder) throws { self = try Self.table.decode(from: decoder) }
+
+    /// Encodes every key of `table` (snake_case names; never the old aliases).
+    public func encode(to encoder: Swift.Encoder) throws { try Self.table.encode(self, to: encoder) }
 
     /// Every settable key, in documentation order.
-    public static var keys: [String] { CodingKeys.allCases.map { $0.rawValue } }
+    public static var keys: [String] { table.names }
 
     /// The augmentation tokens `augmentation` may combine with `+`.
     public static let augmentationTokens = ["crop", "flip", "noise", "erase"]
 
-    /// Sets one key from its string form (as `--set KEY=VALUE` gives it). Integers and reals
-    /// in Swift syntax; lists comma-separated; `audit_steps` also takes `auto` (or an empty
-    /// value); enumerations by their raw names (see each property).
-    /// - Throws: `ConfigError.unknownKey` listing the keys, or `ConfigError.invalidValue`
-    ///   naming the key and the expected type or choices.
-    public mutating func set(key: String, value: String) throws {
-        let v = value.trimmingCharacters(in: .whitespaces)
-        func double() throws -> Double {
-            guard let x = Double(v), x.isFinite else {
-                throw ConfigError.invalidValue(key: key, value: value, expected: "a finite real number")
-            }
-            return x
-        }
-        func int() throws -> Int {
-            guard let x = Int(v) else { throw ConfigError.invalidValue(key: key, value: value, expected: "an integer") }
-            return x
-        }
-        func ints() throws -> [Int] {
-            if v.isEmpty || v == "auto" { return [] }
-            let parts = v.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard parts.allSatisfy({ $0 != nil }) else {
-                throw ConfigError.invalidValue(key: key, value: value, expected: "a comma-separated list of integers")
-            }
-            return parts.map { $0! }
-        }
-        func choice<E: RawRepresentable & CaseIterable>(_: E.Type) throws -> E where E.RawValue == String {
-            guard let e = E(rawValue: v) else {
-                throw ConfigError.invalidValue(key: key, value: value,
-                                               expected: "one of " + E.allCases.map(\.rawValue).joined(separator: ", "))
-            }
-            return e
-        }
-        switch key {
-        case "data":
-            guard !v.isEmpty else { throw ConfigError.invalidValue(key: key, value: value, expected: "a folder path") }
-            data = v
-        case "train_limit": trainLimit = try int()
-        case "test_limit": testLimit = try int()
-        case "probe_train": probeTrain = try int()
-        case "encoder": encoder = try choice(ImageEncoderKind.self)
-        case "mlp_hidden":
-            mlpHidden = try ints()
-        case "embedding": embedding = try int()
-        case "head": head = try int()
-        case "loss": loss = try choice(ImageLossKind.self)
-        case "temperature": temperature = try double()
-        case "lambda": lambda = try double()
-        case "beta": beta = try double()
-        case "bits": bits = try int()
-        case "bits_mode": bitsMode = try choice(ImageBitsMode.self)
-        case "augmentation":
-            try Self.checkAugmentation(v, key: key)
-            augmentation = v
-        case "crop_scale": cropScale = try double()
-        case "noise_std": noiseStd = try double()
-        case "optimizer": optimizer = try choice(ImageOptimizerKind.self)
-        case "lr": lr = try double()
-        case "momentum": momentum = try double()
-        case "weight_decay": weightDecay = try double()
-        case "batch_size": batchSize = try int()
-        case "epochs": epochs = try int()
-        case "steps": steps = try int()
-        case "audit_steps": auditSteps = try ints()
-        case "train_label":
-            guard ["class", "coarse"].contains(v) else {
-                throw ConfigError.invalidValue(key: key, value: value, expected: "one of class, coarse")
-            }
-            trainLabel = v
-        case "class_within":
-            guard ["none", "coarse"].contains(v) else {
-                throw ConfigError.invalidValue(key: key, value: value, expected: "one of none, coarse")
-            }
-            classWithin = v
-        case "probe_layer": probeLayer = try choice(ProbeLayer.self)
-        case "probe": probe = try choice(ProbeKind.self)
-        case "pca_points": pcaPoints = try int()
-        case "seed":
-            guard let s = UInt64(v) else {
-                throw ConfigError.invalidValue(key: key, value: value, expected: "a non-negative integer")
-            }
-            seed = s
-        case "threads": threads = try int()
-        default: throw ConfigError.unknownKey(key: key, known: Self.keys)
-        }
-    }
+    /// Sets one key (or an old alias) from its string form (as `--set KEY=VALUE` gives it).
+    /// Integers and reals in Swift syntax; lists comma-separated; `audit_steps` also takes
+    /// `auto` (or an empty value); enumerations by their raw names (see `table`).
+    /// - Throws: `ConfigError.unknownKey` (suggesting the nearest key), or
+    ///   `ConfigError.invalidValue` naming the key and the expected type or choices.
+    public mutating func set(key: String, value: String) throws { try Self.table.set(&self, key: key, value: value) }
 
     /// The string form of `key`'s current value (what `set(key:value:)` accepts), or nil for
     /// an unknown key. Lists are comma-separated; an empty `audit_steps` reads `auto`.
-    public func value(forKey key: String) -> String? {
-        func list(_ xs: [Int]) -> String { xs.map(String.init).joined(separator: ",") }
-        switch key {
-        case "data": return data
-        case "train_limit": return "\(trainLimit)"
-        case "test_limit": return "\(testLimit)"
-        case "probe_train": return "\(probeTrain)"
-        case "encoder": return encoder.rawValue
-        case "mlp_hidden": return list(mlpHidden)
-        case "embedding": return "\(embedding)"
-        case "head": return "\(head)"
-        case "loss": return loss.rawValue
-        case "temperature": return "\(temperature)"
-        case "lambda": return "\(lambda)"
-        case "beta": return "\(beta)"
-        case "bits": return "\(bits)"
-        case "bits_mode": return bitsMode.rawValue
-        case "augmentation": return augmentation
-        case "crop_scale": return "\(cropScale)"
-        case "noise_std": return "\(noiseStd)"
-        case "optimizer": return optimizer.rawValue
-        case "lr": return "\(lr)"
-        case "momentum": return "\(momentum)"
-        case "weight_decay": return "\(weightDecay)"
-        case "batch_size": return "\(batchSize)"
-        case "epochs": return "\(epochs)"
-        case "steps": return "\(steps)"
-        case "audit_steps": return auditSteps.isEmpty ? "auto" : list(auditSteps)
-        case "train_label": return trainLabel
-        case "class_within": return classWithin
-        case "probe_layer": return probeLayer.rawValue
-        case "probe": return probe.rawValue
-        case "pca_points": return "\(pcaPoints)"
-        case "seed": return "\(seed)"
-        case "threads": return "\(threads)"
-        default: return nil
+    public func value(forKey key: String) -> String? { Self.table.value(of: self, key: key) }
+
+    /// Width of the backbone features h: `backbone_width`, or p without a projection head.
+    public var featureWidth: Int { backboneWidth > 0 ? backboneWidth : p }
+
+    /// Whether the encoder has a projection head (h → z), i.e. `backbone_width` > 0.
+    public var hasHead: Bool { backboneWidth > 0 }
+
+    /// The old `embedding` key: the width of h (with a head, `backbone_width`; without, p).
+    @available(*, deprecated, message: "use featureWidth (width of h), backboneWidth or p")
+    public var embedding: Int {
+        get { featureWidth }
+        set { Self.applyOldEmbedding(&self, newValue) }
+    }
+
+    /// The old `head` key: the width of z when there is a head, 0 when there is none.
+    @available(*, deprecated, message: "use p (width of z) and backboneWidth (0 = no head)")
+    public var head: Int {
+        get { hasHead ? p : 0 }
+        set { Self.applyOldHead(&self, newValue) }
+    }
+
+    /// Old `embedding = E` (width of h): sets `backbone_width` when there is a head, else p.
+    static func applyOldEmbedding(_ c: inout ImageExperimentConfig, _ e: Int) {
+        if c.hasHead { c.backboneWidth = e } else { c.p = e }
+    }
+
+    /// Old `head = H` (width of z, 0 = no head): H = 0 removes the head (p = width of h);
+    /// H > 0 keeps the width of h as `backbone_width` and sets p = H. Commutes with
+    /// `applyOldEmbedding`, so old files read the same whatever the key order.
+    static func applyOldHead(_ c: inout ImageExperimentConfig, _ h: Int) {
+        let width = c.featureWidth
+        if h == 0 {
+            c.p = width; c.backboneWidth = 0
+        } else {
+            c.backboneWidth = width; c.p = h
         }
+    }
+
+    /// The table of keys: name, type, default, validation and doc of each.
+    public static let table = ConfigTable<ImageExperimentConfig>(
+        kind: "image", defaults: ImageExperimentConfig(),
+        keys: [
+            .init("data", \.data, type: "folder path",
+                  doc: "Folder with the four MNIST-layout IDX files (Fashion-MNIST from Debian's `dataset-fashion-mnist` by default).",
+                  expected: "a folder path", valid: { $0.isEmpty ? "a folder path" : nil }, checkOnSet: true),
+            .init("train_limit", \.trainLimit, doc: "Training images used (the first so many of the training split); 0 = all 60 000.",
+                  valid: { $0 >= 0 ? nil : "≥ 0 (0 = all training images)" }),
+            .init("test_limit", \.testLimit, doc: "Test images scored by the probes (the first so many of the test split); 0 = all 10 000.",
+                  valid: { $0 >= 0 ? nil : "≥ 0 (0 = all test images)" }),
+            .init("probe_train", \.probeTrain, doc: "Training images the probes are fit on (the first so many of the training subset); 0 = all of it.",
+                  valid: { $0 >= 0 ? nil : "≥ 0 (0 = the whole training subset)" }),
+            .init("encoder", \.encoder, doc: "Encoder family: `convnet` (three 3×3 stride-2 convolutions, then a dense layer to h) or `mlp` (Linear/ReLU layers `mlp_hidden`, then a Linear layer to h)."),
+            .init("mlp_hidden", \.mlpHidden, doc: "Hidden widths of the pixel MLP (`encoder = mlp` only).",
+                  valid: { $0.allSatisfy { $0 >= 1 } ? nil : "widths ≥ 1" }),
+            .init("p", \.p, doc: "Embedding size p: width of z, the encoder output the loss compares. Without a projection head (`backbone_width = 0`) z = h, so the backbone's last layer has width p.",
+                  valid: { $0 >= 1 ? nil : "≥ 1" }),
+            .init("backbone_width", \.backboneWidth, doc: "Width of the backbone features h when a projection head is used (h → Linear → ReLU → Linear → z, hidden width = backbone_width). 0 = no projection head: z = h, and `probe_layer = head` reads h.",
+                  valid: { $0 >= 0 ? nil : "≥ 0 (0 = no projection head)" }),
+            .init("loss", \.loss, doc: "The contrastive loss: SupCon, spectral CL with P_SCL / P_UCL / β·P_SCL + (1 − β)·P_UCL, NT-Xent, or SupCon + λ·NT-Xent (`joint`)."),
+            .init("temperature", \.temperature, doc: "Temperature τ of SupCon / NT-Xent.",
+                  valid: { $0 > 0 && $0.isFinite ? nil : "a finite value > 0" }),
+            .init("lambda", \.lambda, doc: "λ of the joint loss L_SupCon + λ·L_NT-Xent.",
+                  valid: { $0 >= 0 && $0.isFinite ? nil : "a finite value ≥ 0" }),
+            .init("beta", \.beta, doc: "β of `spectral-joint`: P = β·P_SCL + (1 − β)·P_UCL.",
+                  valid: { $0 >= 0 && $0 <= 1 ? nil : "in [0, 1]" }),
+            .init("bits", \.bits, doc: "RandBits k: constant bit channels appended to every view (0 = none).",
+                  valid: { (0...1024).contains($0) ? nil : "0…1024" }),
+            .init("bits_mode", \.bitsMode, doc: "Whether the bits are the same in both views (`shared`) or redrawn for each view (`per-view`)."),
+            .init("augmentation", \.augmentation, type: "none or crop+flip+noise+erase",
+                  doc: "Augmentation of each view: `none`, or distinct tokens joined by `+` from `crop` (random resized crop, area in [crop_scale, 1]), `flip` (horizontal, p = 0.5), `noise` (N(0, noise_std²), clipped to [0, 1]), `erase` (random erasing, p = 0.5). Applied in that order.",
+                  valid: { augmentationProblem($0) }, checkOnSet: true),
+            .init("crop_scale", \.cropScale, doc: "Smallest crop area fraction of `crop`.",
+                  valid: { $0 > 0 && $0 <= 1 ? nil : "in (0, 1]" }),
+            .init("noise_std", \.noiseStd, doc: "σ of `noise`, in pixel units (images in [0, 1]).",
+                  valid: { $0 >= 0 && $0.isFinite ? nil : "a finite value ≥ 0" }),
+            .init("optimizer", \.optimizer, doc: "Adam (PyTorch defaults besides lr and weight_decay) or SGD with momentum."),
+            .init("lr", \.lr, doc: "Learning rate η.", valid: { $0 > 0 && $0.isFinite ? nil : "a finite value > 0" }),
+            .init("momentum", \.momentum, doc: "SGD momentum μ (ignored by Adam).",
+                  valid: { $0 >= 0 && $0.isFinite ? nil : "a finite value ≥ 0" }),
+            .init("weight_decay", \.weightDecay, doc: "Weight decay λ_wd (L2, coupled) of either optimizer.",
+                  valid: { $0 >= 0 && $0.isFinite ? nil : "a finite value ≥ 0" }),
+            .init("batch_size", \.batchSize, doc: "Examples per mini-batch b (the loss sees 2b views); the last partial batch of an epoch is dropped.",
+                  valid: { $0 >= 2 ? nil : "≥ 2" }),
+            .init("epochs", \.epochs, doc: "Epochs over the training subset (used when `steps` is 0): steps = epochs · ⌊n/b⌋.",
+                  valid: { $0 >= 0 ? nil : "≥ 0" }),
+            .init("steps", \.steps, doc: "Total optimizer steps; 0 = derive from `epochs`.",
+                  valid: { $0 >= 0 ? nil : "≥ 0 (0 = epochs × steps per epoch)" }),
+            .init("audit_steps", \.auditSteps, type: "list of integers or auto",
+                  doc: "Steps at which the audit runs (0 = the untrained baseline); `auto` (or empty) = 0 and eight log-spaced steps T/128, T/64, …, T/2, T of the T total steps.",
+                  parse: { $0 == "auto" ? [] : [Int](configString: $0) },
+                  format: { $0.isEmpty ? "auto" : $0.configString },
+                  valid: { $0.allSatisfy { $0 >= 0 } ? nil : "steps ≥ 0" }),
+            .init("train_label", \.trainLabel, type: "class|coarse", doc: "Label set the supervised losses train on.",
+                  expected: "one of class, coarse", valid: { ["class", "coarse"].contains($0) ? nil : "one of class, coarse" }, checkOnSet: true),
+            .init("class_within", \.classWithin, type: "none|coarse",
+                  doc: "The label set the fine label `class` is probed within (`coarse`), or `none` (probed globally).",
+                  expected: "one of none, coarse", valid: { ["none", "coarse"].contains($0) ? nil : "one of none, coarse" }, checkOnSet: true),
+            .init("probe_layer", \.probeLayer, doc: "Which layer the probes read: the backbone features h, the head output z, or both (one run per layer)."),
+            .init("probe", \.probe, doc: "The probe (ridge = the signature probe of SCIENCE.md §5)."),
+            .init("pca_points", \.pcaPoints, doc: "Test points kept in each audit's 2-D PCA projection (0 = no projection).",
+                  valid: { $0 >= 0 ? nil : "≥ 0" }),
+            .init("seed", \.seed, doc: "Seed of the encoder initialization, batch order, views and RandBits."),
+            .init("threads", \.threads, doc: "Threads of the parallel kernels during the run; 0 = keep the process setting. Results do not depend on it.",
+                  valid: { $0 >= 0 ? nil : "≥ 0 (0 = keep the process setting)" }),
+        ],
+        aliases: [
+            ConfigAlias("embedding", as: Int.self, replaces: ["p", "backbone_width"],
+                        doc: "old name of the width of h: `backbone_width` when the config has a projection head, else `p`") {
+                c, v in
+                guard v >= 1 else { throw ConfigError.invalidValue(key: "embedding", value: "\(v)", expected: "≥ 1") }
+                applyOldEmbedding(&c, v)
+            },
+            ConfigAlias("head", as: Int.self, replaces: ["p", "backbone_width"],
+                        doc: "old projection-head output size: `head = H > 0` is `backbone_width` = the width of h and `p = H`; `head = 0` (no head) is `backbone_width = 0` and p = the width of h") {
+                c, v in
+                guard v >= 0 else { throw ConfigError.invalidValue(key: "head", value: "\(v)", expected: "≥ 0 (0 = no projection head)") }
+                applyOldHead(&c, v)
+            },
+        ],
+        crossChecks: { c in
+            guard c.steps > 0 || c.epochs > 0 else {
+                throw ConfigError.invalidValue(key: "steps", value: "\(c.steps)", expected: "> 0, or epochs > 0")
+            }
+        })
+
+    /// Nil when `v` is a valid `augmentation`, else what is expected.
+    static func augmentationProblem(_ v: String) -> String? {
+        if v == "none" { return nil }
+        let tokens = v.split(separator: "+", omittingEmptySubsequences: false).map(String.init)
+        guard !tokens.isEmpty, tokens.allSatisfy({ augmentationTokens.contains($0) }), Set(tokens).count == tokens.count else {
+            return "none, or distinct tokens from \(augmentationTokens.joined(separator: ", ")) joined by + (e.g. crop+flip)"
+        }
+        return nil
     }
 
     static func checkAugmentation(_ v: String, key: String = "augmentation") throws {
-        if v == "none" { return }
-        let tokens = v.split(separator: "+", omittingEmptySubsequences: false).map(String.init)
-        guard !tokens.isEmpty, tokens.allSatisfy({ augmentationTokens.contains($0) }), Set(tokens).count == tokens.count else {
-            throw ConfigError.invalidValue(
-                key: key, value: v,
-                expected: "none, or distinct tokens from \(augmentationTokens.joined(separator: ", ")) joined by + (e.g. crop+flip)")
-        }
+        if let e = augmentationProblem(v) { throw ConfigError.invalidValue(key: key, value: v, expected: e) }
     }
 
-    /// Checks every field (the data folder is checked when the run loads it).
+    /// Checks every field (`table`'s per-key validations, then steps > 0 or epochs > 0); the
+    /// data folder is checked when the run loads it.
     /// - Throws: `ConfigError.invalidValue` naming the key and the allowed values.
-    public func validate() throws {
-        func bad(_ k: String, _ v: Any, _ e: String) -> ConfigError { .invalidValue(key: k, value: "\(v)", expected: e) }
-        guard !data.isEmpty else { throw bad("data", data, "a folder path") }
-        guard trainLimit >= 0 else { throw bad("train_limit", trainLimit, "≥ 0 (0 = all training images)") }
-        guard testLimit >= 0 else { throw bad("test_limit", testLimit, "≥ 0 (0 = all test images)") }
-        guard probeTrain >= 0 else { throw bad("probe_train", probeTrain, "≥ 0 (0 = the whole training subset)") }
-        guard embedding >= 1 else { throw bad("embedding", embedding, "≥ 1") }
-        guard head >= 0 else { throw bad("head", head, "≥ 0 (0 = no projection head)") }
-        guard mlpHidden.allSatisfy({ $0 >= 1 }) else { throw bad("mlp_hidden", mlpHidden, "widths ≥ 1") }
-        guard temperature > 0, temperature.isFinite else { throw bad("temperature", temperature, "a finite value > 0") }
-        guard lambda >= 0, lambda.isFinite else { throw bad("lambda", lambda, "a finite value ≥ 0") }
-        guard beta >= 0, beta <= 1 else { throw bad("beta", beta, "in [0, 1]") }
-        guard (0...1024).contains(bits) else { throw bad("bits", bits, "0…1024") }
-        try Self.checkAugmentation(augmentation)
-        guard cropScale > 0, cropScale <= 1 else { throw bad("crop_scale", cropScale, "in (0, 1]") }
-        guard noiseStd >= 0, noiseStd.isFinite else { throw bad("noise_std", noiseStd, "a finite value ≥ 0") }
-        guard lr > 0, lr.isFinite else { throw bad("lr", lr, "a finite value > 0") }
-        guard momentum >= 0, momentum.isFinite else { throw bad("momentum", momentum, "a finite value ≥ 0") }
-        guard weightDecay >= 0, weightDecay.isFinite else { throw bad("weight_decay", weightDecay, "a finite value ≥ 0") }
-        guard batchSize >= 2 else { throw bad("batch_size", batchSize, "≥ 2") }
-        guard epochs >= 0 else { throw bad("epochs", epochs, "≥ 0") }
-        guard steps >= 0 else { throw bad("steps", steps, "≥ 0 (0 = epochs × steps per epoch)") }
-        guard steps > 0 || epochs > 0 else { throw bad("steps", steps, "> 0, or epochs > 0") }
-        guard auditSteps.allSatisfy({ $0 >= 0 }) else { throw bad("audit_steps", auditSteps, "steps ≥ 0") }
-        guard ["class", "coarse"].contains(trainLabel) else { throw bad("train_label", trainLabel, "one of class, coarse") }
-        guard ["none", "coarse"].contains(classWithin) else { throw bad("class_within", classWithin, "one of none, coarse") }
-        guard pcaPoints >= 0 else { throw bad("pca_points", pcaPoints, "≥ 0") }
-        guard threads >= 0 else { throw bad("threads", threads, "≥ 0 (0 = keep the process setting)") }
-    }
+    public func validate() throws { try Self.table.validate(self) }
 
     /// Training images n actually used, given the size of the loaded training split.
     public func trainCount(available: Int) -> Int { trainLimit == 0 ? available : min(trainLimit, available) }
@@ -366,3 +334,10 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
         return Array(Set(auditSteps)).sorted()
     }
 }
+
+extension ImageEncoderKind: ConfigChoice {}
+extension ImageLossKind: ConfigChoice {}
+extension ImageBitsMode: ConfigChoice {}
+extension ImageOptimizerKind: ConfigChoice {}
+extension ProbeLayer: ConfigChoice {}
+extension ProbeKind: ConfigChoice {}

@@ -1,4 +1,4 @@
-// The real-data presets of issue 7 item 5 (SCIENCE.md §5 "Real data"): class collapse from
+// The real-data presets (SCIENCE.md §5 "Real data"): class collapse from
 // coarse to fine labels on Fashion-MNIST, and feature suppression by RandBits. Defaults are
 // subsets and few epochs so one seed finishes in ≤ 15 minutes on a 2-core machine
 // (docs/REAL_DATA.md has the measured times); the full setting is reached through `--set`.
@@ -14,7 +14,7 @@ public struct ImagePreset: Sendable, Equatable {
     /// The base config every setting starts from.
     public var base: ImageExperimentConfig
     /// The grid: one entry per run, config key → value overrides applied to `base`
-    /// (e.g. `["loss": "supcon"]`, `["bits": "10", "bits_mode": "shared", "embedding": "16"]`).
+    /// (e.g. `["loss": "supcon"]`, `["bits": "10", "bits_mode": "shared", "p": "16"]`).
     public var settings: [[String: String]]
     /// Measured wall time of the default run for one seed on the 2-core development machine
     /// under load, in minutes (docs/REAL_DATA.md).
@@ -89,8 +89,8 @@ public enum ImagePresets {
         }
     }
 
-    /// Class collapse, coarse to fine (SCIENCE.md §5): the ConvNet (h: 128, projection head
-    /// 128 → 128) trained on the 4 coarse groups (tops, bottoms, footwear, bags; label set
+    /// Class collapse, coarse to fine (SCIENCE.md §5): the ConvNet (h of width 128, projection
+    /// head 128 → 128 → z, p = 128) trained on the 4 coarse groups (tops, bottoms, footwear, bags; label set
     /// `coarse`) with SupCon, spectral SCL, and SupCon + λ·NT-Xent (λ = 1), τ = 0.1, crop+flip
     /// views, Adam 1e-3, batch 256, 15 epochs (585 steps) over the first 10 000 training images; probes
     /// (ridge, balanced accuracy) of `class` within its coarse group and of `coarse`, on the
@@ -99,7 +99,7 @@ public enum ImagePresets {
     public static var fashionCollapse: ImagePreset {
         var c = ImageExperimentConfig()
         c.trainLimit = 10_000; c.testLimit = 2_000; c.probeTrain = 5_000
-        c.encoder = .convnet; c.embedding = 128; c.head = 128
+        c.encoder = .convnet; c.backboneWidth = 128; c.p = 128
         c.loss = .supcon; c.temperature = 0.1; c.lambda = 1
         c.augmentation = "crop+flip"; c.cropScale = 0.25
         c.optimizer = .adam; c.lr = 1e-3; c.batchSize = 256; c.epochs = 15; c.steps = 0
@@ -114,13 +114,13 @@ public enum ImagePresets {
     }
 
     /// The RandBits base shared by both RandBits presets: NT-Xent (τ = 0.1) on the ConvNet
-    /// without a head (embedding size p = backbone width), crop+flip views, Adam 1e-3,
+    /// without a projection head (z = h, embedding size p = width of h), crop+flip views, Adam 1e-3,
     /// batch 256, 6 epochs (234 steps) over the first 10 000 training images; probes of `class` (10),
     /// `coarse` and each bit (`bit0`…), fit on 5 000 training images, scored on 2 000 test images.
     static var randBitsBase: ImageExperimentConfig {
         var c = ImageExperimentConfig()
         c.trainLimit = 10_000; c.testLimit = 2_000; c.probeTrain = 5_000
-        c.encoder = .convnet; c.embedding = 128; c.head = 0
+        c.encoder = .convnet; c.p = 128; c.backboneWidth = 0
         c.loss = .ntxent; c.temperature = 0.1
         c.augmentation = "crop+flip"; c.cropScale = 0.25
         c.optimizer = .adam; c.lr = 1e-3; c.batchSize = 256; c.epochs = 6; c.steps = 0
@@ -130,7 +130,7 @@ public enum ImagePresets {
     }
 
     static func randBitsSetting(_ k: Int, _ mode: ImageBitsMode, _ p: Int) -> [String: String] {
-        ["bits": "\(k)", "bits_mode": mode.rawValue, "embedding": "\(p)"]
+        ["bits": "\(k)", "bits_mode": mode.rawValue, "p": "\(p)"]
     }
 
     /// Feature suppression by RandBits (Chen, Luo & Li, NeurIPS 2021; SCIENCE.md §5), the

@@ -226,16 +226,16 @@ public struct ImageRunner {
 
         // Model, loss, optimizer, views.
         var initGenerator = SeededGenerator(seed: config.seed)
-        let headSpec = config.head > 0 ? ProjectionHeadSpec(hiddenDimension: config.embedding, outputDimension: config.head) : nil
+        let headSpec = config.hasHead ? ProjectionHeadSpec(hiddenDimension: config.backboneWidth, outputDimension: config.p) : nil
         let channels = train.channels + k
         let encoder: Encoder<Float>
         switch config.encoder {
         case .convnet:
             encoder = try ImageEncoders.convNet(inputChannels: channels, height: train.height, width: train.width,
-                                                featureDimension: config.embedding, head: headSpec, using: &initGenerator)
+                                                featureDimension: config.featureWidth, head: headSpec, using: &initGenerator)
         case .mlp:
             encoder = try ImageEncoders.mlp(inputShape: [channels, train.height, train.width], hiddenWidths: config.mlpHidden,
-                                            featureDimension: config.embedding, head: headSpec, using: &initGenerator)
+                                            featureDimension: config.featureWidth, head: headSpec, using: &initGenerator)
         }
         let loss = try Self.makeLoss(config)
         let labels = loss.requiresLabels ? try train.labels(config.trainLabel).codes : nil
@@ -260,8 +260,8 @@ public struct ImageRunner {
         let layers: [String]
         switch config.probeLayer {
         case .backbone: layers = ["backbone"]
-        case .head: layers = [config.head > 0 ? "head" : "backbone"]
-        case .both: layers = config.head > 0 ? ["backbone", "head"] : ["backbone"]
+        case .head: layers = [config.hasHead ? "head" : "backbone"]
+        case .both: layers = config.hasHead ? ["backbone", "head"] : ["backbone"]
         }
         var timelines = [[TimelineEntry]](repeating: [], count: layers.count)
         let pcaPoints = config.pcaPoints

@@ -191,10 +191,7 @@ public enum RunCheckpoints {
     /// JSON text of `value` for checkpoint metadata: sorted keys, NaN/±∞ as strings, numbers
     /// in their shortest round-trip form (so they read back bit for bit).
     static func json<T: Encodable>(_ value: T) throws -> String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return String(decoding: try e.encode(value), as: UTF8.self)
+        try FeatureLensJSON.string(value, pretty: false)
     }
 
     /// Decodes checkpoint metadata `field` written by `json(_:)`.
@@ -203,9 +200,7 @@ public enum RunCheckpoints {
         guard let text = checkpoint.metadata[field] else {
             throw ResumeError.unreadable(file: checkpoint.file, field: field, detail: "missing")
         }
-        let d = JSONDecoder()
-        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        do { return try d.decode(T.self, from: Data(text.utf8)) } catch {
+        do { return try FeatureLensJSON.decoder().decode(T.self, from: Data(text.utf8)) } catch {
             throw ResumeError.unreadable(file: checkpoint.file, field: field, detail: "\(error)".prefix(200).description)
         }
     }

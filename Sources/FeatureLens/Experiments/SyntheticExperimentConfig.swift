@@ -1,26 +1,12 @@
 import Foundation
 import FeatureLensNumerics
 
-/// Errors when setting or validating an experiment config.
-public enum ConfigError: Error, CustomStringConvertible, Equatable {
-    /// `key` is not a config key; `known` lists the valid ones.
-    case unknownKey(key: String, known: [String])
-    /// `value` cannot be parsed as the type `key` needs (`expected`).
-    case invalidValue(key: String, value: String, expected: String)
-
-    public var description: String {
-        switch self {
-        case let .unknownKey(k, known): return "config: unknown key '\(k)'; expected one of \(known.joined(separator: ", "))"
-        case let .invalidValue(k, v, e): return "config: \(k) = '\(v)'; expected \(e)"
-        }
-    }
-}
-
 /// Every knob of one synthetic run (SCIENCE.md §2–§5): data model, encoder, loss, optimizer,
 /// audits. Codable with snake_case keys; written next to results so a run can be repeated.
 ///
-/// Keys: `lr, steps, p, n, d, n_test, sigma, a_c, a_s, a_e, K, a_z, m, rho, init, beta,
-/// augmentation, data, seed, audit_steps, threads, online_augmentation, theory_p`.
+/// Every key (name, type, default, validation, doc) is in `SyntheticExperimentConfig.table`,
+/// which drives JSON decoding (unknown keys rejected), `set(key:value:)`, `validate()` and
+/// docs/CONFIG.md.
 public struct SyntheticExperimentConfig: Codable, Equatable, Sendable {
     /// Learning rate of full-batch gradient descent.
     public var lr: Double = 0.05
@@ -69,106 +55,79 @@ public struct SyntheticExperimentConfig: Codable, Equatable, Sendable {
     /// Extra embedding sizes at which the minimum-norm minimizer is also probed.
     public var theoryP: [Int] = []
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case lr, steps, p, n, d, nTest = "n_test", sigma, aC = "a_c", aS = "a_s", aE = "a_e", k = "K"
-        case aZ = "a_z", m, rho, initScale = "init", beta, augmentation, data, seed
-        case auditSteps = "audit_steps", threads, onlineAugmentation = "online_augmentation", theoryP = "theory_p"
-    }
-
     /// A config with the defaults above.
     public init() {}
 
-    public init(from decoder: Swift.Decoder) throws {
-        // Missing keys keep their defaults, so a config file may list only what it changes;
-        // an unknown key is an error (a typo must not silently run the default).
-        let all = try decoder.container(keyedBy: AnyCodingKey.self)
-        let known = Set(CodingKeys.allCases.map { $0.rawValue })
-        if let bad = all.allKeys.first(where: { !known.contains($0.stringValue) }) {
-            throw DecodingError.dataCorruptedError(forKey: bad, in: all,
-                debugDescription: "unknown config key '\(bad.stringValue)'; known keys: \(known.sorted().joined(separator: ", "))")
-        }
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        var s = SyntheticExperimentConfig()
-        func take<T: Decodable>(_ key: CodingKeys, _ path: WritableKeyPath<SyntheticExperimentConfig, T>) throws {
-            if let v = try c.decodeIfPresent(T.self, forKey: key) { s[keyPath: path] = v }
-        }
-        try take(.lr, \.lr); try take(.steps, \.steps); try take(.p, \.p); try take(.n, \.n); try take(.d, \.d)
-        try take(.nTest, \.nTest); try take(.sigma, \.sigma); try take(.aC, \.aC); try take(.aS, \.aS)
-        try take(.aE, \.aE); try take(.k, \.k); try take(.aZ, \.aZ); try take(.m, \.m); try take(.rho, \.rho)
-        try take(.initScale, \.initScale); try take(.beta, \.beta); try take(.augmentation, \.augmentation)
-        try take(.data, \.data); try take(.seed, \.seed); try take(.auditSteps, \.auditSteps)
-        try take(.threads, \.threads); try take(.onlineAugmentation, \.onlineAugmentation); try take(.theoryP, \.theoryP)
-        self = s
-    }
+    /// Decodes a config. Missing keys keep their defaults, so a config file may list only what
+    /// it changes; an unknown key is an error naming it and suggesting the nearest valid key
+    /// (a typo must not silently run the default).
+    /// - Throws: `DecodingError` naming the field.
+    public init(from decoder: Swift.Decoder) throws { self = try Self.table.decode(from: decoder) }
+
+    /// Encodes every key of `table` (snake_case names).
+    public func encode(to encoder: Swift.Encoder) throws { try Self.table.encode(self, to: encoder) }
 
     /// Every settable key, in documentation order.
-    public static var keys: [String] { CodingKeys.allCases.map { $0.rawValue } }
+    public static var keys: [String] { table.names }
 
     /// Sets one key from its string form (as `--set KEY=VALUE` gives it). Integers and
     /// reals in Swift syntax; booleans `true`/`false`/`1`/`0`; lists comma-separated;
     /// `augmentation` ∈ none|imperfect|perfect; `data` ∈ cc|fs-a|fs-b|combined. `k` is
     /// accepted for `K`.
-    /// - Throws: `ConfigError.unknownKey` or `.invalidValue` naming the key and the expected type.
-    public mutating func set(key: String, value: String) throws {
-        let v = value.trimmingCharacters(in: .whitespaces)
-        func double() throws -> Double {
-            guard let x = Double(v), x.isFinite else { throw ConfigError.invalidValue(key: key, value: value, expected: "a finite real number") }
-            return x
-        }
-        func int() throws -> Int {
-            guard let x = Int(v) else { throw ConfigError.invalidValue(key: key, value: value, expected: "an integer") }
-            return x
-        }
-        func ints() throws -> [Int] {
-            if v.isEmpty { return [] }
-            let parts = v.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard parts.allSatisfy({ $0 != nil }) else {
-                throw ConfigError.invalidValue(key: key, value: value, expected: "a comma-separated list of integers")
+    /// - Throws: `ConfigError.unknownKey` (suggesting the nearest key) or `.invalidValue`
+    ///   naming the key and the expected type.
+    public mutating func set(key: String, value: String) throws { try Self.table.set(&self, key: key, value: value) }
+
+    /// The string form of `key`'s current value (what `set(key:value:)` accepts), or nil for
+    /// an unknown key.
+    public func value(forKey key: String) -> String? { Self.table.value(of: self, key: key) }
+
+    /// The table of keys: name, type, default, validation and doc of each.
+    public static let table = ConfigTable<SyntheticExperimentConfig>(
+        kind: "synthetic", defaults: SyntheticExperimentConfig(),
+        keys: [
+            .init("lr", \.lr, doc: "Learning rate of full-batch gradient descent.", valid: { $0 > 0 && $0.isFinite ? nil : "a finite value > 0" }),
+            .init("steps", \.steps, doc: "Number of gradient steps.", valid: { $0 >= 0 ? nil : "≥ 0" }),
+            .init("p", \.p, doc: "Embedding size p: width of z = W x (rows of W).", valid: { $0 >= 1 ? nil : "≥ 1" }),
+            .init("n", \.n, doc: "Training points n."),
+            .init("d", \.d, doc: "Input dimension d."),
+            .init("n_test", \.nTest, doc: "Test points (one view each)."),
+            .init("sigma", \.sigma, doc: "Noise scale σ (ξ ~ N(0, σ²/d · I))."),
+            .init("a_c", \.aC, doc: "Class amplitude a_c."),
+            .init("a_s", \.aS, doc: "Subclass amplitude a_s."),
+            .init("a_e", \.aE, doc: "Easy-feature amplitude a_e."),
+            .init("K", \.k, doc: "Number of easy features K (`k` is accepted too)."),
+            .init("a_z", \.aZ, doc: "Nuisance norm a_z (fs-b)."),
+            .init("m", \.m, doc: "Nuisance dimension m (fs-b)."),
+            .init("rho", \.rho, doc: "Fraction ρ of each class with subclass s = +1."),
+            .init("init", \.initScale, doc: "Initialization scale ι: W₀ ~ N(0, ι²).",
+                  valid: { $0 >= 0 && $0.isFinite ? nil : "a finite value ≥ 0" }),
+            .init("beta", \.beta, doc: "Weight β of the supervised pairing: P = β·P_SCL + (1 − β)·P_UCL.",
+                  valid: { $0 >= 0 && $0 <= 1 ? nil : "in [0, 1]" }),
+            .init("augmentation", \.augmentation, doc: "How the views are formed (SCIENCE.md §2)."),
+            .init("data", \.data, doc: "Which data model (SCIENCE.md §2)."),
+            .init("seed", \.seed, doc: "Seed of every random stream (data, init, online views)."),
+            .init("audit_steps", \.auditSteps, doc: "Steps at which the audit runs (probes, feature weights, loss); each in 0…steps."),
+            .init("threads", \.threads, doc: "Threads for matrix products inside one setting (results do not depend on it).",
+                  valid: { $0 >= 1 ? nil : "≥ 1" }),
+            .init("online_augmentation", \.onlineAugmentation, doc: "Draw fresh views at every step (uses the direct O(n·d·p) step)."),
+            .init("theory_p", \.theoryP, doc: "Extra embedding sizes at which the minimum-norm minimizer is also probed.",
+                  valid: { $0.allSatisfy { $0 >= 1 } ? nil : "embedding sizes ≥ 1" }),
+        ],
+        aliases: [.renamed("k", to: "K", \.k)],
+        crossChecks: { c in
+            func bad(_ k: String, _ v: Any, _ e: String) -> ConfigError { .invalidValue(key: k, value: "\(v)", expected: e) }
+            guard c.auditSteps.allSatisfy({ $0 >= 0 && $0 <= c.steps }) else {
+                throw bad("audit_steps", c.auditSteps, "steps in 0...\(c.steps) (lowering steps? also set audit_steps, e.g. --set audit_steps=0,\(max(1, c.steps / 2)),\(c.steps))")
             }
-            return parts.map { $0! }
-        }
-        switch key {
-        case "lr": lr = try double()
-        case "steps": steps = try int()
-        case "p": p = try int()
-        case "n": n = try int()
-        case "d": d = try int()
-        case "n_test": nTest = try int()
-        case "sigma": sigma = try double()
-        case "a_c": aC = try double()
-        case "a_s": aS = try double()
-        case "a_e": aE = try double()
-        case "K", "k": k = try int()
-        case "a_z": aZ = try double()
-        case "m": m = try int()
-        case "rho": rho = try double()
-        case "init": initScale = try double()
-        case "beta": beta = try double()
-        case "augmentation":
-            guard let a = AugmentationKind(rawValue: v) else {
-                throw ConfigError.invalidValue(key: key, value: value, expected: "one of none, imperfect, perfect")
+            // Memory guard: the data ([2n + n_test, d] doubles) and W ([p, d]) must fit in memory.
+            let bytes = 8.0 * Double(c.d) * (Double(2 * c.n + c.nTest) + Double(c.p) * 4)
+            guard bytes <= 8e9 else {
+                throw bad("d", c.d, "d·(2n + n_test + 4p)·8 bytes ≤ 8 GB (this config needs \(Int(bytes / 1e9)) GB; lower d, n, n_test or p)")
             }
-            augmentation = a
-        case "data":
-            guard let dk = SyntheticDataKind(rawValue: v) else {
-                throw ConfigError.invalidValue(key: key, value: value, expected: "one of cc, fs-a, fs-b, combined")
-            }
-            data = dk
-        case "seed":
-            guard let s = UInt64(v) else { throw ConfigError.invalidValue(key: key, value: value, expected: "a non-negative integer") }
-            seed = s
-        case "audit_steps": auditSteps = try ints()
-        case "threads": threads = try int()
-        case "online_augmentation":
-            switch v.lowercased() {
-            case "true", "1", "yes": onlineAugmentation = true
-            case "false", "0", "no": onlineAugmentation = false
-            default: throw ConfigError.invalidValue(key: key, value: value, expected: "true or false")
-            }
-        case "theory_p": theoryP = try ints()
-        default: throw ConfigError.unknownKey(key: key, known: Self.keys)
-        }
-    }
+            guard c.p <= c.d else { throw bad("p", c.p, "≤ d = \(c.d)") }
+            try c.model.validate()
+        })
 
     /// The data model these settings describe.
     public var model: SyntheticModel {
@@ -176,36 +135,12 @@ public struct SyntheticExperimentConfig: Codable, Equatable, Sendable {
                        k: k, aE: aE, aZ: aZ, m: m)
     }
 
-    /// Checks every field.
+    /// Checks every field (`table`'s per-key validations, then the audit steps against
+    /// `steps`, the memory guard, p ≤ d and the data model).
     /// - Throws: `ConfigError.invalidValue` naming the key and the allowed values, or the
     ///   model's `SyntheticModelError`.
-    public func validate() throws {
-        func bad(_ k: String, _ v: Any, _ e: String) -> ConfigError { .invalidValue(key: k, value: "\(v)", expected: e) }
-        guard lr > 0, lr.isFinite else { throw bad("lr", lr, "a finite value > 0") }
-        guard steps >= 0 else { throw bad("steps", steps, "≥ 0") }
-        guard p >= 1 else { throw bad("p", p, "≥ 1") }
-        guard initScale >= 0, initScale.isFinite else { throw bad("init", initScale, "a finite value ≥ 0") }
-        guard beta >= 0, beta <= 1 else { throw bad("beta", beta, "in [0, 1]") }
-        guard threads >= 1 else { throw bad("threads", threads, "≥ 1") }
-        guard auditSteps.allSatisfy({ $0 >= 0 && $0 <= steps }) else {
-            throw bad("audit_steps", auditSteps, "steps in 0...\(steps) (lowering steps? also set audit_steps, e.g. --set audit_steps=0,\(max(1, steps / 2)),\(steps))")
-        }
-        // Memory guard: the data ([2n + n_test, d] doubles) and W ([p, d]) must fit in memory.
-        let bytes = 8.0 * Double(d) * (Double(2 * n + nTest) + Double(p) * 4)
-        guard bytes <= 8e9 else {
-            throw bad("d", d, "d·(2n + n_test + 4p)·8 bytes ≤ 8 GB (this config needs \(Int(bytes / 1e9)) GB; lower d, n, n_test or p)")
-        }
-        guard p <= d else { throw bad("p", p, "≤ d = \(d)") }
-        guard theoryP.allSatisfy({ $0 >= 1 }) else { throw bad("theory_p", theoryP, "embedding sizes ≥ 1") }
-        try model.validate()
-    }
+    public func validate() throws { try Self.table.validate(self) }
 }
 
-
-/// A coding key for any string (used to list and reject unknown keys).
-struct AnyCodingKey: CodingKey {
-    var stringValue: String
-    var intValue: Int?
-    init(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { self.stringValue = String(intValue); self.intValue = intValue }
-}
+extension AugmentationKind: ConfigChoice {}
+extension SyntheticDataKind: ConfigChoice {}

@@ -386,6 +386,6 @@ public enum Checkpoint {
     }
 
     private static func parseJSONStringArray(_ text: String) -> [String]? {
-        try? JSONDecoder().decode([String].self, from: Data(text.utf8))
+        try? FeatureLensJSON.decoder().decode([String].self, from: Data(text.utf8))
     }
 }
