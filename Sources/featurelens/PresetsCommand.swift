@@ -11,7 +11,7 @@ struct PresetsCommand: ParsableCommand {
     var keys: String?
 
     func run() throws {
-        if let name = keys, let ip = try resolveImagePreset(name) {
+        if let name = keys, case let .image(ip) = try resolveExperiment(name) {
             let base = try JSONSerialization.jsonObject(with: prettyJSON(ip.base)) as? [String: Any] ?? [:]
             print("Config keys of \(ip.name) (set with --set KEY=VALUE; sweep with --grid KEY=v1,v2):")
             for k in base.keys.sorted() { print("  \(k.padding(toLength: 20, withPad: " ", startingAt: 0)) \(base[k]!)") }
@@ -19,8 +19,7 @@ struct PresetsCommand: ParsableCommand {
                 s.keys.sorted().map { "\($0)=\(s[$0]!)" }.joined(separator: ",") }.joined(separator: "; "))
             return
         }
-        if let name = keys {
-            let p = try resolveSyntheticPreset(name)
+        if let name = keys, case let .synthetic(p) = try resolveExperiment(name) {
             let base = try JSONSerialization.jsonObject(with: prettyJSON(p.base)) as? [String: Any] ?? [:]
             print("Config keys of \(p.name) (set with --set KEY=VALUE; sweep with --grid KEY=v1,v2):")
             for k in SyntheticExperimentConfig.keys {
