@@ -98,7 +98,7 @@ enum Interruption {
 func makeRunner(_ experiment: Experiment, concurrency: Int, checkpoints: CheckpointPolicy?, quiet: Bool,
                 logger: Logger) -> ExperimentRunner {
     Interruption.install()
-    var runner = ExperimentRunner(concurrency: concurrency, logger: logger, checkpoints: checkpoints)
+    var runner = ExperimentRunner(concurrency: concurrency, logger: logger, recordsRepresentation: true, checkpoints: checkpoints)
     runner.shouldStop = { Interruption.signal != nil }
     guard !quiet else { return runner }
     switch experiment.kind {

@@ -32,10 +32,10 @@ import Testing
         getrusage(RUSAGE_SELF.rawValue, &u)
         return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6
     }
-    static func run(_ preset: SyntheticPreset, seed: UInt64) throws -> PresetResult {
+    static func run(_ preset: SyntheticPreset, seed: UInt64) throws -> PresetOutcome {
         let before = loadNote()
         let cpu0 = cpuSeconds()
-        let r = try SyntheticRunner().run(preset, overrides: [("seed", "\(seed)")])
+        let r = try PresetOutcome.run(preset, overrides: [("seed", "\(seed)")])
         print("[\(preset.name) seed \(seed)] wall \(f(r.wallSeconds)) s, CPU \(f(cpuSeconds() - cpu0)) s (load average before \(before), after \(loadNote()))")
         return r
     }
@@ -46,14 +46,14 @@ import Testing
             let r = try Self.run(.classCollapse, seed: seed)
             let main = try #require(r.setting(["rho": "0.6"]))
             for a in main.timeline {
-                print("  step \(a.step): loss \(Self.f(a.loss)) class \(Self.f(a.probes["class"]!)) subclass \(Self.f(a.probes["subclass"]!)) |Wv| \(Self.f(a.featureWeights["subclass"]!)) |Wu| \(Self.f(a.featureWeights["class"]!))")
+                print("  step \(a.step): loss \(Self.f(a.loss!)) class \(Self.f(a.probes["class"]!)) subclass \(Self.f(a.probes["subclass"]!)) |Wv| \(Self.f(a.featureWeights!["subclass"]!)) |Wu| \(Self.f(a.featureWeights!["class"]!))")
             }
             let th = try #require(main.theory)
-            print("  theory: L* \(th.minimumNorm.optimalLoss) L(W*) \(th.minimumNorm.loss) L_GD \(main.final!.loss) W* probes \(th.minimumNorm.probes) ratio \(Self.f(th.comparison.normRatio)) (full \(Self.f(th.comparison.fullNormRatio))) gram \(Self.f(th.comparison.gramDistance)) gap \(th.comparison.lossGap)")
+            print("  theory: L* \(th.minimumNorm.optimalLoss) L(W*) \(th.minimumNorm.loss) L_GD \(main.final!.loss!) W* probes \(th.minimumNorm.probes) ratio \(Self.f(th.comparison.normRatio)) (full \(Self.f(th.comparison.fullNormRatio))) gram \(Self.f(th.comparison.gramDistance)) gap \(th.comparison.lossGap)")
             let final = try #require(main.final)
             #expect(final.probes["class"]! >= 0.99)
             let early = main.timeline.filter { $0.step >= 100 && $0.step <= 5000 }
-            #expect(early.contains { $0.featureWeights["subclass"]! >= 0.3 && $0.probes["subclass"]! >= 0.95 },
+            #expect(early.contains { $0.featureWeights!["subclass"]! >= 0.3 && $0.probes["subclass"]! >= 0.95 },
                     "learned early (seed \(seed))")
             #expect(final.probes["subclass"]! <= 0.6, "lost later (seed \(seed))")
             #expect(th.minimumNorm.probes["subclass"]! <= 0.6)
@@ -61,7 +61,7 @@ import Testing
             #expect(th.comparison.gramDistance <= 0.15)
             #expect(th.comparison.lossGap <= 0.01)
             let neg = try #require(r.setting(["rho": "0.5"]))
-            let maxV = neg.timeline.map { $0.featureWeights["subclass"]! }.max()!
+            let maxV = neg.timeline.map { $0.featureWeights!["subclass"]! }.max()!
             print("  rho=0.5: max |Wv| \(Self.f(maxV)), final subclass probe \(Self.f(neg.final!.probes["subclass"]!)), wall \(Self.f(neg.wallSeconds)) s; rho=0.6 wall \(Self.f(main.wallSeconds)) s")
             #expect(maxV < 0.1, "negative check (seed \(seed))")
         }
@@ -75,7 +75,7 @@ import Testing
                 let s = try #require(r.setting(["p": "\(p)"]))
                 let gd = s.final!.probes, th = s.theory!.minimumNorm.probes
                 let easyMean = (0..<4).map { gd["easy\($0)"]! }.reduce(0, +) / 4
-                print("  p=\(p): GD class \(Self.f(gd["class"]!)) easy mean \(Self.f(easyMean)) | W* class \(Self.f(th["class"]!)) | L_GD \(Self.f(s.final!.loss)) L* \(Self.f(s.theory!.minimumNorm.optimalLoss)) ratio \(Self.f(s.theory!.comparison.normRatio))")
+                print("  p=\(p): GD class \(Self.f(gd["class"]!)) easy mean \(Self.f(easyMean)) | W* class \(Self.f(th["class"]!)) | L_GD \(Self.f(s.final!.loss!)) L* \(Self.f(s.theory!.minimumNorm.optimalLoss)) ratio \(Self.f(s.theory!.comparison.normRatio))")
                 if p <= 4 {
                     #expect(gd["class"]! <= 0.6, "GD p=\(p) seed \(seed)")
                     #expect(th["class"]! <= 0.6, "W* p=\(p) seed \(seed)")
@@ -94,7 +94,7 @@ import Testing
             let imp = try #require(r.setting(["augmentation": "imperfect"]))
             let per = try #require(r.setting(["augmentation": "perfect"]))
             for s in [imp, per] {
-                print("  \(s.name): class \(Self.f(s.final!.probes["class"]!)) |Wu| \(Self.f(s.final!.featureWeights["class"]!)) |W zeta| \(Self.f(s.final!.featureWeights["zeta"]!)) wall \(Self.f(s.wallSeconds)) s; W* across p: " +
+                print("  \(s.name): class \(Self.f(s.final!.probes["class"]!)) |Wu| \(Self.f(s.final!.featureWeights!["class"]!)) |W zeta| \(Self.f(s.final!.featureWeights!["zeta"]!)) wall \(Self.f(s.wallSeconds)) s; W* across p: " +
                       s.theory!.acrossP.map { "p=\($0.p): \(Self.f($0.probes["class"]!))" }.joined(separator: ", "))
             }
             #expect(imp.final!.probes["class"]! <= 0.65, "imperfect seed \(seed)")
@@ -140,14 +140,14 @@ import Testing
         let overrides = parts.dropFirst().map { kv -> (String, String) in
             let s = kv.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init); return (s[0], s.count > 1 ? s[1] : "")
         }
-        let r = try SyntheticRunner().run(preset, overrides: overrides)
+        let r = try PresetOutcome.run(preset, overrides: overrides)
         print("[explore \(spec)] wall \(Self.f(r.wallSeconds)) s")
         for s in r.settings {
             print(" \(s.name) (\(Self.f(s.wallSeconds)) s)")
             for a in s.timeline {
                 let pr = orderedLabelNames(Array(a.probes.keys)).map { "\($0) \(Self.f(a.probes[$0]!))" }.joined(separator: " ")
-                let fw = a.featureWeights.keys.sorted().map { "\($0) \(Self.f(a.featureWeights[$0]!))" }.joined(separator: " ")
-                print("   step \(a.step): loss \(Self.f(a.loss)) | \(pr) | w: \(fw)")
+                let fw = a.featureWeights!.keys.sorted().map { "\($0) \(Self.f(a.featureWeights![$0]!))" }.joined(separator: " ")
+                print("   step \(a.step): loss \(Self.f(a.loss!)) | \(pr) | w: \(fw)")
             }
             if let t = s.theory {
                 print("   W*: \(t.minimumNorm.probes.mapValues(Self.f)) ratio \(Self.f(t.comparison.normRatio)) gram \(Self.f(t.comparison.gramDistance)) gap \(t.comparison.lossGap) across p: \(t.acrossP.map { "\($0.p): \(Self.f($0.probes["class"]!))" })")
@@ -201,7 +201,7 @@ import Testing
             let w0 = LinearGradientDescent.initialWeights(p: c.p, d: c.d, scale: 1e-3, using: &g)
             let w = try LinearGradientDescent(learningRate: c.lr, steps: 1000, auditSteps: []).train(problem, initial: w0, gram: gram) { _ in }
             lap("1000 steps")
-            _ = try SyntheticRunner().probes(w, data: data, threads: 1); lap("one audit (probes)")
+            _ = try LinearEngine(config: c).probes(w, data: data, threads: 1); lap("one audit (probes)")
             let solver = try MinimumNormSolver(problem: problem, gram: gram); lap("solver init (cholesky)")
             _ = try solver.normMatrix(); lap("H")
             _ = try solver.solve(p: c.p); lap("solve p (eigen of restricted H)")

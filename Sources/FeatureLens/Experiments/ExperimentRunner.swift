@@ -95,7 +95,7 @@ public struct ExperimentRunner: @unchecked Sendable {
 
     /// - Parameters: see the properties.
     public init(concurrency: Int = min(2, Parallel.availableCores), logger: Logger? = nil,
-                recordsRepresentation: Bool = true, probe: any SignatureProbing = RidgeProbe(),
+                recordsRepresentation: Bool = false, probe: any SignatureProbing = RidgeProbe(),
                 checkpoints: CheckpointPolicy? = nil) {
         self.concurrency = max(1, concurrency)
         self.logger = logger
