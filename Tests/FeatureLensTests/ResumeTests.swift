@@ -86,6 +86,39 @@ private func expectError<E: Error & CustomStringConvertible>(_: E.Type, file: St
         #expect(sameTensors, "final checkpoint tensors differ after a stop at step \(stopAt)")
     }
 
+    /// A synthetic checkpoint written before timelines were `TimelineEntry` lists (its
+    /// `run.timeline` one flat list of audit records: step, loss, probes, feature_weights,
+    /// metrics, pca) still resumes, to the uninterrupted result.
+    @Test func oldFormatSyntheticCheckpointStillResumes() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let preset = SyntheticPreset(name: "x", summary: "", base: smallConfig(), settings: [PresetSetting(values: [:], overrides: [])])
+        func run(_ folder: URL, resume: Bool = false, stop: (@Sendable () -> Bool)? = nil) throws -> RunReport {
+            var runner = ExperimentRunner(concurrency: 1, checkpoints: CheckpointPolicy(folder: folder, every: 50, resume: resume))
+            runner.shouldStop = stop
+            return try runner.run(preset).runs[0]
+        }
+        let reference = try run(dir.appendingPathComponent("full"))
+        let part = dir.appendingPathComponent("part")
+        let stopped = try run(part, stop: StopAfter(after: 200).closure)
+        #expect(stopped.interruptedAtStep == 200)
+        // Rewrite the checkpoint's timeline in the old flat format.
+        struct OldAudit: Encodable {
+            var step: Int; var loss: Double; var probes: [String: Double]; var feature_weights: [String: Double]
+        }
+        let url = Checkpoint.url(in: RunCheckpoints.directory(in: part, setting: 0, name: ""))
+        let file = try SafeTensors.read(contentsOf: url)
+        let entries = try JSONDecoder().decode([[TimelineEntry]].self, from: Data(try #require(file.metadata["run.timeline"]).utf8))
+        #expect(entries.count == 1 && entries[0].map(\.step) == [0, 42, 150])
+        let old = entries[0].map { OldAudit(step: $0.step, loss: $0.loss!, probes: $0.probes, feature_weights: $0.featureWeights!) }
+        var metadata = file.metadata
+        metadata["run.timeline"] = String(decoding: try JSONEncoder().encode(old), as: UTF8.self)
+        try SafeTensors.write(file.tensors, metadata: metadata, to: url)
+        let resumed = try run(part, resume: true)
+        let same = resumed == reference
+        #expect(same)
+    }
+
     @Test func linearCheckpointRoundTripsAndRejectsWhatDoesNotFit() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
