@@ -245,9 +245,11 @@ public struct ExperimentFile: Sendable, Equatable {
                                                          expectedMinutes: 0)), provenance: f.provenance)
             }
         }
-        // A flat config: one run.
-        dict["kind"] = nil
-        let flat = (try? JSONSerialization.data(withJSONObject: dict)) ?? data
+        // A flat config: one run (without its `kind`, which is not a config key).
+        var flat = data
+        if dict.removeValue(forKey: "kind") != nil {
+            flat = (try? JSONSerialization.data(withJSONObject: dict)) ?? data
+        }
         let name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         switch kind {
         case .synthetic:

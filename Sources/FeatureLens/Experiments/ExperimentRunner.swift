@@ -197,11 +197,11 @@ public struct ExperimentRunner: @unchecked Sendable {
         try preset.base.validate()
         let configs = try preset.settings.indices.map { try preset.config(setting: $0) }
         for c in configs { try c.validate() }
-        let jobs = configs.indices.map { i in
+        let jobs = try configs.indices.map { i in
             let keys = preset.settings[i].keys.sorted()
             return SettingJob(name: keys.map { "\($0)=\(configs[i].value(forKey: $0) ?? "?")" }.joined(separator: ","),
                               settings: Dictionary(uniqueKeysWithValues: keys.map { ($0, SettingValue(parsing: configs[i].value(forKey: $0) ?? "")) }),
-                              configJSON: (try? RunCheckpoints.json(configs[i])) ?? "{}")
+                              configJSON: try RunCheckpoints.json(configs[i]))
         }
         let resumeFiles = try checkResume(jobs, kind: MiniBatchEngine.checkpointKind)
         let (train, test) = try loadImages(configs)

@@ -59,8 +59,11 @@ public final class LinearEngine: TrainingEngine, @unchecked Sendable {
     public let recordsRepresentation: Bool
     /// One layer: the embedding z = W x.
     public let layers = ["embedding"]
+    /// `TrainingEngine.totalSteps` (see the protocol).
     public var totalSteps: Int { config.steps }
+    /// `TrainingEngine.auditSteps` (see the protocol).
     public var auditSteps: [Int] { config.auditSteps }
+    /// `TrainingEngine.step` (see the protocol).
     public private(set) var step = 0
     /// The minimum-norm theory of the last `reports` call (nil before, with online
     /// augmentation, a singular Gram matrix, or an unfinished training).
@@ -96,6 +99,7 @@ public final class LinearEngine: TrainingEngine, @unchecked Sendable {
         method = config.onlineAugmentation ? .direct : .gram
     }
 
+    /// `TrainingEngine.train` (see the protocol).
     public func train(until target: Int, shouldStop: (() -> Bool)?,
                       onAudit: ([TimelineEntry]) throws -> Void) throws -> EngineProgress {
         var gd = LinearGradientDescent(learningRate: config.lr, steps: target, auditSteps: config.auditSteps,
@@ -128,6 +132,7 @@ public final class LinearEngine: TrainingEngine, @unchecked Sendable {
         return .reached
     }
 
+    /// `TrainingEngine.audit` (see the protocol).
     public func audit() throws -> [TimelineEntry] {
         let (at, w, loss) = current ?? (step, state?.weights ?? initial, state?.loss ?? .nan)
         let data = prepared.data
@@ -159,6 +164,7 @@ public final class LinearEngine: TrainingEngine, @unchecked Sendable {
         return e
     }
 
+    /// `TrainingEngine.checkpoint` (see the protocol).
     public func checkpoint(to directory: URL, configJSON: String, metadata: [String: String]) throws {
         guard let state else { return }
         try AtomicFile.prepareDirectory(directory)
@@ -167,6 +173,7 @@ public final class LinearEngine: TrainingEngine, @unchecked Sendable {
                                                          configJSON: configJSON, metadata: metadata), to: directory)
     }
 
+    /// `TrainingEngine.restore` (see the protocol).
     public func restore(from file: SafeTensorsFile) throws -> Bool {
         let (training, _) = try LinearCheckpoint.restore(
             file, p: config.p, d: config.d, m: problem.views.count * problem.pairs.n, method: method,
@@ -221,6 +228,7 @@ public final class LinearEngine: TrainingEngine, @unchecked Sendable {
         }
     }
 
+    /// `TrainingEngine.reports` (see the protocol).
     public func reports(timelines: [[TimelineEntry]], settings: [String: SettingValue], finished: Bool) throws -> [RunReport] {
         let timeline = timelines.first ?? []
         let labels = Self.orderedLabels(Set(timeline.first?.probes.keys.map { $0 } ?? []))

@@ -109,9 +109,13 @@ public final class MiniBatchEngine: TrainingEngine {
     public let config: ImageExperimentConfig
     /// The setting's label in logs (e.g. `loss=supcon`).
     public let label: String
+    /// `TrainingEngine.layers` (see the protocol).
     public let layers: [String]
+    /// `TrainingEngine.totalSteps` (see the protocol).
     public let totalSteps: Int
+    /// `TrainingEngine.auditSteps` (see the protocol).
     public let auditSteps: [Int]
+    /// `TrainingEngine.step` (see the protocol).
     public var step: Int { trainer.step }
     /// Number of test images the probes are scored on (the real count, also with `test_limit = 0`).
     public var testCount: Int { splits.test.count }
@@ -202,6 +206,7 @@ public final class MiniBatchEngine: TrainingEngine {
         }
     }
 
+    /// `TrainingEngine.train` (see the protocol).
     public func train(until target: Int, shouldStop: (() -> Bool)?,
                       onAudit: ([TimelineEntry]) throws -> Void) throws -> EngineProgress {
         return try withoutActuallyEscaping(onAudit) { audit in
@@ -224,6 +229,7 @@ public final class MiniBatchEngine: TrainingEngine {
         }
     }
 
+    /// `TrainingEngine.audit` (see the protocol).
     public func audit() throws -> [TimelineEntry] {
         try audit(encoder: encoder, step: trainer.step, loss: trainer.lastLoss)
     }
@@ -257,11 +263,13 @@ public final class MiniBatchEngine: TrainingEngine {
         }
     }
 
+    /// `TrainingEngine.checkpoint` (see the protocol).
     public func checkpoint(to directory: URL, configJSON: String, metadata: [String: String]) throws {
         try AtomicFile.prepareDirectory(directory)
         try trainer.saveCheckpoint(to: directory, configJSON: configJSON, metadata: metadata)
     }
 
+    /// `TrainingEngine.restore` (see the protocol).
     public func restore(from file: SafeTensorsFile) throws -> Bool {
         let state = try trainer.restoreCheckpoint(file)
         guard state.step <= totalSteps else {
@@ -271,6 +279,7 @@ public final class MiniBatchEngine: TrainingEngine {
         return state.step > 0 || totalSteps == 0
     }
 
+    /// `TrainingEngine.reports` (see the protocol).
     public func reports(timelines: [[TimelineEntry]], settings: [String: SettingValue], finished: Bool) throws -> [RunReport] {
         let labelNames = splits.auditLabels.map(\.name)
         return try layers.indices.map { li in
