@@ -33,11 +33,9 @@ struct DemoCommand: ParsableCommand {
         do {
             try AtomicFile.prepareDirectory(root)
             for name in SyntheticPreset.names {
-                var p = try SyntheticPreset.named(name)
-                p = try p.applying(set: [("seed", String(seed))], grid: [])
+                let p = try Experiment.named(name).applying(set: [("seed", String(seed))], grid: [])
                 let t0 = Date()
-                let doc = try runSynthetic(p, out: root.appendingPathComponent(name), threads: Parallel.threadCount,
-                                           quiet: global.quiet || json, logger: logger)
+                let doc = try runExperiment(p, out: root.appendingPathComponent(name), quiet: global.quiet || json, logger: logger)
                 try Interruption.exitIfInterrupted(
                     root.appendingPathComponent(name), howToContinue: "run the demo again to start over, or continue this preset with `featurelens run \(name) --seed \(seed) --resume \(root.appendingPathComponent(name).path)`")
                 let secs = Date().timeIntervalSince(t0)
@@ -45,7 +43,7 @@ struct DemoCommand: ParsableCommand {
                     summaries.append(jsonSummary(doc, folder: root.appendingPathComponent(name).path))
                 } else {
                     print("\n=== \(name) (\(String(format: "%.0f", secs)) s): \(p.summary)")
-                    printDocument(doc)
+                    printDocument(doc.runs)
                 }
                 let verdicts = doc.runs.flatMap { r in r.labels.map { "\($0) \(r.verdicts[$0]?.rawValue ?? "")" } }
                 links.append((name, "\(name)/report.html", "\(doc.runs.count) run(s); " + Set(verdicts).sorted().joined(separator: ", ")))

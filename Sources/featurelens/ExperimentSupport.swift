@@ -31,57 +31,14 @@ func prettyJSON<T: Encodable>(_ value: T) throws -> Data {
     try FeatureLensJSON.encode(value)
 }
 
-/// The `config.json` of a synthetic run: the preset as run plus provenance. `featurelens run
-/// config.json` accepts it as is.
-struct SyntheticConfigFile: Codable {
-    var preset: String
-    var summary: String
-    var base: SyntheticExperimentConfig
-    var settings: [PresetSetting]
-    var provenance: Provenance?
-
-    init(_ p: SyntheticPreset, provenance: Provenance?) {
-        preset = p.name; summary = p.summary; base = p.base; settings = p.settings; self.provenance = provenance
-    }
-
-    var asPreset: SyntheticPreset {
-        SyntheticPreset(name: preset, summary: summary, base: base, settings: settings)
-    }
-}
-
-/// Resolves `PRESET|CONFIG.json` to a synthetic preset.
-func resolveSyntheticPreset(_ nameOrPath: String) throws -> SyntheticPreset {
-    if nameOrPath.hasSuffix(".json") || FileManager.default.fileExists(atPath: nameOrPath) && nameOrPath.contains("/") {
-        let url = URL(fileURLWithPath: nameOrPath)
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw CLIError("cannot read config \(nameOrPath): \(error.localizedDescription)")
-        }
-        let dec = FeatureLensJSON.decoder()
-        // Full form (as written next to every run) or a flat config (one run).
-        let object: Any
-        do { object = try JSONSerialization.jsonObject(with: data) } catch {
-            throw CLIError("\(nameOrPath): not valid JSON (\(error.localizedDescription))")
-        }
-        guard let dict = object as? [String: Any] else { throw CLIError("\(nameOrPath): expected a JSON object at the top level") }
-        do {
-            if dict["base"] != nil {
-                return try dec.decode(SyntheticConfigFile.self, from: data).asPreset
-            }
-            let c = try dec.decode(SyntheticExperimentConfig.self, from: data)
-            return SyntheticPreset(name: url.deletingPathExtension().lastPathComponent, summary: "config \(nameOrPath)",
-                                   base: c, settings: [PresetSetting(values: [:], overrides: [])])
-        } catch {
-            throw CLIError("\(nameOrPath): \(describe(error))")
-        }
-    }
-    do { return try SyntheticPreset.named(nameOrPath) } catch {
-        throw CLIError("unknown preset '\(nameOrPath)'; run `featurelens presets` for the list (\(allPresetNames.joined(separator: ", ")))")
-    }
+/// Resolves `PRESET|CONFIG.json` to an experiment (a built-in preset or a config file of
+/// either kind, which names its kind or, when written before kinds existed, has it inferred).
+func resolveExperiment(_ nameOrPath: String) throws -> Experiment {
+    try Experiment.resolve(nameOrPath)
 }
 
 /// All built-in preset names (synthetic, then real data).
-var allPresetNames: [String] { SyntheticPreset.names + ImagePresets.names }
+var allPresetNames: [String] { Experiment.presetNames }
 
 /// SIGINT/SIGTERM for the whole process: training stops after the current step, the
 /// partial report is written, and the command exits with 130 (SIGINT) or 143 (SIGTERM).
@@ -125,31 +82,61 @@ enum Interruption {
     }
 }
 
-/// Runs a synthetic preset and writes its folder (checkpoints per `checkpoints`, default:
-/// every `CheckpointPolicy.defaultSyntheticEvery` steps, no resume); returns the document.
-func runSynthetic(_ preset: SyntheticPreset, out: URL, threads: Int, checkpoints: CheckpointPolicy? = nil,
-                  quiet: Bool, logger: Logger) throws -> ReportDocument<SyntheticPreset> {
-    try AtomicFile.prepareDirectory(out)
+/// The runner of a command: progress on a terminal (per setting for synthetic presets, per
+/// step for image presets) unless `quiet`, stop on SIGINT/SIGTERM, checkpoints per `checkpoints`.
+func makeRunner(_ experiment: Experiment, concurrency: Int, checkpoints: CheckpointPolicy?, quiet: Bool,
+                logger: Logger) -> ExperimentRunner {
     Interruption.install()
-    let progress = ProgressReporter(label: preset.name, total: preset.settings.count, enabled: !quiet)
-    var runner = SyntheticRunner(concurrency: min(2, max(1, threads)), logger: logger, recordsRepresentation: true,
-                                 onSettingFinished: { done, total in progress.update(done) })
+    var runner = ExperimentRunner(concurrency: concurrency, logger: logger, recordsRepresentation: true, checkpoints: checkpoints)
     runner.shouldStop = { Interruption.signal != nil }
-    runner.checkpoints = checkpoints ?? CheckpointPolicy(folder: out, every: CheckpointPolicy.defaultSyntheticEvery)
-    progress.update(0)
-    let result = try runner.run(preset)
-    progress.finish()
-    let doc = try result.reportDocument(preset: preset)
-    let config = try prettyJSON(SyntheticConfigFile(preset, provenance: doc.provenance))
-    try RunOutput.write(doc, configJSON: config, to: out, testCount: preset.base.nTest)
-    return doc
+    guard !quiet else { return runner }
+    switch experiment.kind {
+    case .synthetic:
+        let progress = ProgressReporter(label: experiment.name, total: experiment.settingValues.count, enabled: true)
+        progress.update(0)
+        runner.onSettingFinished = { done, total in
+            progress.update(done)
+            if done == total { progress.finish() }
+        }
+    case .image:
+        let state = StepProgress()
+        runner.onStep = { label, step, total, loss in state.update(label: label, step: step, total: total, loss: loss) }
+    }
+    return runner
+}
+
+/// Per-setting step progress of an image run (one progress line per setting).
+final class StepProgress: @unchecked Sendable {
+    private var reporter: ProgressReporter?
+    private var current = ""
+    private let lock = NSLock()
+
+    func update(label: String, step: Int, total: Int, loss: Double?) {
+        lock.lock(); defer { lock.unlock() }
+        if label != current {
+            reporter?.finish()
+            current = label
+            reporter = ProgressReporter(label: label, total: total, enabled: true)
+        }
+        reporter?.update(step, loss: loss)
+        if step == total { reporter?.finish(); reporter = nil; current = "" }
+    }
+}
+
+/// Runs an experiment and writes its folder (checkpoints per `checkpoints`, default: every
+/// `CheckpointPolicy.defaultSyntheticEvery` / `defaultImageEvery` steps, no resume); returns
+/// the result (partial after SIGINT/SIGTERM: check `Interruption.signal`).
+func runExperiment(_ experiment: Experiment, out: URL, concurrency: Int = min(2, max(1, Parallel.threadCount)),
+                   checkpoints: CheckpointPolicy? = nil, quiet: Bool, logger: Logger) throws -> ExperimentResult {
+    let runner = makeRunner(experiment, concurrency: concurrency, checkpoints: checkpoints, quiet: quiet, logger: logger)
+    return try runner.run(experiment, writingTo: out)
 }
 
 /// Prints a run document as tables, theory lines and verdict sentences.
-func printDocument<C>(_ doc: ReportDocument<C>, headline: String? = nil) {
+func printDocument(_ runs: [RunReport], headline: String? = nil) {
     if let h = headline { print(h) }
-    for run in doc.runs {
-        if doc.runs.count > 1 { print("— \(ReportCharts.title(run))") }
+    for run in runs {
+        if runs.count > 1 { print("— \(ReportCharts.title(run))") }
         if let d = run.divergence { print("DIVERGED: \(d); the table shows the audits before it.") }
         print(ReportText.table(run), terminator: "")
         if let t = ReportText.theoryLine(run) { print(t) }
@@ -158,11 +145,11 @@ func printDocument<C>(_ doc: ReportDocument<C>, headline: String? = nil) {
 }
 
 /// The `--json` summary of a document: per run, settings, final probes, verdicts, theory.
-func jsonSummary<C>(_ doc: ReportDocument<C>, folder: String) -> [String: Any] {
+func jsonSummary(_ result: ExperimentResult, folder: String) -> [String: Any] {
     [
-        "preset": doc.preset,
+        "preset": result.experiment.name,
         "folder": folder,
-        "runs": doc.runs.map { r -> [String: Any] in
+        "runs": result.runs.map { r -> [String: Any] in
             var d: [String: Any] = [
                 "settings": r.settings.mapValues { $0.description },
                 "final": r.final.probes,
@@ -179,90 +166,4 @@ func jsonSummary<C>(_ doc: ReportDocument<C>, folder: String) -> [String: Any] {
 func printJSONObject(_ obj: Any) throws {
     let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
     print(String(decoding: data, as: UTF8.self))
-}
-
-// MARK: Real-data (image) presets
-
-/// The `config.json` of an image run; `featurelens run config.json` accepts it as is.
-struct ImageConfigFile: Codable {
-    var preset: String
-    var summary: String
-    var base: ImageExperimentConfig
-    var settings: [[String: String]]
-    var provenance: Provenance?
-
-    var asPreset: ImagePreset {
-        ImagePreset(name: preset, summary: summary, base: base, settings: settings, expectedMinutes: 0)
-    }
-}
-
-extension ImagePreset {
-    /// `--set` fixes a key for every run (removing it from the grid); `--grid` replaces or adds an axis.
-    func applying(set: [(String, String)], grid: [(String, [String])]) throws -> ImagePreset {
-        var p = self
-        // The old keys `embedding`/`head` map onto p and backbone_width by a rule (config files
-        // keep them readable); as a --set/--grid axis they would not replace the preset's own.
-        for k in set.map(\.0) + grid.map(\.0) {
-            if let a = ImageExperimentConfig.table.aliases.first(where: { $0.name == k }) {
-                throw CLIError("'\(k)' is an old key name (\(a.doc)); set \(a.replaces.joined(separator: " or ")) instead")
-            }
-        }
-        for (k, v) in set {
-            try p.base.set(key: k, value: v)
-            p.settings = p.settings.map { var s = $0; s[k] = nil; return s }
-        }
-        for (k, values) in grid {
-            for v in values { var probe = p.base; try probe.set(key: k, value: v) }
-            p.settings = p.settings.flatMap { s in values.map { v in var n = s; n[k] = v; return n } }
-        }
-        var unique: [[String: String]] = []
-        for s in p.settings where !unique.contains(s) { unique.append(s) }
-        p.settings = unique.isEmpty ? [[:]] : unique
-        return p
-    }
-}
-
-/// Resolves an image preset name or an image config file; nil when `nameOrPath` is neither.
-func resolveImagePreset(_ nameOrPath: String) throws -> ImagePreset? {
-    if ImagePresets.names.contains(nameOrPath) { return try ImagePresets.named(nameOrPath) }
-    guard nameOrPath.hasSuffix(".json"), let data = FileManager.default.contents(atPath: nameOrPath),
-          let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-    let isImage = (obj["preset"] as? String).map { ImagePresets.names.contains($0) } ?? false
-        || (obj["base"] as? [String: Any])?["encoder"] != nil || obj["encoder"] != nil
-    guard isImage else { return nil }
-    let dec = FeatureLensJSON.decoder()
-    do {
-        if obj["base"] != nil { return try dec.decode(ImageConfigFile.self, from: data).asPreset }
-        let c = try dec.decode(ImageExperimentConfig.self, from: data)
-        return ImagePreset(name: URL(fileURLWithPath: nameOrPath).deletingPathExtension().lastPathComponent,
-                           summary: "config \(nameOrPath)", base: c, settings: [[:]], expectedMinutes: 0)
-    } catch {
-        throw CLIError("\(nameOrPath): \(describe(error))")
-    }
-}
-
-/// Runs an image preset and writes its folder (checkpoints per `checkpoints`); returns the
-/// document (partial after SIGINT/SIGTERM: check `Interruption.signal`).
-func runImage(_ preset: ImagePreset, out: URL, checkpoints: CheckpointPolicy, quiet: Bool,
-              logger: Logger) throws -> ReportDocument<ImageExperimentConfig> {
-    try AtomicFile.prepareDirectory(out)
-    Interruption.install()
-    var reporter: ProgressReporter?
-    var current = ""
-    var runner = ImageRunner(logger: logger, progress: quiet ? nil : { label, step, total, loss in
-        if label != current {
-            reporter?.finish()
-            current = label
-            reporter = ProgressReporter(label: label, total: total, enabled: true)
-        }
-        reporter?.update(step, loss: loss)
-    })
-    runner.shouldStop = { Interruption.signal != nil }
-    runner.checkpoints = checkpoints
-    let doc = try runner.run(preset, overrides: [], seed: nil)
-    reporter?.finish()
-    let file = ImageConfigFile(preset: preset.name, summary: preset.summary, base: preset.base,
-                               settings: preset.settings, provenance: doc.provenance)
-    try RunOutput.write(doc, configJSON: try prettyJSON(file), to: out, testCount: preset.base.testLimit)
-    return doc
 }

@@ -11,15 +11,14 @@ struct PresetsCommand: ParsableCommand {
     var keys: String?
 
     func run() throws {
-        if let name = keys, let ip = try resolveImagePreset(name) {
+        if let name = keys, case let .image(ip) = try resolveExperiment(name) {
             print("Config keys of \(ip.name) (image; set with --set KEY=VALUE; sweep with --grid KEY=v1,v2):")
             print(ImageExperimentConfig.table.listing(current: ip.base), terminator: "")
             print("Built-in grid (\(ip.settings.count) runs): " + ip.settings.map { s in
                 s.keys.sorted().map { "\($0)=\(s[$0]!)" }.joined(separator: ",") }.joined(separator: "; "))
             return
         }
-        if let name = keys {
-            let p = try resolveSyntheticPreset(name)
+        if let name = keys, case let .synthetic(p) = try resolveExperiment(name) {
             print("Config keys of \(p.name) (synthetic; set with --set KEY=VALUE; sweep with --grid KEY=v1,v2):")
             print(SyntheticExperimentConfig.table.listing(current: p.base), terminator: "")
             print("Built-in grid (\(p.settings.count) run\(p.settings.count == 1 ? "" : "s")): " +

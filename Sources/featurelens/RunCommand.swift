@@ -66,43 +66,29 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         let logger = global.apply()
         do {
-            if var ip = try resolveImagePreset(preset) {
-                var sets = try assignments.map(parseAssignment)
-                if let s = seed { sets.append(("seed", String(s))) }
-                ip = try ip.applying(set: sets, grid: try grid.map(parseGridAxis))
-                let (folder, policy) = try folderAndCheckpoints(defaultName: ip.name, defaultEvery: CheckpointPolicy.defaultImageEvery)
-                let doc = try runImage(ip, out: folder, checkpoints: policy, quiet: global.quiet || json, logger: logger)
-                if json { try printJSONObject(jsonSummary(doc, folder: folder.path)) } else {
-                    printDocument(doc, headline: "\(ip.name): \(ip.summary)")
-                    print("Report: \(folder.appendingPathComponent("report.html").path)")
-                }
-                try finish(doc, folder: folder)
-                return
-            }
-            var p = try resolveSyntheticPreset(preset)
             var sets = try assignments.map(parseAssignment)
             if let s = seed { sets.append(("seed", String(s))) }
-            p = try p.applying(set: sets, grid: try grid.map(parseGridAxis))
-            for i in p.settings.indices { try p.config(setting: i).validate() }
-            let (folder, policy) = try folderAndCheckpoints(defaultName: p.name, defaultEvery: CheckpointPolicy.defaultSyntheticEvery)
-            let doc = try runSynthetic(p, out: folder, threads: Parallel.threadCount, checkpoints: policy,
-                                       quiet: global.quiet || json, logger: logger)
+            let experiment = try resolveExperiment(preset).applying(set: sets, grid: try grid.map(parseGridAxis))
+            try experiment.validate()
+            let defaultEvery = experiment.kind == .synthetic ? CheckpointPolicy.defaultSyntheticEvery : CheckpointPolicy.defaultImageEvery
+            let (folder, policy) = try folderAndCheckpoints(defaultName: experiment.name, defaultEvery: defaultEvery)
+            let result = try runExperiment(experiment, out: folder, checkpoints: policy, quiet: global.quiet || json, logger: logger)
             if json {
-                try printJSONObject(jsonSummary(doc, folder: folder.path))
+                try printJSONObject(jsonSummary(result, folder: folder.path))
             } else {
-                printDocument(doc, headline: "\(p.name): \(p.summary)")
+                printDocument(result.runs, headline: "\(experiment.name): \(experiment.summary)")
                 print("Report: \(folder.appendingPathComponent("report.html").path)")
             }
-            try finish(doc, folder: folder)
+            try finish(result.runs, folder: folder)
         } catch {
             throw oneLineError(error)
         }
     }
 
     /// Exit 130/143 after a signal, 3 after a divergence (the report is already written).
-    func finish<C>(_ doc: ReportDocument<C>, folder: URL) throws {
+    func finish(_ runs: [RunReport], folder: URL) throws {
         try Interruption.exitIfInterrupted(folder)
-        let diverged = doc.runs.compactMap { r in r.divergence.map { "\(ReportCharts.title(r)): \($0)" } }
+        let diverged = runs.compactMap { r in r.divergence.map { "\(ReportCharts.title(r)): \($0)" } }
         if !diverged.isEmpty {
             for d in diverged { FileHandle.standardError.write(Data("error: \(d)\n".utf8)) }
             FileHandle.standardError.write(Data("The audits before the divergence are in \(folder.path)/report.json.\n".utf8))

@@ -40,28 +40,27 @@ struct SweepCommand: ParsableCommand {
                 return v
             }
             guard !seedList.isEmpty else { throw CLIError("--seeds: give at least one seed") }
-            let base = try resolveSyntheticPreset(preset).applying(set: try assignments.map(parseAssignment),
-                                                                    grid: try grid.map(parseGridAxis))
-            for i in base.settings.indices { try base.config(setting: i).validate() }
+            let base = try resolveExperiment(preset).applying(set: try assignments.map(parseAssignment),
+                                                              grid: try grid.map(parseGridAxis))
+            try base.validate()
             let root = URL(fileURLWithPath: out ?? "featurelens-sweeps/\(base.name)")
             try AtomicFile.prepareDirectory(root)
-            struct Job { var setting: PresetSetting; var seed: UInt64; var folder: URL }
+            struct Job { var values: [String: String]; var seed: UInt64; var folder: URL; var experiment: Experiment }
             var jobs: [Job] = []
-            for s in base.settings {
+            for (i, values) in base.settingValues.enumerated() {
                 for seed in seedList {
-                    let slug = s.values.keys.sorted().map { "\($0)-\(s.values[$0]!)" }.joined(separator: "_")
-                    jobs.append(Job(setting: s, seed: seed, folder: root.appendingPathComponent((slug.isEmpty ? "default" : slug) + "_seed-\(seed)")))
+                    let slug = values.keys.sorted().map { "\($0)-\(values[$0]!)" }.joined(separator: "_")
+                    jobs.append(Job(values: values, seed: seed,
+                                    folder: root.appendingPathComponent((slug.isEmpty ? "default" : slug) + "_seed-\(seed)"),
+                                    experiment: try base.single(setting: i, seed: seed)))
                 }
             }
             // A run is finished when its report.json exists and was not cut short by a signal.
             // It must also have been made with the same config (base and setting), else it is redone.
             func finished(_ folder: URL, _ job: Job) -> Bool {
                 guard let cdata = FileManager.default.contents(atPath: folder.appendingPathComponent("config.json").path),
-                      let written = try? FeatureLensJSON.decoder().decode(SyntheticConfigFile.self, from: cdata),
-                      let expected = try? { () throws -> SyntheticPreset in
-                          var p = base; p.settings = [job.setting]
-                          return try p.applying(set: [("seed", String(job.seed))], grid: []) }(),
-                      written.base == expected.base, written.settings == expected.settings else { return false }
+                      let written = try? ExperimentFile.decode(cdata, file: folder.appendingPathComponent("config.json").path),
+                      written.experiment.hasSameConfig(as: job.experiment) else { return false }
                 guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent("report.json").path),
                       let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                       let runs = obj["runs"] as? [[String: Any]] else { return false }
@@ -72,10 +71,13 @@ struct SweepCommand: ParsableCommand {
                 print("Skipping \(jobs.count - todo.count) finished run(s) already in \(root.path).")
             }
             let progress = ProgressReporter(label: "sweep \(base.name)", total: todo.count, enabled: !global.quiet)
+            progress.update(0)
             let lock = NSLock()
             var done = 0
             var firstError: Error?
-            let workers = min(2, max(1, Parallel.threadCount))
+            // Synthetic runs: one per core, each on one thread; image runs: one at a time, each
+            // using the parallel kernels.
+            let workers = base.kind == .synthetic ? min(2, max(1, Parallel.threadCount)) : 1
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 var i = w
                 while i < todo.count {
@@ -83,15 +85,14 @@ struct SweepCommand: ParsableCommand {
                     if stop { return }
                     let job = todo[i]
                     do {
-                        var p = base
-                        p.settings = [job.setting]
-                        p = try p.applying(set: [("seed", String(job.seed))], grid: [])
                         // A run cut short by a signal continues from its checkpoints; one
                         // whose checkpoints do not fit (another config, damaged) starts over.
                         let resumable = !RunCheckpoints.existing(in: job.folder).isEmpty
                         func attempt(_ resume: Bool) throws {
-                            let policy = CheckpointPolicy(folder: job.folder, every: CheckpointPolicy.defaultSyntheticEvery, resume: resume)
-                            _ = try runSynthetic(p, out: job.folder, threads: 1, checkpoints: policy, quiet: true, logger: logger)
+                            let every = base.kind == .synthetic ? CheckpointPolicy.defaultSyntheticEvery : CheckpointPolicy.defaultImageEvery
+                            let policy = CheckpointPolicy(folder: job.folder, every: every, resume: resume)
+                            _ = try runExperiment(job.experiment, out: job.folder, concurrency: 1, checkpoints: policy,
+                                                  quiet: true, logger: logger)
                         }
                         do { try attempt(resumable) } catch where resumable && (error is ResumeError || error is CheckpointError || error is SafeTensorsError) {
                             try attempt(false)
@@ -108,7 +109,7 @@ struct SweepCommand: ParsableCommand {
             if let e = firstError { throw e }
             try Interruption.exitIfInterrupted(
                 root, howToContinue: "continue by running the same sweep command again (finished runs are kept, interrupted ones continue from their checkpoints)")
-            try writeSweepSummary(base: base, jobs: jobs.map { ($0.setting, $0.seed, $0.folder) }, root: root)
+            try writeSweepSummary(name: base.name, jobs: jobs.map { ($0.values, $0.seed, $0.folder) }, root: root)
             print("Summary: \(root.appendingPathComponent("summary.csv").path), \(root.appendingPathComponent("summary.html").path)")
         } catch {
             throw oneLineError(error)
@@ -116,29 +117,37 @@ struct SweepCommand: ParsableCommand {
     }
 }
 
-/// Aggregates the finished runs of a sweep into summary.csv and summary.html.
-func writeSweepSummary(base: SyntheticPreset, jobs: [(PresetSetting, UInt64, URL)], root: URL) throws {
+/// The runs of a report.json (either kind).
+private struct ReportRuns: Decodable {
+    var runs: [RunReport]
+}
+
+/// Aggregates the finished runs of a sweep into summary.csv and summary.html (the first run
+/// of each folder: with `probe_layer = both`, the backbone).
+func writeSweepSummary(name: String, jobs: [([String: String], UInt64, URL)], root: URL) throws {
     let dec = FeatureLensJSON.decoder()
+    struct Setting { var values: [String: String] }
     var order: [String] = []
-    var groups: [String: (setting: PresetSetting, finals: [[String: Double]])] = [:]
+    var groups: [String: (setting: Setting, finals: [[String: Double]])] = [:]
     var labels: [String] = []
-    for (setting, _, folder) in jobs {
+    for (values, _, folder) in jobs {
         let url = folder.appendingPathComponent("report.json")
         let data = try Data(contentsOf: url)
-        let doc: ReportDocument<SyntheticPreset>
-        do { doc = try dec.decode(ReportDocument<SyntheticPreset>.self, from: data) } catch {
+        let doc: ReportRuns
+        do { doc = try dec.decode(ReportRuns.self, from: data) } catch {
             throw CLIError("\(url.path): cannot read report (\(describe(error))); delete the folder to rerun it")
         }
         guard let run = doc.runs.first else { continue }
         for l in run.labels where !labels.contains(l) { labels.append(l) }
-        if groups[setting.name] == nil { order.append(setting.name); groups[setting.name] = (setting, []) }
-        groups[setting.name]!.finals.append(run.final.probes)
+        let key = values.keys.sorted().map { "\($0)=\(values[$0]!)" }.joined(separator: ",")
+        if groups[key] == nil { order.append(key); groups[key] = (Setting(values: values), []) }
+        groups[key]!.finals.append(run.final.probes)
     }
     let keys = Array(Set(order.flatMap { groups[$0]!.setting.values.keys })).sorted()
     var csv = (keys + ["seeds"] + labels.flatMap { ["\($0)_mean", "\($0)_std"] }).joined(separator: ",") + "\n"
-    var stats: [(setting: PresetSetting, mean: [String: Double], std: [String: Double])] = []
-    for name in order {
-        let g = groups[name]!
+    var stats: [(key: String, setting: Setting, mean: [String: Double], std: [String: Double])] = []
+    for key in order {
+        let g = groups[key]!
         var mean: [String: Double] = [:], std: [String: Double] = [:]
         for l in labels {
             let xs = g.finals.compactMap { $0[l] }
@@ -146,16 +155,16 @@ func writeSweepSummary(base: SyntheticPreset, jobs: [(PresetSetting, UInt64, URL
             let v = xs.count > 1 ? xs.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(xs.count - 1) : 0
             mean[l] = m; std[l] = v.squareRoot()
         }
-        stats.append((g.setting, mean, std))
+        stats.append((key, g.setting, mean, std))
         csv += (keys.map { g.setting.values[$0] ?? "" } + [String(g.finals.count)]
                 + labels.flatMap { [String(format: "%.4f", mean[$0]!), String(format: "%.4f", std[$0]!)] }).joined(separator: ",") + "\n"
     }
     try AtomicFile.write(csv, to: root.appendingPathComponent("summary.csv"))
 
-    var page = HTMLPage(title: "FeatureLens sweep — \(base.name)")
+    var page = HTMLPage(title: "FeatureLens sweep — \(name)")
     page.paragraph("Final probe accuracy (balanced) per label set: mean ± standard deviation over seeds.")
     page.table(header: keys + ["seeds"] + labels, rows: stats.map { s in
-        keys.map { s.setting.values[$0] ?? "" } + [String(groups[s.setting.name]!.finals.count)]
+        keys.map { s.setting.values[$0] ?? "" } + [String(groups[s.key]!.finals.count)]
             + labels.map { String(format: "%.3f ± %.3f", s.mean[$0]!, s.std[$0]!) }
     })
     if let xKey = keys.first(where: { k in stats.allSatisfy { Double($0.setting.values[k] ?? "") != nil } }) {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import FeatureLens
 import FeatureLensNumerics
@@ -119,7 +120,7 @@ struct ImagePresetTests {
     @Test func missingDatasetFolderNamesTheFolderAndThePackage() throws {
         let folder = "/nonexistent/fashion-mnist-\(UInt32.random(in: 0...UInt32.max))"
         do {
-            _ = try ImageRunner().run(ImagePresets.fashionCollapse, overrides: [("data", folder)], seed: 0)
+            _ = try ExperimentRunner().run(ImagePresets.fashionCollapse, overrides: [("data", folder)], seed: 0)
             Issue.record("expected datasetMissing")
         } catch let e as ImageRunnerError {
             guard case .datasetMissing(let f, _) = e else { Issue.record("wrong error \(e)"); return }
@@ -131,7 +132,7 @@ struct ImagePresetTests {
         try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: empty) }
         do {
-            _ = try ImageRunner().run(ImagePresets.fashionRandBits, overrides: [("data", empty.path)], seed: nil)
+            _ = try ExperimentRunner().run(ImagePresets.fashionRandBits, overrides: [("data", empty.path)], seed: nil)
             Issue.record("expected datasetMissing")
         } catch let e as ImageRunnerError {
             #expect(e.description.contains(empty.path) && e.description.contains("train-images-idx3-ubyte")
@@ -152,16 +153,17 @@ struct ImagePresetTests {
 
     @Test(.enabled(if: ImagePresetTests.fashionAvailable, "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)"))
     func collapsePresetGivesAWellFormedDocument() throws {
-        var progressCalls = 0
-        let runner = ImageRunner(progress: { _, step, total, loss in
-            progressCalls += 1
+        let calls = Atomic<Int>(0)
+        var runner = ExperimentRunner()
+        runner.onStep = { _, step, total, loss in
+            calls.add(1, ordering: .relaxed)
             #expect(step >= 1 && step <= total && loss != nil)
-        })
+        }
         let overrides = Self.tiny + [("backbone_width", "16"), ("p", "8")]
         let doc = try runner.run(ImagePresets.fashionCollapse, overrides: overrides, seed: 3)
         #expect(doc.preset == "fashion-collapse" && doc.config.seed == 3 && doc.config.trainLimit == 256)
         #expect(doc.provenance.seed == 3)
-        #expect(progressCalls == 3 * 3)
+        #expect(calls.load(ordering: .relaxed) == 3 * 3)
         // 3 losses × 2 layers (backbone and head), in grid order.
         #expect(doc.runs.count == 6)
         #expect(doc.runs.map { $0.settings["loss"]?.description } == ["supcon", "supcon", "spectral-scl", "spectral-scl", "joint", "joint"])
@@ -196,7 +198,7 @@ struct ImagePresetTests {
         var preset = ImagePresets.fashionRandBits
         preset.settings = [["bits": "5", "bits_mode": "shared", "p": "16"],
                            ["bits": "5", "bits_mode": "per-view", "p": "16"]]
-        let runner = ImageRunner()
+        let runner = ExperimentRunner()
         let a = try runner.run(preset, overrides: Self.tiny, seed: 1)
         #expect(a.runs.count == 2)
         #expect(a.runs[0].settings == ["bits": .int(5), "bits_mode": .string("shared"), "p": .int(16)])
@@ -215,5 +217,55 @@ struct ImagePresetTests {
         first.settings = [preset.settings[0]]
         let c = try runner.run(first, overrides: Self.tiny, seed: 2)
         #expect(c.runs[0].timeline.last!.loss != a.runs[0].timeline.last!.loss)
+    }
+}
+
+extension ExperimentRunner {
+    /// Runs `preset` with `overrides` (and `seed`) applied as `--set` gives them.
+    func run(_ preset: ImagePreset, overrides: [(String, String)], seed: UInt64?) throws -> ReportDocument<ImageExperimentConfig> {
+        var sets = overrides
+        if let seed { sets.append(("seed", String(seed))) }
+        return try run(preset.applying(set: sets, grid: []))
+    }
+}
+
+/// A tiny MNIST-layout folder (uncompressed IDX files): `train` training and `test` test
+/// images of 28×28 pixels with random pixels and labels cycling through the 10 classes.
+func writeTinyFashionFolder(train: Int, test: Int, seed: UInt64 = 7) throws -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fl-tiny-fashion-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    var g = SeededGenerator(seed: seed)
+    for (prefix, n) in [("train", train), ("t10k", test)] {
+        let pixels = (0..<(n * 28 * 28)).map { _ in UInt8(truncatingIfNeeded: g.next()) }
+        let labels = (0..<n).map { UInt8($0 % 10) }
+        try Data(IDX.encode(type: .uint8, shape: [n, 28, 28], payload: pixels))
+            .write(to: dir.appendingPathComponent("\(prefix)-images-idx3-ubyte"))
+        try Data(IDX.encode(type: .uint8, shape: [n], payload: labels))
+            .write(to: dir.appendingPathComponent("\(prefix)-labels-idx1-ubyte"))
+    }
+    return dir
+}
+
+@Suite struct ImageTestCountTests {
+    /// `test_limit = 0` means every test image: the runner reports the real count (30 here),
+    /// and the charts' error bands and captions use it (not 0, and not n = 1).
+    @Test func testLimitZeroReportsTheRealTestCount() throws {
+        let data = try writeTinyFashionFolder(train: 40, test: 30)
+        defer { try? FileManager.default.removeItem(at: data) }
+        var preset = ImagePresets.fashionCollapse
+        preset.settings = [["loss": "supcon"]]
+        preset = try preset.applying(set: [
+            ("data", data.path), ("train_limit", "0"), ("test_limit", "0"), ("probe_train", "0"), ("batch_size", "8"),
+            ("steps", "2"), ("audit_steps", "0,2"), ("pca_points", "0"), ("encoder", "mlp"), ("mlp_hidden", "8"),
+            ("embedding", "4"), ("head", "0"),
+        ], grid: [])
+        let result = try ExperimentRunner().run(.image(preset))
+        #expect(result.testCounts == [30])
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("fl-testcount-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        try result.write(to: out)
+        let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.contains("over 30 test points"))
+        #expect(!html.contains("over 0 test points"))
     }
 }

@@ -58,26 +58,65 @@ private func expectError<E: Error & CustomStringConvertible>(_: E.Type, file: St
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let config = smallConfig(online: online)
-        let runner = SyntheticRunner(concurrency: 1)
+        let preset = SyntheticPreset(name: "x", summary: "", base: config, settings: [PresetSetting(values: [:], overrides: [])])
+        func run(_ folder: URL, resume: Bool = false, stop: (@Sendable () -> Bool)? = nil) throws -> RunReport {
+            var runner = ExperimentRunner(concurrency: 1, checkpoints: CheckpointPolicy(folder: folder, every: 50, resume: resume))
+            runner.shouldStop = stop
+            return try runner.run(preset).runs[0]
+        }
         let full = dir.appendingPathComponent("full"), part = dir.appendingPathComponent("part")
-        let reference = try runner.runSetting(config, name: "x", checkpointDirectory: full, checkpointEvery: 50)
+        let reference = try run(full)
 
         let stopAt = Int.random(in: 1..<config.steps)
-        var stopping = runner
-        stopping.shouldStop = StopAfter(after: stopAt).closure
-        let stopped = try stopping.runSetting(config, name: "x", checkpointDirectory: part, checkpointEvery: 50)
-        #expect(stopped.stoppedAtStep == stopAt, "stopped at \(String(describing: stopped.stoppedAtStep)), asked \(stopAt)")
-        let checkpoint = try SafeTensors.read(contentsOf: Checkpoint.url(in: part))
+        let stopped = try run(part, stop: StopAfter(after: stopAt).closure)
+        #expect(stopped.interruptedAtStep == stopAt, "stopped at \(String(describing: stopped.interruptedAtStep)), asked \(stopAt)")
+        #expect(stopped.timeline.last?.step == stopAt)
+        let checkpoint = try SafeTensors.read(contentsOf: Checkpoint.url(in: RunCheckpoints.directory(in: part, setting: 0, name: "")))
         #expect(checkpoint.metadata["step"] == String(stopAt))
 
-        let resumed = try runner.runSetting(config, name: "x", checkpointDirectory: part, checkpointEvery: 50, resumeFrom: checkpoint)
+        let resumed = try run(part, resume: true)
         let same = resumed == reference  // timeline and theory (a Bool, so a failure prints no dump)
         #expect(same, "random stop step \(stopAt)")
-        #expect(resumed.stoppedAtStep == nil)
-        let a = try tensorBytes(Checkpoint.url(in: full)), b = try tensorBytes(Checkpoint.url(in: part))
+        #expect(resumed.interruptedAtStep == nil)
+        #expect(reference.theory != nil || online)
+        let a = try tensorBytes(Checkpoint.url(in: RunCheckpoints.directory(in: full, setting: 0, name: "")))
+        let b = try tensorBytes(Checkpoint.url(in: RunCheckpoints.directory(in: part, setting: 0, name: "")))
         #expect(Set(a.keys) == (online ? ["weight", "gd.initial_weight", "rng.online"] : ["weight", "gd.initial_weight", "gd.gram_coefficients"]))
         let sameTensors = a == b
         #expect(sameTensors, "final checkpoint tensors differ after a stop at step \(stopAt)")
+    }
+
+    /// A synthetic checkpoint written before timelines were `TimelineEntry` lists (its
+    /// `run.timeline` one flat list of audit records: step, loss, probes, feature_weights,
+    /// metrics, pca) still resumes, to the uninterrupted result.
+    @Test func oldFormatSyntheticCheckpointStillResumes() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let preset = SyntheticPreset(name: "x", summary: "", base: smallConfig(), settings: [PresetSetting(values: [:], overrides: [])])
+        func run(_ folder: URL, resume: Bool = false, stop: (@Sendable () -> Bool)? = nil) throws -> RunReport {
+            var runner = ExperimentRunner(concurrency: 1, checkpoints: CheckpointPolicy(folder: folder, every: 50, resume: resume))
+            runner.shouldStop = stop
+            return try runner.run(preset).runs[0]
+        }
+        let reference = try run(dir.appendingPathComponent("full"))
+        let part = dir.appendingPathComponent("part")
+        let stopped = try run(part, stop: StopAfter(after: 200).closure)
+        #expect(stopped.interruptedAtStep == 200)
+        // Rewrite the checkpoint's timeline in the old flat format.
+        struct OldAudit: Encodable {
+            var step: Int; var loss: Double; var probes: [String: Double]; var feature_weights: [String: Double]
+        }
+        let url = Checkpoint.url(in: RunCheckpoints.directory(in: part, setting: 0, name: ""))
+        let file = try SafeTensors.read(contentsOf: url)
+        let entries = try JSONDecoder().decode([[TimelineEntry]].self, from: Data(try #require(file.metadata["run.timeline"]).utf8))
+        #expect(entries.count == 1 && entries[0].map(\.step) == [0, 42, 150])
+        let old = entries[0].map { OldAudit(step: $0.step, loss: $0.loss!, probes: $0.probes, feature_weights: $0.featureWeights!) }
+        var metadata = file.metadata
+        metadata["run.timeline"] = String(decoding: try JSONEncoder().encode(old), as: UTF8.self)
+        try SafeTensors.write(file.tensors, metadata: metadata, to: url)
+        let resumed = try run(part, resume: true)
+        let same = resumed == reference
+        #expect(same)
     }
 
     @Test func linearCheckpointRoundTripsAndRejectsWhatDoesNotFit() throws {
@@ -201,24 +240,24 @@ private func expectError<E: Error & CustomStringConvertible>(_: E.Type, file: St
         let preset = SyntheticPreset(name: "t", summary: "", base: smallConfig(steps: 200),
                                      settings: ["0.5", "0.6", "0.7"].map { PresetSetting(values: ["rho": $0], overrides: [("rho", $0)]) })
         let full = dir.appendingPathComponent("full"), part = dir.appendingPathComponent("part")
-        var runner = SyntheticRunner(concurrency: 1, recordsRepresentation: true)
+        var runner = ExperimentRunner(concurrency: 1, recordsRepresentation: true)
         runner.checkpoints = CheckpointPolicy(folder: full, every: 30)
         let reference = try runner.run(preset)
 
         let stopAt = Int.random(in: 1..<(3 * 200))  // shouldStop is asked once per step of each setting
-        var stopping = SyntheticRunner(concurrency: 1, recordsRepresentation: true)
+        var stopping = ExperimentRunner(concurrency: 1, recordsRepresentation: true)
         stopping.checkpoints = CheckpointPolicy(folder: part, every: 30)
         stopping.shouldStop = StopAfter(after: stopAt).closure
         let stopped = try stopping.run(preset)
-        #expect(stopped.settings.contains { $0.stoppedAtStep != nil }, "stop after \(stopAt) steps")
+        #expect(stopped.runs.contains { $0.interruptedAtStep != nil }, "stop after \(stopAt) steps")
 
-        var resuming = SyntheticRunner(concurrency: 2, recordsRepresentation: true)  // another thread count
+        var resuming = ExperimentRunner(concurrency: 2, recordsRepresentation: true)  // another thread count
         resuming.checkpoints = CheckpointPolicy(folder: part, every: 30, resume: true)
         let resumed = try resuming.run(preset)
-        let same = resumed == reference
+        let same = resumed.runs == reference.runs
         #expect(same, "resumed result differs; stop after \(stopAt) steps")
-        #expect(resumed.settings.allSatisfy { $0.stoppedAtStep == nil && $0.divergence == nil })
-        let docA = try reference.reportDocument(preset: preset), docB = try resumed.reportDocument(preset: preset)
+        #expect(resumed.runs.count == 3 && resumed.runs.allSatisfy { $0.interruptedAtStep == nil && $0.divergence == nil })
+        let docA = reference, docB = resumed
         let sameCSV = RunOutput.metricsCSV(docA) == RunOutput.metricsCSV(docB)
         #expect(sameCSV, "metrics.csv differs; stop after \(stopAt) steps")
         for (i, s) in preset.settings.enumerated() {
@@ -229,7 +268,7 @@ private func expectError<E: Error & CustomStringConvertible>(_: E.Type, file: St
         }
         // Resuming a finished run retrains nothing and gives the same result again.
         let again = try resuming.run(preset)
-        let sameAgain = again == reference
+        let sameAgain = again.runs == reference.runs
         #expect(sameAgain)
     }
 
@@ -238,18 +277,18 @@ private func expectError<E: Error & CustomStringConvertible>(_: E.Type, file: St
         defer { try? FileManager.default.removeItem(at: dir) }
         let preset = SyntheticPreset(name: "t", summary: "", base: smallConfig(steps: 20),
                                      settings: ["0.5", "0.6"].map { PresetSetting(values: ["rho": $0], overrides: [("rho", $0)]) })
-        var runner = SyntheticRunner(concurrency: 1)
+        var runner = ExperimentRunner(concurrency: 1)
         runner.checkpoints = CheckpointPolicy(folder: dir, every: 0)
         _ = try runner.run(preset)
         #expect(RunCheckpoints.existing(in: dir).map(\.lastPathComponent) == ["0-rho-0.5", "1-rho-0.6"])
 
         runner.checkpoints?.resume = true
         let file0 = Checkpoint.url(in: RunCheckpoints.directory(in: dir, setting: 0, name: "rho=0.5")).path
-        expectError(ResumeError.self, file: file0, { _ = try runner.run(preset, overrides: [("lr", "0.04")]) }) {
+        expectError(ResumeError.self, file: file0, { _ = try runner.run(preset.applying(set: [("lr", "0.04")], grid: [])) }) {
             $0 == .configMismatch(file: file0, field: "lr", checkpoint: "0.05", requested: "0.04")
         }
         // Thread counts do not change results, so they may differ.
-        #expect(try runner.run(preset, overrides: [("threads", "2")]).settings.count == 2)
+        #expect(try runner.run(preset.applying(set: [("threads", "2")], grid: [])).runs.count == 2)
         // Another grid: the checkpoint of rho=0.5 is not the requested setting 0.
         var other = preset
         other.settings.swapAt(0, 1)

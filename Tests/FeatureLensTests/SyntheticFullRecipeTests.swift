@@ -22,8 +22,8 @@ import Testing
     }
     static let reason: Comment = "full recipe: set FEATURELENS_FULL_RECIPES=1 (release build); FEATURELENS_PRESETS selects presets"
     static func f(_ x: Double) -> String { String(format: "%.3f", x) }
-    static func run(_ preset: SyntheticPreset, seed: UInt64) throws -> PresetResult {
-        try SyntheticRunner().run(preset, overrides: [("seed", "\(seed)")])
+    static func run(_ preset: SyntheticPreset, seed: UInt64) throws -> PresetOutcome {
+        try PresetOutcome.run(preset, overrides: [("seed", "\(seed)")])
     }
 
     @Test(.enabled(if: SyntheticFullRecipeTests.wanted("class-collapse"), SyntheticFullRecipeTests.reason))
@@ -32,14 +32,14 @@ import Testing
             let r = try Self.run(.classCollapse, seed: seed)
             let main = try #require(r.setting(["rho": "0.6"]))
             for a in main.timeline {
-                print("  step \(a.step): loss \(Self.f(a.loss)) class \(Self.f(a.probes["class"]!)) subclass \(Self.f(a.probes["subclass"]!)) |Wv| \(Self.f(a.featureWeights["subclass"]!)) |Wu| \(Self.f(a.featureWeights["class"]!))")
+                print("  step \(a.step): loss \(Self.f(a.loss!)) class \(Self.f(a.probes["class"]!)) subclass \(Self.f(a.probes["subclass"]!)) |Wv| \(Self.f(a.featureWeights!["subclass"]!)) |Wu| \(Self.f(a.featureWeights!["class"]!))")
             }
             let th = try #require(main.theory)
-            print("  theory: L* \(th.minimumNorm.optimalLoss) L(W*) \(th.minimumNorm.loss) L_GD \(main.final!.loss) W* probes \(th.minimumNorm.probes) ratio \(Self.f(th.comparison.normRatio)) (full \(Self.f(th.comparison.fullNormRatio))) gram \(Self.f(th.comparison.gramDistance)) gap \(th.comparison.lossGap)")
+            print("  theory: L* \(th.minimumNorm.optimalLoss) L(W*) \(th.minimumNorm.loss) L_GD \(main.final!.loss!) W* probes \(th.minimumNorm.probes) ratio \(Self.f(th.comparison.normRatio)) (full \(Self.f(th.comparison.fullNormRatio))) gram \(Self.f(th.comparison.gramDistance)) gap \(th.comparison.lossGap)")
             let final = try #require(main.final)
             #expect(final.probes["class"]! >= 0.99)
             let early = main.timeline.filter { $0.step >= 100 && $0.step <= 5000 }
-            #expect(early.contains { $0.featureWeights["subclass"]! >= 0.3 && $0.probes["subclass"]! >= 0.95 },
+            #expect(early.contains { $0.featureWeights!["subclass"]! >= 0.3 && $0.probes["subclass"]! >= 0.95 },
                     "learned early (seed \(seed))")
             #expect(final.probes["subclass"]! <= 0.6, "lost later (seed \(seed))")
             #expect(th.minimumNorm.probes["subclass"]! <= 0.6)
@@ -47,7 +47,7 @@ import Testing
             #expect(th.comparison.gramDistance <= 0.15)
             #expect(th.comparison.lossGap <= 0.01)
             let neg = try #require(r.setting(["rho": "0.5"]))
-            let maxV = neg.timeline.map { $0.featureWeights["subclass"]! }.max()!
+            let maxV = neg.timeline.map { $0.featureWeights!["subclass"]! }.max()!
             print("  rho=0.5: max |Wv| \(Self.f(maxV)), final subclass probe \(Self.f(neg.final!.probes["subclass"]!))")
             #expect(maxV < 0.1, "negative check (seed \(seed))")
         }
@@ -61,7 +61,7 @@ import Testing
                 let s = try #require(r.setting(["p": "\(p)"]))
                 let gd = s.final!.probes, th = s.theory!.minimumNorm.probes
                 let easyMean = (0..<4).map { gd["easy\($0)"]! }.reduce(0, +) / 4
-                print("  p=\(p): GD class \(Self.f(gd["class"]!)) easy mean \(Self.f(easyMean)) | W* class \(Self.f(th["class"]!)) | L_GD \(Self.f(s.final!.loss)) L* \(Self.f(s.theory!.minimumNorm.optimalLoss)) ratio \(Self.f(s.theory!.comparison.normRatio))")
+                print("  p=\(p): GD class \(Self.f(gd["class"]!)) easy mean \(Self.f(easyMean)) | W* class \(Self.f(th["class"]!)) | L_GD \(Self.f(s.final!.loss!)) L* \(Self.f(s.theory!.minimumNorm.optimalLoss)) ratio \(Self.f(s.theory!.comparison.normRatio))")
                 if p <= 4 {
                     #expect(gd["class"]! <= 0.6, "GD p=\(p) seed \(seed)")
                     #expect(th["class"]! <= 0.6, "W* p=\(p) seed \(seed)")
@@ -80,7 +80,7 @@ import Testing
             let imp = try #require(r.setting(["augmentation": "imperfect"]))
             let per = try #require(r.setting(["augmentation": "perfect"]))
             for s in [imp, per] {
-                print("  \(s.name): class \(Self.f(s.final!.probes["class"]!)) |Wu| \(Self.f(s.final!.featureWeights["class"]!)) |W zeta| \(Self.f(s.final!.featureWeights["zeta"]!)); W* across p: " +
+                print("  \(s.name): class \(Self.f(s.final!.probes["class"]!)) |Wu| \(Self.f(s.final!.featureWeights!["class"]!)) |W zeta| \(Self.f(s.final!.featureWeights!["zeta"]!)); W* across p: " +
                       s.theory!.acrossP.map { "p=\($0.p): \(Self.f($0.probes["class"]!))" }.joined(separator: ", "))
             }
             #expect(imp.final!.probes["class"]! <= 0.65, "imperfect seed \(seed)")

@@ -6,10 +6,9 @@ import Testing
 /// that still show the direction of every signature, fast enough for a debug build. The
 /// full recipes live in `SyntheticFullRecipeTests` (gated, release build).
 @Suite struct SyntheticRecipeTests {
-    static func run(_ preset: SyntheticPreset, setting: Int, _ overrides: [(String, String)]) throws -> SettingResult {
+    static func run(_ preset: SyntheticPreset, setting: Int, _ overrides: [(String, String)]) throws -> SettingOutcome {
         let config = try preset.config(setting: setting, extra: overrides)
-        return try SyntheticRunner(concurrency: 1).runSetting(config, name: preset.settings[setting].name,
-                                                              values: preset.settings[setting].values)
+        return try SettingOutcome.run(config, name: preset.settings[setting].name, values: preset.settings[setting].values)
     }
 
     /// CC: the subclass is learned early (weight ≥ 0.3, probe ≥ 0.95 at a middle audit) and lost
@@ -18,11 +17,11 @@ import Testing
         let reduced = [("d", "400"), ("n", "80"), ("n_test", "400"), ("p", "4"), ("lr", "0.1"), ("steps", "3000"),
                        ("audit_steps", "0,100,300,450,600,800,3000")]
         let main = try Self.run(.classCollapse, setting: 0, reduced)
-        let initial = main.timeline.first!.featureWeights["subclass"]!
+        let initial = main.timeline.first!.featureWeights!["subclass"]!
         let early = main.timeline.filter { $0.step > 0 && $0.step < 3000 }
-        #expect(early.contains { $0.featureWeights["subclass"]! >= 0.3 && $0.probes["subclass"]! >= 0.95 },
-                "learned early: \(early.map { ($0.step, $0.featureWeights["subclass"]!, $0.probes["subclass"]!) })")
-        #expect(early.map { $0.featureWeights["subclass"]! }.max()! >= 100 * initial)
+        #expect(early.contains { $0.featureWeights!["subclass"]! >= 0.3 && $0.probes["subclass"]! >= 0.95 },
+                "learned early: \(early.map { ($0.step, $0.featureWeights!["subclass"]!, $0.probes["subclass"]!) })")
+        #expect(early.map { $0.featureWeights!["subclass"]! }.max()! >= 100 * initial)
         let final = main.final!
         #expect(final.probes["class"]! >= 0.99)
         #expect(final.probes["subclass"]! <= 0.6, "lost later: \(final.probes)")
@@ -35,7 +34,7 @@ import Testing
         #expect(abs(th.minimumNorm.loss - th.minimumNorm.optimalLoss) < 1e-9)
         let negative = try Self.run(.classCollapse, setting: 1, reduced)
         #expect(negative.values == ["rho": "0.5"])
-        #expect(negative.timeline.map { $0.featureWeights["subclass"]! }.max()! < 0.1)
+        #expect(negative.timeline.map { $0.featureWeights!["subclass"]! }.max()! < 0.1)
     }
 
     /// FS-a: with K = 2 easy features the class is suppressed at p = K and kept at p = K + 1,
@@ -67,7 +66,7 @@ import Testing
         let across = imperfect.theory!.acrossP
         #expect(across.first { $0.p == 16 }!.probes["class"]! <= 0.65)
         #expect(across.first { $0.p == 32 }!.probes["class"]! >= 0.95)
-        #expect(perfect.final!.featureWeights["class"]! > 3 * imperfect.final!.featureWeights["class"]!)
+        #expect(perfect.final!.featureWeights!["class"]! > 3 * imperfect.final!.featureWeights!["class"]!)
     }
 
     /// Joint loss: on CC data β = 1 collapses the subclass and β = 0.25 keeps every label; on
@@ -93,14 +92,17 @@ import Testing
         let reduced = [("d", "200"), ("n", "30"), ("n_test", "100"), ("K", "2"), ("steps", "200"), ("audit_steps", "0,100,200")]
         var preset = SyntheticPreset.suppressionEmbeddingSize
         preset.settings = Array(preset.settings.prefix(3))
-        let one = try SyntheticRunner(concurrency: 1).run(preset, overrides: reduced)
-        let two = try SyntheticRunner(concurrency: 2).run(preset, overrides: reduced + [("threads", "2")])
-        #expect(one.settings.map { $0.timeline } == two.settings.map { $0.timeline })
-        #expect(one.settings.map { $0.theory } == two.settings.map { $0.theory })
-        let json = try JSONEncoder().encode(one)
+        let one = try ExperimentRunner(concurrency: 1).run(preset.applying(set: reduced, grid: []))
+        let two = try ExperimentRunner(concurrency: 2).run(preset.applying(set: reduced + [("threads", "2")], grid: []))
+        #expect(one.runs.count == 3)
+        #expect(one.runs.map { $0.timeline } == two.runs.map { $0.timeline })
+        #expect(one.runs.map { $0.theory } == two.runs.map { $0.theory } && one.runs.allSatisfy { $0.theory != nil })
+        let json = try one.jsonData()
         let text = String(decoding: json, as: UTF8.self)
         #expect(text.contains("\"feature_weights\"") && text.contains("\"timeline\"") && text.contains("\"norm_ratio\""))
-        #expect(try JSONDecoder().decode(PresetResult.self, from: json) == one)
+        let dec = JSONDecoder()
+        dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        #expect(try dec.decode(ReportDocument<SyntheticPreset>.self, from: json).runs == one.runs)
     }
 }
 

@@ -84,12 +84,11 @@ import Testing
         var c = SyntheticExperimentConfig()
         c.data = .fsA; c.d = 100; c.n = 20; c.nTest = 40; c.k = 2; c.p = 3; c.steps = 20; c.auditSteps = [0, 20]
         c.onlineAugmentation = true; c.lr = 0.05
-        let runner = SyntheticRunner(concurrency: 1)
-        let a = try runner.runSetting(c), b = try runner.runSetting(c)
-        #expect(a == b)
-        #expect(a.theory == nil)
+        let a = try SettingOutcome.run(c), b = try SettingOutcome.run(c)
+        #expect(a.report == b.report)
+        #expect(a.theory == nil && a.report.theory == nil)
         c.onlineAugmentation = false
-        let fixed = try runner.runSetting(c)
+        let fixed = try SettingOutcome.run(c)
         #expect(fixed.timeline.last!.loss != a.timeline.last!.loss)
     }
 

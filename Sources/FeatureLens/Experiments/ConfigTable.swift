@@ -6,9 +6,14 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
     case unknownKey(key: String, known: [String])
     /// `value` cannot be parsed as the type `key` needs, or is out of range (`expected`).
     case invalidValue(key: String, value: String, expected: String)
+    /// `key` is a former key name that only old config files may use (`meaning` says what it
+    /// maps to); `replacements` are the current keys to set instead.
+    case retiredKey(key: String, meaning: String, replacements: [String])
 
     public var description: String {
         switch self {
+        case let .retiredKey(k, meaning, r):
+            return "config: '\(k)' is an old key name (\(meaning)); set \(r.joined(separator: " or ")) instead"
         case let .unknownKey(k, known): return "config: " + Self.unknownKeyMessage(k, known: known, kind: nil)
         case let .invalidValue(k, v, e): return "config: \(k) = '\(v)'; expected \(e)"
         }

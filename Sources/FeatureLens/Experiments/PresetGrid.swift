@@ -28,31 +28,49 @@ public func parseGridAxis(_ s: String) throws -> (String, [String]) {
     return (k, values)
 }
 
-extension SyntheticPreset {
-    /// The preset with `--set` and `--grid` applied (issue 6):
-    /// - `set` (`KEY=VALUE`) fixes a key for every run: it is set on the base config and
-    ///   removed from every setting, so an axis it names collapses (duplicates are merged);
-    /// - `grid` (`KEY=v1,v2`) replaces that axis when the preset has it, or adds it as a new
-    ///   axis (every existing setting × every value);
-    /// - a key with `coupled` recipes (joint-loss's `data`) brings each new value's recipe
-    ///   keys (p, lr, steps, …) and drops the old value's, except keys fixed by `set`.
-    /// - Throws: `ConfigError` for unknown keys or values of the wrong type.
-    public func applying(set: [(String, String)], grid: [(String, [String])]) throws -> SyntheticPreset {
-        var p = self
-        let userKeys = Set(set.map(\.0))
+/// A config whose keys can be set from text (`--set KEY=VALUE`), as both experiment kinds' configs can.
+public protocol KeyValueConfigurable {
+    /// Sets config key `key` from its text form.
+    /// - Throws: `ConfigError` for an unknown key or a value of the wrong type.
+    mutating func set(key: String, value: String) throws
+}
+
+extension SyntheticExperimentConfig: KeyValueConfigurable {}
+extension ImageExperimentConfig: KeyValueConfigurable {}
+
+/// The one grid algebra of every preset kind: how `--set` and `--grid` change a base config
+/// and its list of settings.
+/// - `set` (`KEY=VALUE`) fixes a key for every run: it is set on the base config and removed
+///   from every setting, so an axis it names collapses (duplicates are merged);
+/// - `grid` (`KEY=v1,v2`) replaces that axis when the preset has it, or adds it as a new axis
+///   (every existing setting × every value);
+/// - a key with `coupled` recipes (joint-loss's `data`) brings each new value's recipe keys
+///   (p, lr, steps, …) and drops the old value's, except keys fixed by `set`.
+public enum PresetGrid {
+    /// Applies `set` then `grid` to `base` and `settings` (see the type's documentation).
+    /// - Returns: the new base config and settings (at least one, possibly with no values).
+    /// - Throws: `ConfigError` for unknown keys or values of the wrong type (every grid value
+    ///   is checked against the base config before any run).
+    public static func apply<Config: KeyValueConfigurable>(
+        base: Config, settings: [PresetSetting], coupled: [String: [String: [ConfigOverride]]] = [:],
+        set: [(String, String)], grid: [(String, [String])]
+    ) throws -> (base: Config, settings: [PresetSetting]) {
+        var base = base
+        var settings = settings
+        let userKeys = Swift.Set(set.map(\.0))
         // The recipe keys that some value of `key` brings along (see `coupled`).
-        func coupledKeys(_ key: String) -> Set<String> {
-            Set((coupled[key] ?? [:]).values.flatMap { $0.map(\.key) })
+        func coupledKeys(_ key: String) -> Swift.Set<String> {
+            Swift.Set((coupled[key] ?? [:]).values.flatMap { $0.map(\.key) })
         }
         // The overrides value `v` of `key` brings, minus the keys the user fixed.
         func recipe(_ key: String, _ v: String) -> [(String, String)] {
             (coupled[key]?[v] ?? []).filter { !userKeys.contains($0.key) }.map { ($0.key, $0.value) }
         }
         for (k, v) in set {
-            try p.base.set(key: k, value: v)
-            for (ck, cv) in recipe(k, v) { try p.base.set(key: ck, value: cv) }
+            try base.set(key: k, value: v)
+            for (ck, cv) in recipe(k, v) { try base.set(key: ck, value: cv) }
             let drop = coupledKeys(k).union([k])
-            p.settings = p.settings.map { s in
+            settings = settings.map { s in
                 var s = s
                 s.values[k] = nil
                 s.overrides.removeAll { drop.contains($0.0) }
@@ -60,27 +78,59 @@ extension SyntheticPreset {
             }
         }
         for (k, values) in grid {
-            for v in values { var probe = p.base; try probe.set(key: k, value: v) }   // type check early
+            for v in values { var probe = base; try probe.set(key: k, value: v) }   // type check early
             let drop = coupledKeys(k).union([k])
             var out: [PresetSetting] = []
-            for s in p.settings {
-                var base = s
-                base.values[k] = nil
-                base.overrides.removeAll { drop.contains($0.0) }
+            for s in settings {
+                var stripped = s
+                stripped.values[k] = nil
+                stripped.overrides.removeAll { drop.contains($0.0) }
                 for v in values {
-                    var n = base
+                    var n = stripped
                     n.values[k] = v
                     n.overrides.append((k, v))
                     n.overrides += recipe(k, v)
                     out.append(n)
                 }
             }
-            p.settings = out
+            settings = out
         }
         // Merge duplicates (e.g. after --set collapsed an axis), keeping the first.
         var unique: [PresetSetting] = []
-        for s in p.settings where !unique.contains(where: { $0.values == s.values }) { unique.append(s) }
-        p.settings = unique.isEmpty ? [PresetSetting(values: [:], overrides: [])] : unique
+        for s in settings where !unique.contains(where: { $0.values == s.values }) { unique.append(s) }
+        return (base, unique.isEmpty ? [PresetSetting(values: [:], overrides: [])] : unique)
+    }
+}
+
+extension SyntheticPreset {
+    /// The preset with `--set` and `--grid` applied (`PresetGrid.apply`).
+    /// - Throws: `ConfigError` for unknown keys or values of the wrong type.
+    public func applying(set: [(String, String)], grid: [(String, [String])]) throws -> SyntheticPreset {
+        var p = self
+        (p.base, p.settings) = try PresetGrid.apply(base: base, settings: settings, coupled: coupled, set: set, grid: grid)
+        return p
+    }
+}
+
+extension ImagePreset {
+    /// The preset with `--set` and `--grid` applied (`PresetGrid.apply`; image presets have no
+    /// coupled recipes, and a setting's values are its overrides).
+    /// - Throws: `ConfigError` for unknown keys or values of the wrong type.
+    public func applying(set: [(String, String)], grid: [(String, [String])]) throws -> ImagePreset {
+        // The old keys `embedding`/`head` map onto p and backbone_width by a rule (old config
+        // files stay readable); as a --set/--grid axis they would not replace the preset's own.
+        for k in set.map(\.0) + grid.map(\.0) {
+            if let a = ImageExperimentConfig.table.aliases.first(where: { $0.name == k }) {
+                throw ConfigError.retiredKey(key: k, meaning: a.doc, replacements: a.replaces)
+            }
+        }
+        var p = self
+        let asSettings = settings.map { s in
+            PresetSetting(values: s, overrides: s.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+        }
+        let (b, out) = try PresetGrid.apply(base: base, settings: asSettings, set: set, grid: grid)
+        p.base = b
+        p.settings = out.map(\.values)
         return p
     }
 }

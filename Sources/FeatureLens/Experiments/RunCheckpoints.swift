@@ -7,13 +7,12 @@
 // unnamed setting), e.g. `checkpoints/0-rho-0.6/`. Each file is replaced atomically at every
 // save (Checkpoint.swift), every N steps, at the end of the setting's training and when a
 // signal stops the run; a diverged setting keeps its last good checkpoint. A finished
-// setting's checkpoint stays and holds its complete result, so `--resume` restores it without
-// retraining. Besides the weights and optimizer/engine state, every checkpoint carries:
+// setting's checkpoint stays (at its last step, with its audits), so `--resume` restores it
+// without retraining. Besides the weights and optimizer/engine state, every checkpoint carries:
 //
 //     run.setting      the setting's name (e.g. "rho=0.6"), checked on resume
-//     run.timeline     the audits recorded up to its step (JSON), so a resumed run's report
-//                      holds the whole timeline
-//     run.result       (synthetic, finished settings) the setting's complete result (JSON)
+//     run.timeline     the audits recorded up to its step (JSON, one timeline per probed
+//                      layer), so a resumed run's report holds the whole timeline
 //     run.wall_seconds training time so far, in seconds (informational)
 //
 // A run without --resume starts over: it first removes the folder's checkpoints.

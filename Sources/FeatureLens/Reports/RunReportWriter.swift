@@ -11,10 +11,20 @@ public enum RunOutput {
     /// - Throws: `OutputError` naming the path that could not be written.
     public static func write<C>(_ document: ReportDocument<C>, configJSON: Data, to folder: URL,
                                 testCount: Int?) throws {
+        try write(document, configJSON: configJSON, to: folder,
+                  testCounts: testCount.map { n in document.runs.map { _ in n } })
+    }
+
+    /// Writes every output of `document` into `folder` (created if needed), with the number of
+    /// test points behind each run's probe accuracies (`testCounts[i]` for `runs[i]`; nil: no
+    /// bands). Counts are real counts (a `test_limit` of 0 means every test image: pass that number).
+    /// - Throws: `OutputError` naming the path that could not be written.
+    public static func write<C>(_ document: ReportDocument<C>, configJSON: Data, to folder: URL,
+                                testCounts: [Int]?) throws {
         try AtomicFile.prepareDirectory(folder)
         let charts = folder.appendingPathComponent("charts")
         try AtomicFile.prepareDirectory(charts)
-        let rendered = ReportCharts.make(document, testCount: testCount)
+        let rendered = ReportCharts.make(document, testCounts: testCounts)
         for c in rendered { try AtomicFile.write(c.svg, to: charts.appendingPathComponent(c.file)) }
         try AtomicFile.write(configJSON, to: folder.appendingPathComponent("config.json"))
         try AtomicFile.write(metricsCSV(document), to: folder.appendingPathComponent("metrics.csv"))
@@ -98,11 +108,18 @@ public enum ReportCharts {
 
     /// Makes every chart of the document.
     public static func make<C>(_ document: ReportDocument<C>, testCount: Int?) -> [RenderedChart] {
+        make(document, testCounts: testCount.map { n in document.runs.map { _ in n } })
+    }
+
+    /// Makes every chart of the document; `testCounts[i]` is the number of test points behind
+    /// run i's accuracies (nil: no error bands).
+    public static func make<C>(_ document: ReportDocument<C>, testCounts: [Int]?) -> [RenderedChart] {
         var out: [RenderedChart] = []
         if document.runs.count > 1 { out += summaryCharts(document) }
         for (i, run) in document.runs.enumerated() {
             let slug = slug(run, index: i)
             let t = title(run)
+            let testCount = testCounts.flatMap { i < $0.count ? $0[i] : nil }
             let steps = run.timeline.map { Double($0.step) }
             let positive = steps.allSatisfy { $0 >= 0 }
             let xScale: AxisScale = positive && (steps.max() ?? 0) > 50 ? .symlog : .linear

@@ -1,0 +1,359 @@
+// The one runner: every preset and config file of both kinds goes through it.
+//
+//     experiment (preset or config file, --set/--grid applied: PresetGrid)
+//        │  one config per setting; checkpoints checked (resume) before any work
+//        ▼
+//     data (generated per distinct synthetic data set, or images loaded once)
+//        ▼
+//     per setting: an engine (LinearEngine | MiniBatchEngine)
+//        restore ─► train to the next checkpoint step ─► checkpoint ─► … ─► reports
+//        (stop on request: checkpoint + partial report; divergence: the audits before it)
+//        ▼
+//     ReportDocument (report.json) ─► run folder (RunOutput.write)
+import Foundation
+import FeatureLensNumerics
+import Logging
+
+/// What a run produced: the report document (of the experiment's kind) and what writing the
+/// run folder needs.
+public struct ExperimentResult: Sendable {
+    /// The `report.json` document of either kind.
+    public enum Document: Sendable {
+        /// A synthetic run: the config recorded is the preset as run.
+        case synthetic(ReportDocument<SyntheticPreset>)
+        /// An image run: the config recorded is the base config as run.
+        case image(ReportDocument<ImageExperimentConfig>)
+    }
+
+    /// The experiment as run.
+    public var experiment: Experiment
+    /// The report document.
+    public var document: Document
+    /// Per run (same order as `runs`): the number of test points its probe accuracies are
+    /// scored on (the real count: `test_limit = 0` counts every test image).
+    public var testCounts: [Int]
+
+    /// The runs (settings × probed layers), in grid order.
+    public var runs: [RunReport] {
+        switch document { case let .synthetic(d): return d.runs; case let .image(d): return d.runs }
+    }
+
+    /// Where and how the report was made.
+    public var provenance: Provenance {
+        switch document { case let .synthetic(d): return d.provenance; case let .image(d): return d.provenance }
+    }
+
+    /// True when a stop request (SIGINT/SIGTERM) cut the run short.
+    public var interrupted: Bool { runs.contains { $0.interruptedAtStep != nil } }
+
+    /// The `config.json` of this run (kind, preset, base, settings, provenance).
+    public var configFile: ExperimentFile { ExperimentFile(experiment, provenance: provenance) }
+
+    /// Writes the run folder: config.json, report.json, metrics.csv, report.html, charts/.
+    /// - Throws: `OutputError` naming the path that could not be written.
+    public func write(to folder: URL) throws {
+        let config = try configFile.jsonData()
+        switch document {
+        case let .synthetic(d): try RunOutput.write(d, configJSON: config, to: folder, testCounts: testCounts)
+        case let .image(d): try RunOutput.write(d, configJSON: config, to: folder, testCounts: testCounts)
+        }
+    }
+}
+
+/// Runs experiments of both kinds: expands the settings, prepares the data, drives one
+/// `TrainingEngine` per setting with checkpoints, resume, stop and divergence handling, and
+/// returns the report document; `run(_:writingTo:)` also writes the run folder.
+///
+/// Determinism: the same experiment and seed give the same numbers whatever `concurrency`
+/// and thread count (settings are independent; parallel kernels split over output blocks),
+/// and a run resumed from its checkpoints ends bit for bit where an uninterrupted one does.
+public struct ExperimentRunner: @unchecked Sendable {
+    /// Synthetic settings run at the same time (each on its own thread). Image settings run
+    /// one after the other, each using the parallel kernels.
+    public var concurrency: Int
+    /// Where audits and per-setting timings are logged (nil: silent).
+    public var logger: Logger?
+    /// Record representation metrics and a PCA projection at every synthetic audit (for
+    /// reports); off for the bare signature checks.
+    public var recordsRepresentation: Bool
+    /// The probe of the synthetic audits (default: SCIENCE.md §5's signature probe).
+    public var probe: any SignatureProbing
+    /// Where the run writes one checkpoint per setting (every `every` steps, at the end of its
+    /// training, when stopped) and whether it resumes from them (RunCheckpoints.swift); nil:
+    /// no checkpoints.
+    public var checkpoints: CheckpointPolicy?
+    /// Checked before every update (and before each setting starts); true stops training
+    /// after auditing the step reached and writing the setting's checkpoint. The report then
+    /// holds the settings started so far, each stopped one with `interruptedAtStep`. For
+    /// SIGINT/SIGTERM.
+    public var shouldStop: (@Sendable () -> Bool)?
+    /// Called after every optimizer step of an image setting with (setting label, steps
+    /// done, total steps, loss).
+    public var onStep: (@Sendable (String, Int, Int, Double?) -> Void)?
+    /// Called (from any thread) after each setting finishes, with the number done and the total.
+    public var onSettingFinished: (@Sendable (Int, Int) -> Void)?
+
+    /// - Parameters: see the properties.
+    public init(concurrency: Int = min(2, Parallel.availableCores), logger: Logger? = nil,
+                recordsRepresentation: Bool = false, probe: any SignatureProbing = RidgeProbe(),
+                checkpoints: CheckpointPolicy? = nil) {
+        self.concurrency = max(1, concurrency)
+        self.logger = logger
+        self.recordsRepresentation = recordsRepresentation
+        self.probe = probe
+        self.checkpoints = checkpoints
+    }
+
+    /// Runs `experiment` and writes its run folder (config.json, report.json, metrics.csv,
+    /// report.html, charts/); checkpoints go to `folder` (every
+    /// `CheckpointPolicy.defaultSyntheticEvery` / `defaultImageEvery` steps) unless
+    /// `checkpoints` names a policy.
+    /// - Throws: as `run(_:)`; `OutputError` when the folder cannot be written.
+    @discardableResult
+    public func run(_ experiment: Experiment, writingTo folder: URL) throws -> ExperimentResult {
+        try AtomicFile.prepareDirectory(folder)
+        var runner = self
+        if runner.checkpoints == nil {
+            let every = experiment.kind == .synthetic ? CheckpointPolicy.defaultSyntheticEvery : CheckpointPolicy.defaultImageEvery
+            runner.checkpoints = CheckpointPolicy(folder: folder, every: every)
+        }
+        let result = try runner.run(experiment)
+        try result.write(to: folder)
+        return result
+    }
+
+    /// Runs every setting of `experiment`.
+    /// - Returns: the document; a setting whose training diverged has `divergence` set and its
+    ///   audits before it (the other settings still run).
+    /// - Throws: `ConfigError` (bad key or value), `ImageRunnerError` (dataset missing,
+    ///   setting that does not fit the data), `IDXError` / `ImageDatasetError`,
+    ///   `SyntheticModelError`, a divergence before any audit (`TrainerError`,
+    ///   `LinearTrainingError`), probe errors; with `checkpoints`: `ResumeError`,
+    ///   `CheckpointError`, `SafeTensorsError` for checkpoints that do not fit, `OutputError`
+    ///   when one cannot be written.
+    public func run(_ experiment: Experiment) throws -> ExperimentResult {
+        switch experiment {
+        case let .synthetic(p): return try runSynthetic(p)
+        case let .image(p): return try runImage(p)
+        }
+    }
+
+    /// Runs a synthetic preset (see `run(_:)`).
+    /// - Throws: as `run(_:)`.
+    public func run(_ preset: SyntheticPreset) throws -> ReportDocument<SyntheticPreset> {
+        guard case let .synthetic(d) = try run(.synthetic(preset)).document else { fatalError("unreachable") }
+        return d
+    }
+
+    /// Runs an image preset (see `run(_:)`).
+    /// - Throws: as `run(_:)`.
+    public func run(_ preset: ImagePreset) throws -> ReportDocument<ImageExperimentConfig> {
+        guard case let .image(d) = try run(.image(preset)).document else { fatalError("unreachable") }
+        return d
+    }
+
+    // MARK: The two kinds
+
+    /// One setting as the runner drives it.
+    struct SettingJob {
+        /// `run.setting` of its checkpoint (and its label in logs).
+        var name: String
+        /// Its typed setting values (report `settings`).
+        var settings: [String: SettingValue]
+        /// Its config as JSON (checkpoint `config`).
+        var configJSON: String
+    }
+
+    func runSynthetic(_ preset: SyntheticPreset) throws -> ExperimentResult {
+        let configs = try preset.settings.indices.map { try preset.config(setting: $0) }
+        for c in configs { try c.validate() }
+        let jobs = try configs.indices.map { i in
+            SettingJob(name: preset.settings[i].name,
+                       settings: preset.settings[i].values.mapValues { SettingValue(parsing: $0) },
+                       configJSON: try RunCheckpoints.json(configs[i]))
+        }
+        let resumeFiles = try checkResume(jobs, kind: LinearEngine.checkpointKind)
+        // Settings that share a data set (same model, augmentation and seed) share its
+        // generation, Gram matrix and theory caches; generate each distinct one once.
+        var keys: [SyntheticDataKey] = []
+        for c in configs where !keys.contains(c.dataKey) { keys.append(c.dataKey) }
+        let prepared = try parallelMap(keys, concurrency: concurrency) { key in
+            try PreparedData(config: configs.first { $0.dataKey == key }!)
+        }
+        let byKey = Dictionary(uniqueKeysWithValues: zip(keys, prepared))
+        try prepareCheckpointFolder()
+        let reports = try runJobs(jobs, resumeFiles: resumeFiles, concurrency: concurrency) { i in
+            try LinearEngine(config: configs[i], prepared: byKey[configs[i].dataKey], probe: probe,
+                             recordsRepresentation: recordsRepresentation)
+        }
+        var runs: [RunReport] = [], counts: [Int] = []
+        for (i, r) in reports.enumerated() { for run in r ?? [] { runs.append(run); counts.append(configs[i].nTest) } }
+        let doc = ReportDocument(preset: preset.name, config: preset, runs: runs, provenance: Provenance.current(seed: preset.base.seed))
+        return ExperimentResult(experiment: .synthetic(preset), document: .synthetic(doc), testCounts: counts)
+    }
+
+    func runImage(_ preset: ImagePreset) throws -> ExperimentResult {
+        guard !preset.settings.isEmpty else { throw ImageRunnerError.emptyPreset(preset.name) }
+        try preset.base.validate()
+        let configs = try preset.settings.indices.map { try preset.config(setting: $0) }
+        for c in configs { try c.validate() }
+        let jobs = try configs.indices.map { i in
+            let keys = preset.settings[i].keys.sorted()
+            return SettingJob(name: keys.map { "\($0)=\(configs[i].value(forKey: $0) ?? "?")" }.joined(separator: ","),
+                              settings: Dictionary(uniqueKeysWithValues: keys.map { ($0, SettingValue(parsing: configs[i].value(forKey: $0) ?? "")) }),
+                              configJSON: try RunCheckpoints.json(configs[i]))
+        }
+        let resumeFiles = try checkResume(jobs, kind: MiniBatchEngine.checkpointKind)
+        let (train, test) = try loadImages(configs)
+        // Only now that the data loaded and fits, clear an earlier run's checkpoints (a typo in
+        // `data` must not destroy resumable state).
+        try prepareCheckpointFolder()
+        let savedThreads = Parallel.threadCount
+        defer { Parallel.threadCount = savedThreads }
+        var counts = [Int](repeating: 0, count: configs.count)
+        let onStep = self.onStep
+        let reports = try runJobs(jobs, resumeFiles: resumeFiles, concurrency: 1) { i in
+            if configs[i].threads > 0 { Parallel.threadCount = configs[i].threads }
+            let engine = try MiniBatchEngine(config: configs[i], label: jobs[i].name, train: train, test: test, logger: logger,
+                                             progress: onStep.map { f in { f($0, $1, $2, $3) } })
+            counts[i] = engine.testCount
+            return engine
+        }
+        var runs: [RunReport] = [], testCounts: [Int] = []
+        for (i, r) in reports.enumerated() { for run in r ?? [] { runs.append(run); testCounts.append(counts[i]) } }
+        let doc = ReportDocument(preset: preset.name, config: preset.base, runs: runs, provenance: Provenance.current(seed: preset.base.seed))
+        return ExperimentResult(experiment: .image(preset), document: .image(doc), testCounts: testCounts)
+    }
+
+    /// Loads the images every setting reads: the largest subsets any setting uses, from one folder.
+    /// - Throws: `ImageRunnerError` (several folders, dataset missing, batch larger than the data).
+    func loadImages(_ configs: [ImageExperimentConfig]) throws -> (train: ImageDataset, test: ImageDataset) {
+        let folders = Set(configs.map(\.data))
+        guard folders.count == 1, let folder = folders.first else {
+            throw ImageRunnerError.invalidSetting(setting: "data", detail: "every setting must read the same folder, got \(folders.sorted())")
+        }
+        let trainLimit = configs.contains { $0.trainLimit == 0 } ? nil : configs.map(\.trainLimit).max()
+        let testLimit = configs.contains { $0.testLimit == 0 } ? nil : configs.map(\.testLimit).max()
+        let loadStart = Date()
+        let (train, test) = try MiniBatchEngine.loadFashionMNIST(folder: folder, trainLimit: trainLimit, testLimit: testLimit)
+        logger?.info("loaded \(folder): \(train.count) training and \(test.count) test images in \(String(format: "%.1f", Date().timeIntervalSince(loadStart))) s")
+        for c in configs {
+            let n = min(train.count, c.trainLimit == 0 ? train.count : c.trainLimit)
+            if c.batchSize > n {
+                throw ImageRunnerError.invalidSetting(setting: "batch_size", detail: "\(c.batchSize) is larger than the \(n) training images")
+            }
+        }
+        return (train, test)
+    }
+
+    // MARK: Checkpoints
+
+    /// With `--resume`: every checkpoint checked against the settings before any work.
+    func checkResume(_ jobs: [SettingJob], kind: String) throws -> [SafeTensorsFile?] {
+        guard let policy = checkpoints, policy.resume else { return Array(repeating: nil, count: jobs.count) }
+        return try RunCheckpoints.checkResume(policy, kind: kind, settings: jobs.map {
+            RunCheckpoints.Expected(name: $0.name, configJSON: $0.configJSON)
+        })
+    }
+
+    /// Clears an earlier run's checkpoints (unless resuming) and creates the folder once.
+    func prepareCheckpointFolder() throws {
+        guard let policy = checkpoints else { return }
+        if !policy.resume { RunCheckpoints.removeAll(in: policy.folder) }
+        try AtomicFile.prepareDirectory(policy.folder.appendingPathComponent(RunCheckpoints.folderName))
+    }
+
+    // MARK: Settings
+
+    /// Runs every job on up to `concurrency` threads; a job not started when a stop was
+    /// requested (other than the first) gives nil.
+    func runJobs(_ jobs: [SettingJob], resumeFiles: [SafeTensorsFile?], concurrency: Int,
+                 engine: @escaping (Int) throws -> any TrainingEngine) throws -> [[RunReport]?] {
+        let doneLock = NSLock()
+        var done = 0
+        return try parallelMap(Array(jobs.indices), concurrency: concurrency) { i -> [RunReport]? in
+            if i > 0, shouldStop?() == true { return nil }
+            let start = Date()
+            let reports = try runSetting(try engine(i), index: i, job: jobs[i], resumeFrom: resumeFiles[i])
+            logger?.info("[\(jobs[i].name)]: \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
+            doneLock.lock(); done += 1; let d = done; doneLock.unlock()
+            onSettingFinished?(d, jobs.count)
+            return reports
+        }
+    }
+
+    /// Drives one engine: restore, train from checkpoint to checkpoint, stop, divergence, reports.
+    func runSetting(_ engine: any TrainingEngine, index: Int, job: SettingJob, resumeFrom: SafeTensorsFile?) throws -> [RunReport] {
+        let start = Date()
+        var timelines = [[TimelineEntry]](repeating: [], count: engine.layers.count)
+        var priorSeconds = 0.0
+        if let file = resumeFrom {
+            let keep = try engine.restore(from: file)
+            let saved = try engine.savedTimelines(in: file)
+            if keep { timelines = saved }
+            priorSeconds = Double(file.metadata["run.wall_seconds"] ?? "") ?? 0
+        }
+        let directory = checkpoints.map { RunCheckpoints.directory(in: $0.folder, setting: index, name: job.name) }
+        let every = directory == nil ? 0 : (checkpoints?.every ?? 0)
+        let scheduled = Set(engine.auditSteps)
+        let kind = type(of: engine).checkpointKind
+        func save() throws {
+            guard let directory else { return }
+            let audits = timelines.map { $0.filter { scheduled.contains($0.step) } }
+            try engine.checkpoint(to: directory, configJSON: job.configJSON, metadata: [
+                "run.kind": kind, "run.setting": job.name,
+                "run.timeline": try RunCheckpoints.json(audits),
+                "run.wall_seconds": "\(priorSeconds + Date().timeIntervalSince(start))",
+            ])
+        }
+        var interruptedAt: Int? = nil
+        var divergence: String? = nil
+        let total = engine.totalSteps
+        if resumeFrom == nil || engine.step < total {
+            training: repeat {
+                let target = every > 0 ? min(total, (engine.step / every + 1) * every) : total
+                let progress = try engine.train(until: target, shouldStop: shouldStop) { entries in
+                    for (li, e) in entries.enumerated() { timelines[li].append(e) }
+                }
+                switch progress {
+                case .reached:
+                    try save()
+                case let .stopped(step):
+                    interruptedAt = step
+                    try save()
+                    break training
+                case let .diverged(_, message, error):
+                    // The last good checkpoint stays; report the audits before it.
+                    guard timelines.allSatisfy({ !$0.isEmpty }) else { throw error }
+                    divergence = message
+                    break training
+                }
+            } while engine.step < total
+        }
+        timelines = timelines.map { $0.sorted { $0.step < $1.step } }
+        var reports = try engine.reports(timelines: timelines, settings: job.settings,
+                                         finished: interruptedAt == nil && divergence == nil)
+        for i in reports.indices {
+            reports[i].interruptedAtStep = interruptedAt
+            reports[i].divergence = divergence
+        }
+        return reports
+    }
+}
+
+/// `transform` over `items` on up to `concurrency` threads, results in input order.
+/// - Throws: the first error (in input order) of any item.
+func parallelMap<T, R>(_ items: [T], concurrency: Int, _ transform: @escaping (T) throws -> R) throws -> [R] {
+    var results = [Result<R, Error>?](repeating: nil, count: items.count)
+    let lock = NSLock()
+    var next = 0
+    DispatchQueue.concurrentPerform(iterations: max(1, min(concurrency, items.count))) { _ in
+        while true {
+            lock.lock(); let i = next; next += 1; lock.unlock()
+            if i >= items.count { return }
+            let r = Result { try transform(items[i]) }
+            lock.lock(); results[i] = r; lock.unlock()
+        }
+    }
+    return try results.map { try $0!.get() }
+}

@@ -1,0 +1,356 @@
+// The mini-batch engine: an image encoder (ConvNet or MLP) trained with the `Trainer` on
+// Fashion-MNIST (or any MNIST-layout folder), audited frozen at the audit steps.
+//
+// Per setting and audit step t (t = 0 is the untrained baseline):
+//   h, z ← encoder(x) in eval mode for the probe-train images [n_probe, 1 + k, 28, 28] and the
+//          test images [n_test, 1 + k, 28, 28] (k RandBits channels: the example's own bits)
+//   probes ← EmbeddingAuditor (ridge, balanced accuracy): class (within coarse, if asked),
+//            coarse, bit0…bit{k−1}; metrics ← RepresentationMetrics of the test embeddings;
+//   pca    ← PCAProjection of the first `pca_points` test embeddings, labels class and coarse.
+
+import Foundation
+import FeatureLensNumerics
+import Logging
+
+/// A real-image run that cannot start.
+public enum ImageRunnerError: Error, CustomStringConvertible, Equatable {
+    /// The dataset folder or one of its files is missing.
+    case datasetMissing(folder: String, detail: String)
+    /// The preset has no settings.
+    case emptyPreset(String)
+    /// A setting's config does not fit the loaded data (e.g. a subset larger than the split).
+    case invalidSetting(setting: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case let .datasetMissing(folder, detail):
+            return "Fashion-MNIST not found in \(folder): \(detail). Install Debian's package with "
+                + "`apt-get install dataset-fashion-mnist` (files under /usr/share/datasets/fashion-mnist), "
+                + "or point data=DIR (--data) at a folder holding train-images-idx3-ubyte[.gz], "
+                + "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]."
+        case let .emptyPreset(name):
+            return "preset \(name) has no settings to run"
+        case let .invalidSetting(setting, detail):
+            return "setting \(setting): \(detail)"
+        }
+    }
+}
+
+/// The images one setting reads: its training subset, the probe-train subset and the test
+/// subset, with each audit image's RandBits channels appended.
+struct ImageSplits {
+    /// Training images of the setting (the first `train_limit`).
+    var train: ImageDataset
+    /// Test images (the first `test_limit`; all when 0).
+    var test: ImageDataset
+    /// Probe-train images (the first `probe_train` training images; all when 0).
+    var probe: ImageDataset
+    /// RandBits of training (nil when k = 0).
+    var trainingBits: RandBits?
+    /// Probe-train images `[n_probe, c + k, h, w]` with their own bits.
+    var probeImages: Tensor<Float>
+    /// Test images `[n_test, c + k, h, w]` with their own bits.
+    var testImages: Tensor<Float>
+    /// The label sets the probes read on the probe-train images: class, coarse, bit0…
+    var auditTrainLabels: [LabelSet]
+    /// The same label sets on the test images.
+    var auditTestLabels: [LabelSet]
+
+    /// The subsets and audit inputs of `config`.
+    /// - Throws: `ImageRunnerError.invalidSetting` when the subsets are too small for the batch
+    ///   or the probes; `ImageDatasetError` for a missing label set; `RandBitsError`.
+    init(_ config: ImageExperimentConfig, label: String, train fullTrain: ImageDataset, test fullTest: ImageDataset) throws {
+        let n = config.trainCount(available: fullTrain.count)
+        let nTest = config.testLimit == 0 ? fullTest.count : min(config.testLimit, fullTest.count)
+        let nProbe = config.probeTrain == 0 ? n : min(config.probeTrain, n)
+        guard n >= config.batchSize else {
+            throw ImageRunnerError.invalidSetting(setting: label, detail: "batch_size \(config.batchSize) exceeds the \(n) training images")
+        }
+        guard nTest >= 2, nProbe >= 2 else {
+            throw ImageRunnerError.invalidSetting(setting: label, detail: "probes need ≥ 2 training and ≥ 2 test images (probe_train \(nProbe), test_limit \(nTest))")
+        }
+        train = n == fullTrain.count ? fullTrain : fullTrain.subset(Array(0..<n))
+        test = nTest == fullTest.count ? fullTest : fullTest.subset(Array(0..<nTest))
+        probe = nProbe == n ? train : train.subset(Array(0..<nProbe))
+
+        // RandBits: the training bits (shared or per view), and each audit image's own bits
+        // (the probe-train images carry the same bits as in training; the test split its own).
+        let k = config.bits
+        let trainBitsSeed = config.seed &+ 0xB175_0000_0000_0001
+        let testBitsSeed = config.seed &+ 0x7E57_B175_0000_0002
+        trainingBits = k > 0 ? try RandBits(bitCount: k, mode: config.bitsMode.randBitsMode, seed: trainBitsSeed) : nil
+        let probeBits = try RandBits(bitCount: k, mode: .shared, seed: trainBitsSeed)
+        let testBits = try RandBits(bitCount: k, mode: .shared, seed: testBitsSeed)
+        var unused = SeededGenerator(seed: 0)  // Shared-mode bits draw nothing from it.
+        probeImages = k > 0 ? probeBits.appending(to: probe.images, exampleIndices: Array(0..<nProbe), using: &unused)
+                            : probe.images
+        testImages = k > 0 ? testBits.appending(to: test.images, exampleIndices: Array(0..<nTest), using: &unused)
+                           : test.images
+        auditTrainLabels = [try probe.labels("class"), try probe.labels("coarse")]
+        auditTestLabels = [try test.labels("class"), try test.labels("coarse")]
+        if k > 0 {
+            auditTrainLabels += try probeBits.labelSets(forExamples: Array(0..<nProbe))
+            auditTestLabels += try testBits.labelSets(forExamples: Array(0..<nTest))
+        }
+    }
+}
+
+/// The mini-batch engine: one image encoder trained with the `Trainer` (Adam or SGD, two
+/// augmented views per example), audited frozen in eval mode at the audit steps on the
+/// backbone features h and/or the head output z (`probe_layer`).
+///
+/// Determinism: every random draw comes from generators seeded by the config's `seed`;
+/// parallel kernels split over output blocks, so the numbers do not depend on the thread count.
+public final class MiniBatchEngine: TrainingEngine {
+    /// `run.kind` of the image presets' checkpoints.
+    public static let checkpointKind = "image"
+    /// The config of this setting.
+    public let config: ImageExperimentConfig
+    /// The setting's label in logs (e.g. `loss=supcon`).
+    public let label: String
+    /// `TrainingEngine.layers` (see the protocol).
+    public let layers: [String]
+    /// `TrainingEngine.totalSteps` (see the protocol).
+    public let totalSteps: Int
+    /// `TrainingEngine.auditSteps` (see the protocol).
+    public let auditSteps: [Int]
+    /// `TrainingEngine.step` (see the protocol).
+    public var step: Int { trainer.step }
+    /// Number of test images the probes are scored on (the real count, also with `test_limit = 0`).
+    public var testCount: Int { splits.test.count }
+
+    let splits: ImageSplits
+    let encoder: Encoder<Float>
+    let trainer: Trainer
+    let auditor: EmbeddingAuditor
+    let within: [String: String]
+    let pcaLabels: [String: [Int]]
+    let logger: Logger?
+    /// Audits of the current `train(until:)` call go here.
+    private var sink: (([TimelineEntry]) throws -> Void)?
+
+    /// Prepares a setting: subsets, audit inputs, encoder, loss, optimizer and trainer.
+    /// - Parameters:
+    ///   - label: the setting's label in logs and progress.
+    ///   - train, test: the loaded splits (subsets are taken per `config`).
+    ///   - progress: called after every optimizer step with (label, steps done, total steps, loss).
+    /// - Throws: `ImageRunnerError.invalidSetting`, `ConfigError`, `ContrastiveLossError`,
+    ///   `AugmentationError`, `LayerError` for settings that cannot run.
+    public init(config: ImageExperimentConfig, label: String, train: ImageDataset, test: ImageDataset,
+                logger: Logger? = nil, progress: ((String, Int, Int, Double?) -> Void)? = nil) throws {
+        self.config = config
+        self.label = label
+        self.logger = logger
+        splits = try ImageSplits(config, label: label, train: train, test: test)
+        totalSteps = config.totalSteps(trainCount: splits.train.count)
+        auditSteps = try config.resolvedAuditSteps(totalSteps: totalSteps)
+        within = config.classWithin == "none" ? [:] : ["class": config.classWithin]
+        auditor = EmbeddingAuditor(configuration: AuditConfiguration(probe: config.probe, measure: .balanced, within: within))
+        pcaLabels = ["class": try splits.test.labels("class").codes, "coarse": try splits.test.labels("coarse").codes]
+        encoder = try Self.makeEncoder(config, channels: splits.train.channels + config.bits,
+                                       height: splits.train.height, width: splits.train.width)
+        trainer = try Self.makeTrainer(config, encoder: encoder, splits: splits, auditSteps: auditSteps)
+        trainer.logger = logger
+        layers = Self.probedLayers(config)
+        trainer.callback = { [unowned self] event in try self.sink?(try self.audit(encoder: event.encoder, step: event.step, loss: event.loss)) }
+        if let progress {
+            let total = totalSteps
+            trainer.stepObserver = { record in progress(label, record.step + 1, total, Double(record.loss)) }
+        }
+    }
+
+    /// The layers `probe_layer` names (the head only when the encoder has one).
+    static func probedLayers(_ config: ImageExperimentConfig) -> [String] {
+        switch config.probeLayer {
+        case .backbone: return ["backbone"]
+        case .head: return [config.hasHead ? "head" : "backbone"]
+        case .both: return config.hasHead ? ["backbone", "head"] : ["backbone"]
+        }
+    }
+
+    /// The encoder of `config` (ConvNet or MLP, with its projection head when `head > 0`).
+    /// - Throws: `LayerError` for shapes the encoder cannot take.
+    static func makeEncoder(_ config: ImageExperimentConfig, channels: Int, height: Int, width: Int) throws -> Encoder<Float> {
+        var initGenerator = SeededGenerator(seed: config.seed)
+        let headSpec = config.hasHead ? ProjectionHeadSpec(hiddenDimension: config.backboneWidth, outputDimension: config.p) : nil
+        switch config.encoder {
+        case .convnet:
+            return try ImageEncoders.convNet(inputChannels: channels, height: height, width: width,
+                                             featureDimension: config.featureWidth, head: headSpec, using: &initGenerator)
+        case .mlp:
+            return try ImageEncoders.mlp(inputShape: [channels, height, width], hiddenWidths: config.mlpHidden,
+                                         featureDimension: config.featureWidth, head: headSpec, using: &initGenerator)
+        }
+    }
+
+    /// The trainer of `config`: loss, views (augmentation + RandBits), optimizer, audit schedule.
+    /// - Throws: `ContrastiveLossError`, `AugmentationError`, `OptimizerError`, `TrainerError`.
+    static func makeTrainer(_ config: ImageExperimentConfig, encoder: Encoder<Float>, splits: ImageSplits,
+                            auditSteps: [Int]) throws -> Trainer {
+        let loss = try makeLoss(config)
+        let labels = loss.requiresLabels ? try splits.train.labels(config.trainLabel).codes : nil
+        let viewMaker = TwoViewAugmenter(augmentation: try makeAugmentation(config), randBits: splits.trainingBits)
+        let configuration = TrainerConfiguration(batchSize: config.batchSize, shuffle: true, dropLast: true,
+                                                 seed: config.seed, callbacks: .steps(auditSteps))
+        switch config.optimizer {
+        case .adam:
+            let adam = try Adam<Float>(parameters: encoder.parameters, learningRate: config.lr, weightDecay: config.weightDecay)
+            return try Trainer(encoder: encoder, loss: loss, optimizer: adam, inputs: splits.train.images, labels: labels,
+                               viewMaker: viewMaker, configuration: configuration)
+        case .sgd:
+            let sgd = try SGD<Float>(parameters: encoder.parameters, learningRate: config.lr, momentum: config.momentum,
+                                     weightDecay: config.weightDecay)
+            return try Trainer(encoder: encoder, loss: loss, optimizer: sgd, inputs: splits.train.images, labels: labels,
+                               viewMaker: viewMaker, configuration: configuration)
+        }
+    }
+
+    /// `TrainingEngine.train` (see the protocol).
+    public func train(until target: Int, shouldStop: (() -> Bool)?,
+                      onAudit: ([TimelineEntry]) throws -> Void) throws -> EngineProgress {
+        return try withoutActuallyEscaping(onAudit) { audit in
+            sink = audit
+            defer { sink = nil }
+            trainer.shouldStop = shouldStop
+            defer { trainer.shouldStop = nil }
+            do {
+                let summary = try trainer.run(untilStep: target)
+                if summary.cancelled {
+                    // The partial report ends at the step reached.
+                    if !auditSteps.contains(trainer.step) { try audit(try self.audit()) }
+                    return .stopped(step: trainer.step)
+                }
+                return .reached
+            } catch let e as TrainerError {
+                guard case let .nonFinite(step, _, _) = e else { throw e }
+                return .diverged(step: step, message: e.description, error: e)  // the trainer has logged it
+            }
+        }
+    }
+
+    /// `TrainingEngine.audit` (see the protocol).
+    public func audit() throws -> [TimelineEntry] {
+        try audit(encoder: encoder, step: trainer.step, loss: trainer.lastLoss)
+    }
+
+    /// Embeds the probe-train and test images and audits each probed layer.
+    /// - Throws: `TrainerError.nonFinite` when an embedding is not finite (the weights blew up
+    ///   before the loss did: a divergence); probe errors.
+    func audit(encoder: Encoder<Float>, step: Int, loss: Float?) throws -> [TimelineEntry] {
+        let probeOut = Self.embed(encoder, splits.probeImages)
+        let testOut = Self.embed(encoder, splits.testImages)
+        for layer in layers {
+            let useHead = layer == "head"
+            for t in useHead ? [probeOut.z, testOut.z] : [probeOut.h, testOut.h] where Trainer.firstNonFinite(t) != nil {
+                let e = TrainerError.nonFinite(step: step, quantity: "\(layer) embedding",
+                                               hint: "Likely cause: the learning rate \(config.lr) is too large (try 10× smaller).")
+                logger?.error("[\(label)] \(e.description)")
+                throw e
+            }
+        }
+        return try layers.map { layer in
+            let useHead = layer == "head"
+            var entry = try auditor.audit(step: step, loss: loss.map(Double.init), train: useHead ? probeOut.z : probeOut.h,
+                                          trainLabels: splits.auditTrainLabels, test: useHead ? testOut.z : testOut.h,
+                                          testLabels: splits.auditTestLabels, layer: layer)
+            if config.pcaPoints > 0 {
+                entry.pca = try PCAProjection.compute(Tensor<Double>(useHead ? testOut.z : testOut.h), labels: pcaLabels,
+                                                      maxPoints: config.pcaPoints)
+            }
+            let shown = ["class", "coarse"].compactMap { l in entry.probes[l].map { "\(l) \(String(format: "%.3f", $0))" } }
+            logger?.info("[\(label)] step \(step)/\(totalSteps) \(layer): \(shown.joined(separator: ", "))")
+            return entry
+        }
+    }
+
+    /// `TrainingEngine.checkpoint` (see the protocol).
+    public func checkpoint(to directory: URL, configJSON: String, metadata: [String: String]) throws {
+        try AtomicFile.prepareDirectory(directory)
+        try trainer.saveCheckpoint(to: directory, configJSON: configJSON, metadata: metadata)
+    }
+
+    /// `TrainingEngine.restore` (see the protocol).
+    public func restore(from file: SafeTensorsFile) throws -> Bool {
+        let state = try trainer.restoreCheckpoint(file)
+        guard state.step <= totalSteps else {
+            throw CheckpointError.invalidMetadata(file: file.file, field: "step", expected: "≤ \(totalSteps) (the run's total steps)", found: "\(state.step)")
+        }
+        // Resumed at step 0 (and not finished) the trainer audits the baseline again.
+        return state.step > 0 || totalSteps == 0
+    }
+
+    /// `TrainingEngine.reports` (see the protocol).
+    public func reports(timelines: [[TimelineEntry]], settings: [String: SettingValue], finished: Bool) throws -> [RunReport] {
+        let labelNames = splits.auditTrainLabels.map(\.name)
+        return try layers.indices.map { li in
+            var s = settings
+            if layers.count > 1 { s["layer"] = .string(layers[li]) }
+            return try RunReport(settings: s, probe: config.probe, measure: .balanced, labels: labelNames,
+                                 within: within, layer: layers[li], timeline: timelines[li])
+        }
+    }
+
+    /// Loads Fashion-MNIST (label sets `class` and `coarse`) from `folder`.
+    /// - Throws: `ImageRunnerError.datasetMissing` when the folder or a file is missing;
+    ///   `IDXError` / `ImageDatasetError` for damaged files.
+    public static func loadFashionMNIST(folder: String, trainLimit: Int?, testLimit: Int?) throws
+        -> (train: ImageDataset, test: ImageDataset)
+    {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ImageRunnerError.datasetMissing(folder: folder, detail: "the folder does not exist")
+        }
+        do {
+            return try FashionMNIST.load(directory: URL(fileURLWithPath: folder), trainLimit: trainLimit, testLimit: testLimit)
+        } catch let ImageDatasetError.missingFile(directory, candidates) {
+            throw ImageRunnerError.datasetMissing(folder: directory,
+                                                  detail: "no file named \(candidates.joined(separator: " or "))")
+        }
+    }
+
+    /// The loss of `config`.
+    /// - Throws: `ContrastiveLossError` for a bad temperature or weight.
+    static func makeLoss(_ config: ImageExperimentConfig) throws -> any ContrastiveLoss {
+        switch config.loss {
+        case .supcon: return try SupConLoss(temperature: config.temperature)
+        case .ntxent: return try InfoNCELoss(temperature: config.temperature)
+        case .joint: return try JointLoss.supConPlusNTXent(temperature: config.temperature, lambda: config.lambda)
+        case .spectralSCL: return try SpectralContrastiveLoss(pairing: .supervised)
+        case .spectralUCL: return try SpectralContrastiveLoss(pairing: .unsupervised)
+        case .spectralJoint: return try SpectralContrastiveLoss(pairing: .joint(beta: config.beta))
+        }
+    }
+
+    /// The per-view augmentation of `config` (`none` → identity).
+    /// - Throws: `AugmentationError` or `ConfigError` for bad parameters.
+    static func makeAugmentation(_ config: ImageExperimentConfig) throws -> any ImageAugmentation {
+        try ImageExperimentConfig.checkAugmentation(config.augmentation)
+        if config.augmentation == "none" { return Compose([]) }
+        let tokens = Set(config.augmentation.split(separator: "+").map(String.init))
+        var steps: [any ImageAugmentation] = []
+        if tokens.contains("crop") { steps.append(try RandomResizedCrop(scale: config.cropScale...1.0)) }
+        if tokens.contains("flip") { steps.append(try HorizontalFlip(probability: 0.5)) }
+        if tokens.contains("noise") { steps.append(try GaussianNoise(standardDeviation: config.noiseStd)) }
+        if tokens.contains("erase") { steps.append(try RandomErasing(probability: 0.5)) }
+        return Compose(steps)
+    }
+
+    /// Eval-mode features h `[n, embedding]` and embeddings z `[n, p]` of `images`, in chunks
+    /// of 500 images (bounded memory).
+    static func embed(_ encoder: Encoder<Float>, _ images: Tensor<Float>) -> (h: Tensor<Float>, z: Tensor<Float>) {
+        let n = images.shape[0], chunk = 500
+        var h: [Float] = [], z: [Float] = []
+        var hw = 0, zw = 0
+        var start = 0
+        while start < n {
+            let end = min(n, start + chunk)
+            let out = encoder.encode(images.rows(start..<end), training: false)
+            hw = out.features.rowWidth
+            zw = out.embedding.rowWidth
+            h += out.features.scalars
+            z += out.embedding.scalars
+            start = end
+        }
+        return (Tensor(shape: [n, hw], scalars: h), Tensor(shape: [n, zw], scalars: z))
+    }
+}
