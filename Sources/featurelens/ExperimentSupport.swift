@@ -44,6 +44,18 @@ struct SyntheticConfigFile: Codable {
         preset = p.name; summary = p.summary; base = p.base; settings = p.settings; self.provenance = provenance
     }
 
+    /// Decodes the file; a key other than the five above is an error (a typo must not be ignored).
+    init(from decoder: Decoder) throws {
+        try ConfigError.rejectUnknownKeys(in: decoder, allowed: ["preset", "summary", "base", "settings", "provenance"],
+                                          what: "synthetic config file")
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        preset = try c.decode(String.self, forKey: .preset)
+        summary = try c.decode(String.self, forKey: .summary)
+        base = try c.decode(SyntheticExperimentConfig.self, forKey: .base)
+        settings = try c.decode([PresetSetting].self, forKey: .settings)
+        provenance = try c.decodeIfPresent(Provenance.self, forKey: .provenance)
+    }
+
     var asPreset: SyntheticPreset {
         SyntheticPreset(name: preset, summary: summary, base: base, settings: settings)
     }
@@ -190,6 +202,22 @@ struct ImageConfigFile: Codable {
     var base: ImageExperimentConfig
     var settings: [[String: String]]
     var provenance: Provenance?
+
+    /// Decodes the file; a key other than the five above is an error (a typo must not be ignored).
+    init(from decoder: Decoder) throws {
+        try ConfigError.rejectUnknownKeys(in: decoder, allowed: ["preset", "summary", "base", "settings", "provenance"],
+                                          what: "image config file")
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        preset = try c.decode(String.self, forKey: .preset)
+        summary = try c.decode(String.self, forKey: .summary)
+        base = try c.decode(ImageExperimentConfig.self, forKey: .base)
+        settings = try c.decode([[String: String]].self, forKey: .settings)
+        provenance = try c.decodeIfPresent(Provenance.self, forKey: .provenance)
+    }
+
+    init(preset: String, summary: String, base: ImageExperimentConfig, settings: [[String: String]], provenance: Provenance?) {
+        self.preset = preset; self.summary = summary; self.base = base; self.settings = settings; self.provenance = provenance
+    }
 
     var asPreset: ImagePreset {
         ImagePreset(name: preset, summary: summary, base: base, settings: settings, expectedMinutes: 0)
