@@ -54,6 +54,11 @@ import Testing
         #expect(Set(obj.keys) == ["probes", "chance", "metrics", "verdicts"])
         #expect(Set((obj["metrics"] as! [String: Any]).keys) == ["rankme", "effective_rank", "uniformity", "collapse_std"])
         #expect((obj["verdicts"] as! [String: String])["subclass"] == "collapsed")
+        // A non-finite metric is written as a string (FeatureLensJSON), so the output stays valid JSON.
+        var nonFinite = run
+        nonFinite.final.metrics?.uniformity = -.infinity
+        let nfObject = try JSONSerialization.jsonObject(with: Data(try FeatureTable.jsonSummary(nonFinite).utf8)) as! [String: Any]
+        #expect((nfObject["metrics"] as! [String: Any])["uniformity"] as? String == "-inf")
         // Same seed, same numbers.
         #expect(try request.run() == run)
     }

@@ -206,6 +206,23 @@ struct ConfigTableTests {
         #expect(widths == [128, 128, 128, 128, 16, 16])
     }
 
+    /// A checkpoint of an image run written before the rename stores its config with
+    /// `embedding`/`head`; resuming it with the same config in current keys is no mismatch.
+    @Test func oldImageCheckpointConfigMatchesTheSameConfigInCurrentKeys() throws {
+        var c = ImagePresets.fashionCollapse.base
+        c.seed = 3
+        var object = try JSONSerialization.jsonObject(with: FeatureLensJSON.encode(c)) as! [String: Any]
+        object["p"] = nil; object["backbone_width"] = nil
+        object["embedding"] = 128; object["head"] = 128
+        let old = String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+        let requested = try FeatureLensJSON.string(c, pretty: false)
+        #expect(try RunCheckpoints.configDifference(checkpoint: old, requested: requested, file: "ckpt") == nil)
+        var other = c
+        other.p = 64
+        let difference = try RunCheckpoints.configDifference(checkpoint: old, requested: FeatureLensJSON.string(other, pretty: false), file: "ckpt")
+        #expect(difference?.0 == "p")
+    }
+
     // MARK: JSON coder
 
     @Test func projectCoderWritesNonFiniteRealsAsStringsAndReadsThemBack() throws {

@@ -144,6 +144,11 @@ struct CLITests {
             .write(to: full)
         (code, _, err) = try runCLI(["run", full.path, "--quiet", "--out", dir.appendingPathComponent("b").path])
         #expect(code != 0 && err.contains(full.path) && err.contains("base.temprature") && err.contains("did you mean 'temperature'?"), "stderr: \(err)")
+        // A typo in the file's own keys (around the config) is an error too.
+        let wrapper = dir.appendingPathComponent("wrapper.json")
+        try Data(#"{"preset": "p", "summary": "s", "setings": [{}], "base": {"encoder": "convnet"}}"#.utf8).write(to: wrapper)
+        (code, _, err) = try runCLI(["run", wrapper.path, "--quiet", "--out", dir.appendingPathComponent("g").path])
+        #expect(code != 0 && err.contains(wrapper.path) && err.contains("unknown key 'setings' in image config file; did you mean 'settings'?"), "stderr: \(err)")
         let synthetic = dir.appendingPathComponent("cc.json")
         try Data(#"{"stpes": 10}"#.utf8).write(to: synthetic)
         (code, _, err) = try runCLI(["run", synthetic.path, "--quiet", "--out", dir.appendingPathComponent("c").path])
@@ -155,7 +160,7 @@ struct CLITests {
         // The old image keys are read from files, but a --set of one would not replace the preset's own axis.
         (code, _, err) = try runCLI(["run", "fashion-randbits", "--set", "embedding=16", "--quiet", "--out", dir.appendingPathComponent("f").path])
         #expect(code != 0 && err.contains("'embedding' is an old key name") && err.contains("p or backbone_width"), "stderr: \(err)")
-        for sub in ["a", "b", "c", "d", "e", "f"] { #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent(sub).path)) }
+        for sub in ["a", "b", "c", "d", "e", "f", "g"] { #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent(sub).path)) }
     }
 
     @Test func presetsListsAndKeys() throws {

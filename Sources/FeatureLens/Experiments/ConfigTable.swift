@@ -28,6 +28,21 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
         return s + " (valid keys: \(known.joined(separator: ", ")))"
     }
 
+    /// Rejects a JSON object (read through `decoder`) holding a key outside `allowed`: for
+    /// the wrappers around a config (a config file's `preset`, `summary`, `base`, …), so a
+    /// typo there is an error too.
+    /// - Throws: `DecodingError.dataCorrupted` at the first unknown key, naming it and `what`
+    ///   (e.g. "image config file") and suggesting the nearest allowed key.
+    public static func rejectUnknownKeys(in decoder: Swift.Decoder, allowed: [String], what: String) throws {
+        let c = try decoder.container(keyedBy: ConfigCodingKey.self)
+        for key in c.allKeys where !allowed.contains(key.stringValue) {
+            var s = "unknown key '\(key.stringValue)' in \(what)"
+            if let near = suggestion(for: key.stringValue, among: allowed) { s += "; did you mean '\(near)'?" }
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath + [key],
+                                                    debugDescription: s + " (valid keys: \(allowed.joined(separator: ", ")))"))
+        }
+    }
+
     /// The valid key nearest to `key` by edit distance (`editDistance`, case-insensitive), when
     /// it is close enough to be a plausible typo: at most 1 edit for keys of up to 5
     /// characters, 2 up to 8, else 3. Nil when none is that close.

@@ -171,8 +171,15 @@ public enum RunCheckpoints {
     /// between two config JSON objects, with both values as JSON text; nil when they agree.
     /// - Throws: `ResumeError.unreadable` when the checkpoint's text is not a JSON object.
     static func configDifference(checkpoint: String, requested: String, file: String) throws -> (String, String, String)? {
-        guard let a = try? JSONSerialization.jsonObject(with: Data(checkpoint.utf8)) as? [String: Any] else {
+        guard var a = try? JSONSerialization.jsonObject(with: Data(checkpoint.utf8)) as? [String: Any] else {
             throw ResumeError.unreadable(file: file, field: "config", detail: "not a JSON object")
+        }
+        // Image checkpoints written before the keys p/backbone_width hold `embedding`/`head`:
+        // read them through the config table, so they compare in the current keys.
+        if a["p"] == nil, a["embedding"] != nil || a["head"] != nil,
+           let old = try? FeatureLensJSON.decoder().decode(ImageExperimentConfig.self, from: Data(checkpoint.utf8)),
+           let current = try? JSONSerialization.jsonObject(with: FeatureLensJSON.encode(old, pretty: false)) as? [String: Any] {
+            a = current
         }
         let b = (try? JSONSerialization.jsonObject(with: Data(requested.utf8)) as? [String: Any]) ?? [:]
         func text(_ v: Any?) -> String {
