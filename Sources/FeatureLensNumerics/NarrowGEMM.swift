@@ -5,7 +5,7 @@ import CFeatureLensKernels
 ///
 /// Made for the exact Gram-space gradient descent of the synthetic experiments, where the
 /// same n×n Gram matrix multiplies an n×p panel (p ≤ 128) tens of thousands of times
-/// (SCIENCE.md §4). AVX-512F kernel when the CPU has it, a portable loop otherwise. Rows of
+/// (SCIENCE.md §4). AVX-512F kernel when the CPU has it, else AVX2 + FMA, else a portable loop. Rows of
 /// C are split over `threads` in whole blocks and each element is summed over k in the same
 /// order, so results are bit-identical for any thread count. When β = 0, C is not read.
 public func narrowGEMM(_ a: Tensor<Double>, _ b: Tensor<Double>, beta: Double = 0, into c: inout Tensor<Double>,
@@ -34,5 +34,5 @@ public func narrowGEMM(_ a: Tensor<Double>, _ b: Tensor<Double>, beta: Double = 
     }
 }
 
-/// Name of the kernel `narrowGEMM` uses on this CPU (`avx512f` or `generic`).
+/// Name of the kernel `narrowGEMM` uses on this CPU (`avx512f`, `avx2+fma` or `generic`).
 public var narrowGEMMKernelName: String { String(cString: fl_dgemm_narrow_kernel()) }

@@ -257,7 +257,7 @@ func writeTinyFashionFolder(train: Int, test: Int, seed: UInt64 = 7) throws -> U
         preset = try preset.applying(set: [
             ("data", data.path), ("train_limit", "0"), ("test_limit", "0"), ("probe_train", "0"), ("batch_size", "8"),
             ("steps", "2"), ("audit_steps", "0,2"), ("pca_points", "0"), ("encoder", "mlp"), ("mlp_hidden", "8"),
-            ("embedding", "4"), ("head", "0"),
+            ("p", "4"), ("backbone_width", "0"),
         ], grid: [])
         let result = try ExperimentRunner().run(.image(preset))
         #expect(result.testCounts == [30])

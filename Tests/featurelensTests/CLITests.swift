@@ -148,7 +148,7 @@ struct CLITests {
         let wrapper = dir.appendingPathComponent("wrapper.json")
         try Data(#"{"preset": "p", "summary": "s", "setings": [{}], "base": {"encoder": "convnet"}}"#.utf8).write(to: wrapper)
         (code, _, err) = try runCLI(["run", wrapper.path, "--quiet", "--out", dir.appendingPathComponent("g").path])
-        #expect(code != 0 && err.contains(wrapper.path) && err.contains("unknown key 'setings' in image config file; did you mean 'settings'?"), "stderr: \(err)")
+        #expect(code != 0 && err.contains(wrapper.path) && err.contains("top level: unknown key 'setings'; did you mean 'settings'?"), "stderr: \(err)")
         let synthetic = dir.appendingPathComponent("cc.json")
         try Data(#"{"stpes": 10}"#.utf8).write(to: synthetic)
         (code, _, err) = try runCLI(["run", synthetic.path, "--quiet", "--out", dir.appendingPathComponent("c").path])

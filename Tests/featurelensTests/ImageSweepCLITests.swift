@@ -18,8 +18,8 @@ struct ImageSweepCLITests {
         let args = ["sweep", "fashion-randbits", "--grid", "bits=0,2", "--seeds", "0,1",
                     "--set", "data=\(data.path)", "--set", "bits_mode=shared", "--set", "train_limit=0",
                     "--set", "test_limit=0", "--set", "probe_train=0", "--set", "batch_size=8", "--set", "steps=2",
-                    "--set", "audit_steps=0,2", "--set", "encoder=mlp", "--set", "mlp_hidden=8", "--set", "embedding=4",
-                    "--set", "head=0", "--set", "pca_points=0", "--out", out.path]
+                    "--set", "audit_steps=0,2", "--set", "encoder=mlp", "--set", "mlp_hidden=8", "--set", "p=4",
+                    "--set", "backbone_width=0", "--set", "pca_points=0", "--out", out.path]
         var (code, stdout, err) = try runCLI(args + ["--quiet"])
         #expect(code == 0, "stderr: \(err)")
         let csv = try String(contentsOf: out.appendingPathComponent("summary.csv"), encoding: .utf8)

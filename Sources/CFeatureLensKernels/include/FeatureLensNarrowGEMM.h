@@ -13,7 +13,7 @@ extern "C" {
 void fl_dgemm_narrow(long m, long n, long k, const double *a, long lda, const double *b, long ldb,
                      double beta, double *c, long ldc);
 
-/// Name of the kernel fl_dgemm_narrow uses on this CPU ("avx512f" or "generic").
+/// Name of the kernel fl_dgemm_narrow uses on this CPU ("avx512f", "avx2+fma" or "generic").
 const char *fl_dgemm_narrow_kernel(void);
 
 #ifdef __cplusplus

@@ -129,28 +129,9 @@ public enum ExperimentFileError: Error, CustomStringConvertible, Equatable {
         case let .unreadable(file, detail): return "cannot read config \(file): \(detail)"
         case let .invalidJSON(file, detail): return "\(file): \(detail)"
         case let .unknownKey(file, key, known):
-            let hint = Self.nearest(key, in: known).map { " (did you mean '\($0)'?)" } ?? ""
-            return "\(file): unknown top-level key '\(key)'\(hint); expected \(known.joined(separator: ", "))"
+            return "\(file): top level: " + ConfigError.unknownKeyMessage(key, known: known, kind: nil)
         case let .invalidField(file, field, detail): return "\(file): field \(field): \(detail)"
         }
-    }
-
-    /// The known word closest to `word` by edit distance, when it is close (≤ 2 edits).
-    static func nearest(_ word: String, in known: [String]) -> String? {
-        func distance(_ a: [Character], _ b: [Character]) -> Int {
-            var row = Array(0...b.count)
-            for i in 1...max(1, a.count) where !a.isEmpty {
-                var prev = row[0]; row[0] = i
-                for j in 1...max(1, b.count) where !b.isEmpty {
-                    let cur = row[j]
-                    row[j] = min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] == b[j - 1] ? 0 : 1))
-                    prev = cur
-                }
-            }
-            return row[b.count]
-        }
-        let w = Array(word)
-        return known.map { ($0, distance(w, Array($0))) }.filter { $0.1 <= 2 }.min { $0.1 < $1.1 }?.0
     }
 }
 
