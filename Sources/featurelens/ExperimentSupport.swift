@@ -82,13 +82,46 @@ enum Interruption {
     }
 }
 
+/// A test hook: with `FEATURELENS_INTERRUPT_AFTER_UPDATES=N` in the environment the process
+/// sends itself SIGINT when training reaches its N-th update check (counted over all
+/// settings), so interruption tests stop at a chosen point instead of after a timed delay.
+/// The stop then takes the same path as a signal from outside (handler, checkpoints,
+/// partial report, exit 130).
+final class InterruptionHook: @unchecked Sendable {
+    private let limit: Int
+    private var count = 0
+    private let lock = NSLock()
+
+    private init(limit: Int) { self.limit = limit }
+
+    /// The hook the environment asks for, if any (a value that is not a positive integer is ignored).
+    static func fromEnvironment() -> InterruptionHook? {
+        guard let text = ProcessInfo.processInfo.environment["FEATURELENS_INTERRUPT_AFTER_UPDATES"],
+              let n = Int(text), n > 0 else { return nil }
+        return InterruptionHook(limit: n)
+    }
+
+    /// Counts one update check; at the limit, raises SIGINT once.
+    func countUpdate() {
+        lock.lock()
+        count += 1
+        let fire = count == limit
+        lock.unlock()
+        if fire { raise(SIGINT) }
+    }
+}
+
 /// The runner of a command: progress on a terminal (per setting for synthetic presets, per
 /// step for image presets) unless `quiet`, stop on SIGINT/SIGTERM, checkpoints per `checkpoints`.
 func makeRunner(_ experiment: Experiment, concurrency: Int, checkpoints: CheckpointPolicy?, quiet: Bool,
                 logger: Logger) -> ExperimentRunner {
     Interruption.install()
     var runner = ExperimentRunner(concurrency: concurrency, logger: logger, recordsRepresentation: true, checkpoints: checkpoints)
-    runner.shouldStop = { Interruption.signal != nil }
+    let hook = InterruptionHook.fromEnvironment()
+    runner.shouldStop = {
+        hook?.countUpdate()
+        return Interruption.signal != nil
+    }
     guard !quiet else { return runner }
     switch experiment.kind {
     case .synthetic:

@@ -6,12 +6,15 @@ import Testing
 import FeatureLens
 
 /// Runs the built `featurelens` binary and returns (exit code, stdout, stderr).
-func runCLI(_ args: [String], cwd: URL? = nil) throws -> (Int32, String, String) {
+func runCLI(_ args: [String], cwd: URL? = nil, environment: [String: String] = [:]) throws -> (Int32, String, String) {
     let exe = productsDirectory.appendingPathComponent("featurelens")
     let p = Process()
     p.executableURL = exe
     p.arguments = args
     if let c = cwd { p.currentDirectoryURL = c }
+    if !environment.isEmpty {
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    }
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err

@@ -1,5 +1,6 @@
-// `featurelens run --resume` and determinism through the built binary (issue 8): a run stopped
-// by a real SIGINT at a random step and resumed ends with the uninterrupted run's weights bit
+// `featurelens run --resume` and determinism through the built binary: a run stopped by SIGINT
+// at a random step (raised at a chosen update by the CLI's test hook for the synthetic preset;
+// sent from outside after a timed delay for the image preset) and resumed ends with the uninterrupted run's weights bit
 // for bit and its metrics.csv byte for byte, for a synthetic preset (the Gram-space engine) and
 // an image preset (the Trainer, on a small generated IDX data set, so no download is needed);
 // the same config and seed give the same metrics.csv on repeated runs and with 1 or 2 threads.
@@ -87,22 +88,32 @@ private func image(data: URL, steps: Int = 60) -> [String] {
 struct ResumeCLITests {
     /// Runs `args` uninterrupted into `full`, then interrupted by SIGINT (at a random moment
     /// after `readyFolder` appears) into `part` and resumed there; compares the results.
+    /// With `interruptAfterUpdates`, the run sends itself SIGINT at that update check (the
+    /// CLI's test hook `FEATURELENS_INTERRUPT_AFTER_UPDATES`) instead of receiving it from here
+    /// after a timed delay.
     private func interruptAndResume(_ args: [String], threads: [String], readyFolder: String, maxDelay: UInt32,
-                                    dir: URL) throws {
+                                    interruptAfterUpdates: Int? = nil, dir: URL) throws {
         let full = dir.appendingPathComponent("full"), part = dir.appendingPathComponent("part")
         let t0 = Date()
         let (code, _, err) = try runCLI(args + threads + ["--out", full.path])
         #expect(code == 0, "stderr: \(err)")
-        // The signal must land while the run still works: at most 40 % of the uninterrupted
-        // run's wall time after the ready folder appears (a faster machine shortens the window).
-        let window = min(Double(maxDelay), Date().timeIntervalSince(t0) * 0.4 * 1e6)
-
-        let delay = UInt32.random(in: 0...UInt32(max(0, window)))
-        let ready = part.appendingPathComponent("checkpoints/\(readyFolder)")
-        let (stopCode, stopErr) = try runAndInterrupt(args + threads + ["--out", part.path],
+        let stopCode: Int32, stopErr: String, how: String
+        if let updates = interruptAfterUpdates {
+            (stopCode, _, stopErr) = try runCLI(args + threads + ["--out", part.path],
+                                                environment: ["FEATURELENS_INTERRUPT_AFTER_UPDATES": "\(updates)"])
+            how = "SIGINT raised at update check \(updates)"
+        } else {
+            // The signal must land while the run still works: at most 40 % of the uninterrupted
+            // run's wall time after the ready folder appears (a faster machine shortens the window).
+            let window = min(Double(maxDelay), Date().timeIntervalSince(t0) * 0.4 * 1e6)
+            let delay = UInt32.random(in: 0...UInt32(max(0, window)))
+            let ready = part.appendingPathComponent("checkpoints/\(readyFolder)")
+            (stopCode, stopErr) = try runAndInterrupt(args + threads + ["--out", part.path],
                                                       ready: { FileManager.default.fileExists(atPath: ready.path) },
                                                       delay: delay, scratch: dir)
-        #expect(stopCode == 130, "SIGINT \(delay) µs after \(readyFolder) appeared; stderr: \(stopErr)")
+            how = "SIGINT \(delay) µs after \(readyFolder) appeared"
+        }
+        #expect(stopCode == 130, "\(how); stderr: \(stopErr)")
         #expect(stopErr.contains("interrupted by SIGINT") && stopErr.contains("--resume"))
         let partial = try JSONSerialization.jsonObject(with: Data(contentsOf: part.appendingPathComponent("report.json"))) as! [String: Any]
         let partialRuns = partial["runs"] as! [[String: Any]]
@@ -116,7 +127,7 @@ struct ResumeCLITests {
 
         let (resumeCode, _, resumeErr) = try runCLI(args + threads + ["--resume", part.path])
         #expect(resumeCode == 0, "stderr: \(resumeErr)")
-        let note = "SIGINT \(delay) µs after \(readyFolder) appeared, stopped at \(stoppedAt)"
+        let note = "\(how), stopped at \(stoppedAt)"
         let a = try checkpointTensors(full), b = try checkpointTensors(part)
         #expect(!a.isEmpty && a.keys.sorted() == b.keys.sorted(), "\(note)")
         for key in a.keys.sorted() {
@@ -130,14 +141,20 @@ struct ResumeCLITests {
         #expect(try !reportRuns(part).contains("interrupted_at_step"))
     }
 
-    @Test func syntheticRunInterruptedBySIGINTResumesBitForBit() throws {
+    /// Stopped through the test hook at a chosen update (no timing involved).
+    @Test func syntheticRunInterruptedAtAChosenUpdateResumesBitForBit() throws {
         let dir = try tempFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
         // One setting at a time (--threads 1): the signal lands in setting 1 (ρ = 0.6) or 2, so
         // the resume restores a finished setting and continues the others.
-        try interruptAndResume(synthetic, threads: ["--threads", "1"], readyFolder: "1-rho-0.6", maxDelay: 300_000, dir: dir)
+        // The hook stops it at a random update of setting 1 or 2 (60 000 steps each, one check per update).
+        var g = SystemRandomNumberGenerator()
+        let at = 60_000 + Int.random(in: 1...110_000, using: &g)
+        try interruptAndResume(synthetic, threads: ["--threads", "1"], readyFolder: "1-rho-0.6", maxDelay: 300_000,
+                               interruptAfterUpdates: at, dir: dir)
     }
 
+    /// The one test with a SIGINT sent from outside, after a timed delay.
     @Test func imageRunInterruptedBySIGINTResumesBitForBit() throws {
         let dir = try tempFolder()
         defer { try? FileManager.default.removeItem(at: dir) }
