@@ -64,34 +64,3 @@ public final class L2Normalize<Scalar: TensorScalar>: Layer {
         return dx
     }
 }
-
-/// In place: row_i ← row_i / max(‖row_i‖, ε); records the denominators.
-@inline(never)
-func l2NormalizeRowsKernel<T: TensorScalar>(_ x: UnsafeMutablePointer<T>, rows: Int, columns: Int, epsilon: T,
-                                      denominators: UnsafeMutablePointer<T>) {
-    for i in 0..<rows {
-        let r = x + i * columns
-        var ss: T = 0
-        for j in 0..<columns { ss += r[j] * r[j] }
-        let den = Swift.max(T.sqrt(ss), epsilon)
-        denominators[i] = den
-        for j in 0..<columns { r[j] /= den }
-    }
-}
-
-/// In place on g = dy: g_i ← (g_i − y_i⟨y_i, g_i⟩)/r where r > ε, else g_i/ε.
-@inline(never)
-func l2NormalizeBackwardKernel<T: TensorScalar>(_ y: UnsafePointer<T>, _ g: UnsafeMutablePointer<T>, rows: Int, columns: Int,
-                                          epsilon: T, denominators: UnsafePointer<T>) {
-    for i in 0..<rows {
-        let yr = y + i * columns, gr = g + i * columns
-        let den = denominators[i]
-        if den > epsilon {
-            var dot: T = 0
-            for j in 0..<columns { dot += yr[j] * gr[j] }
-            for j in 0..<columns { gr[j] = (gr[j] - yr[j] * dot) / den }
-        } else {
-            for j in 0..<columns { gr[j] /= den }
-        }
-    }
-}

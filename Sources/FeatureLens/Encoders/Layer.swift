@@ -63,6 +63,14 @@ public protocol Layer<Scalar>: AnyObject {
     /// The output shape for an input of shape `inputShape`.
     /// - Throws: `LayerError.shapeMismatch` naming the layer and the expected input shape.
     func outputShape(for inputShape: [Int]) throws -> [Int]
+    /// Whether `backward` computes ∂L/∂input. A trainer turns it off on the first layer with
+    /// parameters, whose input gradient nobody reads. Default: always true (setting it is ignored);
+    /// `Linear` and `Conv2D` honour it.
+    var computesInputGradient: Bool { get set }
+    /// The first layer with parameters in forward order, looking through containers
+    /// (`Sequential`, `MLP`); nil if the layer has no parameters. Default: `self` when
+    /// `parameters` is non-empty.
+    var firstParametricLayer: (any Layer<Scalar>)? { get }
 }
 
 extension Layer {
@@ -71,6 +79,15 @@ extension Layer {
 
     /// No buffers by default.
     public var buffers: [Buffer<Scalar>] { [] }
+
+    /// Default: the input gradient is always computed; setting this has no effect.
+    public var computesInputGradient: Bool {
+        get { true }
+        set {}
+    }
+
+    /// Default: the layer itself if it has parameters, else nil.
+    public var firstParametricLayer: (any Layer<Scalar>)? { parameters.isEmpty ? nil : self }
 
     /// Default: the layer preserves its input shape and accepts any shape.
     public func outputShape(for inputShape: [Int]) throws -> [Int] { inputShape }

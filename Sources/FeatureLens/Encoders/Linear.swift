@@ -115,3 +115,10 @@ public final class Linear<Scalar: TensorScalar>: Layer {
         return dx
     }
 }
+
+extension Linear {
+    @inline(__always)
+    func broadcastRows(_ v: UnsafePointer<Scalar>, rows: Int, into dst: UnsafeMutablePointer<Scalar>) {
+        FeatureLensNumerics.broadcastRows(v, columns: outFeatures, rows: rows, into: dst)
+    }
+}

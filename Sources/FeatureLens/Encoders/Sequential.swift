@@ -17,6 +17,10 @@ public final class Sequential<Scalar: TensorScalar>: Layer {
 
     public var parameters: [Parameter<Scalar>] { layers.flatMap { $0.parameters } }
     public var buffers: [Buffer<Scalar>] { layers.flatMap { $0.buffers } }
+    /// The first parametric layer of the first member layer that has parameters.
+    public var firstParametricLayer: (any Layer<Scalar>)? {
+        layers.first(where: { !$0.parameters.isEmpty }).flatMap { $0.firstParametricLayer }
+    }
 
     /// Threads the shape through every child.
     /// - Throws: the first child's `LayerError`.
@@ -73,6 +77,8 @@ public final class MLP<Scalar: TensorScalar>: Layer {
     }
 
     public var parameters: [Parameter<Scalar>] { body.parameters }
+    /// The body's first parametric layer (its first `Linear`).
+    public var firstParametricLayer: (any Layer<Scalar>)? { body.firstParametricLayer }
     public func outputShape(for inputShape: [Int]) throws -> [Int] { try body.outputShape(for: inputShape) }
     public func forward(_ input: Tensor<Scalar>, training: Bool) -> Tensor<Scalar> {
         body.forward(input, training: training)

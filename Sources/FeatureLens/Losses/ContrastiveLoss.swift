@@ -33,6 +33,15 @@ public protocol ContrastiveLoss: Sendable {
     ///   wrong size).
     func evaluate<S: TensorScalar>(_ embeddings: Tensor<S>, labels: [Int]?) throws
         -> (value: S, gradient: Tensor<S>)
+    /// The smallest softmax temperature τ the loss divides similarities by (logits reach 1/τ),
+    /// or nil if it has none; a trainer names a small τ as a likely cause of divergence.
+    /// Default: nil.
+    var smallestTemperature: Double? { get }
+}
+
+extension ContrastiveLoss {
+    /// Default: no temperature.
+    public var smallestTemperature: Double? { nil }
 }
 
 /// Bad input to a contrastive loss. Each message names the loss, the field and what was expected.

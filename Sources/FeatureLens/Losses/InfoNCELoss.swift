@@ -27,6 +27,8 @@ import FeatureLensNumerics
 public struct InfoNCELoss: ContrastiveLoss {
     /// Temperature τ > 0 (SimCLR's default 0.5; 0.1 is common).
     public let temperature: Double
+    /// `temperature`.
+    public var smallestTemperature: Double? { temperature }
     /// Rows of the similarity matrix per block; `nil` chooses ⌊4 Mi / 2N⌋ automatically.
     public let rowBlockSize: Int?
     /// Threads for the row blocks and GEMMs; `nil` uses `Parallel.threadCount`.

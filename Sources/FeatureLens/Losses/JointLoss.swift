@@ -23,6 +23,10 @@ public struct JointLoss: ContrastiveLoss {
     public let second: any ContrastiveLoss
     /// Weight w₂ of the second loss.
     public let secondWeight: Double
+    /// The smaller of the two losses' temperatures (nil if neither has one).
+    public var smallestTemperature: Double? {
+        [first.smallestTemperature, second.smallestTemperature].compactMap { $0 }.min()
+    }
 
     /// L = w₁·L₁ + w₂·L₂.
     /// - Throws: `ContrastiveLossError.invalidHyperparameter` if a weight is not finite or is negative.

@@ -27,6 +27,8 @@ import FeatureLensNumerics
 public struct SupConLoss: ContrastiveLoss {
     /// Temperature τ > 0 (Khosla et al. use 0.1).
     public let temperature: Double
+    /// `temperature`.
+    public var smallestTemperature: Double? { temperature }
     /// Views per example: 2 (default, `[view 1; view 2]` blocks) or 1 (`[N, p]`, one row per label).
     public let viewsPerExample: Int
     /// Rows of the similarity matrix per block; `nil` chooses ⌊4 Mi / rows⌋ automatically.

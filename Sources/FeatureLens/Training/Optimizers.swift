@@ -68,7 +68,7 @@ public struct OptimizerSnapshot: Codable, Equatable, Sendable {
 }
 
 /// An optimizer updating a fixed list of parameters in place from their accumulated gradients.
-public protocol Optimizer: AnyObject {
+public protocol Optimizer<Scalar>: AnyObject {
     associatedtype Scalar: TensorScalar
     /// The parameters updated by `step()`, in a fixed order.
     var parameters: [Parameter<Scalar>] { get }

@@ -238,7 +238,7 @@ public final class Trainer {
     /// Steps skipped so far.
     public private(set) var skippedSteps = 0
 
-    private let optimizer: OptimizerBox
+    private let optimizer: any Optimizer<Float>
     private var viewGenerator: SeededGenerator
     private var permutation: [Int] = []
     private var permutationEpoch = -1
@@ -328,7 +328,7 @@ public final class Trainer {
         self.viewMaker = viewMaker
         self.configuration = configuration
         self.schedule = schedule
-        self.optimizer = OptimizerBox(optimizer)
+        self.optimizer = optimizer
         self.viewGenerator = SeededGenerator(seed: configuration.seed ^ 0x5EED_0F_7E_A1_5E_ED)
     }
 
@@ -368,26 +368,16 @@ public final class Trainer {
 
     /// The first layer with parameters, looking through `Sequential` and `MLP` containers.
     static func firstParametricLayer(of layer: any Layer<Float>) -> (any Layer<Float>)? {
-        if let s = layer as? Sequential<Float> {
-            return s.layers.first(where: { !$0.parameters.isEmpty }).flatMap { firstParametricLayer(of: $0) }
-        }
-        if let m = layer as? MLP<Float> { return firstParametricLayer(of: m.body) }
-        return layer.parameters.isEmpty ? nil : layer
+        layer.firstParametricLayer
     }
 
-    /// Turns off the input gradient of a `Linear` or `Conv2D`; returns the undo.
+    /// Turns off the input gradient of a layer that honours `computesInputGradient` (`Linear`,
+    /// `Conv2D`); returns the undo.
     static func disableInputGradient(_ layer: (any Layer<Float>)?) -> () -> Void {
-        if let l = layer as? Linear<Float> {
-            let was = l.computesInputGradient
-            l.computesInputGradient = false
-            return { l.computesInputGradient = was }
-        }
-        if let c = layer as? Conv2D<Float> {
-            let was = c.computesInputGradient
-            c.computesInputGradient = false
-            return { c.computesInputGradient = was }
-        }
-        return {}
+        guard let layer else { return {} }
+        let was = layer.computesInputGradient
+        layer.computesInputGradient = false
+        return { layer.computesInputGradient = was }
     }
 
     private func fire() throws {
@@ -510,13 +500,7 @@ public final class Trainer {
     }
 
     private static func temperature(of loss: any ContrastiveLoss) -> Double? {
-        if let l = loss as? InfoNCELoss { return l.temperature }
-        if let l = loss as? SupConLoss { return l.temperature }
-        if let l = loss as? JointLoss {
-            let ts = [temperature(of: l.first), temperature(of: l.second)].compactMap { $0 }
-            return ts.min()
-        }
-        return nil
+        loss.smallestTemperature
     }
 
     /// Rows `indices` of `x` (whole-row copies; the indices come from the trainer, so in range).
@@ -625,7 +609,7 @@ extension Trainer {
         if let l = s.lastLoss { md["trainer.last_loss"] = "\(l)" }
         let checkpointState = CheckpointState(step: s.step, epoch: s.epoch, generators: [Self.viewGeneratorName: s.viewGenerator],
                                               configJSON: configJSON, metadata: md)
-        return try Checkpoint.save(model: encoder, optimizer: optimizer.base, state: checkpointState, to: directory)
+        return try Checkpoint.save(model: encoder, optimizer: optimizer, state: checkpointState, to: directory)
     }
 
     /// Continues from a checkpoint written by `saveCheckpoint` of a trainer with the same
@@ -668,41 +652,11 @@ extension Trainer {
                                                         detail: "missing; expected the view generator's state, U64 [4]")
         }
         _ = try Checkpoint.generators(checkpoint)  // valid states, before the model changes
-        let restored = try Checkpoint.restore(checkpoint, into: encoder, optimizer: optimizer.base)
+        let restored = try Checkpoint.restore(checkpoint, into: encoder, optimizer: optimizer)
         try restore(TrainerState(step: header.step, epoch: header.epoch, positionInEpoch: position,
                                  viewGenerator: restored.generators[Self.viewGeneratorName]!, seed: configuration.seed,
                                  exampleCount: exampleCount, batchSize: configuration.batchSize, skippedSteps: skipped,
                                  lastLoss: lastLoss, optimizer: optimizer.snapshot()))
         return restored
     }
-}
-
-/// Type-erased `Optimizer` over `Float` parameters.
-private final class OptimizerBox {
-    /// The optimizer itself (for checkpoints).
-    let base: any Optimizer
-    let parameters: [Parameter<Float>]
-    private let _step: () -> Void
-    private let _getRate: () -> Double
-    private let _setRate: (Double) -> Void
-    private let _snapshot: () -> OptimizerSnapshot
-    private let _restore: (OptimizerSnapshot) throws -> Void
-
-    init<O: Optimizer>(_ o: O) where O.Scalar == Float {
-        base = o
-        parameters = o.parameters
-        _step = { o.step() }
-        _getRate = { o.learningRate }
-        _setRate = { o.learningRate = $0 }
-        _snapshot = { o.snapshot() }
-        _restore = { try o.restore($0) }
-    }
-
-    var learningRate: Double {
-        get { _getRate() }
-        set { _setRate(newValue) }
-    }
-    func step() { _step() }
-    func snapshot() -> OptimizerSnapshot { _snapshot() }
-    func restore(_ s: OptimizerSnapshot) throws { try _restore(s) }
 }
