@@ -476,7 +476,7 @@ public enum SafeTensors {
     }
 
     /// A JSON string literal for `s` (see `jsonStringLiteral`).
-    static func jsonString(_ s: String) -> String { jsonStringLiteral(s) }
+    package static func jsonString(_ s: String) -> String { jsonStringLiteral(s) }
 }
 
 /// True on little-endian hosts (x86-64, arm64), where IEEE scalars are stored as safetensors stores them.

@@ -28,9 +28,9 @@ public enum SyntheticDataKind: String, Codable, CaseIterable, Hashable, Sendable
     /// Class + subclass + easy features (the joint-loss illustration of SCIENCE.md §5).
     case combined
 
-    var hasSubclass: Bool { self == .cc || self == .combined }
+    package var hasSubclass: Bool { self == .cc || self == .combined }
     var hasEasy: Bool { self == .fsA || self == .combined }
-    var hasNuisance: Bool { self == .fsB }
+    package var hasNuisance: Bool { self == .fsB }
 }
 
 /// How the two views of a training point are formed (SCIENCE.md §2, "Augmentation model").

@@ -159,6 +159,13 @@ public struct TrainingEvent {
     /// The encoder being trained (not a copy: read it, do not train it; switch
     /// BatchNorm layers to eval by calling `encode(_:training: false)`).
     public var encoder: Encoder<Float>
+
+    package init(step: Int, epoch: Int, loss: Float?, encoder: Encoder<Float>) {
+        self.step = step
+        self.epoch = epoch
+        self.loss = loss
+        self.encoder = encoder
+    }
 }
 
 /// One finished step, for progress displays and loss curves.
@@ -520,7 +527,7 @@ public final class Trainer {
     }
 
     /// Index of the first NaN or ±∞, or nil.
-    static func firstNonFinite(_ t: Tensor<Float>) -> Int? {
+    package static func firstNonFinite(_ t: Tensor<Float>) -> Int? {
         t.withUnsafeBufferPointer { b -> Int? in
             // Fast scan: any non-finite value has an all-ones exponent.
             let n = b.count
