@@ -225,8 +225,8 @@ package func fillPlanes<T: TensorScalar>(_ g: UnsafePointer<T>, _ dx: UnsafeMuta
 }
 
 
-// Inner loops shared by the layers. Each `…Kernel` is reached through its dispatcher in
-// KernelDispatch.swift, which calls it with a concrete Float or Double type.
+// Inner loops shared by the layers. Each `…Kernel` is reached through its dispatcher above,
+// which calls it with a concrete Float or Double type.
 
 /// dst[r, :] = v for every row r of a `[rows, v.count]` matrix; `columns` = v.count.
 @inline(never)

@@ -75,14 +75,9 @@ public final class BatchNorm1D<Scalar: TensorScalar>: Layer {
         var mean = [Scalar](repeating: 0, count: f)
         var inverseStd = [Scalar](repeating: 0, count: f)
         if training {
-            var variance = [Scalar](repeating: 0, count: f)
-            input.withUnsafeBufferPointer { x in
-                mean.withUnsafeMutableBufferPointer { mb in
-                    variance.withUnsafeMutableBufferPointer { vb in
-                        batchMoments(x.baseAddress!, rows: n, columns: f, mean: mb.baseAddress!, variance: vb.baseAddress!)
-                    }
-                }
-            }
+            let moments = batchMoments(input)
+            mean = moments.mean
+            let variance = moments.variance
             let m = momentum, unbias = Scalar(n) / Scalar(n - 1)
             for j in 0..<f {
                 inverseStd[j] = 1 / Scalar.sqrt(variance[j] + epsilon)
@@ -97,14 +92,8 @@ public final class BatchNorm1D<Scalar: TensorScalar>: Layer {
         }
         let gamma = weight?.value.scalars ?? [Scalar](repeating: 1, count: f)
         let beta = bias?.value.scalars ?? [Scalar](repeating: 0, count: f)
-        var xhat = input.scalars
-        var y = input.scalars
-        xhat.withUnsafeMutableBufferPointer { xb in
-            y.withUnsafeMutableBufferPointer { yb in
-                batchNormApply(xb.baseAddress!, yb.baseAddress!, rows: n, columns: f, mean: mean, inverseStd: inverseStd,
-                               gamma: gamma, beta: beta)
-            }
-        }
+        let (xhat, y) = batchNormApply(input.scalars, rows: n, columns: f, mean: mean, inverseStd: inverseStd,
+                                       gamma: gamma, beta: beta)
         cachedNormalized = xhat
         cachedInverseStd = inverseStd
         cachedTraining = training
@@ -118,12 +107,7 @@ public final class BatchNorm1D<Scalar: TensorScalar>: Layer {
         precondition(gradOutput.shape == [n, f], "BatchNorm1D.backward: gradient shape \(gradOutput.shape), expected \([n, f])")
         let dy = gradOutput.scalars
         // dγ[F] += Σ_n dy·x̂, dβ[F] += Σ_n dy
-        var sumDy = [Scalar](repeating: 0, count: f), sumDyXhat = [Scalar](repeating: 0, count: f)
-        sumDy.withUnsafeMutableBufferPointer { sb in
-            sumDyXhat.withUnsafeMutableBufferPointer { pb in
-                columnSums(dy, cachedNormalized, rows: n, columns: f, sum: sb.baseAddress!, sumProduct: pb.baseAddress!)
-            }
-        }
+        let (sumDy, sumDyXhat) = columnSums(dy, cachedNormalized, rows: n, columns: f)
         if let w = weight, let b = bias {
             for j in 0..<f {
                 w.gradient.scalars[j] += sumDyXhat[j]
@@ -131,11 +115,8 @@ public final class BatchNorm1D<Scalar: TensorScalar>: Layer {
             }
         }
         let gamma = weight?.value.scalars ?? [Scalar](repeating: 1, count: f)
-        var dx = dy
-        dx.withUnsafeMutableBufferPointer { db in
-            batchNormBackward(db.baseAddress!, xhat: cachedNormalized, rows: n, columns: f, gamma: gamma,
-                              inverseStd: cachedInverseStd, sumDy: sumDy, sumDyXhat: sumDyXhat, training: cachedTraining)
-        }
+        let dx = batchNormBackward(dy, xhat: cachedNormalized, rows: n, columns: f, gamma: gamma,
+                                   inverseStd: cachedInverseStd, sumDy: sumDy, sumDyXhat: sumDyXhat, training: cachedTraining)
         return Tensor(shape: [n, f], scalars: dx)
     }
 }

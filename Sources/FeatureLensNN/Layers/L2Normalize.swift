@@ -35,15 +35,7 @@ public final class L2Normalize<Scalar: TensorScalar>: Layer {
 
     public func forward(_ input: Tensor<Scalar>, training: Bool) -> Tensor<Scalar> {
         checkInputShape(self, input.shape)
-        let n = input.shape[0], d = input.shape[1]
-        var y = input
-        var denominators = [Scalar](repeating: 0, count: n)
-        y.withUnsafeMutableBufferPointer { yb in
-            guard let yp = yb.baseAddress else { return }
-            denominators.withUnsafeMutableBufferPointer { db in
-                l2NormalizeRows(yp, rows: n, columns: d, epsilon: epsilon, denominators: db.baseAddress!)
-            }
-        }
+        let (y, denominators) = l2NormalizeRows(input, epsilon: epsilon)
         cachedOutput = y
         cachedDenominators = denominators
         return y
@@ -53,14 +45,6 @@ public final class L2Normalize<Scalar: TensorScalar>: Layer {
         guard let y = cachedOutput else { preconditionFailure("L2Normalize.backward called before forward") }
         precondition(gradOutput.shape == y.shape,
                      "L2Normalize.backward: gradient shape \(gradOutput.shape), expected \(y.shape)")
-        let n = y.shape[0], d = y.shape[1]
-        var dx = gradOutput
-        y.withUnsafeBufferPointer { yb in
-            dx.withUnsafeMutableBufferPointer { db in
-                guard let yp = yb.baseAddress, let dp = db.baseAddress else { return }
-                l2NormalizeBackward(yp, dp, rows: n, columns: d, epsilon: epsilon, denominators: cachedDenominators)
-            }
-        }
-        return dx
+        return l2NormalizeBackward(output: y, gradOutput: gradOutput, epsilon: epsilon, denominators: cachedDenominators)
     }
 }

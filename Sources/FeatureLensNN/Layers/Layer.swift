@@ -18,10 +18,7 @@ public final class Parameter<Scalar: TensorScalar> {
 
     /// Resets the accumulated gradient to zero.
     public func zeroGradient() {
-        // All-zero bytes are +0.0 for IEEE Float and Double; one memset instead of a generic loop.
-        gradient.withUnsafeMutableBufferPointer { b in
-            _ = UnsafeMutableRawBufferPointer(b).initializeMemory(as: UInt8.self, repeating: 0)
-        }
+        setZero(&gradient)  // one memset
     }
 }
 

@@ -79,12 +79,7 @@ public final class Linear<Scalar: TensorScalar>: Layer {
         let n = input.shape[0]
         var y: Tensor<Scalar>
         if let b = bias {
-            y = uninitializedTensor([n, outFeatures])  // filled with the bias below
-            y.withUnsafeMutableBufferPointer { yb in
-                b.value.withUnsafeBufferPointer { bb in
-                    broadcastRows(bb.baseAddress!, rows: n, into: yb.baseAddress!)
-                }
-            }
+            y = broadcastRows(b.value, rows: n)  // the bias in every row, then y += x·Wᵀ
             gemm(input, weight.value, transposeB: true, beta: 1, into: &y)
         } else {
             y = uninitializedTensor([n, outFeatures])  // β = 0: gemm never reads it
@@ -102,23 +97,12 @@ public final class Linear<Scalar: TensorScalar>: Layer {
         gemm(gradOutput, transposeA: true, x, beta: 1, into: &weight.gradient)
         if let b = bias {
             // db[out] += Σ_n dy[n, out]
-            gradOutput.withUnsafeBufferPointer { g in
-                b.gradient.withUnsafeMutableBufferPointer { db in
-                    accumulateColumnSums(g.baseAddress!, rows: x.shape[0], columns: outFeatures, into: db.baseAddress!)
-                }
-            }
+            accumulateColumnSums(gradOutput, rows: x.shape[0], into: &b.gradient)
         }
         if !computesInputGradient { return zerosTensor(x.shape) }
         // dx[N, in] = dy[N, out] · W[out, in]
         var dx: Tensor<Scalar> = uninitializedTensor(x.shape)  // β = 0: gemm never reads it
         gemm(gradOutput, weight.value, beta: 0, into: &dx)
         return dx
-    }
-}
-
-extension Linear {
-    @inline(__always)
-    func broadcastRows(_ v: UnsafePointer<Scalar>, rows: Int, into dst: UnsafeMutablePointer<Scalar>) {
-        FeatureLensNumerics.broadcastRows(v, columns: outFeatures, rows: rows, into: dst)
     }
 }

@@ -65,22 +65,10 @@ public final class MaxPool2D<Scalar: TensorScalar>: Layer {
         let outShape: [Int]
         do { outShape = try outputShape(for: input.shape) } catch { preconditionFailure("\(error)") }
         cachedInputShape = input.shape
-        let planes = input.shape[0] * input.shape[1]
-        let h = input.shape[2], w = input.shape[3], oh = outShape[2], ow = outShape[3]
-        var y: Tensor<Scalar> = uninitializedTensor(outShape)  // every element written below
-        argmax = [Int32](repeating: 0, count: y.count)
         let spec = ConvSpec(kh: kernelSize.height, kw: kernelSize.width, sh: stride.height, sw: stride.width,
                             ph: padding.height, pw: padding.width)
-        input.withUnsafeBufferPointer { xb in
-            y.withUnsafeMutableBufferPointer { yb in
-                argmax.withUnsafeMutableBufferPointer { ab in
-                    guard let xp = xb.baseAddress, let yp = yb.baseAddress, let ap = ab.baseAddress else { return }
-                    forEachSampleChunk(planes) { range in
-                        maxPoolForward(xp, yp, ap, planes: range, h: h, w: w, oh: oh, ow: ow, spec: spec)
-                    }
-                }
-            }
-        }
+        let (y, argmax) = maxPool2DForward(input, outputShape: outShape, spec: spec)
+        self.argmax = argmax
         return y
     }
 
@@ -88,19 +76,7 @@ public final class MaxPool2D<Scalar: TensorScalar>: Layer {
         guard let s = cachedInputShape else { preconditionFailure("MaxPool2D.backward called before forward") }
         precondition(gradOutput.count == argmax.count && gradOutput.rank == 4 && gradOutput.shape[0] == s[0],
                      "MaxPool2D.backward: gradient shape \(gradOutput.shape) does not match the forward output")
-        var dx: Tensor<Scalar> = zerosTensor(s)
-        let planes = s[0] * s[1], inPlane = s[2] * s[3], outPlane = gradOutput.shape[2] * gradOutput.shape[3]
-        gradOutput.withUnsafeBufferPointer { gb in
-            dx.withUnsafeMutableBufferPointer { db in
-                argmax.withUnsafeBufferPointer { ab in
-                    guard let gp = gb.baseAddress, let dp = db.baseAddress, let ap = ab.baseAddress else { return }
-                    forEachSampleChunk(planes) { range in
-                        scatterAdd(gp, ap, dp, planes: range, inPlane: inPlane, outPlane: outPlane)
-                    }
-                }
-            }
-        }
-        return dx
+        return maxPool2DBackward(gradOutput, argmax: argmax, inputShape: s)
     }
 }
 
@@ -125,32 +101,13 @@ public final class GlobalAveragePool2D<Scalar: TensorScalar>: Layer {
     public func forward(_ input: Tensor<Scalar>, training: Bool) -> Tensor<Scalar> {
         checkInputShape(self, input.shape)
         cachedInputShape = input.shape
-        let planes = input.shape[0] * input.shape[1], area = input.shape[2] * input.shape[3]
-        var y: Tensor<Scalar> = zerosTensor([input.shape[0], input.shape[1]])
-        input.withUnsafeBufferPointer { xb in
-            y.withUnsafeMutableBufferPointer { yb in
-                guard let xp = xb.baseAddress, let yp = yb.baseAddress else { return }
-                accumulateRowSums(xp, rows: planes, columns: area, into: yp)
-                let inv = 1 / Scalar(area)
-                for i in 0..<planes { yp[i] *= inv }
-            }
-        }
-        return y
+        return globalAveragePoolForward(input)
     }
 
     public func backward(_ gradOutput: Tensor<Scalar>) -> Tensor<Scalar> {
         guard let s = cachedInputShape else { preconditionFailure("GlobalAveragePool2D.backward called before forward") }
         precondition(gradOutput.shape == [s[0], s[1]],
                      "GlobalAveragePool2D.backward: gradient shape \(gradOutput.shape), expected \([s[0], s[1]])")
-        let area = s[2] * s[3]
-        var dx: Tensor<Scalar> = uninitializedTensor(s)  // every element written by fillPlanes
-        let inv = 1 / Scalar(area)
-        gradOutput.withUnsafeBufferPointer { gb in
-            dx.withUnsafeMutableBufferPointer { db in
-                guard let gp = gb.baseAddress, let dp = db.baseAddress else { return }
-                fillPlanes(gp, dp, planes: s[0] * s[1], area: area, scale: inv)
-            }
-        }
-        return dx
+        return globalAveragePoolBackward(gradOutput, inputShape: s)
     }
 }

@@ -512,37 +512,12 @@ public final class Trainer {
 
     /// Rows `indices` of `x` (whole-row copies; the indices come from the trainer, so in range).
     static func gather(_ x: Tensor<Float>, _ indices: [Int]) -> Tensor<Float> {
-        let w = x.rowWidth
-        var shape = x.shape
-        shape[0] = indices.count
-        let out = [Float](unsafeUninitializedCapacity: indices.count * w) { b, count in
-            x.withUnsafeBufferPointer { src in
-                for (r, i) in indices.enumerated() {
-                    (b.baseAddress! + r * w).initialize(from: src.baseAddress! + i * w, count: w)
-                }
-            }
-            count = indices.count * w
-        }
-        return Tensor(shape: shape, scalars: out)
+        copyRows(x, indices)
     }
 
     /// Index of the first NaN or ±∞, or nil.
     package static func firstNonFinite(_ t: Tensor<Float>) -> Int? {
-        t.withUnsafeBufferPointer { b -> Int? in
-            // Fast scan: any non-finite value has an all-ones exponent.
-            let n = b.count
-            guard let p = b.baseAddress else { return nil }
-            let bits = UnsafeRawPointer(p).assumingMemoryBound(to: UInt32.self)
-            var i = 0
-            while i < n {
-                let end = min(n, i + 4096)
-                var hit = false
-                for j in i..<end where bits[j] & 0x7F80_0000 == 0x7F80_0000 { hit = true }
-                if hit { for j in i..<end where !p[j].isFinite { return j } }
-                i = end
-            }
-            return nil
-        }
+        firstNonFiniteIndex(t)
     }
 
     // MARK: Resumable state
