@@ -176,31 +176,11 @@ public final class SGD<Scalar: TensorScalar>: Optimizer {
             if momentum != 0 && first {
                 buffers[index] = [Scalar](repeating: 0, count: count)
             }
-            let grad = param.gradient
             var buf = buffers[index] ?? []
             buffers[index] = nil  // Keep `buf` uniquely referenced while we write it.
-            param.value.withUnsafeMutableBufferPointer { vb in
-                grad.withUnsafeBufferPointer { gb in
-                    buf.withUnsafeMutableBufferPointer { bb in
-                        let v = vb.baseAddress!, g = gb.baseAddress!, b = momentum != 0 ? bb.baseAddress : nil
-                        // Each branch calls the kernel with a concrete scalar type, so the loop is
-                        // specialized even though this class is generic (no partial specialization).
-                        if Scalar.self == Float.self {
-                            OptimizerKernels.sgd(v.cast(Float.self), UnsafePointer(g).cast(Float.self), b?.cast(Float.self),
-                                                 count: count, first: first, learningRate: learningRate, momentum: momentum,
-                                                 dampening: dampening, weightDecay: weightDecay, nesterov: nesterov)
-                        } else if Scalar.self == Double.self {
-                            OptimizerKernels.sgd(v.cast(Double.self), UnsafePointer(g).cast(Double.self), b?.cast(Double.self),
-                                                 count: count, first: first, learningRate: learningRate, momentum: momentum,
-                                                 dampening: dampening, weightDecay: weightDecay, nesterov: nesterov)
-                        } else {
-                            OptimizerKernels.sgd(v, g, b, count: count, first: first, learningRate: learningRate,
-                                                 momentum: momentum, dampening: dampening, weightDecay: weightDecay,
-                                                 nesterov: nesterov)
-                        }
-                    }
-                }
-            }
+            sgdUpdate(&param.value, gradient: param.gradient, buffer: &buf, first: first,
+                      learningRate: learningRate, momentum: momentum, dampening: dampening,
+                      weightDecay: weightDecay, nesterov: nesterov)
             if momentum != 0 { buffers[index] = buf }
         }
     }
@@ -284,37 +264,11 @@ public final class Adam<Scalar: TensorScalar>: Optimizer {
         for (index, param) in parameters.enumerated() {
             let count = param.value.count
             if count == 0 { continue }
-            let grad = param.gradient
             var m = firstMoments[index], v = secondMoments[index]
             firstMoments[index] = []; secondMoments[index] = []  // Unique references while writing.
-            param.value.withUnsafeMutableBufferPointer { pb in
-                grad.withUnsafeBufferPointer { gb in
-                    m.withUnsafeMutableBufferPointer { mb in
-                        v.withUnsafeMutableBufferPointer { vb in
-                            let p = pb.baseAddress!, g = gb.baseAddress!, mp = mb.baseAddress!, vp = vb.baseAddress!
-                            let decoupled = variant == .adamW
-                            // Concrete scalar types per branch so the loop is specialized.
-                            if Scalar.self == Float.self {
-                                OptimizerKernels.adam(p.cast(Float.self), UnsafePointer(g).cast(Float.self),
-                                                      mp.cast(Float.self), vp.cast(Float.self),
-                                                      count: count, stepSize: stepSize, bc2Sqrt: bc2Sqrt,
-                                                      learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
-                                                      weightDecay: weightDecay, decoupled: decoupled)
-                            } else if Scalar.self == Double.self {
-                                OptimizerKernels.adam(p.cast(Double.self), UnsafePointer(g).cast(Double.self),
-                                                      mp.cast(Double.self), vp.cast(Double.self),
-                                                      count: count, stepSize: stepSize, bc2Sqrt: bc2Sqrt,
-                                                      learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
-                                                      weightDecay: weightDecay, decoupled: decoupled)
-                            } else {
-                                OptimizerKernels.adam(p, g, mp, vp, count: count, stepSize: stepSize, bc2Sqrt: bc2Sqrt,
-                                                      learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
-                                                      weightDecay: weightDecay, decoupled: decoupled)
-                            }
-                        }
-                    }
-                }
-            }
+            adamUpdate(&param.value, gradient: param.gradient, firstMoment: &m, secondMoment: &v,
+                       stepSize: stepSize, bc2Sqrt: bc2Sqrt, learningRate: learningRate, beta1: beta1,
+                       beta2: beta2, epsilon: epsilon, weightDecay: weightDecay, decoupled: variant == .adamW)
             firstMoments[index] = m
             secondMoments[index] = v
         }
@@ -340,72 +294,5 @@ public final class Adam<Scalar: TensorScalar>: Optimizer {
         learningRate = snapshot.learningRate
         firstMoments = snapshot.state.map { $0["exp_avg"]!.values.map { Scalar($0) } }
         secondMoments = snapshot.state.map { $0["exp_avg_sq"]!.values.map { Scalar($0) } }
-    }
-}
-
-// MARK: - Kernels
-
-extension UnsafeMutablePointer {
-    /// The same address typed as `T` (callers guarantee `Pointee == T`).
-    @inline(__always) fileprivate func cast<T>(_: T.Type) -> UnsafeMutablePointer<T> {
-        UnsafeMutableRawPointer(self).assumingMemoryBound(to: T.self)
-    }
-}
-
-extension UnsafePointer {
-    /// The same address typed as `T` (callers guarantee `Pointee == T`).
-    @inline(__always) fileprivate func cast<T>(_: T.Type) -> UnsafePointer<T> {
-        UnsafeRawPointer(self).assumingMemoryBound(to: T.self)
-    }
-}
-
-/// The element-wise update loops, as static functions generic only in the scalar, so that
-/// calls with `Float`/`Double` pointers are fully specialized even from a generic optimizer.
-enum OptimizerKernels {
-    static func sgd<T: TensorScalar>(
-        _ v: UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ b: UnsafeMutablePointer<T>?,
-        count: Int, first: Bool, learningRate: Double, momentum: Double, dampening: Double,
-        weightDecay: Double, nesterov: Bool
-    ) {
-        let lr = T(learningRate), wd = T(weightDecay), mu = T(momentum), damp = T(1 - dampening)
-        let useWD = weightDecay != 0
-        guard let b else {
-            if useWD {
-                for i in 0..<count { v[i] -= lr * (g[i] + wd * v[i]) }
-            } else {
-                for i in 0..<count { v[i] -= lr * g[i] }
-            }
-            return
-        }
-        for i in 0..<count {
-            var d = g[i]
-            if useWD { d += wd * v[i] }
-            let bi = first ? d : mu * b[i] + damp * d
-            b[i] = bi
-            d = nesterov ? d + mu * bi : bi
-            v[i] -= lr * d
-        }
-    }
-
-    static func adam<T: TensorScalar>(
-        _ p: UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ m: UnsafeMutablePointer<T>,
-        _ v: UnsafeMutablePointer<T>, count: Int, stepSize: Double, bc2Sqrt: Double,
-        learningRate: Double, beta1: Double, beta2: Double, epsilon: Double,
-        weightDecay: Double, decoupled: Bool
-    ) {
-        let b1c = T(1 - beta1), b2 = T(beta2), b2c = T(1 - beta2), eps = T(epsilon)
-        let size = T(stepSize), bcs = T(bc2Sqrt)
-        let coupledWD = !decoupled && weightDecay != 0
-        let decoupledWD = decoupled && weightDecay != 0
-        let wd = T(weightDecay), shrink = T(1 - learningRate * weightDecay)
-        for i in 0..<count {
-            var gi = g[i]
-            if coupledWD { gi += wd * p[i] }
-            if decoupledWD { p[i] *= shrink }
-            m[i] += b1c * (gi - m[i])
-            v[i] = b2 * v[i] + b2c * gi * gi
-            let denom = T.sqrt(v[i]) / bcs + eps
-            p[i] -= size * (m[i] / denom)
-        }
     }
 }

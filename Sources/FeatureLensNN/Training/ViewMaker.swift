@@ -66,37 +66,8 @@ public struct GaussianNoiseViews: ViewMaker, Sendable {
     /// `[x + σξ₁; x + σξ₂]`.
     public func views(of batch: Tensor<Float>, exampleIndices: [Int],
                       using generator: inout SeededGenerator) throws -> Tensor<Float> {
-        let count = batch.count
-        var shape = batch.shape
-        shape[0] *= 2
-        let total = 2 * count
-        let blocks = (total + Self.blockValues - 1) / Self.blockValues
-        var generators: [SeededGenerator] = []
-        generators.reserveCapacity(blocks)
-        for _ in 0..<blocks { generators.append(generator.split()) }
-        let sigma = standardDeviation
-        var out = [Float](unsafeUninitializedCapacity: total) { _, n in n = total }
-        batch.withUnsafeBufferPointer { xb in
-            out.withUnsafeMutableBufferPointer { ob in
-                generators.withUnsafeMutableBufferPointer { gens in
-                    guard let x = xb.baseAddress, let o = ob.baseAddress else { return }
-                    // Block k covers values [k·B, (k+1)·B) of the stacked [view 1; view 2] output.
-                    Parallel.forEach(chunks: blocks) { k in
-                        let lo = k * Self.blockValues, hi = min(total, lo + Self.blockValues)
-                        NormalSampler.fill(o + lo, count: hi - lo, using: &gens[k])
-                        // o[j] = x[j mod count] + σ·o[j], split where the second view begins.
-                        var j = lo
-                        while j < hi {
-                            let src = j < count ? j : j - count
-                            let run = min(hi, j < count ? count : total) - j
-                            VectorMath.scaleAdd(o + j, scale: sigma, adding: x + src, count: run)
-                            j += run
-                        }
-                    }
-                }
-            }
-        }
-        return Tensor(shape: shape, scalars: out)
+        stackedGaussianNoiseViews(of: batch, standardDeviation: standardDeviation, blockValues: Self.blockValues,
+                                  using: &generator)
     }
 }
 
