@@ -16,15 +16,9 @@ public struct CentroidProbe: Probe {
         try checkProbeInputs(train: train, trainLabels: trainLabels, test: test)
         let (classes, index) = encodeClasses(trainLabels)
         let n = train.shape[0], p = train.shape[1], k = classes.count
-        var centroids = [Double](repeating: 0, count: k * p)
+        var centroids = groupedColumnSums(train, groups: index, groupCount: k)
         var counts = [Double](repeating: 0, count: k)
-        train.withUnsafeBufferPointer { x in
-            for i in 0..<n {
-                let c = index[i]
-                counts[c] += 1
-                for j in 0..<p { centroids[c * p + j] += x[i * p + j] }
-            }
-        }
+        for i in 0..<n { counts[index[i]] += 1 }
         var sqNorm = [Double](repeating: 0, count: k)
         for c in 0..<k {
             for j in 0..<p { centroids[c * p + j] /= counts[c]; sqNorm[c] += centroids[c * p + j] * centroids[c * p + j] }

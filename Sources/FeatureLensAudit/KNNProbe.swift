@@ -38,32 +38,17 @@ public struct KNNProbe: Probe {
         while start < nTest {
             let end = min(start + block, nTest)
             let sims = testN.rows(start..<end).matmul(trainN, transposeOther: true) // [b, n]
-            pred.withUnsafeMutableBufferPointer { predOut in
-            Parallel.forEach(chunks: end - start) { r in
-                // Top-k by a small sorted insertion buffer (k is small).
-                var topS = [Double](repeating: -.infinity, count: kk)
-                var topI = [Int](repeating: -1, count: kk)
-                sims.withUnsafeBufferPointer { s in
-                    let row = s.baseAddress! + r * n
-                    for i in 0..<n {
-                        let v = row[i]
-                        if v <= topS[kk - 1] { continue }
-                        var pos = kk - 1
-                        while pos > 0 && topS[pos - 1] < v {
-                            topS[pos] = topS[pos - 1]; topI[pos] = topI[pos - 1]; pos -= 1
-                        }
-                        topS[pos] = v; topI[pos] = i
-                    }
-                }
+            let blockPred = Parallel.map(count: end - start) { r -> Int in
+                let (topS, topI) = topKColumns(sims, row: r, k: kk)
                 var votes = [Double](repeating: 0, count: nc)
                 for t in 0..<kk where topI[t] >= 0 {
                     votes[index[topI[t]]] += Foundation.exp((topS[t] - 1) / temperature) // shift by 1 for range; argmax unchanged
                 }
                 var best = 0
                 for c in 1..<max(1, nc) where votes[c] > votes[best] { best = c }
-                predOut[start + r] = classes[best]
+                return classes[best]
             }
-            }
+            pred.replaceSubrange(start..<end, with: blockPred)
             start = end
         }
         return pred

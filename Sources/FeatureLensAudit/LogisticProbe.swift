@@ -92,11 +92,7 @@ public struct LogisticProbe: Probe {
         let n = train.shape[0], p = train.shape[1]
         let (classes, y) = encodeClasses(labels)
         let mean = train.meanOverRows()
-        var scale = [Double](repeating: 0, count: p)
-        train.withUnsafeBufferPointer { x in
-            for i in 0..<n { for j in 0..<p { let d = x[i * p + j] - mean[j]; scale[j] += d * d } }
-        }
-        scale = scale.map { v in let s = (v / Double(n)).squareRoot(); return s > 0 ? s : 1 }
+        let scale = squaredDeviationSums(train, from: mean).map { v in let s = (v / Double(n)).squareRoot(); return s > 0 ? s : 1 }
         let xs = LogisticProbe.standardize(train, mean: mean, scale: scale)
         let k = classes.count
         if k < 2 {

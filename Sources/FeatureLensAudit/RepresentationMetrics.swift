@@ -144,33 +144,20 @@ public enum EmbeddingMetrics {
         var zn = asDouble(z)
         guard zn.rank == 2, zn.shape[0] >= 2 else { throw ProbeError.empty("uniformity needs at least two rows") }
         if !normalized { zn = zn.l2NormalizedRows() }
-        let n = zn.shape[0], p = zn.shape[1]
+        let n = zn.shape[0]
         let sq = zn.rowNorms().map { $0 * $0 }
         if n <= options.exactLimit {
             let gram = zn.matmul(zn, transposeOther: true)
-            var total = 0.0
-            gram.withUnsafeBufferPointer { g in
-                for i in 0..<n {
-                    var rowSum = 0.0
-                    for j in (i + 1)..<n {
-                        rowSum += Foundation.exp(-t * max(0, sq[i] + sq[j] - 2 * g[i * n + j]))
-                    }
-                    total += rowSum
-                }
-            }
+            let total = gaussianPotentialSum(gram: gram, squaredNorms: sq, t: t)
             return Foundation.log(total / Double(n * (n - 1) / 2))
         }
         var rng = SeededGenerator(seed: options.seed)
         var total = 0.0
-        zn.withUnsafeBufferPointer { s in
-            for _ in 0..<max(1, options.sampledPairs) {
-                let i = rng.nextInt(below: n)
-                var j = rng.nextInt(below: n - 1)
-                if j >= i { j += 1 }
-                var d2 = 0.0
-                for k in 0..<p { let d = s[i * p + k] - s[j * p + k]; d2 += d * d }
-                total += Foundation.exp(-t * d2)
-            }
+        for _ in 0..<max(1, options.sampledPairs) {
+            let i = rng.nextInt(below: n)
+            var j = rng.nextInt(below: n - 1)
+            if j >= i { j += 1 }
+            total += Foundation.exp(-t * squaredRowDistance(zn, i, j))
         }
         return Foundation.log(total / Double(max(1, options.sampledPairs)))
     }
@@ -204,10 +191,7 @@ public enum EmbeddingMetrics {
         let n = zn.shape[0], p = zn.shape[1]
         guard n >= 2, p > 0 else { return 0 }
         // Shifted by the first row, so identical rows give exactly 0 (no rounding in a mean).
-        var sum = [Double](repeating: 0, count: p), ss = sum
-        zn.withUnsafeBufferPointer { s in
-            for i in 0..<n { for j in 0..<p { let d = s[i * p + j] - s[j]; sum[j] += d; ss[j] += d * d } }
-        }
+        let (sum, ss) = firstRowShiftedMoments(zn)
         var total = 0.0
         for j in 0..<p { total += (max(0, ss[j] - sum[j] * sum[j] / Double(n)) / Double(n - 1)).squareRoot() }
         return total / Double(p)

@@ -50,10 +50,7 @@ public struct RidgeProbe: Probe {
         let n = train.shape[0], p = train.shape[1], nTest = test.shape[0]
 
         // Center the training embeddings.
-        var mu = [Double](repeating: 0, count: p)
-        train.withUnsafeBufferPointer { x in
-            for i in 0..<n { for j in 0..<p { mu[j] += x[i * p + j] } }
-        }
+        var mu = train.sumOverRows()
         for j in 0..<p { mu[j] /= Double(n) }
         var xc = train.scalars
         var sumSq = 0.0, rawSq = 0.0
