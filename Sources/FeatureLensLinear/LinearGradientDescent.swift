@@ -307,9 +307,7 @@ public struct LinearGradientDescent: Sendable {
             }
             if step == steps { break }
             let lr = learningRate                            // B ← B − lr·Gᵀ
-            g.withUnsafeBufferPointer { gb in
-                bt.withUnsafeMutableBufferPointer { b in for i in 0..<b.count { b[i] -= lr * gb[i] } }
-            }
+            bt.addScaled(g, -lr)  // b − lr·g, bit for bit
         }
         return weights()
     }

@@ -197,7 +197,7 @@ public enum LinearSpectralObjective {
         // ∂L/∂Z₁ = (2/n²)·(Z₁G₂ − n²·P Z₂), likewise for Z₂.
         func gradient(_ z: [Double], _ g: [Double], _ pz: [Double]) -> [Double] {
             var d = Tensor<Double>(shape: [count, p], scalars: pz)
-            d.withUnsafeMutableBufferPointer { b in for i in 0..<b.count { b[i] *= -n2 } }
+            d *= -n2
             narrowGEMM(Tensor(shape: [count, p], scalars: z), Tensor(shape: [p, p], scalars: g), beta: 1, into: &d)
             var out = d.scalars
             let s = 2 / n2
