@@ -2,8 +2,13 @@
 //
 // FeatureLens: which features does a contrastive encoder learn?
 //
-// Layers (see README.md and docs/NUMERICS.md): featurelens (CLI) → FeatureLens (domain) → FeatureLensNumerics
-// (tensors, GEMM, RNG, linear algebra) → CFeatureLensKernels (SIMD micro-kernels, chosen at run time).
+// Targets, lowest first (a target imports only those below it; see README.md and docs/NUMERICS.md):
+//   CFeatureLensKernels (SIMD micro-kernels, chosen at run time), CZlib
+//   FeatureLensNumerics (tensors, GEMM, RNG, linear algebra, layer kernels; the only user of the C kernels)
+//   FeatureLensIO (datasets, labels, synthetic data, file formats)
+//   FeatureLensNN (layers, losses, optimizers, Trainer)   FeatureLensLinear (Gram-space engine, theory)
+//   FeatureLensAudit (probes, metrics, report model)
+//   FeatureLens (experiments, reports; re-exports all of the above)  →  featurelens (CLI)
 import PackageDescription
 
 let package = Package(
@@ -35,12 +40,40 @@ let package = Package(
             dependencies: ["CFeatureLensKernels"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
+        // Datasets, label sets, synthetic data models and file formats (IDX, NPY, CIFAR, CSV labels,
+        // safetensors, checkpoint headers, atomic files), image augmentations.
+        .target(
+            name: "FeatureLensIO",
+            dependencies: ["FeatureLensNumerics", "CZlib", .product(name: "SwiftCSV", package: "SwiftCSV")],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        // Layers, encoders, losses, optimizers, initializers, the mini-batch Trainer and its checkpoints.
+        .target(
+            name: "FeatureLensNN",
+            dependencies: ["FeatureLensIO", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        // The linear encoder's exact Gram-space gradient descent, its checkpoints, and the theory.
+        .target(
+            name: "FeatureLensLinear",
+            dependencies: ["FeatureLensIO"],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        // Probes, the representation metrics, verdicts and the report model.
+        .target(
+            name: "FeatureLensAudit",
+            dependencies: ["FeatureLensIO"],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        // Experiments (presets, configs, runners, run folders) and reports (HTML, SVG, CSV).
         .target(
             name: "FeatureLens",
             dependencies: [
                 "FeatureLensNumerics",
-                "CFeatureLensKernels",
-                "CZlib",
+                "FeatureLensIO",
+                "FeatureLensNN",
+                "FeatureLensLinear",
+                "FeatureLensAudit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftCSV", package: "SwiftCSV"),
             ],
@@ -68,7 +101,8 @@ let package = Package(
         ),
         .testTarget(
             name: "FeatureLensTests",
-            dependencies: ["FeatureLens", "FeatureLensNumerics", "CFeatureLensKernels"],
+            dependencies: ["FeatureLens", "FeatureLensNumerics", "FeatureLensIO", "FeatureLensNN", "FeatureLensLinear",
+                           "FeatureLensAudit", "CFeatureLensKernels"],
             resources: [.copy("Fixtures")],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),

@@ -1,7 +1,7 @@
+// The FeatureLens library: experiments (presets, configs, runners, run folders) and reports,
+// re-exporting the targets below it so that `import FeatureLens` gives the whole API.
 @_exported import FeatureLensNumerics
-
-/// FeatureLens: trains contrastive encoders and reports which labelled features they learn.
-public enum FeatureLensInfo {
-    /// The tool's version, written into every report's provenance.
-    public static let version = "0.1.0"
-}
+@_exported import FeatureLensIO
+@_exported import FeatureLensNN
+@_exported import FeatureLensLinear
+@_exported import FeatureLensAudit

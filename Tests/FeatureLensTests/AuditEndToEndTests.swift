@@ -4,6 +4,10 @@ import FoundationXML
 #endif
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 
 @Suite struct AuditEndToEndTests {
     var ckpts: [String] { (0..<3).map { auditFixture("ckpt\($0).npy").path } }

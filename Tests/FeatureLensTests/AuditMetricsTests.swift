@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 
 /// `n` points uniform on the unit sphere S^(dim−1) (normalized Gaussians).
 func uniformSphere(n: Int, dim: Int, seed: UInt64) -> Tensor<Double> {

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 
 /// Two Gaussian classes ±shift along dimension 0, plus N(0, 1) noise in every dimension.
 func twoClassData(n: Int, p: Int, shift: Double, seed: UInt64) -> (Tensor<Double>, [Int]) {

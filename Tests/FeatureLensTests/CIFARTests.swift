@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 import FeatureLensNumerics
 
 /// A CIFAR image whose R, G, B planes are filled with pixel (y, x) = (seed + plane·50 + y·3 + x) mod 256.

@@ -5,6 +5,10 @@
 import Foundation
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 import FeatureLensNumerics
 
 /// MLP backbone 4→hidden→6, optional BN projection head 6→8→3 (parameters and BN buffers).

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 
 /// The config key tables: every key round-trips through its string form and JSON, unknown
 /// keys are rejected with the nearest key suggested (decoding and `set`, both kinds), old

@@ -2,6 +2,10 @@ import CFeatureLensKernels
 import Foundation
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 import FeatureLensNumerics
 
 /// The AVX-512 im2col/col2im and elementwise kernels (conv.c) against the portable Swift

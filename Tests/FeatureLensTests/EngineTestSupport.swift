@@ -1,5 +1,9 @@
 import Foundation
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 
 /// One synthetic setting trained to the end by the linear engine: its run report and the
 /// full minimum-norm theory beside it.

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 
 /// Config files of both kinds: the explicit `kind`, unknown top-level keys, files written
 /// before `kind` existed, and the one grid algebra.

@@ -4,6 +4,10 @@
 import Foundation
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 
 /// Each replayable parser: its fixture folder and a call that must throw its error type.
 private let parsers: [(folder: String, parse: (Data, String) throws -> Void, isExpected: (Error) -> Bool)] = [

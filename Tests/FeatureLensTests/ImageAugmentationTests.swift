@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 import FeatureLensNumerics
 
 private func randomImages(_ shape: [Int], seed: UInt64) -> Tensor<Float> {

@@ -2,6 +2,10 @@ import Foundation
 import Synchronization
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 import FeatureLensNumerics
 
 /// The real-image presets (issue 7 item 5): config keys, preset grids, the runner's report

@@ -4,6 +4,10 @@
 import Foundation
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 
 /// Waits up to 5 s for the monitor to record a signal (Dispatch delivers it on another thread).
 private func waitForSignal(_ m: InterruptionMonitor) -> InterruptionSignal? {

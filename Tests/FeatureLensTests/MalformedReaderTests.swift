@@ -4,6 +4,10 @@
 import Foundation
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 import FeatureLensNumerics
 
 /// Decodes `bytes` as an IDX file and checks it throws exactly `expected`, whose message names the file.

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 
 /// Fixture folder of the audit tests (written once by Tools/audit/make_audit_fixtures.py).
 func auditFixture(_ name: String) -> URL {

@@ -6,6 +6,10 @@ import Foundation
 import Synchronization
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 import FeatureLensNumerics
 
 private func tempDir() throws -> URL {

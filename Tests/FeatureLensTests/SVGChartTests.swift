@@ -4,6 +4,10 @@ import FoundationXML
 #endif
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 
 @Suite("SVG charts")
 struct SVGChartTests {

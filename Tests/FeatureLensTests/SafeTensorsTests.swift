@@ -4,6 +4,10 @@
 import Foundation
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 import FeatureLensNumerics
 
 /// Decodes `bytes` and checks that it throws a `SafeTensorsError` accepted by `matches`, whose

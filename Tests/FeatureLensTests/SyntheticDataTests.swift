@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 
 /// The synthetic data models of SCIENCE.md §2 and the experiment config.
 @Suite struct SyntheticDataTests {

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 
 /// Reduced versions of the SCIENCE.md §5 recipes (d = 400, n = 60–80, a few thousand steps)
 /// that still show the direction of every signature, fast enough for a debug build. The

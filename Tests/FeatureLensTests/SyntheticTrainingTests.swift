@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 
 /// The linear spectral engine: loss and gradient, Gram-space vs direct steps, the probe.
 @Suite struct SyntheticTrainingTests {

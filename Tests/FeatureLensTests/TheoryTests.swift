@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 
 /// Theory of SCIENCE.md §4: closed-form minimum-norm minimizers, their optimality, and the
 /// comparison metrics computed without d×d matrices.

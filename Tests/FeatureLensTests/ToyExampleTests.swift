@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 
 /// The toy of SCIENCE.md §1 (Xue et al., ICML 2023, authors' page): two training points of one
 /// class with different subclass features, a linear 1-d encoder w and target output 0.5.

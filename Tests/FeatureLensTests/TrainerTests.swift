@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import FeatureLens
+@testable import FeatureLensIO
+@testable import FeatureLensNN
+@testable import FeatureLensLinear
+@testable import FeatureLensAudit
 import FeatureLensNumerics
 
 // Small problems: a linear encoder x ↦ Wx (d = 8, p = 4) on n = 48 Gaussian inputs.

@@ -1,0 +1,3 @@
+// FeatureLensIO builds on FeatureLensNumerics; its files and its clients see those modules' API
+// without importing them again.
+@_exported import FeatureLensNumerics
