@@ -2,7 +2,7 @@
 //
 // FeatureLens: which features does a contrastive encoder learn?
 //
-// Targets, lowest first (a target imports only those below it; see README.md and docs/NUMERICS.md):
+// Targets, lowest first (a target imports only those below it; the map is docs/ARCHITECTURE.md):
 //   CFeatureLensKernels (SIMD micro-kernels, chosen at run time), CZlib
 //   FeatureLensNumerics (tensors, GEMM, RNG, linear algebra, layer kernels; the only user of the C kernels)
 //   FeatureLensIO (datasets, labels, synthetic data, file formats)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""PyTorch reference for `featurelens bench conv` (issue 7 item 6).
+"""PyTorch reference for `featurelens bench conv`.
 
-The same work as the Swift benchmark: the ConvNet of issue 7 (three 3x3 stride-2 convolutions
+The same work as the Swift benchmark: the real-data presets' ConvNet (three 3x3 stride-2 convolutions
 with padding 1 and 32, 64, 64 channels, each followed by ReLU, then a dense layer to 128; no
 projection head) trained with NT-Xent (tau = 0.5) and SGD (lr 0.1, momentum 0.9) on shuffled
 batches of 512 Fashion-MNIST training images (pixels / 255, last partial batch dropped).

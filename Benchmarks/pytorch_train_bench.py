@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference for `featurelens bench train` (issue 3 item 6).
+"""PyTorch reference for `featurelens bench train`.
 
 The same work as the Swift benchmark, step for step: a linear encoder z = W x (d = 512,
 p = 64, no bias) trained with NT-Xent (tau = 0.5) on shuffled batches of 512 examples drawn

@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 //
-// libFuzzer harnesses for FeatureLens's file parsers (issue 8, item 5). A separate package so
+// libFuzzer harnesses for FeatureLens's file parsers. A separate package so
 // the sanitizer flags never touch the main build. Build and run with `Fuzz/run.sh SECONDS`
 // (see docs/RELIABILITY.md); one executable per parser. Each `main.swift` hands its
 // `fuzzOne` callback to libFuzzer's `LLVMFuzzerRunDriver` (declared in CFuzzDriver), so the

@@ -19,7 +19,7 @@ public enum FeatureVerdict: String, Codable, Sendable, CaseIterable {
     /// Ends between chance and learned.
     case partial
     /// Never read above chance where no baseline read it either (for example a single
-    /// audit with the label at chance). Not one of issue 5's four training verdicts: it keeps
+    /// audit with the label at chance). Not one of the four training verdicts: it keeps
     /// `suppressed` for the case where a baseline shows the label was there to lose.
     case notLearned = "not learned"
     /// No audit could measure the label: it is probed within groups and no group has two

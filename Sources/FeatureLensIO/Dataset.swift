@@ -126,7 +126,7 @@ public struct LabelSet: Codable, Equatable, Sendable {
 /// A feature matrix with named label sets, plus (for synthetic data) the planted direction of
 /// each labelled factor.
 ///
-/// Source: DESIGN.md "Key types"; the synthetic models of SCIENCE.md §2 fill `labels` with
+/// The synthetic models of docs/SCIENCE.md §2 fill `labels` with
 /// every latent factor they plant and `plantedDirections` with the directions they use.
 public struct Dataset: Sendable {
     /// Inputs, `[n, d]`.

@@ -5,14 +5,14 @@ import FeatureLensNumerics
 import Foundation
 
 /// `featurelens bench conv`: wall time of one training epoch of the ConvNet on Fashion-MNIST,
-/// next to PyTorch doing the same work (issue 7 item 6).
+/// next to PyTorch doing the same work.
 struct BenchConv: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conv",
         abstract: "Seconds per ConvNet training epoch on Fashion-MNIST, next to PyTorch.",
         discussion: """
         The workload: one epoch over the 60 000 Fashion-MNIST training images (batches of 512, \
-        last partial batch dropped: 117 steps) with the ConvNet of issue 7 (three 3×3 stride-2 \
+        last partial batch dropped: 117 steps) with the real-data presets' ConvNet (three 3×3 stride-2 \
         convolutions with 32, 64, 64 channels, ReLU, a dense layer to 128, no head), NT-Xent \
         (τ = 0.5) and SGD (lr 0.1, momentum 0.9); each of the two views flips every image \
         left–right with probability 0.5 and adds N(0, 0.1²) noise. \

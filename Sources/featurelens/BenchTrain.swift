@@ -5,7 +5,7 @@ import FeatureLensNumerics
 import Foundation
 
 /// `featurelens bench train`: training steps per second of a linear encoder with NT-Xent,
-/// next to PyTorch doing the same work (issue 3 item 6).
+/// next to PyTorch doing the same work.
 struct BenchTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",

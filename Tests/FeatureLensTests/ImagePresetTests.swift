@@ -8,7 +8,7 @@ import Testing
 @testable import FeatureLensAudit
 import FeatureLensNumerics
 
-/// The real-image presets (issue 7 item 5): config keys, preset grids, the runner's report
+/// The real-image presets: config keys, preset grids, the runner's report
 /// document on tiny Fashion-MNIST subsets, determinism, and the missing-dataset error.
 struct ImagePresetTests {
     // MARK: Config

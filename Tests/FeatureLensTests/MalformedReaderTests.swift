@@ -1,4 +1,4 @@
-// Malformed input for the image and tabular readers (issue 8, item 4): every case must give
+// Malformed input for the image and tabular readers: every case must give
 // a typed error whose message names the file and the field, and never crash or allocate
 // what a lying header asks for.
 import Foundation

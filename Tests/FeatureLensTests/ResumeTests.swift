@@ -1,4 +1,4 @@
-// Resuming runs from checkpoints (issue 8): the linear engine's checkpoints (LinearCheckpoint),
+// Resuming runs from checkpoints: the linear engine's checkpoints (LinearCheckpoint),
 // the Trainer's complete checkpoints, and preset runs stopped at a random step and resumed,
 // which must end bit for bit where an uninterrupted run does. (The same through the CLI with
 // a real SIGINT: Tests/featurelensTests/ResumeCLITests.swift.)

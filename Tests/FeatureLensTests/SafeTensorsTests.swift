@@ -1,6 +1,6 @@
 // safetensors reader and writer: interoperability with the reference implementation
 // (fixtures written by Tools/checkpoint/make_safetensors_fixtures.py) and the malformed-input
-// suite (issue 8, item 4): every case throws a typed error naming the file and the field.
+// suite: every case throws a typed error naming the file and the field.
 import Foundation
 import Testing
 @testable import FeatureLens

@@ -1,4 +1,4 @@
-// Checkpoints of a preset run (issue 8): one per setting, in the run folder,
+// Checkpoints of a preset run: one per setting, in the run folder,
 //
 //     <run folder>/checkpoints/<i>-<slug>/checkpoint.safetensors
 //

@@ -1,4 +1,4 @@
-// Ready-made encoders for images `[N, C, H, W]` (issue 7 item 4):
+// Ready-made encoders for images `[N, C, H, W]`:
 //
 //   MLP on pixels:  Flatten → Linear(C·H·W → w₁) → ReLU → … → Linear(→ d)          h: [N, d]
 //   ConvNet:        Conv3×3/2(C → 32) → ReLU → Conv3×3/2(32 → 64) → ReLU
@@ -26,7 +26,7 @@ public struct ProjectionHeadSpec: Codable, Equatable, Sendable {
     }
 }
 
-/// Factories for the image encoders of issue 7 (shapes in the file header). Layers are
+/// Factories for the image encoders (shapes in the file header). Layers are
 /// initialized as PyTorch's defaults (Kaiming-uniform, a = √5), drawn in layer order from the
 /// generator, backbone first, then the head.
 public enum ImageEncoders {

@@ -1,5 +1,5 @@
 // The training loop: mini-batch (or full-batch) gradient descent of an encoder on a
-// contrastive loss (issue 4 item 2, issue 7 item 4).
+// contrastive loss.
 //
 // One step t (t = 0, 1, 2, …; the encoder "at step t" has received t updates):
 //     indices  ← the next b examples of this epoch's seeded permutation (or all n: full batch)

@@ -42,7 +42,7 @@ public struct IdentityViews: ViewMaker, Sendable {
 }
 
 /// Each view adds independent N(0, σ²) noise to every input value: vᵢ = x + σ·ξ, ξ ~ N(0, I)
-/// (the two views of `featurelens bench train`, issue 3 item 6). Any input shape `[b, …]`.
+/// (the two views of `featurelens bench train`). Any input shape `[b, …]`.
 ///
 /// The normal draws use `NormalSampler` (Box–Muller in single precision, vectorized). The
 /// batch is cut into fixed blocks of rows, each with its own generator split from `generator`
