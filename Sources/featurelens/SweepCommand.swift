@@ -150,14 +150,18 @@ func writeSweepSummary(name: String, jobs: [([String: String], UInt64, URL)], ro
         let g = groups[key]!
         var mean: [String: Double] = [:], std: [String: Double] = [:]
         for l in labels {
-            let xs = g.finals.compactMap { $0[l] }
-            let m = xs.reduce(0, +) / Double(max(1, xs.count))
+            // A label set a run does not have (no bits at bits=0) or could not measure is left
+            // out; with no value at all the cell stays empty, never a made-up 0.
+            let xs = g.finals.compactMap { $0[l] }.filter { $0.isFinite }
+            guard !xs.isEmpty else { mean[l] = .nan; std[l] = .nan; continue }
+            let m = xs.reduce(0, +) / Double(xs.count)
             let v = xs.count > 1 ? xs.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(xs.count - 1) : 0
             mean[l] = m; std[l] = v.squareRoot()
         }
         stats.append((key, g.setting, mean, std))
         csv += (keys.map { g.setting.values[$0] ?? "" } + [String(g.finals.count)]
-                + labels.flatMap { [String(format: "%.4f", mean[$0]!), String(format: "%.4f", std[$0]!)] }).joined(separator: ",") + "\n"
+                + labels.flatMap { l in mean[l]!.isNaN ? ["", ""] : [String(format: "%.4f", mean[l]!), String(format: "%.4f", std[l]!)] })
+            .joined(separator: ",") + "\n"
     }
     try AtomicFile.write(csv, to: root.appendingPathComponent("summary.csv"))
 
@@ -165,7 +169,7 @@ func writeSweepSummary(name: String, jobs: [([String: String], UInt64, URL)], ro
     page.paragraph("Final probe accuracy (balanced) per label set: mean ± standard deviation over seeds.")
     page.table(header: keys + ["seeds"] + labels, rows: stats.map { s in
         keys.map { s.setting.values[$0] ?? "" } + [String(groups[s.key]!.finals.count)]
-            + labels.map { String(format: "%.3f ± %.3f", s.mean[$0]!, s.std[$0]!) }
+            + labels.map { l in s.mean[l]!.isNaN ? "—" : String(format: "%.3f ± %.3f", s.mean[l]!, s.std[l]!) }
     })
     if let xKey = keys.first(where: { k in stats.allSatisfy { Double($0.setting.values[k] ?? "") != nil } }) {
         let others = keys.filter { $0 != xKey }
@@ -180,7 +184,7 @@ func writeSweepSummary(name: String, jobs: [([String: String], UInt64, URL)], ro
         for g in gOrder {
             let pts = byGroup[g]!.sorted { $0.0 < $1.0 }
             let series = labels.map { l in
-                ChartSeries(name: l, x: pts.map { $0.0 }, y: pts.map { $0.1[l] ?? .nan }, error: pts.map { $0.2[l] ?? 0 })
+                ChartSeries(name: l, x: pts.map { $0.0 }, y: pts.map { $0.1[l] ?? .nan }, error: pts.map { p in p.2[l].map { $0.isNaN ? 0 : $0 } ?? 0 })
             }
             var c = LineChart(title: "Final probe accuracy vs \(xKey)\(g.isEmpty ? "" : " (\(g))")", xLabel: xKey,
                               yLabel: "balanced accuracy (mean ± sd over seeds)", series: series, yRange: 0...1.02)

@@ -27,6 +27,12 @@ struct ImageSweepCLITests {
         #expect(lines.count == 3, "\(csv)")   // header + bits=0 + bits=2
         #expect(lines.first?.hasPrefix("bits,seeds,class_mean,class_std,coarse_mean,coarse_std") == true, "\(csv)")
         #expect(lines.dropFirst().allSatisfy { $0.split(separator: ",")[1] == "2" })   // two seeds each
+        // bits=0 has no bit label sets: its bit cells are empty, not 0.
+        let header = lines[0].split(separator: ",", omittingEmptySubsequences: false)
+        let bitsZero = lines.dropFirst().first { $0.hasPrefix("0,") }.map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let bit0 = try #require(header.firstIndex(of: "bit0_mean"))
+        #expect(bitsZero?[bit0] == "" && bitsZero?[bit0 + 1] == "", "\(csv)")
+        #expect(lines.dropFirst().first { $0.hasPrefix("2,") }.map { !$0.split(separator: ",", omittingEmptySubsequences: false)[bit0].isEmpty } == true)
         _ = try XMLDocument(contentsOf: out.appendingPathComponent("summary.html"), options: [])
         for run in ["bits-0_seed-0", "bits-0_seed-1", "bits-2_seed-0", "bits-2_seed-1"] {
             let folder = out.appendingPathComponent(run)
