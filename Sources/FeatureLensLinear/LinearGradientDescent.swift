@@ -271,6 +271,7 @@ public struct LinearGradientDescent: Sendable {
         let xs = problem.stackedInputs                       // [m, d]
         let gram = precomputed ?? gramOfRows(xs, threads: threads) // K = Xs Xsᵀ [m, m]
         let w0 = resume?.initialWeights ?? initial
+        let packedGram = PackedNarrowOperand(gram)           // K multiplies a new Bᵀ every step
         let z0 = embed(xs, w0, threads: threads)             // Xs W₀ᵀ [m, p]
         var bt = resume?.gramCoefficients ?? Tensor<Double>(zeros: z0.shape)  // Bᵀ [m, p]; W = W₀ + B Xs
         func weights() -> Tensor<Double> {
@@ -284,7 +285,7 @@ public struct LinearGradientDescent: Sendable {
             if step > 0 {
                 // Zs = Xs Wᵀ = Z₀ + K Bᵀ.
                 zs = z0
-                narrowGEMM(gram, bt, beta: 1, into: &zs, threads: threads)
+                narrowGEMM(packedGram, bt, beta: 1, into: &zs, threads: threads)
             }
             let (value, g) = try problem.lossAndGradient(stackedEmbeddings: zs)
             guard value.isFinite else { throw LinearTrainingError.nonFiniteLoss(step: step, value: value) }

@@ -42,4 +42,27 @@ import Testing
         #expect(c1 == c2)
         #expect(["avx512f", "avx2+fma", "generic"].contains(narrowGEMMKernelName))
     }
+
+    /// The packed operand gives the plain kernel's result bit for bit, for every width the
+    /// kernel dispatches on (1–9, 12, 16, 64), row counts that are not multiples of the
+    /// packed block, k = 0, every β and 1 or 2 threads.
+    @Test(arguments: [(1, 0), (5, 7), (13, 20), (25, 64), (130, 130), (203, 150)])
+    func packedOperandIsBitIdentical(m: Int, k: Int) {
+        var g = SeededGenerator(seed: UInt64(m * 1000 + k))
+        let a = Tensor<Double>(randomNormal: [m, k], using: &g)
+        let packed = PackedNarrowOperand(a)
+        for n in [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 16, 64] {
+            let b = Tensor<Double>(randomNormal: [k, n], using: &g)
+            let c0 = Tensor<Double>(randomNormal: [m, n], using: &g)
+            for beta in [0.0, 1.0, -0.5] {
+                var plain = c0
+                narrowGEMM(a, b, beta: beta, into: &plain)
+                for threads in [1, 2] {
+                    var c = c0
+                    narrowGEMM(packed, b, beta: beta, into: &c, threads: threads)
+                    #expect(c == plain, "m \(m) n \(n) k \(k) β \(beta) threads \(threads)")
+                }
+            }
+        }
+    }
 }

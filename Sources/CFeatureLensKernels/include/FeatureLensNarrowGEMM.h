@@ -13,6 +13,23 @@ extern "C" {
 void fl_dgemm_narrow(long m, long n, long k, const double *a, long lda, const double *b, long ldb,
                      double beta, double *c, long ldc);
 
+/// Rows per block of the packed layout (12): a caller splitting rows over threads must cut
+/// at multiples of it and offset `packed` by (first row / 12) · 12 · k doubles.
+long fl_dgemm_narrow_pack_rows(void);
+
+/// Number of doubles the packed form of an m×k matrix takes.
+long fl_dgemm_narrow_packed_size(long m, long k);
+
+/// Packs A[m, k] (row-major, leading dimension lda) for fl_dgemm_narrow_packed: blocks of 12
+/// rows, each stored k-major, the last block padded with zeros.
+void fl_dgemm_narrow_pack(long m, long k, const double *a, long lda, double *packed);
+
+/// fl_dgemm_narrow for an A that multiplies many B: `packed` is A packed by
+/// fl_dgemm_narrow_pack and `a` the same matrix unpacked (the kernel uses whichever layout is
+/// faster for this width and CPU). Bit-identical to fl_dgemm_narrow.
+void fl_dgemm_narrow_packed(long m, long n, long k, const double *packed, const double *a, long lda,
+                            const double *b, long ldb, double beta, double *c, long ldc);
+
 /// Name of the kernel fl_dgemm_narrow uses on this CPU ("avx512f", "avx2+fma" or "generic").
 const char *fl_dgemm_narrow_kernel(void);
 
