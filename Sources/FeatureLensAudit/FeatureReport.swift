@@ -35,11 +35,20 @@ public enum FeatureVerdict: String, Codable, Sendable, CaseIterable {
 /// 1. `collapsed`: the label is probed within groups, r_peak ≥ `learned` and r_final ≤ `chance`;
 /// 2. `suppressed`: a baseline exists, r₀ ≥ `baselineRead` and r_final ≤ `chance`;
 /// 3. `learned then lost`: r_peak ≥ `learned` and r_final ≤ `lostFraction` · r_peak;
-/// 4. `learned`: r_final ≥ `learned`;
-/// 5. `not learned`: r_final ≤ `chance`;
-/// 6. `partial` otherwise.
+/// 4. `learned then lost` by significance (needs a baseline and the standard errors of the
+///    accuracies a₀, a_peak, a_final; any number of classes): training raised the accuracy,
+///    a_peak − a₀ > `riseStandardErrors` · √(se₀² + se_peak²), then lowered it again,
+///    a_peak − a_final > `fallStandardErrors` · √(se_peak² + se_final²), to at most where it
+///    started, a_final ≤ a₀. The standard error of a difference treats the two accuracies as
+///    independent, which overstates it (they are read on the same test points), so the test
+///    is conservative. This is the rule that reads class collapse on real data, where the
+///    fine label falls a few points, not to chance (SCIENCE.md §6);
+/// 5. `learned`: r_final ≥ `learned`;
+/// 6. `not learned`: r_final ≤ `chance`;
+/// 7. `partial` otherwise.
 /// Defaults for two balanced classes (chance 0.5): `learned` 0.8 ↔ accuracy 0.9, `chance`
-/// 0.2 ↔ 0.6 (the ≤ 0.6 of SCIENCE.md §5's signatures), `baselineRead` 0.5 ↔ 0.75.
+/// 0.2 ↔ 0.6 (the ≤ 0.6 of SCIENCE.md §5's signatures), `baselineRead` 0.5 ↔ 0.75; rule 4:
+/// a rise of more than 2 and a fall of more than 3 standard errors.
 public struct VerdictThresholds: Codable, Sendable, Equatable {
     /// Retention at or above which a label counts as read ("learned").
     public var learned: Double
@@ -49,23 +58,49 @@ public struct VerdictThresholds: Codable, Sendable, Equatable {
     public var baselineRead: Double
     /// "Lost" means the final retention is at most this fraction of the peak.
     public var lostFraction: Double
+    /// Rule 4: the rise from the baseline to the peak must exceed this many standard errors.
+    public var riseStandardErrors: Double
+    /// Rule 4: the fall from the peak to the end must exceed this many standard errors.
+    public var fallStandardErrors: Double
 
     enum CodingKeys: String, CodingKey {
         case learned, chance, baselineRead = "baseline_read", lostFraction = "lost_fraction"
+        case riseStandardErrors = "rise_standard_errors", fallStandardErrors = "fall_standard_errors"
     }
 
     /// Creates thresholds (defaults documented on the type).
-    public init(learned: Double = 0.8, chance: Double = 0.2, baselineRead: Double = 0.5, lostFraction: Double = 0.5) {
+    public init(learned: Double = 0.8, chance: Double = 0.2, baselineRead: Double = 0.5, lostFraction: Double = 0.5,
+                riseStandardErrors: Double = 2, fallStandardErrors: Double = 3) {
         self.learned = learned
         self.chance = chance
         self.baselineRead = baselineRead
         self.lostFraction = lostFraction
+        self.riseStandardErrors = riseStandardErrors
+        self.fallStandardErrors = fallStandardErrors
+    }
+
+    /// Decodes thresholds; reports written before rule 4 existed lack its two keys and get
+    /// the defaults.
+    public init(from decoder: Swift.Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = VerdictThresholds()
+        learned = try c.decode(Double.self, forKey: .learned)
+        chance = try c.decode(Double.self, forKey: .chance)
+        baselineRead = try c.decode(Double.self, forKey: .baselineRead)
+        lostFraction = try c.decode(Double.self, forKey: .lostFraction)
+        riseStandardErrors = try c.decodeIfPresent(Double.self, forKey: .riseStandardErrors) ?? d.riseStandardErrors
+        fallStandardErrors = try c.decodeIfPresent(Double.self, forKey: .fallStandardErrors) ?? d.fallStandardErrors
     }
 
     /// The verdict for a timeline of retentions (`steps` ascending, one retention per step).
     /// Audits whose retention is NaN (not measurable) are left out; when none is left the
     /// verdict is `notMeasurable`.
-    public func verdict(steps allSteps: [Int], retentions allRetentions: [Double], withinGroups: Bool) -> FeatureVerdict {
+    /// - Parameters:
+    ///   - accuracies, standardErrors: the accuracy and its standard error at every step (rule
+    ///     4 of the type's list); without them, or with a NaN among the three it reads, rule 4
+    ///     does not apply.
+    public func verdict(steps allSteps: [Int], retentions allRetentions: [Double], withinGroups: Bool,
+                        accuracies allAccuracies: [Double]? = nil, standardErrors allErrors: [Double]? = nil) -> FeatureVerdict {
         precondition(!allRetentions.isEmpty && allSteps.count == allRetentions.count, "one retention per step")
         let measured = allRetentions.indices.filter { !allRetentions[$0].isNaN }
         guard !measured.isEmpty else { return .notMeasurable }
@@ -77,9 +112,45 @@ public struct VerdictThresholds: Codable, Sendable, Equatable {
         if withinGroups && peak >= learned && final <= chance { return .collapsed }
         if hasBaseline && retentions[0] >= baselineRead && final <= chance { return .suppressed }
         if peak >= learned && final <= lostFraction * peak { return .learnedThenLost }
+        if hasBaseline, let acc = allAccuracies, let se = allErrors, acc.count == allSteps.count, se.count == allSteps.count,
+           let change = SignificantChange(accuracies: measured.map { acc[$0] }, standardErrors: measured.map { se[$0] }),
+           change.rise > riseStandardErrors, change.fall > fallStandardErrors, change.endsAtOrBelowBaseline {
+            return .learnedThenLost
+        }
         if final >= learned { return .learned }
         if final <= chance { return .notLearned }
         return .partial
+    }
+}
+
+/// The rise from the baseline to the peak and the fall from the peak to the end of a timeline
+/// of accuracies, in standard errors of the difference (rule 4 of `VerdictThresholds`).
+public struct SignificantChange: Sendable, Equatable {
+    /// (a_peak − a₀) / √(se₀² + se_peak²).
+    public var rise: Double
+    /// (a_peak − a_final) / √(se_peak² + se_final²).
+    public var fall: Double
+    /// a_final ≤ a₀.
+    public var endsAtOrBelowBaseline: Bool
+    /// Index of the peak in the timeline (the earliest largest accuracy after the baseline).
+    public var peakIndex: Int
+
+    /// Reads a timeline whose first entry is the baseline (step 0); nil when it has fewer than
+    /// two entries or a NaN or non-positive standard error at the baseline, peak or end.
+    public init?(accuracies: [Double], standardErrors: [Double]) {
+        guard accuracies.count >= 2, standardErrors.count == accuracies.count else { return nil }
+        var p = 1
+        for i in 1..<accuracies.count where accuracies[i] > accuracies[p] { p = i }
+        let last = accuracies.count - 1
+        let (a0, ap, af) = (accuracies[0], accuracies[p], accuracies[last])
+        let (s0, sp, sf) = (standardErrors[0], standardErrors[p], standardErrors[last])
+        guard [a0, ap, af, s0, sp, sf].allSatisfy({ $0.isFinite }) else { return nil }
+        let dRise = (s0 * s0 + sp * sp).squareRoot(), dFall = (sp * sp + sf * sf).squareRoot()
+        guard dRise > 0, dFall > 0 else { return nil }
+        rise = (ap - a0) / dRise
+        fall = (ap - af) / dFall
+        endsAtOrBelowBaseline = af <= a0
+        peakIndex = p
     }
 }
 
@@ -96,6 +167,8 @@ public struct TimelineEntry: Codable, Sendable, Equatable {
     public var chance: [String: Double]?
     /// Retention per label set.
     public var retention: [String: Double]?
+    /// Standard error of each accuracy in `probes` (see `ProbeScore.standardError`).
+    public var standardError: [String: Double]?
     /// ‖W e_f‖ per planted feature (synthetic data), keyed by label-set name.
     public var featureWeights: [String: Double]?
     /// Representation metrics of the scored embeddings.
@@ -107,18 +180,20 @@ public struct TimelineEntry: Codable, Sendable, Equatable {
     public var pca: PCAProjection?
 
     enum CodingKeys: String, CodingKey {
-        case step, loss, probes, chance, retention, featureWeights = "feature_weights", metrics, layer, pca
+        case step, loss, probes, chance, retention, standardError = "standard_error"
+        case featureWeights = "feature_weights", metrics, layer, pca
     }
 
     /// Creates an entry.
     public init(step: Int, loss: Double? = nil, probes: [String: Double], chance: [String: Double]? = nil,
-                retention: [String: Double]? = nil, featureWeights: [String: Double]? = nil,
-                metrics: RepresentationMetrics? = nil, layer: String? = nil) {
+                retention: [String: Double]? = nil, standardError: [String: Double]? = nil,
+                featureWeights: [String: Double]? = nil, metrics: RepresentationMetrics? = nil, layer: String? = nil) {
         self.step = step
         self.loss = loss
         self.probes = probes
         self.chance = chance
         self.retention = retention
+        self.standardError = standardError
         self.featureWeights = featureWeights
         self.metrics = metrics
         self.layer = layer
@@ -154,10 +229,29 @@ public struct FeatureSummary: Codable, Sendable, Equatable {
     public var verdict: FeatureVerdict
     /// Accuracy at every audit, in timeline order.
     public var accuracies: [Double]
+    /// Standard errors of `baseline`, `peak` and `final`, when the audits carry them.
+    public var baselineStandardError: Double?, peakStandardError: Double?, finalStandardError: Double?
 
     enum CodingKeys: String, CodingKey {
         case label, within, chance, baseline, peak, peakStep = "peak_step", final
         case finalRetention = "final_retention", verdict, accuracies
+        case baselineStandardError = "baseline_standard_error", peakStandardError = "peak_standard_error"
+        case finalStandardError = "final_standard_error"
+    }
+
+    /// (peak − final) / √(se_peak² + se_final²): how many standard errors the end lies below
+    /// the peak; nil without standard errors.
+    public var fallInStandardErrors: Double? {
+        guard let sp = peakStandardError, let sf = finalStandardError else { return nil }
+        let d = (sp * sp + sf * sf).squareRoot()
+        return d > 0 && d.isFinite ? (peak - final) / d : nil
+    }
+
+    /// (peak − baseline) / √(se₀² + se_peak²); nil without a baseline or standard errors.
+    public var riseInStandardErrors: Double? {
+        guard let b = baseline, let s0 = baselineStandardError, let sp = peakStandardError else { return nil }
+        let d = (s0 * s0 + sp * sp).squareRoot()
+        return d > 0 && d.isFinite ? (peak - b) / d : nil
     }
 }
 
@@ -182,10 +276,11 @@ public struct FeatureReport: Codable, Sendable, Equatable {
         let hasBaseline = steps.count >= 2 && steps[0] == 0
         var out: [FeatureSummary] = []
         for label in labels {
-            var acc: [Double] = [], ret: [Double] = []
+            var acc: [Double] = [], ret: [Double] = [], se: [Double] = []
             for e in timeline {
                 guard let a = e.probes[label] else { throw ProbeError.empty("label set '\(label)' missing at step \(e.step)") }
                 acc.append(a)
+                se.append(e.standardError?[label] ?? .nan)
                 if let r = e.retention?[label] { ret.append(r) }
                 else { let ch = e.chance?[label] ?? 0; ret.append(ProbeScore(accuracy: a, chance: ch).retention) }
             }
@@ -197,12 +292,16 @@ public struct FeatureReport: Codable, Sendable, Equatable {
                 if peakIndex == nil || acc[i] > acc[peakIndex!] { peakIndex = i }
             }
             let peakAt = peakIndex ?? acc.count - 1
+            func known(_ v: Double) -> Double? { v.isNaN ? nil : v }
             out.append(FeatureSummary(
                 label: label, within: within[label], chance: timeline.last!.chance?[label] ?? 0,
                 baseline: hasBaseline ? acc[0] : nil, peak: acc[peakAt], peakStep: steps[peakAt],
                 final: acc.last!, finalRetention: ret.last!,
-                verdict: thresholds.verdict(steps: steps, retentions: ret, withinGroups: within[label] != nil),
-                accuracies: acc))
+                verdict: thresholds.verdict(steps: steps, retentions: ret, withinGroups: within[label] != nil,
+                                            accuracies: acc, standardErrors: se),
+                accuracies: acc,
+                baselineStandardError: hasBaseline ? known(se[0]) : nil, peakStandardError: known(se[peakAt]),
+                finalStandardError: known(se.last!)))
         }
         features = out
     }

@@ -38,6 +38,53 @@ import FoundationXML
         #expect(VerdictThresholds(learned: 0.95).verdict(steps: [0, 1], retentions: [0.3, 0.9], withinGroups: false) == .partial)
     }
 
+    /// Rule 4: a fall of a few points, judged against its standard error (the fine label of
+    /// SCIENCE.md §6: 0.825 → 0.856 → 0.801 within the coarse groups, chance 0.36).
+    @Test func significantFallBelowTheBaselineIsLearnedThenLost() throws {
+        let steps = [0, 39, 156, 624, 2496]
+        let acc = [0.825, 0.842, 0.856, 0.83, 0.801]
+        let chance = 0.36
+        let ret = acc.map { ProbeScore(accuracy: $0, chance: chance).retention }
+        func v(_ a: [Double], se: Double?) -> FeatureVerdict {
+            rules.verdict(steps: steps, retentions: a.map { ProbeScore(accuracy: $0, chance: chance).retention },
+                          withinGroups: true, accuracies: a, standardErrors: se.map { s in a.map { _ in s } })
+        }
+        // Without standard errors the retention rules see a partial read.
+        #expect(rules.verdict(steps: steps, retentions: ret, withinGroups: true) == .partial)
+        #expect(v(acc, se: nil) == .partial)
+        // SE 0.005: rise 0.031 = 4.4 SE, fall 0.055 = 7.8 SE, end below 0.825.
+        #expect(v(acc, se: 0.005) == .learnedThenLost)
+        // SE 0.015: the fall is 2.6 SE, not significant.
+        #expect(v(acc, se: 0.015) == .partial)
+        // A significant fall that ends above the baseline is not lost.
+        #expect(v([0.78, 0.842, 0.856, 0.83, 0.801], se: 0.005) == .partial)
+        // No significant rise (the baseline already read it): not "learned then lost".
+        #expect(v([0.852, 0.85, 0.856, 0.83, 0.801], se: 0.005) == .partial)
+        // A NaN SE at the peak disables the rule.
+        #expect(rules.verdict(steps: steps, retentions: ret, withinGroups: true, accuracies: acc,
+                              standardErrors: [0.005, 0.005, .nan, 0.005, 0.005]) == .partial)
+        // The thresholds are configurable.
+        let strict = VerdictThresholds(fallStandardErrors: 10)
+        #expect(strict.verdict(steps: steps, retentions: ret, withinGroups: true, accuracies: acc,
+                               standardErrors: acc.map { _ in 0.005 }) == .partial)
+        // Through a timeline: the summary carries the errors and the sentence quotes them.
+        let timeline = zip(steps, acc).map { step, a in
+            TimelineEntry(step: step, probes: ["class": a], chance: ["class": chance],
+                          retention: ["class": ProbeScore(accuracy: a, chance: chance).retention],
+                          standardError: ["class": 0.005])
+        }
+        let f = try FeatureReport(timeline: timeline, labels: ["class"], within: ["class": "coarse"]).features[0]
+        #expect(f.verdict == .learnedThenLost && f.peakStep == 156)
+        #expect(f.baselineStandardError == 0.005 && f.peakStandardError == 0.005 && f.finalStandardError == 0.005)
+        #expect(abs(f.fallInStandardErrors! - 0.055 / (2 * 0.005 * 0.005).squareRoot()) < 1e-9)
+        let sentence = ReportText.sentence(f)
+        #expect(sentence.contains("0.856 ± 0.005 at step 156") && sentence.contains("0.801 ± 0.005"))
+        #expect(sentence.contains("7.8 standard errors below the peak"), "\(sentence)")
+        // Thresholds written before rule 4 existed still decode, with its defaults.
+        let old = try JSONDecoder().decode(VerdictThresholds.self, from: Data(#"{"learned": 0.8, "chance": 0.2, "baseline_read": 0.5, "lost_fraction": 0.5}"#.utf8))
+        #expect(old == VerdictThresholds())
+    }
+
     func timeline() -> [TimelineEntry] {
         [(0, 0.95, 0.96), (100, 1.0, 1.0), (3000, 1.0, 0.98), (20000, 1.0, 0.49)].map { step, c, s in
             TimelineEntry(step: step, loss: step == 0 ? nil : -1.9,

@@ -86,7 +86,7 @@ struct ImagePresetTests {
     // MARK: Presets
 
     @Test func presetsHaveTheirGridsAndValidate() throws {
-        #expect(ImagePresets.names == ["fashion-collapse", "fashion-randbits", "fashion-randbits-full"])
+        #expect(ImagePresets.names == ["fashion-collapse", "fashion-class-collapse", "fashion-randbits", "fashion-randbits-full"])
         #expect(throws: ImagePresetError.unknown(name: "nope", known: ImagePresets.names)) { try ImagePresets.named("nope") }
         for name in ImagePresets.names {
             let p = try ImagePresets.named(name)
@@ -97,6 +97,14 @@ struct ImagePresetTests {
         #expect(collapse.settings == [["loss": "supcon"], ["loss": "spectral-scl"], ["loss": "joint"]])
         #expect(collapse.base.trainLabel == "coarse" && collapse.base.classWithin == "coarse")
         #expect(collapse.expectedMinutes <= 15)
+        // The class-collapse recipe of SCIENCE.md §6: SupCon without augmentation beside the
+        // joint loss with augmentation, 64 epochs on 10 000 images, audits at ½, 1, 2, …, 64 epochs.
+        let cc = ImagePresets.fashionClassCollapse
+        #expect(cc.settings == [["loss": "supcon", "augmentation": "none"], ["loss": "joint", "augmentation": "crop+flip+noise"]])
+        #expect(cc.base.epochs == 64 && cc.base.trainLimit == 10_000 && cc.base.testLimit == 5_000)
+        #expect(cc.base.probe == .logistic && cc.base.probeLayer == .both && cc.base.trainLabel == "coarse")
+        let t = cc.base.totalSteps(trainCount: 10_000)
+        #expect(try cc.base.resolvedAuditSteps(totalSteps: t) == [0, 20, 39, 78, 156, 312, 624, 1248, 2496])
         let rb = ImagePresets.fashionRandBits
         #expect(rb.expectedMinutes <= 15 && rb.base.loss == .ntxent && rb.base.backboneWidth == 0)
         let triples = Set(rb.settings.map { "\($0["bits"]!)/\($0["bits_mode"]!)/\($0["p"]!)" })

@@ -43,12 +43,17 @@ public enum ReportText {
         run.features.map { sentence($0) }
     }
 
-    /// The sentence for one label set.
+    /// The sentence for one label set: its verdict and the numbers behind it, each accuracy
+    /// with its standard error (± one SE, three decimals) when the audits carry them.
     public static func sentence(_ f: FeatureSummary) -> String {
         let name = f.within.map { "\(f.label) (within \($0))" } ?? f.label
-        let base = f.baseline.map { String(format: "%.2f at step 0", $0) } ?? "no baseline"
-        let peak = String(format: "%.2f at step %d", f.peak, f.peakStep)
-        let fin = String(format: "%.2f", f.final)
+        func acc(_ v: Double, _ se: Double?) -> String {
+            if let se, se.isFinite { return String(format: "%.3f ± %.3f", v, se) }
+            return String(format: "%.2f", v)
+        }
+        let base = f.baseline.map { "\(acc($0, f.baselineStandardError)) at step 0" } ?? "no baseline"
+        let peak = "\(acc(f.peak, f.peakStandardError)) at step \(f.peakStep)"
+        let fin = acc(f.final, f.finalStandardError)
         let chance = String(format: "%.2f", f.chance)
         switch f.verdict {
         case .learned:
@@ -58,6 +63,11 @@ public enum ReportText {
         case .collapsed:
             return "\(name): collapsed — learned during training (peak \(peak)) but ends at \(fin), near chance \(chance)."
         case .learnedThenLost:
+            if let fall = f.fallInStandardErrors, let rise = f.riseInStandardErrors, let b = f.baseline, f.final <= b {
+                return "\(name): learned then lost — rises from \(base) to \(peak) (\(String(format: "%.1f", rise)) SE), "
+                    + "then ends at \(fin): \(String(format: "%.1f", fall)) standard errors below the peak and at or below "
+                    + "its step-0 value (chance \(chance))."
+            }
             return "\(name): learned then lost — peak \(peak), ends at \(fin) (chance \(chance))."
         case .notLearned:
             return "\(name): not learned — ends at \(fin), near chance \(chance) (\(base))."

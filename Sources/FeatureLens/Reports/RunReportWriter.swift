@@ -123,19 +123,30 @@ public enum ReportCharts {
             let steps = run.timeline.map { Double($0.step) }
             let positive = steps.allSatisfy { $0 >= 0 }
             let xScale: AxisScale = positive && (steps.max() ?? 0) > 50 ? .symlog : .linear
-            // Probe accuracy curves with binomial standard errors.
+            // Probe accuracy curves with their standard errors: the audit's own (`standard_error`,
+            // right for balanced accuracy and within groups) when every audit has one, else the
+            // plain binomial √(a(1−a)/n) over the test points.
+            let ownErrors = run.timeline.allSatisfy { e in run.labels.allSatisfy { e.standardError?[$0] != nil } }
             let series = run.labels.map { label -> ChartSeries in
                 let y = run.timeline.map { $0.probes[label] ?? .nan }
-                let err = testCount.map { n in y.map { a in a.isFinite ? (max(0, a * (1 - a)) / Double(max(1, n))).squareRoot() : 0 } }
+                let err: [Double]?
+                if ownErrors {
+                    err = run.timeline.map { e in e.standardError?[label].flatMap { $0.isFinite ? $0 : nil } ?? 0 }
+                } else {
+                    err = testCount.map { n in y.map { a in a.isFinite ? (max(0, a * (1 - a)) / Double(max(1, n))).squareRoot() : 0 } }
+                }
                 return ChartSeries(name: run.within[label].map { "\(label) (within \($0))" } ?? label, x: steps, y: y, error: err)
             }
+            let bandNote = ownErrors
+                ? "bands: ±1 standard error of each accuracy (report.json `standard_error`)"
+                : "bands: ±1 binomial standard error\(testCount.map { " over \($0) test points" } ?? "")"
             var probe = LineChart(title: "Probe accuracy — \(t)", xLabel: "training step (step 0 = untrained baseline)",
                                   yLabel: run.measure == .balanced ? "balanced accuracy" : "accuracy",
                                   series: series, xScale: xScale, yRange: 0...1.02)
             if let ch = run.final.chance?.values.first { probe.referenceLines = [(ch, "chance")] }
             probe.verticalMarkers = steps.first == 0 ? [(0, "baseline")] : []
             out.append(RenderedChart(run: i, file: "\(slug)-probes.svg",
-                                     caption: "Probe accuracy per label set over training (\(t)); bands: ±1 binomial standard error\(testCount.map { " over \($0) test points" } ?? "").",
+                                     caption: "Probe accuracy per label set over training (\(t)); \(bandNote).",
                                      svg: probe.svg()))
             // Feature weights.
             let wKeys = Array(Set(run.timeline.flatMap { ($0.featureWeights ?? [:]).keys })).sorted()
