@@ -231,7 +231,7 @@ private func clusters(_ centres: [[Double]], perCluster: Int, noise: Double, see
     }
 
     /// The auditor records the geometry of the test embeddings over every audited label set
-    /// and its `within` pairs; `featurelens audit` with several probes copies it to each.
+    /// and its `within` pairs, and none when metrics are off.
     @Test func auditorRecordsTheGeometryOfTheTestEmbeddings() throws {
         let (train, trainID) = clusters([[1, 0, 0], [0.7, 0.7, 0], [0, 0, 1], [0, 0.7, 0.7]], perCluster: 30, noise: 0.3, seed: 12)
         let (test, testID) = clusters([[1, 0, 0], [0.7, 0.7, 0], [0, 0, 1], [0, 0.7, 0.7]], perCluster: 25, noise: 0.3, seed: 13)
@@ -248,6 +248,26 @@ private func clusters(_ centres: [[Double]], perCluster: Int, noise: Double, see
         let bare = try EmbeddingAuditor(configuration: off).audit(step: 0, train: train, trainLabels: try sets(trainID),
                                                                   test: test, testLabels: try sets(testID))
         #expect(bare.geometry == nil)
+    }
+
+    /// `featurelens audit` on the NumPy fixtures (checkpoint 1 reads the subclass, checkpoint 2
+    /// has collapsed it): with two probes the geometry is computed once and copied, the group
+    /// label `class` has a variance share though it is not a reported label, and the kNN
+    /// purity falls from well above chance to near it, as the probe does.
+    @Test func externalAuditRecordsTheGeometryAtEveryCheckpoint() throws {
+        let request = ExternalAudit(embeddings: (0..<3).map { auditFixture("ckpt\($0).npy").path },
+                                    labels: auditFixture("labels.csv").path, split: 0.75, seed: 1, columns: ["subclass"],
+                                    audit: AuditConfiguration(within: ["subclass": "class"]), probes: [.ridge, .centroid])
+        let runs = try request.runAll()
+        #expect(runs.count == 2 && runs[0].labels == ["subclass"])
+        #expect(runs[0].timeline.map(\.geometry) == runs[1].timeline.map(\.geometry))
+        let g = try runs[0].timeline.map { try #require($0.geometry) }
+        #expect(g.allSatisfy { Set($0.varianceShare.keys) == ["class", "subclass"] && $0.within?["subclass"]?.group == "class" })
+        let w1 = try #require(g[1].within?["subclass"]), w2 = try #require(g[2].within?["subclass"])
+        #expect(w1.knnPurity > w1.knnChance + 0.3, "\(w1)")
+        #expect(w2.knnPurity < w2.knnChance + 0.1, "\(w2)")
+        #expect(w2.fisherRatio < w1.fisherRatio / 5, "\(w1) \(w2)")
+        #expect(FeatureTable.render(runs[0]).contains("subclass within class: kNN purity"))
     }
 
     /// A synthetic preset run through the runner (few steps) writes the geometry at every audit
