@@ -39,7 +39,8 @@ public struct AuditConfiguration: Codable, Sendable, Equatable {
     public var within: [String: String]
     /// How per-group scores are averaged.
     public var groupAveraging: GroupAveraging
-    /// Compute representation metrics on the test embeddings at every audit.
+    /// Compute representation metrics and the collapse geometry (`CollapseGeometry`, over
+    /// every test label set and the `within` pairs) on the test embeddings at every audit.
     public var computeMetrics: Bool
     /// Record the normalized-covariance spectrum in the metrics.
     public var includeSpectrum: Bool
@@ -66,11 +67,11 @@ public struct AuditConfiguration: Codable, Sendable, Equatable {
     }
 }
 
-/// Audits frozen embeddings: every label set's probe score (within groups where configured)
-/// and the representation metrics of the test embeddings.
+/// Audits frozen embeddings: every label set's probe score (within groups where configured),
+/// and the representation metrics and collapse geometry of the test embeddings.
 ///
 /// Protocol: probes are fit on the train embeddings and scored on the test embeddings;
-/// metrics are computed on the test embeddings (the held-out, scored ones).
+/// metrics and geometry are computed on the test embeddings (the held-out, scored ones).
 public struct EmbeddingAuditor: Sendable {
     /// The settings.
     public var configuration: AuditConfiguration
@@ -125,8 +126,13 @@ public struct EmbeddingAuditor: Sendable {
         }
         let metrics = configuration.computeMetrics
             ? try RepresentationMetrics(embeddings: te, includeSpectrum: configuration.includeSpectrum) : nil
-        return TimelineEntry(step: step, loss: loss, scores: scores, featureWeights: featureWeights,
-                             metrics: metrics, layer: layer)
+        var entry = TimelineEntry(step: step, loss: loss, scores: scores, featureWeights: featureWeights,
+                                  metrics: metrics, layer: layer)
+        if configuration.computeMetrics {
+            let codes = Dictionary(names.map { ($0, testByName[$0]!.codes) }, uniquingKeysWith: { a, _ in a })
+            entry.geometry = try CollapseGeometry(embeddings: te, labels: codes, within: within)
+        }
+        return entry
     }
 
     /// The `within` map an audit uses: each label set's own `within`, overridden by `configured`.

@@ -156,15 +156,17 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
                     throw AuditError.widthMismatch(trainFile: file, trainWidth: x.shape[1], testFile: testEmbeddings[i], testWidth: test.shape[1])
                 }
             }
-            // Metrics do not depend on the probe: computed with the first probe, copied to the rest.
+            // Metrics and geometry do not depend on the probe: computed with the first probe,
+            // copied to the rest.
             var metrics: RepresentationMetrics? = nil
+            var geometry: CollapseGeometry? = nil
             for (k, kind) in kinds.enumerated() {
                 var config = audit
                 config.probe = kind
                 config.computeMetrics = audit.computeMetrics && k == 0
                 var entry = try EmbeddingAuditor(configuration: config).audit(step: steps[i], train: train, trainLabels: auditTrain,
                                                                               test: test, testLabels: auditTest)
-                if k == 0 { metrics = entry.metrics } else { entry.metrics = metrics }
+                if k == 0 { metrics = entry.metrics; geometry = entry.geometry } else { entry.metrics = metrics; entry.geometry = geometry }
                 timelines[k].append(entry)
             }
             progress?(i + 1, embeddings.count)

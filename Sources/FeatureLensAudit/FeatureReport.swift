@@ -155,7 +155,8 @@ public struct SignificantChange: Sendable, Equatable {
 }
 
 /// One audit: the probe accuracies (and more) at one training step. JSON keys: `step`,
-/// `loss`, `probes`, `chance`, `retention`, `feature_weights`, `metrics`, `layer`.
+/// `loss`, `probes`, `chance`, `retention`, `feature_weights`, `metrics`, `layer`, `pca`,
+/// `geometry`.
 public struct TimelineEntry: Codable, Sendable, Equatable {
     /// Optimizer steps taken before this audit (0 = initialization, the baseline).
     public var step: Int
@@ -178,10 +179,14 @@ public struct TimelineEntry: Codable, Sendable, Equatable {
     /// A 2-D PCA projection of (a subsample of) the scored test embeddings, for the
     /// report's scatter plots (the paper's picture of collapse).
     public var pca: PCAProjection?
+    /// The collapse geometry of the scored test embeddings (within-group variance shares;
+    /// Fisher ratio and kNN purity of each label set read within groups).
+    public var geometry: CollapseGeometry?
 
     enum CodingKeys: String, CodingKey {
         case step, loss, probes, chance, retention, standardError = "standard_error"
         case featureWeights = "feature_weights", metrics, layer, pca
+        case geometry
     }
 
     /// Creates an entry.

@@ -38,7 +38,25 @@ public enum FeatureTable {
             out += String(format: "metrics (test embeddings, last audit): rankme %.2f  effective_rank %.2f  uniformity %.3f  collapse_std %.4f\n",
                           m.rankme, m.effectiveRank, m.uniformity, m.collapseStd)
         }
+        if let g = run.timeline.last?.geometry {
+            out += geometryLine(g, labelOrder: run.labels)
+        }
         return out
+    }
+
+    /// "geometry (test embeddings, last audit): variance share class 0.812, coarse 0.094;
+    /// class within coarse: kNN purity 0.871 (chance 0.402, k 10), Fisher ratio 1.234".
+    static func geometryLine(_ g: CollapseGeometry, labelOrder: [String]) -> String {
+        func ordered(_ names: some Collection<String>) -> [String] {
+            labelOrder.filter { names.contains($0) } + Set(names).subtracting(labelOrder).sorted()
+        }
+        var out = "geometry (test embeddings, last audit): variance share "
+            + ordered(g.varianceShare.keys).map { "\($0) \(fmt(g.varianceShare[$0]!))" }.joined(separator: ", ")
+        for l in ordered((g.within ?? [:]).keys) {
+            let s = g.within![l]!
+            out += "; \(l) within \(s.group): kNN purity \(fmt(s.knnPurity)) (chance \(fmt(s.knnChance)), k \(s.k)), Fisher ratio \(fmt(s.fisherRatio))"
+        }
+        return out + "\n"
     }
 
     static func fmt(_ x: Double) -> String { String(format: "%.3f", x) }

@@ -190,6 +190,13 @@ struct ImagePresetTests {
                 let pca = try #require(e.pca)
                 #expect(pca.x.count == 100 && pca.y.count == 100 && Set(pca.labels.keys) == ["class", "coarse"])
                 #expect(pca.labels["class"]!.count == 100)
+                // Collapse geometry of the layer's test embeddings: class within coarse over
+                // the same three groups as the probe.
+                let geometry = try #require(e.geometry)
+                #expect(Set(geometry.varianceShare.keys) == ["class", "coarse"])
+                let within = try #require(geometry.within?["class"])
+                #expect(within.group == "coarse" && within.groups == 3)
+                #expect(within.knnPurity >= 0 && within.knnPurity <= 1 && within.knnChance > 0 && within.knnChance < 1)
             }
         }
         // The JSON round-trips.

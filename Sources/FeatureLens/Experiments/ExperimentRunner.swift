@@ -73,8 +73,8 @@ public struct ExperimentRunner: @unchecked Sendable {
     public var concurrency: Int
     /// Where audits and per-setting timings are logged (nil: silent).
     public var logger: Logger?
-    /// Record representation metrics and a PCA projection at every synthetic audit (for
-    /// reports); off for the bare signature checks.
+    /// Record representation metrics, a PCA projection and the collapse geometry at every
+    /// synthetic audit (for reports); off for the bare signature checks.
     public var recordsRepresentation: Bool
     /// The probe of the synthetic audits (default: SCIENCE.md §5's signature probe).
     public var probe: any SignatureProbing

@@ -55,7 +55,8 @@ public final class LinearEngine: TrainingEngine, @unchecked Sendable {
     public let prepared: PreparedData
     /// The probe used for every label set.
     public let probe: any SignatureProbing
-    /// Whether audits record representation metrics and a PCA projection of the test embeddings.
+    /// Whether audits record representation metrics, a PCA projection and the collapse
+    /// geometry of the test embeddings.
     public let recordsRepresentation: Bool
     /// One layer: the embedding z = W x.
     public let layers = ["embedding"]
@@ -143,13 +144,18 @@ public final class LinearEngine: TrainingEngine, @unchecked Sendable {
                                         testEmbeddings: testZ, testSet: data.test)
         var metrics: RepresentationMetrics? = nil
         var pca: PCAProjection? = nil
+        var geometry: CollapseGeometry? = nil
         if recordsRepresentation {
             metrics = try RepresentationMetrics(embeddings: testZ)
             let labels = data.test.labels.filter { ["class", "subclass"].contains($0.key) }.mapValues { $0.codes }
             pca = try PCAProjection.compute(testZ, labels: labels, maxPoints: 300)
+            geometry = try CollapseGeometry(embeddings: testZ, labels: data.test.labels.mapValues(\.codes),
+                                            within: data.test.labels.compactMapValues(\.within), threads: threads)
         }
-        return [Self.entry(step: at, loss: loss, probes: probes,
-                           featureWeights: featureWeights(w, planted: data.train.plantedDirections), metrics: metrics, pca: pca)]
+        var entry = Self.entry(step: at, loss: loss, probes: probes,
+                               featureWeights: featureWeights(w, planted: data.train.plantedDirections), metrics: metrics, pca: pca)
+        entry.geometry = geometry
+        return [entry]
     }
 
     /// A synthetic audit as a timeline entry: balanced accuracy of the signature probe, chance

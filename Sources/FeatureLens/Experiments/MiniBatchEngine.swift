@@ -6,6 +6,8 @@
 //          test images [n_test, 1 + k, 28, 28] (k RandBits channels: the example's own bits)
 //   probes ← EmbeddingAuditor (ridge, balanced accuracy): class (within coarse, if asked),
 //            coarse, bit0…bit{k−1}; metrics ← RepresentationMetrics of the test embeddings;
+//            geometry ← CollapseGeometry of the test embeddings (every audited label set;
+//            class within coarse when `class_within = coarse`);
 //   pca    ← PCAProjection of the first `pca_points` test embeddings, labels class and coarse.
 
 import Foundation

@@ -59,7 +59,20 @@ public enum ReportHTML {
             }
             rows.append(["loss"] + run.timeline.map { e in e.loss.map { String(format: "%.5g", $0) } ?? "—" } + [""])
             cls.append([])
-            page.table(header: header, rows: rows, cellClasses: cls, caption: "Probe accuracy by audited step")
+            let (shareLabels, withinLabels) = RunOutput.geometryLabels([run])
+            func geometryRow(_ name: String, _ value: (CollapseGeometry) -> Double?) {
+                rows.append([name] + run.timeline.map { e in e.geometry.flatMap(value).map { String(format: "%.3f", $0) } ?? "—" } + [""])
+                cls.append([])
+            }
+            for l in shareLabels { geometryRow("within-\(l) variance share", { $0.varianceShare[l] }) }
+            for l in withinLabels {
+                let name = run.timeline.lazy.compactMap { $0.geometry?.within?[l] }.first.map { "\(l) within \($0.group)" } ?? l
+                geometryRow("\(name): kNN purity", { $0.within?[l]?.knnPurity })
+                geometryRow("\(name): kNN chance", { $0.within?[l]?.knnChance })
+                geometryRow("\(name): Fisher ratio", { $0.within?[l]?.fisherRatio })
+            }
+            let geometryNote = shareLabels.isEmpty ? "" : ", then the collapse geometry of the test embeddings"
+            page.table(header: header, rows: rows, cellClasses: cls, caption: "Probe accuracy by audited step" + geometryNote)
             if let t = ReportText.theoryLine(run) { page.paragraph(t) }
             for s in ReportText.verdictSentences(run) { page.paragraph(s) }
             if let m = run.final.metrics {

@@ -3,10 +3,15 @@ import Foundation
 /// Plain-text renderings of a run for the terminal: the feature table (label set × audited
 /// step), the theory line and one verdict sentence per label set.
 public enum ReportText {
-    /// The table: one row per label set, one column per audited step, then the verdict.
+    /// The table: one row per label set, one column per audited step, then the verdict; then
+    /// the feature weights and the collapse geometry (`share L`: within-L variance share;
+    /// `kNN L`: kNN purity of L within its group, with its chance level; `Fisher L`: the Fisher
+    /// ratio of L within its group), when the audits recorded them.
     public static func table(_ run: RunReport) -> String {
         let steps = run.timeline.map { $0.step == 0 ? "0 (base)" : String($0.step) }
-        let labelWidth = max(10, (run.labels.map { $0.count }.max() ?? 0) + 1)
+        let (shareLabels, withinLabels) = RunOutput.geometryLabels([run])
+        let geometryRows = shareLabels.map { "share \($0)" } + withinLabels.map { "Fisher \($0)" }
+        let labelWidth = max(10, ((run.labels + geometryRows).map { $0.count }.max() ?? 0) + 1)
         let col = max(6, (steps.map { $0.count }.max() ?? 0) + 1)
         func pad(_ s: String, _ w: Int, left: Bool = false) -> String {
             s.count >= w ? s : (left ? s + String(repeating: " ", count: w - s.count) : String(repeating: " ", count: w - s.count) + s)
@@ -25,6 +30,21 @@ public enum ReportText {
                 var line = pad(k, labelWidth, left: true)
                 for e in run.timeline { line += pad(e.featureWeights?[k].map { String(format: "%.3f", $0) } ?? "—", col) }
                 out += line + "\n"
+            }
+        }
+        if !shareLabels.isEmpty || !withinLabels.isEmpty {
+            out += "collapse geometry (test embeddings):\n"
+            func row(_ name: String, _ value: (CollapseGeometry) -> Double?, digits: Int = 2, note: String = "") {
+                var line = pad(name, labelWidth, left: true)
+                for e in run.timeline { line += pad(e.geometry.flatMap(value).map { String(format: "%.\(digits)f", $0) } ?? "—", col) }
+                out += line + note + "\n"
+            }
+            for l in shareLabels { row("share \(l)", { $0.varianceShare[l] }) }
+            for l in withinLabels {
+                let last = run.timeline.last?.geometry?.within?[l]
+                let note = last.map { String(format: "  within %@, k %d, chance %.2f", $0.group, $0.k, $0.knnChance) } ?? ""
+                row("kNN \(l)", { $0.within?[l]?.knnPurity }, note: note)
+                row("Fisher \(l)", { $0.within?[l]?.fisherRatio }, digits: 3)
             }
         }
         return out

@@ -34,13 +34,18 @@ public enum RunOutput {
     }
 
     /// `metrics.csv`: one row per run and audited step: the run's settings, step, loss, each
-    /// label set's probe accuracy, each feature weight, and the representation metrics.
+    /// label set's probe accuracy, each feature weight, the representation metrics, and the
+    /// collapse geometry (`variance_share_<label>` per label set, then `fisher_ratio_<label>`,
+    /// `knn_purity_<label>` and `knn_chance_<label>` per label set read within groups).
     public static func metricsCSV<C>(_ document: ReportDocument<C>) -> String {
         let settingKeys = Array(Set(document.runs.flatMap { $0.settings.keys })).sorted()
         let labels = orderedUnion(document.runs.map(\.labels))
         let weights = Array(Set(document.runs.flatMap { $0.timeline.flatMap { ($0.featureWeights ?? [:]).keys } })).sorted()
+        let (shareLabels, withinLabels) = geometryLabels(document.runs)
         var header = settingKeys + ["step", "loss"] + labels.map { "probe_\($0)" } + weights.map { "weight_\($0)" }
         header += ["rankme", "effective_rank", "uniformity", "collapse_std"]
+        header += shareLabels.map { "variance_share_\($0)" }
+        header += withinLabels.flatMap { ["fisher_ratio_\($0)", "knn_purity_\($0)", "knn_chance_\($0)"] }
         var lines = [header.map(csvField).joined(separator: ",")]
         for run in document.runs {
             for e in run.timeline {
@@ -54,10 +59,28 @@ public enum RunOutput {
                 } else {
                     row += ["", "", "", ""]
                 }
+                row += shareLabels.map { e.geometry?.varianceShare[$0].map { csvNumber($0) } ?? "" }
+                for l in withinLabels {
+                    let g = e.geometry?.within?[l]
+                    row += [g?.fisherRatio, g?.knnPurity, g?.knnChance].map { $0.map { csvNumber($0) } ?? "" }
+                }
                 lines.append(row.map(csvField).joined(separator: ","))
             }
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The label sets of the runs' collapse geometry: those with a variance share and those
+    /// read within groups, each in the runs' label order, then the rest alphabetically (a group
+    /// label such as `coarse` may have a variance share without being a probed label).
+    static func geometryLabels(_ runs: [RunReport]) -> (share: [String], within: [String]) {
+        let order = orderedUnion(runs.map(\.labels))
+        func ordered(_ names: Set<String>) -> [String] {
+            order.filter { names.contains($0) } + names.subtracting(order).sorted()
+        }
+        let geometries = runs.flatMap { $0.timeline.compactMap(\.geometry) }
+        return (ordered(Set(geometries.flatMap { $0.varianceShare.keys })),
+                ordered(Set(geometries.flatMap { ($0.within ?? [:]).keys })))
     }
 
     static func orderedUnion(_ lists: [[String]]) -> [String] {
@@ -115,7 +138,7 @@ public enum ReportCharts {
     /// run i's accuracies (nil: no error bands).
     public static func make<C>(_ document: ReportDocument<C>, testCounts: [Int]?) -> [RenderedChart] {
         var out: [RenderedChart] = []
-        if document.runs.count > 1 { out += summaryCharts(document) }
+        if document.runs.count > 1 { out += summaryCharts(document) + geometrySummaryCharts(document) }
         for (i, run) in document.runs.enumerated() {
             let slug = slug(run, index: i)
             let t = title(run)
@@ -164,6 +187,12 @@ public enum ReportCharts {
                                   series: [ChartSeries(name: "loss", x: steps, y: losses)], xScale: xScale)
                 out.append(RenderedChart(run: i, file: "\(slug)-loss.svg", caption: "Training loss at the audited steps (\(t)).", svg: c.svg()))
             }
+            // Collapse geometry over training.
+            if let c = geometryChart(run, steps: steps, xScale: xScale, title: t) {
+                out.append(RenderedChart(run: i, file: "\(slug)-geometry.svg",
+                                         caption: "Collapse geometry of the test embeddings (\(t)): within-group variance share per label set (1 = the label's classes share one mean, 0 = each class is one point), and the kNN purity of each label read within groups\(geometryGroups(run)) with its chance level (dashed).",
+                                         svg: c.svg()))
+            }
             // Spectrum of the final embeddings.
             if let spec = run.final.metrics?.spectrum, !spec.isEmpty {
                 let floor = max(1e-12, (spec.max() ?? 1) * 1e-10)
@@ -196,6 +225,56 @@ public enum ReportCharts {
             }
         }
         return out
+    }
+
+    /// The per-run geometry chart: `variance_share` of every label set and, per label set read
+    /// within groups, `knn_purity` with `knn_chance` dashed; nil when no audit has a geometry.
+    static func geometryChart(_ run: RunReport, steps: [Double], xScale: AxisScale, title t: String) -> LineChart? {
+        guard run.timeline.contains(where: { $0.geometry != nil }) else { return nil }
+        let (shareLabels, withinLabels) = RunOutput.geometryLabels([run])
+        var series = shareLabels.map { l in
+            ChartSeries(name: "share \(l)", x: steps, y: run.timeline.map { $0.geometry?.varianceShare[l] ?? .nan })
+        }
+        for l in withinLabels {
+            series.append(ChartSeries(name: "kNN purity \(l)", x: steps,
+                                      y: run.timeline.map { $0.geometry?.within?[l]?.knnPurity ?? .nan }))
+            series.append(ChartSeries(name: "kNN chance \(l)", x: steps,
+                                      y: run.timeline.map { $0.geometry?.within?[l]?.knnChance ?? .nan }, dashed: true))
+        }
+        var c = LineChart(title: "Collapse geometry — \(t)", xLabel: "training step (step 0 = untrained baseline)",
+                          yLabel: "share / purity", series: series, xScale: xScale, yRange: 0...1.02)
+        c.verticalMarkers = steps.first == 0 ? [(0, "baseline")] : []
+        return c
+    }
+
+    /// " (subclass within class)" for the labels a run's geometry reads within groups, or "".
+    static func geometryGroups(_ run: RunReport) -> String {
+        let pairs = RunOutput.geometryLabels([run]).within.compactMap { l in
+            run.timeline.lazy.compactMap { $0.geometry?.within?[l]?.group }.first.map { "\(l) within \($0)" }
+        }
+        return pairs.isEmpty ? "" : " (\(pairs.joined(separator: ", ")))"
+    }
+
+    /// Preset-wide: for each label set that is the group of a label read within groups (the
+    /// coarse label of class collapse), its within-group variance share over training, one
+    /// line per run (and layer).
+    static func geometrySummaryCharts<C>(_ document: ReportDocument<C>) -> [RenderedChart] {
+        let runs = document.runs
+        let groups = Set(runs.flatMap { r in r.timeline.flatMap { ($0.geometry?.within ?? [:]).values.map(\.group) } })
+        let ordered = RunOutput.geometryLabels(runs).share.filter { groups.contains($0) }
+        let allSteps = runs.flatMap { $0.timeline.map { Double($0.step) } }
+        let xScale: AxisScale = allSteps.allSatisfy({ $0 >= 0 }) && (allSteps.max() ?? 0) > 50 ? .symlog : .linear
+        return ordered.enumerated().map { gi, g in
+            let series = runs.map { r in
+                ChartSeries(name: ReportCharts.title(r), x: r.timeline.map { Double($0.step) },
+                            y: r.timeline.map { $0.geometry?.varianceShare[g] ?? .nan })
+            }
+            let c = LineChart(title: "Within-\(g) variance share by run", xLabel: "training step",
+                              yLabel: "within-\(g) variance share", series: series, xScale: xScale, yRange: 0...1.02)
+            return RenderedChart(run: nil, file: "summary-geometry-\(gi).svg",
+                                 caption: "Share of the test embeddings' variance left within each \(g) group over training, one line per run (0 = each \(g) collapsed to a point).",
+                                 svg: c.svg())
+        }
     }
 
     /// Final probe accuracy per label set against the varying setting (preset-wide).
