@@ -43,6 +43,10 @@ public enum FeatureVerdict: String, Codable, Sendable, CaseIterable {
 ///    independent, which overstates it (they are read on the same test points), so the test
 ///    is conservative. This is the rule that reads class collapse on real data, where the
 ///    fine label falls a few points, not to chance (SCIENCE.md §6);
+///    When the label is probed within groups and the geometry of its groups collapsed too,
+///    the within-group variance share of the group label (`CollapseGeometry.varianceShare`)
+///    ending at most `collapsedShareFraction` of its step-0 value, the verdict is
+///    `collapsed` instead (class collapse read from the probe and the geometry together);
 /// 5. `learned`: r_final ≥ `learned`;
 /// 6. `not learned`: r_final ≤ `chance`;
 /// 7. `partial` otherwise.
@@ -62,21 +66,26 @@ public struct VerdictThresholds: Codable, Sendable, Equatable {
     public var riseStandardErrors: Double
     /// Rule 4: the fall from the peak to the end must exceed this many standard errors.
     public var fallStandardErrors: Double
+    /// Rule 4 gives `collapsed` when the group label's within-group variance share ends at
+    /// most this fraction of its step-0 value.
+    public var collapsedShareFraction: Double
 
     enum CodingKeys: String, CodingKey {
         case learned, chance, baselineRead = "baseline_read", lostFraction = "lost_fraction"
         case riseStandardErrors = "rise_standard_errors", fallStandardErrors = "fall_standard_errors"
+        case collapsedShareFraction = "collapsed_share_fraction"
     }
 
     /// Creates thresholds (defaults documented on the type).
     public init(learned: Double = 0.8, chance: Double = 0.2, baselineRead: Double = 0.5, lostFraction: Double = 0.5,
-                riseStandardErrors: Double = 2, fallStandardErrors: Double = 3) {
+                riseStandardErrors: Double = 2, fallStandardErrors: Double = 3, collapsedShareFraction: Double = 0.5) {
         self.learned = learned
         self.chance = chance
         self.baselineRead = baselineRead
         self.lostFraction = lostFraction
         self.riseStandardErrors = riseStandardErrors
         self.fallStandardErrors = fallStandardErrors
+        self.collapsedShareFraction = collapsedShareFraction
     }
 
     /// Decodes thresholds; reports written before rule 4 existed lack its two keys and get
@@ -90,6 +99,7 @@ public struct VerdictThresholds: Codable, Sendable, Equatable {
         lostFraction = try c.decode(Double.self, forKey: .lostFraction)
         riseStandardErrors = try c.decodeIfPresent(Double.self, forKey: .riseStandardErrors) ?? d.riseStandardErrors
         fallStandardErrors = try c.decodeIfPresent(Double.self, forKey: .fallStandardErrors) ?? d.fallStandardErrors
+        collapsedShareFraction = try c.decodeIfPresent(Double.self, forKey: .collapsedShareFraction) ?? d.collapsedShareFraction
     }
 
     /// The verdict for a timeline of retentions (`steps` ascending, one retention per step).
@@ -99,8 +109,11 @@ public struct VerdictThresholds: Codable, Sendable, Equatable {
     ///   - accuracies, standardErrors: the accuracy and its standard error at every step (rule
     ///     4 of the type's list); without them, or with a NaN among the three it reads, rule 4
     ///     does not apply.
+    ///   - groupShares: for a label probed within groups, the group label's within-group
+    ///     variance share at every step (rule 4's `collapsed`); nil or NaN: not known.
     public func verdict(steps allSteps: [Int], retentions allRetentions: [Double], withinGroups: Bool,
-                        accuracies allAccuracies: [Double]? = nil, standardErrors allErrors: [Double]? = nil) -> FeatureVerdict {
+                        accuracies allAccuracies: [Double]? = nil, standardErrors allErrors: [Double]? = nil,
+                        groupShares: [Double]? = nil) -> FeatureVerdict {
         precondition(!allRetentions.isEmpty && allSteps.count == allRetentions.count, "one retention per step")
         let measured = allRetentions.indices.filter { !allRetentions[$0].isNaN }
         guard !measured.isEmpty else { return .notMeasurable }
@@ -115,6 +128,11 @@ public struct VerdictThresholds: Codable, Sendable, Equatable {
         if hasBaseline, let acc = allAccuracies, let se = allErrors, acc.count == allSteps.count, se.count == allSteps.count,
            let change = SignificantChange(accuracies: measured.map { acc[$0] }, standardErrors: measured.map { se[$0] }),
            change.rise > riseStandardErrors, change.fall > fallStandardErrors, change.endsAtOrBelowBaseline {
+            if withinGroups, let shares = groupShares, shares.count == allSteps.count,
+               let s0 = shares.first, let sf = shares.last, s0.isFinite, sf.isFinite, s0 > 0,
+               sf <= collapsedShareFraction * s0 {
+                return .collapsed
+            }
             return .learnedThenLost
         }
         if final >= learned { return .learned }
@@ -236,12 +254,16 @@ public struct FeatureSummary: Codable, Sendable, Equatable {
     public var accuracies: [Double]
     /// Standard errors of `baseline`, `peak` and `final`, when the audits carry them.
     public var baselineStandardError: Double?, peakStandardError: Double?, finalStandardError: Double?
+    /// For a label probed within groups, the group label's within-group variance share
+    /// (`CollapseGeometry`) at the first and the last audit, when the audits carry it.
+    public var baselineGroupShare: Double?, finalGroupShare: Double?
 
     enum CodingKeys: String, CodingKey {
         case label, within, chance, baseline, peak, peakStep = "peak_step", final
         case finalRetention = "final_retention", verdict, accuracies
         case baselineStandardError = "baseline_standard_error", peakStandardError = "peak_standard_error"
         case finalStandardError = "final_standard_error"
+        case baselineGroupShare = "baseline_group_variance_share", finalGroupShare = "final_group_variance_share"
     }
 
     /// (peak − final) / √(se_peak² + se_final²): how many standard errors the end lies below
@@ -281,8 +303,9 @@ public struct FeatureReport: Codable, Sendable, Equatable {
         let hasBaseline = steps.count >= 2 && steps[0] == 0
         var out: [FeatureSummary] = []
         for label in labels {
-            var acc: [Double] = [], ret: [Double] = [], se: [Double] = []
+            var acc: [Double] = [], ret: [Double] = [], se: [Double] = [], shares: [Double] = []
             for e in timeline {
+                shares.append(within[label].flatMap { e.geometry?.varianceShare[$0] } ?? .nan)
                 guard let a = e.probes[label] else { throw ProbeError.empty("label set '\(label)' missing at step \(e.step)") }
                 acc.append(a)
                 se.append(e.standardError?[label] ?? .nan)
@@ -303,10 +326,13 @@ public struct FeatureReport: Codable, Sendable, Equatable {
                 baseline: hasBaseline ? acc[0] : nil, peak: acc[peakAt], peakStep: steps[peakAt],
                 final: acc.last!, finalRetention: ret.last!,
                 verdict: thresholds.verdict(steps: steps, retentions: ret, withinGroups: within[label] != nil,
-                                            accuracies: acc, standardErrors: se),
+                                            accuracies: acc, standardErrors: se,
+                                            groupShares: within[label] == nil ? nil : shares),
                 accuracies: acc,
                 baselineStandardError: hasBaseline ? known(se[0]) : nil, peakStandardError: known(se[peakAt]),
-                finalStandardError: known(se.last!)))
+                finalStandardError: known(se.last!),
+                baselineGroupShare: within[label] == nil ? nil : known(shares[0]),
+                finalGroupShare: within[label] == nil ? nil : known(shares.last!)))
         }
         features = out
     }

@@ -80,6 +80,30 @@ import FoundationXML
         let sentence = ReportText.sentence(f)
         #expect(sentence.contains("0.856 ± 0.005 at step 156") && sentence.contains("0.801 ± 0.005"))
         #expect(sentence.contains("7.8 standard errors below the peak"), "\(sentence)")
+        // With the geometry: the coarse groups' within-group variance share falling from 0.76
+        // to 0.08 (SupCon's head) makes the fall class collapse; staying at 0.68 (the joint
+        // loss) leaves it "learned then lost".
+        func withShares(_ first: Double, _ last: Double) throws -> FeatureSummary {
+            let entries = timeline.enumerated().map { i, e -> TimelineEntry in
+                var e = e
+                let share = first + (last - first) * Double(i) / Double(timeline.count - 1)
+                e.geometry = CollapseGeometry(varianceShare: ["coarse": share, "class": 0.5])
+                return e
+            }
+            return try FeatureReport(timeline: entries, labels: ["class"], within: ["class": "coarse"]).features[0]
+        }
+        let collapsed = try withShares(0.76, 0.08)
+        #expect(collapsed.verdict == .collapsed && collapsed.baselineGroupShare == 0.76)
+        #expect(abs(collapsed.finalGroupShare! - 0.08) < 1e-12)
+        #expect(ReportText.sentence(collapsed).contains("within the coarse groups went from 0.76 to 0.08"))
+        #expect(try withShares(0.76, 0.68).verdict == .learnedThenLost)
+        #expect(try withShares(0.76, 0.39).verdict == .learnedThenLost)  // 0.39 > 0.5 · 0.76
+        #expect(try withShares(0.76, 0.37).verdict == .collapsed)
+        // A label probed globally never reads its group geometry.
+        let global = try FeatureReport(timeline: timeline.map { e in
+            var e = e; e.geometry = CollapseGeometry(varianceShare: ["coarse": 0.01]); return e
+        }, labels: ["class"]).features[0]
+        #expect(global.verdict == .learnedThenLost && global.finalGroupShare == nil)
         // Thresholds written before rule 4 existed still decode, with its defaults.
         let old = try JSONDecoder().decode(VerdictThresholds.self, from: Data(#"{"learned": 0.8, "chance": 0.2, "baseline_read": 0.5, "lost_fraction": 0.5}"#.utf8))
         #expect(old == VerdictThresholds())

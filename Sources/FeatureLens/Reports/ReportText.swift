@@ -81,6 +81,13 @@ public enum ReportText {
         case .suppressed:
             return "\(name): suppressed — readable before training (\(base)) but ends at \(fin), near chance \(chance)."
         case .collapsed:
+            if let fall = f.fallInStandardErrors, let rise = f.riseInStandardErrors, let b = f.baseline, f.final <= b,
+               let s0 = f.baselineGroupShare, let sf = f.finalGroupShare, let g = f.within {
+                return "\(name): collapsed — rises from \(base) to \(peak) (\(String(format: "%.1f", rise)) SE), "
+                    + "then ends at \(fin), \(String(format: "%.1f", fall)) standard errors below the peak and at or below "
+                    + "its step-0 value, while the variance within the \(g) groups went from "
+                    + "\(String(format: "%.2f", s0)) to \(String(format: "%.2f", sf)) of the total (chance \(chance))."
+            }
             return "\(name): collapsed — learned during training (peak \(peak)) but ends at \(fin), near chance \(chance)."
         case .learnedThenLost:
             if let fall = f.fallInStandardErrors, let rise = f.riseInStandardErrors, let b = f.baseline, f.final <= b {
