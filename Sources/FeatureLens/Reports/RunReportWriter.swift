@@ -34,12 +34,13 @@ public enum RunOutput {
     }
 
     /// `metrics.csv`: one row per run and audited step: the run's settings, step, loss, each
-    /// label set's probe accuracy, each feature weight, and the representation metrics.
+    /// label set's probe accuracy (`probe_<label>`) and its standard error (`se_<label>`, empty
+    /// when the audit did not record one), each feature weight, and the representation metrics.
     public static func metricsCSV<C>(_ document: ReportDocument<C>) -> String {
         let settingKeys = Array(Set(document.runs.flatMap { $0.settings.keys })).sorted()
         let labels = orderedUnion(document.runs.map(\.labels))
         let weights = Array(Set(document.runs.flatMap { $0.timeline.flatMap { ($0.featureWeights ?? [:]).keys } })).sorted()
-        var header = settingKeys + ["step", "loss"] + labels.map { "probe_\($0)" } + weights.map { "weight_\($0)" }
+        var header = settingKeys + ["step", "loss"] + labels.map { "probe_\($0)" } + labels.map { "se_\($0)" } + weights.map { "weight_\($0)" }
         header += ["rankme", "effective_rank", "uniformity", "collapse_std"]
         var lines = [header.map(csvField).joined(separator: ",")]
         for run in document.runs {
@@ -48,6 +49,7 @@ public enum RunOutput {
                 row.append(String(e.step))
                 row.append(e.loss.map { csvNumber($0) } ?? "")
                 row += labels.map { e.probes[$0].map { csvNumber($0) } ?? "" }
+                row += labels.map { e.standardError?[$0].map { csvNumber($0) } ?? "" }
                 row += weights.map { e.featureWeights?[$0].map { csvNumber($0) } ?? "" }
                 if let m = e.metrics {
                     row += [m.rankme, m.effectiveRank, m.uniformity, m.collapseStd].map { csvNumber($0) }
