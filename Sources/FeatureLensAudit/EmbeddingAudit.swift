@@ -30,7 +30,7 @@ public enum AuditError: Error, CustomStringConvertible, Equatable {
 
 /// Settings of an audit (Codable: written into report.json's `config`).
 public struct AuditConfiguration: Codable, Sendable, Equatable {
-    /// The probe to use (default: the ridge signature probe).
+    /// The probe to use (default: the logistic probe, C chosen per fit on held-out rows).
     public var probe: ProbeKind
     /// Balanced (default) or plain accuracy.
     public var measure: AccuracyMeasure
@@ -52,9 +52,9 @@ public struct AuditConfiguration: Codable, Sendable, Equatable {
         case includeSpectrum = "include_spectrum", thresholds
     }
 
-    /// Creates a configuration (defaults: ridge, balanced, no groups, plain mean over groups,
+    /// Creates a configuration (defaults: logistic, balanced, no groups, plain mean over groups,
     /// metrics with spectrum, default thresholds).
-    public init(probe: ProbeKind = .ridge, measure: AccuracyMeasure = .balanced, within: [String: String] = [:],
+    public init(probe: ProbeKind = .logistic, measure: AccuracyMeasure = .balanced, within: [String: String] = [:],
                 groupAveraging: GroupAveraging = .mean, computeMetrics: Bool = true, includeSpectrum: Bool = true,
                 thresholds: VerdictThresholds = .init()) {
         self.probe = probe

@@ -173,8 +173,8 @@ public struct SignificantChange: Sendable, Equatable {
 }
 
 /// One audit: the probe accuracies (and more) at one training step. JSON keys: `step`,
-/// `loss`, `probes`, `chance`, `retention`, `feature_weights`, `metrics`, `layer`, `pca`,
-/// `geometry`.
+/// `loss`, `probes`, `chance`, `retention`, `standard_error`, `probe_c`, `feature_weights`,
+/// `metrics`, `layer`, `pca`, `geometry`.
 public struct TimelineEntry: Codable, Sendable, Equatable {
     /// Optimizer steps taken before this audit (0 = initialization, the baseline).
     public var step: Int
@@ -186,8 +186,14 @@ public struct TimelineEntry: Codable, Sendable, Equatable {
     public var chance: [String: Double]?
     /// Retention per label set.
     public var retention: [String: Double]?
-    /// Standard error of each accuracy in `probes` (see `ProbeScore.standardError`).
+    /// Standard error of the probe accuracy per label set (`ProbeScore.standardError`): NaN
+    /// for a label that is not measurable (NaN accuracy); a label whose standard error is
+    /// unknown (a score made from an accuracy alone) is left out, and the map is nil when no
+    /// label has one.
     public var standardError: [String: Double]?
+    /// The logistic probe's C per label set (`ProbeScore.c`: the chosen or fixed C; within
+    /// groups the geometric mean over the groups); nil when the probe has no C.
+    public var probeC: [String: Double]?
     /// ‖W e_f‖ per planted feature (synthetic data), keyed by label-set name.
     public var featureWeights: [String: Double]?
     /// Representation metrics of the scored embeddings.
@@ -202,8 +208,8 @@ public struct TimelineEntry: Codable, Sendable, Equatable {
     public var geometry: CollapseGeometry?
 
     enum CodingKeys: String, CodingKey {
-        case step, loss, probes, chance, retention, standardError = "standard_error"
-        case featureWeights = "feature_weights", metrics, layer, pca
+        case step, loss, probes, chance, retention, featureWeights = "feature_weights", metrics, layer, pca
+        case standardError = "standard_error", probeC = "probe_c"
         case geometry
     }
 
@@ -222,11 +228,16 @@ public struct TimelineEntry: Codable, Sendable, Equatable {
         self.layer = layer
     }
 
-    /// Fills probes, chance and retention from scores.
+    /// Fills probes, chance, retention, standard error (where known, see `standardError`) and
+    /// (when the probe has one) C from scores.
     public init(step: Int, loss: Double? = nil, scores: [String: ProbeScore],
                 featureWeights: [String: Double]? = nil, metrics: RepresentationMetrics? = nil, layer: String? = nil) {
         self.init(step: step, loss: loss, probes: scores.mapValues(\.accuracy), chance: scores.mapValues(\.chance),
                   retention: scores.mapValues(\.retention), featureWeights: featureWeights, metrics: metrics, layer: layer)
+        let se = scores.filter { !$0.value.standardError.isNaN || $0.value.accuracy.isNaN }.mapValues(\.standardError)
+        standardError = se.isEmpty ? nil : se
+        let c = scores.compactMapValues(\.c)
+        probeC = c.isEmpty ? nil : c
     }
 }
 

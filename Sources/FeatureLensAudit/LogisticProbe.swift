@@ -1,6 +1,7 @@
 import Foundation
 
-/// Multinomial logistic-regression probe with L2 on standardized features, solved by L-BFGS.
+/// Multinomial logistic-regression probe with L2 on standardized features, solved by L-BFGS,
+/// with the regularization strength C either fixed or chosen per fit on held-out rows.
 ///
 /// Protocol (chosen to match scikit-learn's `LogisticRegression(C=C)` after a
 /// `StandardScaler`):
@@ -15,20 +16,56 @@ import Foundation
 ///    Stops when the largest gradient component is ≤ `tolerance`, when the objective no longer
 ///    decreases, or after `maxIterations` iterations.
 /// 4. Prediction: the class with the largest logit (z > 0 for K = 2), ties → the smaller label.
+///
+/// Regularization rule (`c == nil`, the default): C is chosen for every fit, i.e. for every
+/// label set (and every group of a within-group probe), by a held-out split of the training
+/// rows:
+/// 1. Stratified split: the rows of each class c (n_c rows) are shuffled by a
+///    `SeededGenerator(seed: seed)` (classes in ascending label order, one generator) and the
+///    first h_c = min(round(`heldOutFraction`·n_c), n_c − 1) are held out, so every class keeps
+///    at least one fitting row (a class with one row is never held out).
+/// 2. For every C of `cGrid`, in ascending order, the model is fit on the remaining rows (steps
+///    1–3 above, standardized by those rows) and scored by balanced accuracy on the held-out
+///    rows. Each fit starts from the previous C's solution (warm start); the minimizer is
+///    unique, so the start only changes the result within the L-BFGS tolerance.
+/// 3. The chosen C has the highest held-out balanced accuracy; ties go to the smaller C (the
+///    stronger regularization).
+/// 4. The model is refit on all training rows with the chosen C (warm-started from the
+///    selection fit at that C) and reported with it (`Model.c`).
+/// When the held-out rows hold fewer than two classes (too few rows to tell C apart), C = 1
+/// (scikit-learn's default) is used without selection. A fixed `c` skips the rule.
 public struct LogisticProbe: Probe {
     public var kind: ProbeKind { .logistic }
-    /// Inverse regularization strength C (> 0), as in scikit-learn.
-    public var c: Double
+    /// Inverse regularization strength C (> 0), as in scikit-learn; nil (the default): chosen
+    /// per fit from `cGrid` by the held-out rule of the type's documentation.
+    public var c: Double?
+    /// The candidate values of C for the held-out rule (each > 0; at least one).
+    public var cGrid: [Double]
+    /// Fraction of each class's training rows held out to choose C, in (0, 1).
+    public var heldOutFraction: Double
+    /// Seed of the held-out split.
+    public var seed: UInt64
     /// Gradient tolerance (max-abs of the gradient of the objective divided by n).
     public var tolerance: Double
-    /// Maximum number of L-BFGS iterations.
+    /// Maximum number of L-BFGS iterations (per fit).
     public var maxIterations: Int
     /// L-BFGS memory (number of stored correction pairs).
     public var memory: Int
 
+    /// The default grid of C for the held-out rule: 10⁻², 10⁻¹, 1, 10, 10².
+    public static let defaultCGrid: [Double] = [0.01, 0.1, 1, 10, 100]
+    /// C used when the held-out rows cannot choose (fewer than two classes among them).
+    public static let fallbackC = 1.0
+
     /// Creates the probe; parameters are checked when fitting.
-    public init(c: Double = 1.0, tolerance: Double = 1e-6, maxIterations: Int = 500, memory: Int = 10) {
+    /// - Parameters: `c`: a fixed C, or nil for the held-out rule over `cGrid` with
+    ///   `heldOutFraction` of each class held out by a split seeded with `seed`.
+    public init(c: Double? = nil, cGrid: [Double] = LogisticProbe.defaultCGrid, heldOutFraction: Double = 0.2,
+                seed: UInt64 = 0, tolerance: Double = 1e-6, maxIterations: Int = 500, memory: Int = 10) {
         self.c = c
+        self.cGrid = cGrid
+        self.heldOutFraction = heldOutFraction
+        self.seed = seed
         self.tolerance = tolerance
         self.maxIterations = maxIterations
         self.memory = memory
@@ -44,10 +81,15 @@ public struct LogisticProbe: Probe {
         public var weights: Tensor<Double>
         /// Intercepts `[m]`.
         public var intercept: [Double]
-        /// L-BFGS iterations used.
+        /// L-BFGS iterations used (of the final fit).
         public var iterations: Int
-        /// Whether the gradient tolerance was reached.
+        /// Whether the gradient tolerance was reached (by the final fit).
         public var converged: Bool
+        /// The C the model was fit with (fixed, chosen by the held-out rule, or the fallback).
+        public var c: Double
+        /// Held-out balanced accuracy per C of the sorted grid, when the held-out rule chose C;
+        /// nil for a fixed C or the fallback.
+        public var heldOutAccuracy: [(c: Double, accuracy: Double)]?
 
         /// Logits `[n, m]` of raw (unstandardized) embeddings `[n, p]`.
         public func logits(_ x: Tensor<Double>) -> Tensor<Double> {
@@ -73,6 +115,15 @@ public struct LogisticProbe: Probe {
         return model.predict(test)
     }
 
+    /// `Probe.fitPredictMany`: predictions and the C each label set's model was fit with.
+    public func fitPredictMany(train: Tensor<Double>, labelSets: [[Int]], test: Tensor<Double>) throws -> [ProbePrediction] {
+        try labelSets.map { labels in
+            try checkProbeInputs(train: train, trainLabels: labels, test: test)
+            let model = try fit(train: train, labels: labels)
+            return ProbePrediction(predicted: model.predict(test), c: model.c)
+        }
+    }
+
     static func standardize(_ x: Tensor<Double>, mean: [Double], scale: [Double]) -> Tensor<Double> {
         let n = x.shape[0], p = x.shape[1]
         var s = x.scalars
@@ -80,32 +131,96 @@ public struct LogisticProbe: Probe {
         return Tensor(shape: [n, p], scalars: s)
     }
 
-    /// Fits the model on raw train embeddings `[n, p]`.
-    /// - Throws: `ProbeError.invalidParameter` for C ≤ 0, `ProbeError.nonFinite` for
-    ///   non-finite embeddings.
+    /// Fits the model on raw train embeddings `[n, p]` (`labels`: `[n]` class codes), with the
+    /// fixed `c` or, when `c` is nil, the C chosen by the held-out rule (see the type).
+    /// - Throws: `ProbeError.invalidParameter` for C ≤ 0, an empty or non-positive `cGrid`, a
+    ///   `heldOutFraction` outside (0, 1), `maxIterations` < 0 or `memory` < 1;
+    ///   `ProbeError.nonFinite` for non-finite embeddings; `ProbeError.labelCount` when
+    ///   `labels` does not have one code per row.
     public func fit(train: Tensor<Double>, labels: [Int]) throws -> Model {
-        guard c > 0, c.isFinite else { throw ProbeError.invalidParameter("C must be > 0, got \(c)") }
+        if let c { guard c > 0, c.isFinite else { throw ProbeError.invalidParameter("C must be > 0, got \(c)") } }
         guard maxIterations >= 0, memory >= 1 else {
             throw ProbeError.invalidParameter("maxIterations ≥ 0 and memory ≥ 1 required")
         }
+        guard train.rank == 2 else { throw ProbeError.badShape("train \(train.shape); must be [n, p]") }
+        guard labels.count == train.shape[0] else {
+            throw ProbeError.labelCount(what: "train labels", labels: labels.count, rows: train.shape[0])
+        }
         guard train.scalars.allSatisfy({ $0.isFinite }) else { throw ProbeError.nonFinite("train embeddings") }
+        if let c { return fitFixed(train: train, labels: labels, c: c, start: nil) }
+        guard !cGrid.isEmpty, cGrid.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+            throw ProbeError.invalidParameter("cGrid must hold at least one finite C > 0, got \(cGrid)")
+        }
+        guard heldOutFraction > 0, heldOutFraction < 1 else {
+            throw ProbeError.invalidParameter("heldOutFraction must be in (0, 1), got \(heldOutFraction)")
+        }
+        let (fitRows, heldOutRows) = Self.stratifiedSplit(labels: labels, fraction: heldOutFraction, seed: seed)
+        let heldOutLabels = heldOutRows.map { labels[$0] }
+        guard Set(heldOutLabels).count >= 2 else {
+            return fitFixed(train: train, labels: labels, c: Self.fallbackC, start: nil)
+        }
+        let fitX = train.gatherRows(fitRows), heldOutX = train.gatherRows(heldOutRows)
+        let fitLabels = fitRows.map { labels[$0] }
+        var start: [Double]? = nil
+        var best: (c: Double, accuracy: Double, theta: [Double]?)? = nil
+        var table: [(c: Double, accuracy: Double)] = []
+        for c in Array(Set(cGrid)).sorted() {
+            let (model, theta) = fitFixedWithParameters(train: fitX, labels: fitLabels, c: c, start: start)
+            start = theta
+            let acc = ProbeScore(predicted: model.predict(heldOutX), truth: heldOutLabels, measure: .balanced).accuracy
+            table.append((c, acc))
+            if best == nil || acc > best!.accuracy { best = (c, acc, theta) }
+        }
+        var model = fitFixed(train: train, labels: labels, c: best!.c, start: best!.theta)
+        model.heldOutAccuracy = table
+        return model
+    }
+
+    /// The held-out rule's split: (fitting rows, held-out rows), each ascending (see the type).
+    static func stratifiedSplit(labels: [Int], fraction: Double, seed: UInt64) -> (fit: [Int], heldOut: [Int]) {
+        var byClass: [Int: [Int]] = [:]
+        for (i, l) in labels.enumerated() { byClass[l, default: []].append(i) }
+        var g = SeededGenerator(seed: seed)
+        var fit: [Int] = [], heldOut: [Int] = []
+        for l in byClass.keys.sorted() {
+            var rows = byClass[l]!
+            if rows.count > 1 {
+                for i in stride(from: rows.count - 1, to: 0, by: -1) { rows.swapAt(i, g.nextInt(below: i + 1)) }
+            }
+            let h = min(Int((fraction * Double(rows.count)).rounded()), rows.count - 1)
+            heldOut += rows[0..<h]
+            fit += rows[h...]
+        }
+        return (fit.sorted(), heldOut.sorted())
+    }
+
+    /// Fits at a fixed C (inputs already checked).
+    func fitFixed(train: Tensor<Double>, labels: [Int], c: Double, start: [Double]?) -> Model {
+        fitFixedWithParameters(train: train, labels: labels, c: c, start: start).model
+    }
+
+    /// Fits at a fixed C from `start` (θ = (W, b) on standardized features; zeros when nil or
+    /// of the wrong size) and returns the model with its parameter vector θ.
+    func fitFixedWithParameters(train: Tensor<Double>, labels: [Int], c: Double, start: [Double]?) -> (model: Model, theta: [Double]?) {
         let n = train.shape[0], p = train.shape[1]
         let (classes, y) = encodeClasses(labels)
         let mean = train.meanOverRows()
         let scale = squaredDeviationSums(train, from: mean).map { v in let s = (v / Double(n)).squareRoot(); return s > 0 ? s : 1 }
-        let xs = LogisticProbe.standardize(train, mean: mean, scale: scale)
         let k = classes.count
         if k < 2 {
-            return Model(classes: classes + classes, mean: mean, scale: scale, weights: Tensor(zeros: [p, 1]),
-                         intercept: [-1], iterations: 0, converged: true)
+            return (Model(classes: classes + classes, mean: mean, scale: scale, weights: Tensor(zeros: [p, 1]),
+                          intercept: [-1], iterations: 0, converged: true, c: c, heldOutAccuracy: nil), nil)
         }
+        let xs = LogisticProbe.standardize(train, mean: mean, scale: scale)
         let m = k == 2 ? 1 : k
         let objective = LogisticObjective(x: xs, y: y, classes: k, c: c)
         var theta = [Double](repeating: 0, count: p * m + m)
+        if let start, start.count == theta.count { theta = start }
         let (iterations, converged) = lbfgs(&theta, objective.valueAndGradient)
-        return Model(classes: classes, mean: mean, scale: scale,
-                     weights: Tensor(shape: [p, m], scalars: Array(theta[0..<(p * m)])),
-                     intercept: Array(theta[(p * m)...]), iterations: iterations, converged: converged)
+        return (Model(classes: classes, mean: mean, scale: scale,
+                      weights: Tensor(shape: [p, m], scalars: Array(theta[0..<(p * m)])),
+                      intercept: Array(theta[(p * m)...]), iterations: iterations, converged: converged,
+                      c: c, heldOutAccuracy: nil), theta)
     }
 
     /// L-BFGS with a backtracking Armijo line search. Returns (iterations, converged).

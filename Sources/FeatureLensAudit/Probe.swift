@@ -32,7 +32,9 @@ public enum ProbeError: Error, CustomStringConvertible, Equatable {
 public enum ProbeKind: String, Codable, Sendable, CaseIterable {
     /// `RidgeProbe`: ridge least squares with bias, one-vs-rest (the signature probe of SCIENCE.md §5).
     case ridge
-    /// `LogisticProbe`: multinomial logistic regression with L2 on standardized features.
+    /// `LogisticProbe`: multinomial logistic regression with L2 on standardized features, C
+    /// chosen per fit on held-out training rows (the default probe of `featurelens audit` and
+    /// of the image experiments).
     case logistic
     /// `KNNProbe`: weighted k-nearest neighbours on cosine similarity.
     case knn
@@ -77,11 +79,34 @@ public protocol Probe: Sendable {
     /// Predictions for several label sets on the same embeddings (probes may share work, e.g.
     /// the ridge probe's Gram matrix). Default: `predict` once per label set.
     func predictMany(train: Tensor<Double>, labelSets: [[Int]], test: Tensor<Double>) throws -> [[Int]]
+
+    /// Like `predictMany`, with the regularization each label set's fit used (the logistic
+    /// probe's C). Default: `predictMany` with no C.
+    func fitPredictMany(train: Tensor<Double>, labelSets: [[Int]], test: Tensor<Double>) throws -> [ProbePrediction]
+}
+
+/// One label set's predictions and the inverse regularization strength C its probe was fit
+/// with (nil for probes without a C).
+public struct ProbePrediction: Sendable, Equatable {
+    /// Predicted label of every test row: `[n_test]`.
+    public var predicted: [Int]
+    /// The C used (see `LogisticProbe`), or nil.
+    public var c: Double?
+
+    /// Creates a prediction record.
+    public init(predicted: [Int], c: Double? = nil) {
+        self.predicted = predicted
+        self.c = c
+    }
 }
 
 extension Probe {
     public func predictMany(train: Tensor<Double>, labelSets: [[Int]], test: Tensor<Double>) throws -> [[Int]] {
         try labelSets.map { try predict(train: train, trainLabels: $0, test: test) }
+    }
+
+    public func fitPredictMany(train: Tensor<Double>, labelSets: [[Int]], test: Tensor<Double>) throws -> [ProbePrediction] {
+        try predictMany(train: train, labelSets: labelSets, test: test).map { ProbePrediction(predicted: $0) }
     }
 }
 
@@ -114,7 +139,7 @@ func majorityLabel(_ labels: [Int]) -> Int {
     return counts.max { a, b in a.value < b.value || (a.value == b.value && a.key > b.key) }!.key
 }
 
-/// Accuracy, chance level and retention of one probe on one label set.
+/// Accuracy, chance level, retention and standard error of one probe on one label set.
 public struct ProbeScore: Codable, Sendable, Equatable {
     /// Accuracy in [0, 1] under `measure`.
     public var accuracy: Double
@@ -123,9 +148,24 @@ public struct ProbeScore: Codable, Sendable, Equatable {
     /// (accuracy − chance) / (1 − chance); 0 when chance is 1 (a single class: nothing to
     /// read); NaN when accuracy or chance is NaN (not measurable, see `WithinGroups`).
     public var retention: Double
+    /// Standard error of `accuracy` over the test rows, treating each test row's correctness
+    /// as an independent Bernoulli draw (the probe fit held fixed): for balanced accuracy over
+    /// K test classes with recalls r_c on n_c rows, SE = √(Σ_c r_c(1 − r_c)/n_c) / K; for plain
+    /// accuracy a on n rows, SE = √(a(1 − a)/n); within groups see `WithinGroups`. Plug-in
+    /// (Wald) estimates, so 0 when every class is read perfectly (or always wrong). NaN when
+    /// not measurable or unknown.
+    public var standardError: Double
+    /// The inverse regularization strength C the probe was fit with (logistic probe; within
+    /// groups the geometric mean over the groups, see `WithinGroups`); nil for probes
+    /// without a C.
+    public var c: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case accuracy, chance, retention, standardError = "standard_error", c
+    }
 
     /// Creates a score, computing the retention.
-    public init(accuracy: Double, chance: Double) {
+    public init(accuracy: Double, chance: Double, standardError: Double = .nan, c: Double? = nil) {
         self.accuracy = accuracy
         self.chance = chance
         if accuracy.isNaN || chance.isNaN {
@@ -133,10 +173,23 @@ public struct ProbeScore: Codable, Sendable, Equatable {
         } else {
             self.retention = chance < 1 ? (accuracy - chance) / (1 - chance) : 0
         }
+        self.standardError = standardError
+        self.c = c
     }
 
-    /// Scores `predicted` against `truth` (equal lengths, at least one row).
-    public init(predicted: [Int], truth: [Int], measure: AccuracyMeasure) {
+    /// Reads a score; a missing `standard_error` reads as NaN (unknown).
+    public init(from decoder: Decoder) throws {
+        let k = try decoder.container(keyedBy: CodingKeys.self)
+        accuracy = try k.decode(Double.self, forKey: .accuracy)
+        chance = try k.decode(Double.self, forKey: .chance)
+        retention = try k.decode(Double.self, forKey: .retention)
+        standardError = try k.decodeIfPresent(Double.self, forKey: .standardError) ?? .nan
+        c = try k.decodeIfPresent(Double.self, forKey: .c)
+    }
+
+    /// Scores `predicted` against `truth` (equal lengths, at least one row), with the
+    /// standard error of the accuracy (see `standardError`); `c` is recorded as given.
+    public init(predicted: [Int], truth: [Int], measure: AccuracyMeasure, c: Double? = nil) {
         precondition(predicted.count == truth.count && !truth.isEmpty, "prediction/truth length")
         var total: [Int: Int] = [:], correct: [Int: Int] = [:]
         for (p, t) in zip(predicted, truth) {
@@ -145,14 +198,20 @@ public struct ProbeScore: Codable, Sendable, Equatable {
         }
         switch measure {
         case .balanced:
-            var s = 0.0
+            var s = 0.0, v = 0.0
             // Sorted classes: a fixed summation order, so equal inputs give bit-equal results.
-            for c in total.keys.sorted() { s += Double(correct[c] ?? 0) / Double(total[c]!) }
-            self.init(accuracy: s / Double(total.count), chance: 1 / Double(total.count))
+            for cls in total.keys.sorted() {
+                let n = Double(total[cls]!), r = Double(correct[cls] ?? 0) / n
+                s += r
+                v += r * (1 - r) / n
+            }
+            let k = Double(total.count)
+            self.init(accuracy: s / k, chance: 1 / k, standardError: v.squareRoot() / k, c: c)
         case .plain:
             let nCorrect = correct.values.reduce(0, +)
             let majority = total.values.max()!
-            self.init(accuracy: Double(nCorrect) / Double(truth.count), chance: Double(majority) / Double(truth.count))
+            let n = Double(truth.count), a = Double(nCorrect) / n
+            self.init(accuracy: a, chance: Double(majority) / n, standardError: (a * (1 - a) / n).squareRoot(), c: c)
         }
     }
 }
@@ -187,15 +246,15 @@ public enum ProbeEvaluation {
             throw ProbeError.labelCount(what: "test labels", labels: t.count, rows: test.shape[0])
         }
         if trainLabels.isEmpty { return [] }
-        let predictions = try probe.predictMany(train: train, labelSets: trainLabels, test: test)
-        return zip(predictions, testLabels).map { ProbeScore(predicted: $0, truth: $1, measure: measure) }
+        let predictions = try probe.fitPredictMany(train: train, labelSets: trainLabels, test: test)
+        return zip(predictions, testLabels).map { ProbeScore(predicted: $0.predicted, truth: $1, measure: measure, c: $0.c) }
     }
 
     /// Fits and scores `probe` separately within each group of `trainGroups` / `testGroups`
     /// (for example subclass within class), by the one within-group rule `WithinGroups.score`:
     /// only groups with at least two classes in both their train and test rows are probed,
     /// accuracy and chance are the (weighted, per `averaging`) means over those groups and the
-    /// retention is computed from the means; when no group qualifies the score is NaN
+    /// retention is computed from the means (standard error and C as `WithinGroups` says); when no group qualifies the score is NaN
     /// ("not measurable") and `groups` is 0.
     /// - Throws: `ProbeError`.
     public static func scoreWithinGroups(probe: any Probe, train: Tensor<Double>, trainLabels: [Int], trainGroups: [Int],

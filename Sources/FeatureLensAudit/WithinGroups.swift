@@ -15,6 +15,11 @@ import Foundation
 /// 4. Accuracy and chance are averaged over the qualifying groups, each group with weight 1
 ///    (`GroupAveraging.mean`, the default) or with weight = its number of test rows
 ///    (`.sizeWeighted`); the retention is computed from the two averages.
+///    The standard error is that of the weighted mean of independent group scores:
+///    SE = √(Σ_g w_g² SE_g²) / Σ_g w_g (NaN when any group's SE is NaN). The reported C (a
+///    probe with a regularization strength, e.g. the logistic probe choosing C per group) is
+///    the geometric mean of the groups' C, exp(Σ_g w_g ln C_g / Σ_g w_g), the mean on the log
+///    scale of C's grid (exactly that C when all groups chose the same); nil when no group has a C.
 /// 5. When no group qualifies the label set is **not measurable**: accuracy, chance and
 ///    retention are NaN (written "nan" in report.json), never 0 and never the global score.
 public enum WithinGroups {
@@ -41,15 +46,20 @@ public enum WithinGroups {
         var trainRows: [Int: [Int]] = [:], testRows: [Int: [Int]] = [:]
         for (i, g) in trainGroups.enumerated() { trainRows[g, default: []].append(i) }
         for (i, g) in testGroups.enumerated() { testRows[g, default: []].append(i) }
-        var accSum = 0.0, chanceSum = 0.0, weightSum = 0.0, used = 0
+        var accSum = 0.0, chanceSum = 0.0, weightSum = 0.0, varianceSum = 0.0, used = 0
+        var logCSum = 0.0, cWeightSum = 0.0, cs: Set<Double> = []
         for g in testRows.keys.sorted() {
             guard let tr = trainRows[g], let te = testRows[g] else { continue }
             guard Set(tr.map { trainLabels[$0] }).count >= 2, Set(te.map { testLabels[$0] }).count >= 2 else { continue }
             let s = try scoreGroup(tr, te)
             let w = averaging == .mean ? 1.0 : Double(te.count)
             accSum += w * s.accuracy; chanceSum += w * s.chance; weightSum += w; used += 1
+            varianceSum += w * w * s.standardError * s.standardError
+            if let c = s.c { logCSum += w * Foundation.log(c); cWeightSum += w; cs.insert(c) }
         }
         if used == 0 { return (ProbeScore(accuracy: .nan, chance: .nan), 0) }
-        return (ProbeScore(accuracy: accSum / weightSum, chance: chanceSum / weightSum), used)
+        return (ProbeScore(accuracy: accSum / weightSum, chance: chanceSum / weightSum,
+                           standardError: varianceSum.squareRoot() / weightSum,
+                           c: cs.count == 1 ? cs.first : (cs.isEmpty ? nil : Foundation.exp(logCSum / cWeightSum))), used)
     }
 }

@@ -36,8 +36,8 @@ struct AuditCommand: ParsableCommand {
     @Option(help: "Probe a label within the groups of another, LABEL:GROUP (e.g. subclass:class); repeatable.")
     var within: [String] = []
 
-    @Option(help: "Probe: ridge (default, the signature probe), logistic, knn or centroid; a comma-separated list runs several on the same data.")
-    var probe: String = "ridge"
+    @Option(help: "Probe: logistic (default: multinomial logistic regression, C chosen on held-out training rows), ridge (the signature probe of the synthetic experiments), knn or centroid; a comma-separated list runs several on the same data.")
+    var probe: String = "logistic"
 
     @Option(help: "Accuracy: balanced (default) or plain.")
     var accuracy: String = "balanced"

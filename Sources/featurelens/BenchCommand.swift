@@ -8,8 +8,8 @@ import FeatureLensNumerics
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure speed on this machine: GEMM against the FMA peak, training steps and a ConvNet epoch against PyTorch.",
-        subcommands: [BenchGEMMCommand.self, BenchTrain.self, BenchConv.self, BenchLinear.self]
+        abstract: "Measure speed on this machine: GEMM against the FMA peak, training steps and a ConvNet epoch against PyTorch, a logistic-probe fit.",
+        subcommands: [BenchGEMMCommand.self, BenchTrain.self, BenchConv.self, BenchLinear.self, BenchProbe.self]
     )
 }
 

@@ -179,8 +179,9 @@ import Testing
             guard let a, let b else { return false }
             return a == b || (a.isNaN && b.isNaN)
         }
-        // EmbeddingAuditor, with `within` taken from the label sets.
-        let entry = try EmbeddingAuditor(configuration: AuditConfiguration(computeMetrics: false)).audit(
+        // EmbeddingAuditor, with `within` taken from the label sets (the ridge probe, as the
+        // synthetic runner's; the auditor's default is the logistic probe).
+        let entry = try EmbeddingAuditor(configuration: AuditConfiguration(probe: .ridge, computeMetrics: false)).audit(
             step: 0, train: trainX, trainLabels: names.map { trainSet.labels[$0]! },
             test: testX, testLabels: names.map { testSet.labels[$0]! })
         for name in names { #expect(same(entry.probes[name], synthetic[name]), "auditor \(name)") }
@@ -200,7 +201,7 @@ import Testing
         let trainCSV = try folder.write("train.csv", csv(trainSet)), testCSV = try folder.write("test.csv", csv(testSet))
         let run = try ExternalAudit(embeddings: [trainFile.path], testEmbeddings: [testFile.path], labels: trainCSV.path,
                                     testLabels: testCSV.path,
-                                    audit: AuditConfiguration(within: try ExternalAudit.parseWithin(["subclass:class", "lonely:class"]))).run()
+                                    audit: AuditConfiguration(probe: .ridge, within: try ExternalAudit.parseWithin(["subclass:class", "lonely:class"]))).run()
         for name in names { #expect(same(run.final.probes[name], synthetic[name]), "featurelens audit \(name)") }
         #expect(run.verdicts["lonely"] == .notMeasurable)
 

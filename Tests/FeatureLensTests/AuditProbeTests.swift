@@ -224,7 +224,8 @@ struct LogisticFixture: Decodable {
         }
         #expect(groups == 1 && calls.count == 1)
         #expect(calls.first?.0 == [0, 1, 2, 3] && calls.first?.1 == [0, 1, 2])
-        #expect(score == ProbeScore(accuracy: 0.75, chance: 0.5))
+        // The group's score is passed through (its unknown standard error stays unknown).
+        #expect(score.accuracy == 0.75 && score.chance == 0.5 && score.retention == 0.5 && score.standardError.isNaN)
 
         // Size-weighted: weights are the groups' test-row counts.
         let weighted = try WithinGroups.score(trainLabels: [0, 1, 0, 1], trainGroups: [0, 0, 1, 1],

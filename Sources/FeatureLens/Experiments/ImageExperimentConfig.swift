@@ -131,8 +131,9 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
     public var classWithin: String = "none"
     /// Which embedding the probes read.
     public var probeLayer: ProbeLayer = .backbone
-    /// The probe (ridge = the signature probe of SCIENCE.md §5).
-    public var probe: ProbeKind = .ridge
+    /// The probe (logistic: multinomial logistic regression with C chosen on held-out probe-train
+    /// rows, which reads multi-class labels; ridge = the signature probe of SCIENCE.md §5).
+    public var probe: ProbeKind = .logistic
     /// Test points kept in each audit's 2-D PCA projection (0 = no projection).
     public var pcaPoints: Int = 300
     /// Seed of the encoder initialization, batch order, views and RandBits.
@@ -267,7 +268,7 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
                   doc: "The label set the fine label `class` is probed within (`coarse`), or `none` (probed globally).",
                   expected: "one of none, coarse", valid: { ["none", "coarse"].contains($0) ? nil : "one of none, coarse" }, checkOnSet: true),
             .init("probe_layer", \.probeLayer, doc: "Which layer the probes read: the backbone features h, the head output z, or both (one run per layer)."),
-            .init("probe", \.probe, doc: "The probe (ridge = the signature probe of SCIENCE.md §5)."),
+            .init("probe", \.probe, doc: "The probe (logistic: multinomial logistic regression, C chosen on held-out probe-train rows; ridge = the signature probe of SCIENCE.md §5)."),
             .init("pca_points", \.pcaPoints, doc: "Test points kept in each audit's 2-D PCA projection (0 = no projection).",
                   valid: { $0 >= 0 ? nil : "≥ 0" }),
             .init("seed", \.seed, doc: "Seed of the encoder initialization, batch order, views and RandBits."),

@@ -140,8 +140,8 @@ public final class LinearEngine: TrainingEngine, @unchecked Sendable {
         let threads = config.threads
         let trainZ = embed(data.train.features, w, threads: threads)
         let testZ = embed(data.test.features, w, threads: threads)
-        let probes = try probeLabelSets(probe, trainEmbeddings: trainZ, trainSet: data.train,
-                                        testEmbeddings: testZ, testSet: data.test)
+        let scores = try probeLabelSetScores(probe, trainEmbeddings: trainZ, trainSet: data.train,
+                                             testEmbeddings: testZ, testSet: data.test)
         var metrics: RepresentationMetrics? = nil
         var pca: PCAProjection? = nil
         var geometry: CollapseGeometry? = nil
@@ -152,18 +152,20 @@ public final class LinearEngine: TrainingEngine, @unchecked Sendable {
             geometry = try CollapseGeometry(embeddings: testZ, labels: data.test.labels.mapValues(\.codes),
                                             within: data.test.labels.compactMapValues(\.within), threads: threads)
         }
-        var entry = Self.entry(step: at, loss: loss, probes: probes,
+        var entry = Self.entry(step: at, loss: loss, probes: scores.mapValues(\.accuracy),
+                               standardErrors: scores.mapValues(\.standardError),
                                featureWeights: featureWeights(w, planted: data.train.plantedDirections), metrics: metrics, pca: pca)
         entry.geometry = geometry
         return [entry]
     }
 
-    /// A synthetic audit as a timeline entry: balanced accuracy of the signature probe, chance
-    /// 0.5 for every ±1 label set, the feature weights, metrics and PCA.
-    static func entry(step: Int, loss: Double, probes: [String: Double], featureWeights: [String: Double],
-                      metrics: RepresentationMetrics?, pca: PCAProjection?) -> TimelineEntry {
+    /// A synthetic audit as a timeline entry: balanced accuracy of the signature probe and its
+    /// standard error (NaN when unknown, e.g. in a timeline saved before standard errors were
+    /// recorded), chance 0.5 for every ±1 label set, the feature weights, metrics and PCA.
+    static func entry(step: Int, loss: Double, probes: [String: Double], standardErrors: [String: Double] = [:],
+                      featureWeights: [String: Double], metrics: RepresentationMetrics?, pca: PCAProjection?) -> TimelineEntry {
         var scores: [String: ProbeScore] = [:]
-        for (l, a) in probes { scores[l] = ProbeScore(accuracy: a, chance: 0.5) }
+        for (l, a) in probes { scores[l] = ProbeScore(accuracy: a, chance: 0.5, standardError: standardErrors[l] ?? .nan) }
         var e = TimelineEntry(step: step, loss: loss, scores: scores, featureWeights: featureWeights,
                               metrics: metrics, layer: "embedding")
         e.pca = pca

@@ -4,7 +4,7 @@
 // Per setting and audit step t (t = 0 is the untrained baseline):
 //   h, z ← encoder(x) in eval mode for the probe-train images [n_probe, 1 + k, 28, 28] and the
 //          test images [n_test, 1 + k, 28, 28] (k RandBits channels: the example's own bits)
-//   probes ← EmbeddingAuditor (ridge, balanced accuracy): class (within coarse, if asked),
+//   probes ← EmbeddingAuditor (config.probe, logistic by default; balanced accuracy): class (within coarse, if asked),
 //            coarse, bit0…bit{k−1}; metrics ← RepresentationMetrics of the test embeddings;
 //            geometry ← CollapseGeometry of the test embeddings (every audited label set;
 //            class within coarse when `class_within = coarse`);

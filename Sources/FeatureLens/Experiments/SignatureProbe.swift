@@ -4,23 +4,32 @@ import FeatureLensNumerics
 /// balanced accuracy. The synthetic runner takes any conforming probe, so the audit's
 /// probe can be swapped without touching the runner (default: `RidgeProbe`).
 public protocol SignatureProbing: Sendable {
-    /// Balanced accuracy (mean per-class recall over the classes present in `testLabels`)
-    /// of a probe fit on `train` (`[n_train, p]`) with `trainLabels` and scored on `test`
-    /// (`[n_test, p]`). Labels are class indices ≥ 0.
+    /// The balanced-accuracy score (mean per-class recall over the classes present in
+    /// `testLabels`, its chance 1/K and its standard error, see `ProbeScore`) of a probe fit
+    /// on `train` (`[n_train, p]`) with `trainLabels` and scored on `test` (`[n_test, p]`).
+    /// Labels are class indices ≥ 0.
     /// - Throws: `ProbeError.badShape` when counts or widths disagree.
-    func balancedAccuracy(train: Tensor<Double>, trainLabels: [Int],
-                          test: Tensor<Double>, testLabels: [Int]) throws -> Double
+    func balancedScore(train: Tensor<Double>, trainLabels: [Int],
+                       test: Tensor<Double>, testLabels: [Int]) throws -> ProbeScore
+}
+
+extension SignatureProbing {
+    /// The accuracy of `balancedScore`.
+    public func balancedAccuracy(train: Tensor<Double>, trainLabels: [Int],
+                                 test: Tensor<Double>, testLabels: [Int]) throws -> Double {
+        try balancedScore(train: train, trainLabels: trainLabels, test: test, testLabels: testLabels).accuracy
+    }
 }
 
 /// The audit's `RidgeProbe` is the signature probe of SCIENCE.md §5.
 extension RidgeProbe: SignatureProbing {
-    public func balancedAccuracy(train: Tensor<Double>, trainLabels: [Int],
-                                 test: Tensor<Double>, testLabels: [Int]) throws -> Double {
+    public func balancedScore(train: Tensor<Double>, trainLabels: [Int],
+                              test: Tensor<Double>, testLabels: [Int]) throws -> ProbeScore {
         guard testLabels.count == test.shape[0] else {
             throw ProbeError.labelCount(what: "test labels", labels: testLabels.count, rows: test.shape[0])
         }
         let predicted = try predict(train: train, trainLabels: trainLabels, test: test)
-        return ProbeScore(predicted: predicted, truth: testLabels, measure: .balanced).accuracy
+        return ProbeScore(predicted: predicted, truth: testLabels, measure: .balanced)
     }
 }
 
@@ -34,7 +43,16 @@ extension RidgeProbe: SignatureProbing {
 /// - Throws: `ProbeError` for missing label sets or shape mismatches.
 public func probeLabelSets(_ probe: any SignatureProbing, trainEmbeddings: Tensor<Double>, trainSet: Dataset,
                            testEmbeddings: Tensor<Double>, testSet: Dataset) throws -> [String: Double] {
-    var out: [String: Double] = [:]
+    try probeLabelSetScores(probe, trainEmbeddings: trainEmbeddings, trainSet: trainSet,
+                            testEmbeddings: testEmbeddings, testSet: testSet).mapValues(\.accuracy)
+}
+
+/// `probeLabelSets` with the whole score per label set: balanced accuracy, its chance and its
+/// standard error (within groups combined by `WithinGroups.score`).
+/// - Throws: `ProbeError` for missing label sets or shape mismatches.
+public func probeLabelSetScores(_ probe: any SignatureProbing, trainEmbeddings: Tensor<Double>, trainSet: Dataset,
+                                testEmbeddings: Tensor<Double>, testSet: Dataset) throws -> [String: ProbeScore] {
+    var out: [String: ProbeScore] = [:]
     for name in trainSet.labelSetNames {
         let tr = trainSet.labels[name]!
         guard let te = testSet.labels[name] else { throw ProbeError.invalidParameter("label set '\(name)' missing from the test dataset") }
@@ -44,15 +62,13 @@ public func probeLabelSets(_ probe: any SignatureProbing, trainEmbeddings: Tenso
             }
             out[name] = try WithinGroups.score(trainLabels: tr.codes, trainGroups: trP.codes,
                                                testLabels: te.codes, testGroups: teP.codes) { trIdx, teIdx in
-                let teLabels = teIdx.map { te.codes[$0] }
-                let acc = try probe.balancedAccuracy(
+                try probe.balancedScore(
                     train: trainEmbeddings.gatherRows(trIdx), trainLabels: trIdx.map { tr.codes[$0] },
-                    test: testEmbeddings.gatherRows(teIdx), testLabels: teLabels)
-                return ProbeScore(accuracy: acc, chance: 1 / Double(Set(teLabels).count))
-            }.score.accuracy
+                    test: testEmbeddings.gatherRows(teIdx), testLabels: teIdx.map { te.codes[$0] })
+            }.score
         } else {
-            out[name] = try probe.balancedAccuracy(train: trainEmbeddings, trainLabels: tr.codes,
-                                                   test: testEmbeddings, testLabels: te.codes)
+            out[name] = try probe.balancedScore(train: trainEmbeddings, trainLabels: tr.codes,
+                                                test: testEmbeddings, testLabels: te.codes)
         }
     }
     return out

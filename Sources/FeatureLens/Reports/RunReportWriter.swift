@@ -34,7 +34,8 @@ public enum RunOutput {
     }
 
     /// `metrics.csv`: one row per run and audited step: the run's settings, step, loss, each
-    /// label set's probe accuracy, each feature weight, the representation metrics, and the
+    /// label set's probe accuracy (`probe_<label>`) and its standard error (`se_<label>`, empty
+    /// when the audit did not record one), each feature weight, the representation metrics, and the
     /// collapse geometry (`variance_share_<label>` per label set, then `fisher_ratio_<label>`,
     /// `knn_purity_<label>` and `knn_chance_<label>` per label set read within groups).
     public static func metricsCSV<C>(_ document: ReportDocument<C>) -> String {
@@ -42,7 +43,7 @@ public enum RunOutput {
         let labels = orderedUnion(document.runs.map(\.labels))
         let weights = Array(Set(document.runs.flatMap { $0.timeline.flatMap { ($0.featureWeights ?? [:]).keys } })).sorted()
         let (shareLabels, withinLabels) = geometryLabels(document.runs)
-        var header = settingKeys + ["step", "loss"] + labels.map { "probe_\($0)" } + weights.map { "weight_\($0)" }
+        var header = settingKeys + ["step", "loss"] + labels.map { "probe_\($0)" } + labels.map { "se_\($0)" } + weights.map { "weight_\($0)" }
         header += ["rankme", "effective_rank", "uniformity", "collapse_std"]
         header += shareLabels.map { "variance_share_\($0)" }
         header += withinLabels.flatMap { ["fisher_ratio_\($0)", "knn_purity_\($0)", "knn_chance_\($0)"] }
@@ -53,6 +54,7 @@ public enum RunOutput {
                 row.append(String(e.step))
                 row.append(e.loss.map { csvNumber($0) } ?? "")
                 row += labels.map { e.probes[$0].map { csvNumber($0) } ?? "" }
+                row += labels.map { e.standardError?[$0].map { csvNumber($0) } ?? "" }
                 row += weights.map { e.featureWeights?[$0].map { csvNumber($0) } ?? "" }
                 if let m = e.metrics {
                     row += [m.rankme, m.effectiveRank, m.uniformity, m.collapseStd].map { csvNumber($0) }
