@@ -3,6 +3,7 @@
 
 Usage:
     python3 Tools/real_data/tables.py --collapse RUN_s0 RUN_s1 RUN_s2 --randbits RUN_s0 RUN_s1 RUN_s2
+    python3 Tools/real_data/tables.py --class-collapse RUN_s0 RUN_s1 RUN_s2
 
 Each RUN is the --out folder of `featurelens run fashion-collapse --seed S` (or fashion-randbits);
 give them in seed order. Standard library only; nothing is rounded except for printing.
@@ -88,13 +89,54 @@ def randbits_table(folders):
     return "\n".join(out)
 
 
+def fmt_se(value, se):
+    if value is None or value == "nan":
+        return "—"
+    if se is None or se == "nan":
+        return f"{value:.3f}"
+    return f"{value:.3f} ± {se:.3f}"
+
+
+def class_collapse_table(folders):
+    """fashion-class-collapse: per seed, loss and layer, `class` within `coarse` at step 0,
+    its peak and the end (± standard error), the fall in standard errors, the coarse groups'
+    within-group variance share at step 0 and at the end, and the verdict."""
+    out = ["| seed | loss (augmentation) | layer | step 0 | peak (step) | end | fall (SE) | "
+           "coarse variance share: step 0 → end | verdict |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for i, folder in enumerate(folders):
+        report = load(folder)
+        seed = seed_of(report, i)
+        for run in report["runs"]:
+            f = next(x for x in run["features"] if x["label"] == "class")
+            settings = run["settings"]
+            first, last = run["timeline"][0], run["timeline"][-1]
+            share = lambda e: (e.get("geometry") or {}).get("variance_share", {}).get("coarse")
+            s0, s1 = share(first), share(last)
+            sp, sf = f.get("peak_standard_error"), f.get("final_standard_error")
+            fall = "—"
+            if sp not in (None, "nan") and sf not in (None, "nan") and (sp * sp + sf * sf) > 0:
+                fall = f"{(f['peak'] - f['final']) / (sp * sp + sf * sf) ** 0.5:.1f}"
+            shares = "—" if s0 is None or s1 is None else f"{s0:.2f} → {s1:.2f}"
+            out.append(f"| {seed} | {settings.get('loss')} ({settings.get('augmentation')}) | {settings.get('layer', '')} | "
+                       f"{fmt_se(f.get('baseline'), f.get('baseline_standard_error'))} | "
+                       f"{fmt_se(f['peak'], sp)} ({f['peak_step']}) | {fmt_se(f['final'], sf)} | {fall} | {shares} | "
+                       f"{f['verdict']} |")
+    return "\n".join(out)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--collapse", nargs="*", default=[], help="fashion-collapse run folders, seed order")
     ap.add_argument("--randbits", nargs="*", default=[], help="fashion-randbits run folders, seed order")
+    ap.add_argument("--class-collapse", nargs="*", default=[], help="fashion-class-collapse run folders, seed order")
     args = ap.parse_args()
-    if not args.collapse and not args.randbits:
-        ap.error("give --collapse and/or --randbits run folders")
+    if not args.collapse and not args.randbits and not args.class_collapse:
+        ap.error("give --collapse, --randbits and/or --class-collapse run folders")
+    if args.class_collapse:
+        print("### fashion-class-collapse: `class` within `coarse` (balanced accuracy ± standard error)\n")
+        print(class_collapse_table(args.class_collapse))
+        print()
     if args.collapse:
         print("### fashion-collapse: `class` within `coarse` over training\n")
         print(collapse_tables(args.collapse))

@@ -163,7 +163,7 @@ public enum ReportCharts {
                 return ChartSeries(name: run.within[label].map { "\(label) (within \($0))" } ?? label, x: steps, y: y, error: err)
             }
             let bandNote = ownErrors
-                ? "bands: ±1 standard error of each accuracy (report.json `standard_error`)"
+                ? "bands: ±1 standard error of each accuracy\(testCount.map { " over \($0) test points" } ?? "") (report.json `standard_error`)"
                 : "bands: ±1 binomial standard error\(testCount.map { " over \($0) test points" } ?? "")"
             var probe = LineChart(title: "Probe accuracy — \(t)", xLabel: "training step (step 0 = untrained baseline)",
                                   yLabel: run.measure == .balanced ? "balanced accuracy" : "accuracy",
