@@ -1,4 +1,5 @@
 import Foundation
+import FeatureLensNumerics
 
 /// The one rule for probing a label set within the groups of another (for example subclass
 /// within class, SCIENCE.md §5: "fit and scored within each class and averaged"). Every path
@@ -29,7 +30,8 @@ public enum WithinGroups {
     ///   - testLabels, testGroups: label and group code of every test row (`[n_test]` each).
     ///   - averaging: how group scores are combined (see the type's rule 4).
     ///   - scoreGroup: fits on the given train rows and scores on the given test rows (row
-    ///     indices, ascending); called once per qualifying group, in ascending group order.
+    ///     indices, ascending); called once per qualifying group, possibly concurrently
+    ///     from several threads (the groups' results are combined in ascending group order).
     /// - Returns: the combined score (NaN when not measurable) and the number of groups used.
     /// - Throws: `ProbeError.labelCount` when a group array's length differs from its
     ///   label array's, and whatever `scoreGroup` throws.
@@ -46,13 +48,26 @@ public enum WithinGroups {
         var trainRows: [Int: [Int]] = [:], testRows: [Int: [Int]] = [:]
         for (i, g) in trainGroups.enumerated() { trainRows[g, default: []].append(i) }
         for (i, g) in testGroups.enumerated() { testRows[g, default: []].append(i) }
-        var accSum = 0.0, chanceSum = 0.0, weightSum = 0.0, varianceSum = 0.0, used = 0
-        var logCSum = 0.0, cWeightSum = 0.0, cs: Set<Double> = []
+        var qualifying: [(train: [Int], test: [Int])] = []
         for g in testRows.keys.sorted() {
             guard let tr = trainRows[g], let te = testRows[g] else { continue }
             guard Set(tr.map { trainLabels[$0] }).count >= 2, Set(te.map { testLabels[$0] }).count >= 2 else { continue }
-            let s = try scoreGroup(tr, te)
-            let w = averaging == .mean ? 1.0 : Double(te.count)
+            qualifying.append((tr, te))
+        }
+        // The groups are fit concurrently (each fit reads only its own rows) and combined in
+        // ascending group order, so the result does not depend on the thread count.
+        var results = [Result<ProbeScore, Error>?](repeating: nil, count: qualifying.count)
+        results.withUnsafeMutableBufferPointer { out in
+            let base = out.baseAddress
+            Parallel.forEachJob(qualifying.count, workers: Parallel.threadCount) { i, _ in
+                base![i] = Result { try scoreGroup(qualifying[i].train, qualifying[i].test) }
+            }
+        }
+        var accSum = 0.0, chanceSum = 0.0, weightSum = 0.0, varianceSum = 0.0, used = 0
+        var logCSum = 0.0, cWeightSum = 0.0, cs: Set<Double> = []
+        for (i, result) in results.enumerated() {
+            let s = try result!.get()
+            let w = averaging == .mean ? 1.0 : Double(qualifying[i].test.count)
             accSum += w * s.accuracy; chanceSum += w * s.chance; weightSum += w; used += 1
             varianceSum += w * w * s.standardError * s.standardError
             if let c = s.c { logCSum += w * Foundation.log(c); cWeightSum += w; cs.insert(c) }
