@@ -61,9 +61,9 @@ public enum FeatureTable {
 
     static func fmt(_ x: Double) -> String { String(format: "%.3f", x) }
 
-    /// The `--json` summary: `{"probes": {label: accuracy}, "chance": {label: rate},
-    /// "metrics": {"rankme", "effective_rank", "uniformity", "collapse_std"},
-    /// "verdicts": {label: verdict}}` for the last audit, pretty-printed with sorted keys by
+    /// The `--json` summary: `{"probes": {label: accuracy}, "standard_error": {label: SE},
+    /// "chance": {label: rate}, "metrics": {"rankme", "effective_rank", "uniformity",
+    /// "collapse_std"}, "verdicts": {label: verdict}}` for the last audit, pretty-printed with sorted keys by
     /// `FeatureLensJSON`. Non-finite numbers (a NaN uniformity, a not-measurable within-group
     /// accuracy) are written as the strings `"nan"`, `"inf"` and `"-inf"`, as in report.json,
     /// so the output is always valid JSON.
@@ -97,10 +97,18 @@ public struct AuditSummary: Codable, Sendable, Equatable {
     public var metrics: Metrics?
     /// Verdict per label set (raw values, e.g. "learned then lost").
     public var verdicts: [String: FeatureVerdict]
+    /// Standard error of each final accuracy (`TimelineEntry.standardError` of the last
+    /// audit); nil when the audit recorded none.
+    public var standardError: [String: Double]?
+
+    enum CodingKeys: String, CodingKey {
+        case probes, chance, metrics, verdicts, standardError = "standard_error"
+    }
 
     /// The summary of a run's last audit.
     public init(_ run: RunReport) {
         probes = run.final.probes
+        standardError = run.timeline.last?.standardError
         chance = run.final.chance ?? [:]
         metrics = run.final.metrics.map {
             Metrics(rankme: $0.rankme, effectiveRank: $0.effectiveRank, uniformity: $0.uniformity, collapseStd: $0.collapseStd)
