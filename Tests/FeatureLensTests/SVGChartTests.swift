@@ -33,6 +33,33 @@ struct SVGChartTests {
         #expect(lines.count == 2)
     }
 
+    /// Legend entries sit in up to three columns; long names (one per run of a sweep) get
+    /// fewer columns, so no entry's text runs into the next one's.
+    @Test func longLegendNamesDoNotOverlap() throws {
+        func legendRows(_ names: [String]) throws -> [Double: [(x: Double, name: String)]] {
+            let chart = LineChart(title: "t", xLabel: "x", yLabel: "y",
+                                  series: names.map { ChartSeries(name: $0, x: [0, 1], y: [0, 1]) })
+            let root = try #require(try parse(chart.svg()).rootElement())
+            var rows: [Double: [(x: Double, name: String)]] = [:]
+            for case let e as XMLElement in try root.nodes(forXPath: "//*[local-name()='text']") where names.contains(e.stringValue ?? "") {
+                let x = Double(e.attribute(forName: "x")!.stringValue!)!, y = Double(e.attribute(forName: "y")!.stringValue!)!
+                rows[y, default: []].append((x, e.stringValue!))
+            }
+            return rows
+        }
+        let short = try legendRows(["class", "coarse", "bit0", "bit1"])
+        #expect(short.count == 2 && short.values.map(\.count).max() == 3)
+        let long = (0..<4).map { "augmentation=crop+flip+noise, layer=head, loss=joint, seed=\($0)" }
+        let rows = try legendRows(long)
+        #expect(rows.values.flatMap { $0 }.count == 4)
+        for row in rows.values {
+            let sorted = row.sorted { $0.x < $1.x }
+            for (a, b) in zip(sorted, sorted.dropFirst()) {
+                #expect(a.x + 6.5 * Double(a.name.count) <= b.x, "\(a.name) runs into \(b.name)")
+            }
+        }
+    }
+
     @Test func scatterHandlesDegenerateData() throws {
         let s = ScatterChart(title: "PCA", xLabel: "PC1", yLabel: "PC2", x: [0, 0, 0], y: [1, 1, 1],
                              category: [0, 1, 1], categoryNames: ["a", "b"])

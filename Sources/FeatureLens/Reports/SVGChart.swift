@@ -105,7 +105,11 @@ public struct LineChart: Sendable {
     /// The SVG document (`width` × `height` pixels).
     public func svg(width: Int = 640, height: Int = 400) -> String {
         let left = 64.0, right = 16.0, top = 34.0
-        let legendRows = Double((series.count + 2) / 3)
+        // Legend columns: three when the names fit (about 6.5 px a character), fewer for long
+        // names (e.g. one line per run of a sweep), so entries never overlap.
+        let longest = Double(series.map(\.name.count).max() ?? 0)
+        let legendColumns = max(1, min(3, Int((Double(width) - left - right) / (38 + 6.5 * longest))))
+        let legendRows = Double((series.count + legendColumns - 1) / legendColumns)
         let bottom = 52.0 + 18.0 * legendRows
         let w = Double(width) - left - right, h = Double(height) - top - bottom
         var xs: [Double] = [], ys: [Double] = []
@@ -184,11 +188,11 @@ public struct LineChart: Sendable {
             }
         }
         // Legend below the plot.
-        let colW = w / 3
+        let colW = w / Double(legendColumns)
         for (k, s) in series.enumerated() {
             let color = s.color ?? chartPalette[k % chartPalette.count]
-            let lx = left + Double(k % 3) * colW
-            let ly = top + h + 48 + Double(k / 3) * 18
+            let lx = left + Double(k % legendColumns) * colW
+            let ly = top + h + 48 + Double(k / legendColumns) * 18
             out += "<line x1=\"\(f(lx))\" y1=\"\(f(ly - 4))\" x2=\"\(f(lx + 20))\" y2=\"\(f(ly - 4))\" stroke=\"\(color)\" stroke-width=\"2\"\(s.dashed ? " stroke-dasharray=\"6,4\"" : "")/>\n"
             out += "<text x=\"\(f(lx + 26))\" y=\"\(f(ly))\">\(xmlEscape(s.name))</text>\n"
         }
