@@ -39,11 +39,15 @@ struct SVGChartTests {
         func legendRows(_ names: [String]) throws -> [Double: [(x: Double, name: String)]] {
             let chart = LineChart(title: "t", xLabel: "x", yLabel: "y",
                                   series: names.map { ChartSeries(name: $0, x: [0, 1], y: [0, 1]) })
-            let root = try #require(try parse(chart.svg()).rootElement())
+            let svg = chart.svg()
+            _ = try parse(svg)  // well-formed
+            // Legend entries: <text x="…" y="…">name</text>.
+            let pattern = try NSRegularExpression(pattern: #"<text x="([0-9.]+)" y="([0-9.]+)">([^<]*)</text>"#)
             var rows: [Double: [(x: Double, name: String)]] = [:]
-            for case let e as XMLElement in try root.nodes(forXPath: "//*[local-name()='text']") where names.contains(e.stringValue ?? "") {
-                let x = Double(e.attribute(forName: "x")!.stringValue!)!, y = Double(e.attribute(forName: "y")!.stringValue!)!
-                rows[y, default: []].append((x, e.stringValue!))
+            for m in pattern.matches(in: svg, range: NSRange(svg.startIndex..., in: svg)) {
+                let field = { (i: Int) in String(svg[Range(m.range(at: i), in: svg)!]) }
+                guard names.contains(field(3)), let x = Double(field(1)), let y = Double(field(2)) else { continue }
+                rows[y, default: []].append((x, field(3)))
             }
             return rows
         }
