@@ -26,12 +26,13 @@ import Foundation
 ///    at least one fitting row (a class with one row is never held out).
 /// 2. For every C of `cGrid`, in ascending order, the model is fit on the remaining rows (steps
 ///    1–3 above, standardized by those rows) and scored by balanced accuracy on the held-out
-///    rows. Each fit starts from the previous C's solution (warm start); the minimizer is
-///    unique, so the start only changes the result within the L-BFGS tolerance.
+///    rows. Each fit starts from the previous C's solution (warm start) and stops at the
+///    looser `selectionTolerance` (held-out accuracy does not need the last digits of the
+///    minimizer, and weakly regularized fits converge slowly).
 /// 3. The chosen C has the highest held-out balanced accuracy; ties go to the smaller C (the
 ///    stronger regularization).
 /// 4. The model is refit on all training rows with the chosen C (warm-started from the
-///    selection fit at that C) and reported with it (`Model.c`).
+///    selection fit at that C) to `tolerance` and reported with it (`Model.c`).
 /// When the held-out rows hold fewer than two classes (too few rows to tell C apart), C = 1
 /// (scikit-learn's default) is used without selection. A fixed `c` skips the rule.
 public struct LogisticProbe: Probe {
@@ -47,6 +48,9 @@ public struct LogisticProbe: Probe {
     public var seed: UInt64
     /// Gradient tolerance (max-abs of the gradient of the objective divided by n).
     public var tolerance: Double
+    /// Gradient tolerance of the fits that choose C (the held-out rule); the final fit uses
+    /// `tolerance`.
+    public var selectionTolerance: Double
     /// Maximum number of L-BFGS iterations (per fit).
     public var maxIterations: Int
     /// L-BFGS memory (number of stored correction pairs).
@@ -61,12 +65,14 @@ public struct LogisticProbe: Probe {
     /// - Parameters: `c`: a fixed C, or nil for the held-out rule over `cGrid` with
     ///   `heldOutFraction` of each class held out by a split seeded with `seed`.
     public init(c: Double? = nil, cGrid: [Double] = LogisticProbe.defaultCGrid, heldOutFraction: Double = 0.2,
-                seed: UInt64 = 0, tolerance: Double = 1e-6, maxIterations: Int = 500, memory: Int = 10) {
+                seed: UInt64 = 0, tolerance: Double = 1e-6, selectionTolerance: Double = 1e-4,
+                maxIterations: Int = 500, memory: Int = 10) {
         self.c = c
         self.cGrid = cGrid
         self.heldOutFraction = heldOutFraction
         self.seed = seed
         self.tolerance = tolerance
+        self.selectionTolerance = selectionTolerance
         self.maxIterations = maxIterations
         self.memory = memory
     }
@@ -160,12 +166,12 @@ public struct LogisticProbe: Probe {
             return fitFixed(train: train, labels: labels, c: Self.fallbackC, start: nil)
         }
         let fitX = train.gatherRows(fitRows), heldOutX = train.gatherRows(heldOutRows)
-        let fitLabels = fitRows.map { labels[$0] }
+        let selection = LogisticProblem(train: fitX, labels: fitRows.map { labels[$0] })
         var start: [Double]? = nil
         var best: (c: Double, accuracy: Double, theta: [Double]?)? = nil
         var table: [(c: Double, accuracy: Double)] = []
         for c in Array(Set(cGrid)).sorted() {
-            let (model, theta) = fitFixedWithParameters(train: fitX, labels: fitLabels, c: c, start: start)
+            let (model, theta) = fit(selection, c: c, start: start, tolerance: selectionTolerance)
             start = theta
             let acc = ProbeScore(predicted: model.predict(heldOutX), truth: heldOutLabels, measure: .balanced).accuracy
             table.append((c, acc))
@@ -202,29 +208,30 @@ public struct LogisticProbe: Probe {
     /// Fits at a fixed C from `start` (θ = (W, b) on standardized features; zeros when nil or
     /// of the wrong size) and returns the model with its parameter vector θ.
     func fitFixedWithParameters(train: Tensor<Double>, labels: [Int], c: Double, start: [Double]?) -> (model: Model, theta: [Double]?) {
-        let n = train.shape[0], p = train.shape[1]
-        let (classes, y) = encodeClasses(labels)
-        let mean = train.meanOverRows()
-        let scale = squaredDeviationSums(train, from: mean).map { v in let s = (v / Double(n)).squareRoot(); return s > 0 ? s : 1 }
-        let k = classes.count
+        fit(LogisticProblem(train: train, labels: labels), c: c, start: start)
+    }
+
+    /// Fits `problem` at a fixed C from `start` (see `fitFixedWithParameters`).
+    func fit(_ problem: LogisticProblem, c: Double, start: [Double]?, tolerance: Double? = nil) -> (model: Model, theta: [Double]?) {
+        let p = problem.width, k = problem.classes.count
         if k < 2 {
-            return (Model(classes: classes + classes, mean: mean, scale: scale, weights: Tensor(zeros: [p, 1]),
-                          intercept: [-1], iterations: 0, converged: true, c: c, heldOutAccuracy: nil), nil)
+            return (Model(classes: problem.classes + problem.classes, mean: problem.mean, scale: problem.scale,
+                          weights: Tensor(zeros: [p, 1]), intercept: [-1], iterations: 0, converged: true, c: c,
+                          heldOutAccuracy: nil), nil)
         }
-        let xs = LogisticProbe.standardize(train, mean: mean, scale: scale)
         let m = k == 2 ? 1 : k
-        let objective = LogisticObjective(x: xs, y: y, classes: k, c: c)
+        let objective = LogisticObjective(problem: problem, c: c)
         var theta = [Double](repeating: 0, count: p * m + m)
         if let start, start.count == theta.count { theta = start }
-        let (iterations, converged) = lbfgs(&theta, objective.valueAndGradient)
-        return (Model(classes: classes, mean: mean, scale: scale,
+        let (iterations, converged) = lbfgs(&theta, tolerance: tolerance ?? self.tolerance, objective.valueAndGradient)
+        return (Model(classes: problem.classes, mean: problem.mean, scale: problem.scale,
                       weights: Tensor(shape: [p, m], scalars: Array(theta[0..<(p * m)])),
                       intercept: Array(theta[(p * m)...]), iterations: iterations, converged: converged,
                       c: c, heldOutAccuracy: nil), theta)
     }
 
     /// L-BFGS with a backtracking Armijo line search. Returns (iterations, converged).
-    func lbfgs(_ x: inout [Double], _ f: ([Double]) -> (Double, [Double])) -> (Int, Bool) {
+    func lbfgs(_ x: inout [Double], tolerance: Double, _ f: ([Double]) -> (Double, [Double])) -> (Int, Bool) {
         let dim = x.count
         var (fx, g) = f(x)
         var sList: [[Double]] = [], yList: [[Double]] = [], rhoList: [Double] = []
@@ -279,49 +286,123 @@ public struct LogisticProbe: Probe {
     }
 }
 
-/// The logistic objective (1/n)·[Σ_i CE_i + 1/(2C)‖W‖²] and its gradient, on standardized
-/// features `x` (`[n, p]`), labels `y` in 0..<K, parameters θ = (W `[p, m]` row-major, b `[m]`).
+/// The data of one logistic fit, prepared once for every C and every evaluation of the
+/// objective: the sorted classes and class indices, the standardization, and the standardized
+/// features X `[n, p]` packed for the two narrow products of the objective, X·W (`[n, m]`) and
+/// Xᵀ·dZ (`[p, m]`), m = K (or 1 for two classes). Xᵀ is packed in panels of `panelRows` rows
+/// of X, so each panel of the long reduction stays in cache while it is read once per column
+/// block of dZ.
+struct LogisticProblem {
+    /// Sorted class labels `[K]` and each row's index into them `[n]`.
+    let classes: [Int], y: [Int]
+    /// Standardization mean and scale `[p]` (train statistics, population std; 0 → 1).
+    let mean: [Double], scale: [Double]
+    /// Standardized features X `[n, p]`, packed.
+    let x: PackedNarrowOperand
+    /// Xᵀ in panels: panel q is Xᵀ[:, q·panelRows ..< (q + 1)·panelRows] `[p, ≤ panelRows]`, packed.
+    let xTPanels: [PackedNarrowOperand]
+    /// Rows of X per panel of Xᵀ.
+    static let panelRows = 512
+
+    var rows: Int { x.matrix.shape[0] }
+    var width: Int { x.matrix.shape[1] }
+
+    /// Standardizes raw `train` `[n, p]` by its own statistics; `labels`: `[n]` class codes.
+    init(train: Tensor<Double>, labels: [Int]) {
+        let n = train.shape[0]
+        (classes, y) = encodeClasses(labels)
+        mean = train.meanOverRows()
+        scale = squaredDeviationSums(train, from: mean).map { v in let s = (v / Double(n)).squareRoot(); return s > 0 ? s : 1 }
+        let xs = LogisticProbe.standardize(train, mean: mean, scale: scale)
+        x = PackedNarrowOperand(xs)
+        xTPanels = Self.panels(xs)
+    }
+
+    static func panels(_ x: Tensor<Double>) -> [PackedNarrowOperand] {
+        stride(from: 0, to: x.shape[0], by: panelRows).map { r0 in
+            PackedNarrowOperand(x.rows(r0..<min(x.shape[0], r0 + panelRows)).transposed())
+        }
+    }
+
+    /// Already standardized features `x` `[n, p]` with class indices `y` in 0..<`classes`.
+    init(standardized x: Tensor<Double>, y: [Int], classes: Int) {
+        self.classes = Array(0..<classes)
+        self.y = y
+        mean = [Double](repeating: 0, count: x.shape[1])
+        scale = [Double](repeating: 1, count: x.shape[1])
+        self.x = PackedNarrowOperand(x)
+        xTPanels = Self.panels(x)
+    }
+}
+
+/// The logistic objective (1/n)·[Σ_i CE_i + 1/(2C)‖W‖²] and its gradient, on the standardized
+/// features X `[n, p]` of `problem`, class indices y in 0..<K, parameters θ = (W `[p, m]`
+/// row-major, b `[m]`). The two products (Z = X·W, ∂W = Xᵀ·dZ, the latter accumulated panel by
+/// panel of rows) are narrow GEMMs on the packed X and Xᵀ; every sum is in a fixed order, so
+/// the value does not depend on the thread count.
 struct LogisticObjective {
-    let x: Tensor<Double>
-    let y: [Int]
-    let classes: Int
+    let problem: LogisticProblem
     let c: Double
+    /// Threads of the two products.
+    var threads: Int = Parallel.threadCount
+
+    /// The objective on standardized `x` `[n, p]` with class indices `y` in 0..<`classes`.
+    init(x: Tensor<Double>, y: [Int], classes: Int, c: Double) {
+        self.init(problem: LogisticProblem(standardized: x, y: y, classes: classes), c: c)
+    }
+
+    init(problem: LogisticProblem, c: Double) {
+        self.problem = problem
+        self.c = c
+    }
 
     func valueAndGradient(_ theta: [Double]) -> (Double, [Double]) {
-        let n = x.shape[0], p = x.shape[1]
-        let m = classes == 2 ? 1 : classes
+        let n = problem.rows, p = problem.width, y = problem.y
+        let m = problem.classes.count == 2 ? 1 : problem.classes.count
         let w = Tensor<Double>(shape: [p, m], scalars: Array(theta[0..<(p * m)]))
-        let b = Array(theta[(p * m)...])
-        let z = x.matmul(w).addingRowVector(b)   // [n, m]
-        var dz = [Double](repeating: 0, count: n * m)
+        var z = Tensor<Double>(zeros: [n, m])
+        narrowGEMM(problem.x, w, into: &z, threads: threads)   // [n, m], without b
+        var dz = Tensor<Double>(zeros: [n, m])
         var loss = 0.0
-        for i in 0..<n {
-            if m == 1 {
-                let zi = z.scalars[i]
-                // CE = log(1 + e^z) − z·[y = 1], stable.
-                let lse = zi > 0 ? zi + Foundation.log1p(Foundation.exp(-zi)) : Foundation.log1p(Foundation.exp(zi))
-                loss += lse - (y[i] == 1 ? zi : 0)
-                let sig = zi >= 0 ? 1 / (1 + Foundation.exp(-zi)) : Foundation.exp(zi) / (1 + Foundation.exp(zi))
-                dz[i] = sig - (y[i] == 1 ? 1 : 0)
-            } else {
-                var mx = -Double.infinity
-                for k in 0..<m { mx = max(mx, z.scalars[i * m + k]) }
-                var sum = 0.0
-                for k in 0..<m { let e = Foundation.exp(z.scalars[i * m + k] - mx); dz[i * m + k] = e; sum += e }
-                loss += mx + Foundation.log(sum) - z.scalars[i * m + y[i]]
-                for k in 0..<m { dz[i * m + k] /= sum }
-                dz[i * m + y[i]] -= 1
+        var gb = [Double](repeating: 0, count: m)
+        theta.withUnsafeBufferPointer { th in
+            let b = th.baseAddress! + p * m
+            z.scalars.withUnsafeMutableBufferPointer { zs in
+                dz.scalars.withUnsafeMutableBufferPointer { ds in
+                    for i in 0..<n {
+                        let zi = zs.baseAddress! + i * m, di = ds.baseAddress! + i * m
+                        if m == 1 {
+                            let v = zi[0] + b[0]
+                            // CE = log(1 + e^z) − z·[y = 1], stable.
+                            let lse = v > 0 ? v + Foundation.log1p(Foundation.exp(-v)) : Foundation.log1p(Foundation.exp(v))
+                            loss += lse - (y[i] == 1 ? v : 0)
+                            let sig = v >= 0 ? 1 / (1 + Foundation.exp(-v)) : Foundation.exp(v) / (1 + Foundation.exp(v))
+                            di[0] = sig - (y[i] == 1 ? 1 : 0)
+                        } else {
+                            var mx = -Double.infinity
+                            for k in 0..<m { zi[k] += b[k]; mx = max(mx, zi[k]) }
+                            var sum = 0.0
+                            for k in 0..<m { let e = Foundation.exp(zi[k] - mx); di[k] = e; sum += e }
+                            loss += mx + Foundation.log(sum) - zi[y[i]]
+                            for k in 0..<m { di[k] /= sum }
+                            di[y[i]] -= 1
+                        }
+                        for k in 0..<m { gb[k] += di[k] }
+                    }
+                }
             }
         }
         var wsq = 0.0
         for v in w.scalars { wsq += v * v }
         let value = (loss + wsq / (2 * c)) / Double(n)
-        let dzT = Tensor<Double>(shape: [n, m], scalars: dz)
-        let gw = x.matmul(dzT, transposeSelf: true)  // [p, m]
+        var gw = Tensor<Double>(zeros: [p, m])  // Σ over panels of Xᵀ[:, panel]·dZ[panel, :]
+        for (q, panel) in problem.xTPanels.enumerated() {
+            let r0 = q * LogisticProblem.panelRows
+            narrowGEMM(panel, dz.rows(r0..<(r0 + panel.matrix.shape[1])), beta: q == 0 ? 0 : 1, into: &gw, threads: threads)
+        }
         var grad = [Double](repeating: 0, count: p * m + m)
         for j in 0..<(p * m) { grad[j] = (gw.scalars[j] + w.scalars[j] / c) / Double(n) }
-        for i in 0..<n { for k in 0..<m { grad[p * m + k] += dz[i * m + k] } }
-        for k in 0..<m { grad[p * m + k] /= Double(n) }
+        for k in 0..<m { grad[p * m + k] = gb[k] / Double(n) }
         return (value, grad)
     }
 }

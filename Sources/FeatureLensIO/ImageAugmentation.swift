@@ -34,6 +34,13 @@ public enum AugmentationError: Error, CustomStringConvertible, Equatable, Sendab
 public protocol ImageAugmentation: Sendable {
     /// One view of `images` (`[n, c, h, w]`).
     func apply(to images: Tensor<Float>, using generator: inout SeededGenerator) -> Tensor<Float>
+    /// True when `apply` returns its input unchanged and draws nothing from the generator
+    /// (default false).
+    var isIdentity: Bool { get }
+}
+
+extension ImageAugmentation {
+    public var isIdentity: Bool { false }
 }
 
 /// Applies augmentations in order (each sees the previous one's output), drawing from one generator.
@@ -42,6 +49,9 @@ public struct Compose: ImageAugmentation {
     public var steps: [any ImageAugmentation]
     /// - Parameter steps: the augmentations, in order (empty: identity).
     public init(_ steps: [any ImageAugmentation]) { self.steps = steps }
+
+    /// True when every step is the identity (in particular when there are none).
+    public var isIdentity: Bool { steps.allSatisfy(\.isIdentity) }
 
     public func apply(to images: Tensor<Float>, using generator: inout SeededGenerator) -> Tensor<Float> {
         var x = images
@@ -408,6 +418,10 @@ public struct TwoViewAugmenter: Sendable {
         self.augmentation = augmentation
         self.randBits = randBits
     }
+
+    /// True when both views are the batch itself and no random draw is made: no RandBits and
+    /// an identity augmentation.
+    public var viewsEqualInput: Bool { randBits == nil && augmentation.isIdentity }
 
     /// The two views of `batch`.
     /// - Parameters:

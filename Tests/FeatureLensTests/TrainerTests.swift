@@ -77,6 +77,60 @@ private final class PoisonedViews: ViewMaker {
         #expect(try train(threads: 1) == train(threads: 2))
     }
 
+    /// Identical views (no augmentation) are encoded once; the step must be the one of the
+    /// two-copy path up to float rounding: same loss, same weights after several steps, for a
+    /// supervised loss on a small ConvNet with a head.
+    @Test func identicalViewsAreEncodedOnceWithTheSameStep() throws {
+        var g = SeededGenerator(seed: 31)
+        let images = Tensor<Float>(randomNormal: [24, 1, 8, 8], using: &g)
+        let labels = (0..<24).map { $0 % 3 }
+        func train(_ views: any ViewMaker) throws -> (weights: [[Float]], loss: Float) {
+            var ig = SeededGenerator(seed: 4)
+            let enc: Encoder<Float> = try ImageEncoders.convNet(
+                inputChannels: 1, height: 8, width: 8, channels: [4, 6, 6], featureDimension: 10,
+                head: ProjectionHeadSpec(hiddenDimension: 10, outputDimension: 5), using: &ig)
+            let t = try makeTrainer(encoder: enc, loss: try SupConLoss(temperature: 0.2), learningRate: 0.05,
+                                    views: views, configuration: TrainerConfiguration(batchSize: 8, seed: 2),
+                                    inputs: images, labels: labels)
+            try t.run(untilStep: 6)
+            return (weights(enc), t.lastLoss!)
+        }
+        #expect(IdentityViews().viewsEqualInput)
+        #expect(TwoViewAugmenter(augmentation: Compose([])).viewsEqualInput)
+        #expect(!TwoViewAugmenter(augmentation: try HorizontalFlip(probability: 0.5)).viewsEqualInput)
+        let once = try train(IdentityViews())
+        let twice = try train(ClosureViews { batch, _, _ in Trainer.stackTwice(batch) })
+        #expect(abs(once.loss - twice.loss) <= 1e-4 * max(1, abs(twice.loss)), "loss \(once.loss) vs \(twice.loss)")
+        for (a, b) in zip(once.weights, twice.weights) {
+            let scale = b.map(abs).max() ?? 1
+            let err = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+            #expect(err <= 1e-4 * scale, "max weight difference \(err) (scale \(scale))")
+        }
+    }
+
+    /// The trainer skips the view maker only when its views equal the input and the encoder has
+    /// no batch statistics (a BatchNorm head keeps the two-view path).
+    @Test func encodeOnceNeedsIdenticalViewsAndNoBatchStatistics() throws {
+        final class CountingIdentity: ViewMaker {
+            var calls = 0
+            var viewsEqualInput: Bool { true }
+            func views(of batch: Tensor<Float>, exampleIndices: [Int], using generator: inout SeededGenerator) throws -> Tensor<Float> {
+                calls += 1
+                return Trainer.stackTwice(batch)
+            }
+        }
+        for batchNorm in [false, true] {
+            var ig = SeededGenerator(seed: 4)
+            let enc: Encoder<Float> = try ImageEncoders.mlp(
+                inputShape: [d], hiddenWidths: [], featureDimension: 6,
+                head: ProjectionHeadSpec(hiddenDimension: 6, outputDimension: 3, batchNorm: batchNorm), using: &ig)
+            let views = CountingIdentity()
+            let t = try makeTrainer(encoder: enc, views: views)
+            try t.run(untilStep: 3)
+            #expect(views.calls == (batchNorm ? 3 : 0), "batchNorm \(batchNorm): \(views.calls) calls")
+        }
+    }
+
     @Test func lossDecreasesOnATinyProblem() throws {
         // Signal in the first 4 coordinates, none in the last 4; the views add N(0, 1) noise to
         // all 8, so the encoder must learn to ignore the last 4 to make the views agree.

@@ -8,6 +8,9 @@
 //     (L, ∂L/∂z) ← loss(z, labels[indices])
 //     ∂L/∂θ    ← encoder.backward(∂L/∂z)
 //     η_t      ← schedule(t) (or the optimizer's rate);  θ ← optimizer(θ, ∂L/∂θ)
+// When the view maker's two views are the batch itself (no augmentation) and the encoder has
+// no batch statistics (no buffers), the batch is encoded once: z = encoder(x), the loss sees
+// [z; z], and ∂L/∂z is the sum of its two halves; the same step at half the cost.
 //
 // Randomness: epoch e's permutation comes from a generator seeded by (seed, e); the views draw
 // from one generator that advances across steps and is part of `TrainerState`. So (state,
@@ -442,8 +445,12 @@ public final class Trainer {
         let b = indices.count
         let batch = configuration.batchSize == nil ? inputs : Trainer.gather(inputs, indices)
         let batchLabels = labels.map { l in indices.map { l[$0] } }
-        let views = try viewMaker.views(of: batch, exampleIndices: indices, using: &viewGenerator)
-        guard views.rank >= 1, views.shape[0] == 2 * b else {
+        // Identical views through a batch-independent encoder: encode the batch once; the loss
+        // sees [z; z] and the encoder gets the sum of the two halves of ∂L/∂[z; z] (the chain
+        // rule through both copies), the same gradient with half the work.
+        let encodeOnce = viewMaker.viewsEqualInput && encoder.buffers.isEmpty
+        let views = encodeOnce ? batch : try viewMaker.views(of: batch, exampleIndices: indices, using: &viewGenerator)
+        guard views.rank >= 1, views.shape[0] == (encodeOnce ? b : 2 * b) else {
             throw TrainerError.viewShapeMismatch(expectedRows: 2 * b, got: views.shape)
         }
         if views.shape != acceptedViewShape {  // Checked once per distinct shape, before the layers trap.
@@ -454,7 +461,9 @@ public final class Trainer {
         }
         encoder.zeroGradients()
         let out = encoder.encode(views, training: true)
-        let (value, gradient) = try loss.evaluate(out.embedding, labels: batchLabels)
+        let embedding = encodeOnce ? Trainer.stackTwice(out.embedding) : out.embedding
+        var (value, gradient) = try loss.evaluate(embedding, labels: batchLabels)
+        if encodeOnce { gradient = Trainer.sumHalves(gradient) }
         let learningRate = schedule?.learningRate(atStep: step) ?? optimizer.learningRate
 
         var failure: String?
@@ -508,6 +517,21 @@ public final class Trainer {
 
     private static func temperature(of loss: any ContrastiveLoss) -> Double? {
         loss.smallestTemperature
+    }
+
+    /// `[z; z]` for z `[b, …]`.
+    static func stackTwice(_ z: Tensor<Float>) -> Tensor<Float> {
+        var shape = z.shape
+        shape[0] *= 2
+        return Tensor(shape: shape, scalars: z.scalars + z.scalars)
+    }
+
+    /// g[0 ..< b] + g[b ..< 2b] for g `[2b, …]`: the gradient of the rows of z from that of `[z; z]`.
+    static func sumHalves(_ g: Tensor<Float>) -> Tensor<Float> {
+        var shape = g.shape
+        shape[0] /= 2
+        let half = g.scalars.count / 2
+        return Tensor(shape: shape, scalars: (0..<half).map { g.scalars[$0] + g.scalars[half + $0] })
     }
 
     /// Rows `indices` of `x` (whole-row copies; the indices come from the trainer, so in range).

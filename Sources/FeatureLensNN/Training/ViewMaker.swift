@@ -23,6 +23,14 @@ public protocol ViewMaker {
     /// - Throws: whatever the view maker reports for bad input.
     func views(of batch: Tensor<Float>, exampleIndices: [Int],
                using generator: inout SeededGenerator) throws -> Tensor<Float>
+    /// True when `views` always returns `[batch; batch]` and draws nothing from the generator
+    /// (default false). A `Trainer` then encodes the batch once instead of twice (see
+    /// `Trainer`).
+    var viewsEqualInput: Bool { get }
+}
+
+extension ViewMaker {
+    public var viewsEqualInput: Bool { false }
 }
 
 extension TwoViewAugmenter: ViewMaker {}
@@ -31,6 +39,9 @@ extension TwoViewAugmenter: ViewMaker {}
 /// theory's "no augmentation" setting, where the positives come from labels, not from views.
 public struct IdentityViews: ViewMaker, Sendable {
     public init() {}
+
+    /// Always true.
+    public var viewsEqualInput: Bool { true }
 
     /// `[batch; batch]`, no random draws.
     public func views(of batch: Tensor<Float>, exampleIndices: [Int],
