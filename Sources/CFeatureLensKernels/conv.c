@@ -17,8 +17,9 @@
 // into only the positions inside the image, so each pixel still gets its terms in (u, v) order
 // and untouched pixels are written back with their own bits. A vector may run past the end of
 // an output row (into the next row, which is written afterwards) but never outside the samples
-// n0 ..< n1 of the call (other threads own those): a group that would is done one value at a
-// time. Other strides run a scalar C copy of the portable loops.
+// n0 ..< n1 of the call (other threads own those): samples whose vectors all stay inside take a
+// loop without checks, the others check each group and do a group that would leave the samples
+// one value at a time. Other strides run a scalar C copy of the portable loops.
 //
 // Otherwise fl_im2col_f32 / fl_col2im_f32 return 0 and the caller runs the Swift kernels.
 
@@ -295,7 +296,12 @@ AVX2 static void im2col_avx2(const float *x, float *col, long n0, long n1, long 
                                     for (long g = 0; g < groups; g++)
                                         _mm256_storeu_ps(dst + 8 * g, _mm256_and_ps(_mm256_loadu_ps(src + 8 * g),
                                                                                      _mm256_castsi256_ps(masks[g])));
-                            else
+                            else if (ow <= 4) {  // rows of ≤ 4: one 8-value load and a 4-lane store
+                                const __m128 m = _mm_castsi128_ps(_mm256_castsi256_si128(masks[0]));
+                                for (long i = ilo; i < ihi; i++, src += step, dst += ow)
+                                    _mm_storeu_ps(dst, _mm_and_ps(_mm_shuffle_ps(_mm_loadu_ps(src), _mm_loadu_ps(src + 4),
+                                                                                 _MM_SHUFFLE(2, 0, 2, 0)), m));
+                            } else
                                 for (long i = ilo; i < ihi; i++, src += step, dst += ow)
                                     for (long g = 0; g < groups; g++)
                                         _mm256_storeu_ps(dst + 8 * g, _mm256_and_ps(even_lanes(src + 16 * g),
