@@ -37,8 +37,9 @@ long fl_conv_table_ints(long samples, long oh, long ow, long kh, long kw);
 int fl_conv_table_build(int *table, long samples, long c, long h, long w, long oh, long ow, long kh, long kw,
                         long sh, long sw, long ph, long pw);
 
-/// `table` (used by the AVX-512F path only): one built by fl_conv_table_build for n1 − n0 samples and the same geometry, or NULL
-/// (a temporary one is built).
+/// `table` (used by the AVX-512F path only): one built by fl_conv_table_build for n1 − n0
+/// samples and the same geometry, or NULL (a temporary one is built). When no table is usable
+/// (offsets beyond 31 bits) the AVX-512F CPU runs the AVX2 path.
 /// col[(ci,u,v), n·P + i·ow + j] = x[n, ci, i·sh − ph + u, j·sw − pw + v], 0 outside the image.
 int fl_im2col_f32(const float *x, float *col, long n0, long n1, long batch, long c, long h, long w,
                   long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, const int *table);
