@@ -1,13 +1,27 @@
-// im2col / col2im with AVX-512F gathers and scatters (see FeatureLensConv.h).
+// im2col / col2im for Conv2D (see FeatureLensConv.h), three paths chosen once at run time:
 //
-// For a fixed kernel offset (u, v), column-matrix row (ci, u, v) of sample n is the plane of
-// channel ci read at P fixed offsets (one per output position, the same for every ci and n).
-// The offsets and the inside-the-image masks are computed once per call, so each 16 output
-// positions cost one masked gather and one store, whatever the stride, padding or image size;
-// masked-off lanes read nothing, so no lane touches memory outside the image. col2im is the
-// transpose: gather the 16 dx values, add, scatter back (one (u, v) never maps two positions to
-// the same pixel, so the scatter has no collisions and each pixel gets its terms in (u, v) order,
-// as in the portable version).
+// AVX-512F (gathers and scatters). For a fixed kernel offset (u, v), column-matrix row
+// (ci, u, v) of sample n is the plane of channel ci read at P fixed offsets (one per output
+// position, the same for every ci and n). The offsets and the inside-the-image masks are
+// computed once per call, so each 16 output positions cost one masked gather and one store,
+// whatever the stride, padding or image size; masked-off lanes read nothing, so no lane touches
+// memory outside the image. col2im is the transpose: gather the 16 dx values, add, scatter back
+// (one (u, v) never maps two positions to the same pixel, so the scatter has no collisions and
+// each pixel gets its terms in (u, v) order, as in the portable version).
+//
+// AVX2 (no gathers: they are slow on AMD Zen 1/2). The loops of the portable Swift kernels
+// (sample blocks, channel, u, v, sample, output row), with each output row done 8 positions at
+// a time: stride 1 loads 8 consecutive input values, stride 2 loads 16 and keeps the even
+// lanes; positions whose input lies in the padding are zeroed with a lane mask. col2im adds
+// the 8 column values into the 8 (stride 2: every second of 16) dx values and blends the sum
+// into only the positions inside the image, so each pixel still gets its terms in (u, v) order
+// and untouched pixels are written back with their own bits. A vector may run past the end of
+// an output row (into the next row, which is written afterwards) but never outside the samples
+// n0 ..< n1 of the call (other threads own those): samples whose vectors all stay inside take a
+// loop without checks, the others check each group and do a group that would leave the samples
+// one value at a time. Other strides run a scalar C copy of the portable loops.
+//
+// Otherwise fl_im2col_f32 / fl_col2im_f32 return 0 and the caller runs the Swift kernels.
 
 #include "FeatureLensConv.h"
 
@@ -104,13 +118,353 @@ AVX512 static void col2im_avx512(const float *col, float *dx, long n0, long n1, 
     }
 }
 
-static int use_avx512(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512f") ? 1 : 0;
+// MARK: - Portable C and AVX2 paths
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+// im2colSampleBlock in the Swift kernels: samples handled together (the same loop order).
+static long sample_block(long p, long hw) {
+    long b = 4096 / (p > 1 ? p : 1);
+    const long b2 = 65536 / (hw > 1 ? hw : 1);
+    if (b2 < b) b = b2;
+    if (256 < b) b = 256;
+    return b > 1 ? b : 1;
+}
+
+// validRange in the Swift kernels: output columns j in [*lo, *hi) whose input column
+// j·s − pad + v lies in [0, w).
+static void valid_range(long out, long s, long pad, long v, long w, long *lo, long *hi) {
+    const long a = pad - v, b = w - 1 + pad - v;
+    long l = a <= 0 ? 0 : (a + s - 1) / s;
+    long e = b < 0 ? 0 : b / s + 1;
+    if (e > out) e = out;
+    *lo = l < e ? l : e;
+    *hi = e;
+}
+
+// The Swift kernels' loops, in C (strides the AVX2 path does not vectorize).
+static void im2col_scalar(const float *x, float *col, long n0, long n1, long batch, long c, long h, long w,
+                          long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw) {
+    const long p = oh * ow, rowStride = batch * p, block = sample_block(p, h * w);
+    for (long b0 = n0; b0 < n1; b0 += block) {
+        const long b1 = b0 + block < n1 ? b0 + block : n1;
+        for (long ci = 0; ci < c; ci++)
+            for (long u = 0; u < kh; u++)
+                for (long v = 0; v < kw; v++) {
+                    const long r = (ci * kh + u) * kw + v;
+                    long jlo, jhi;
+                    valid_range(ow, sw, pw, v, w, &jlo, &jhi);
+                    for (long n = b0; n < b1; n++) {
+                        const float *plane = x + (n * c + ci) * h * w;
+                        float *dst = col + r * rowStride + n * p;
+                        for (long i = 0; i < oh; i++) {
+                            float *d = dst + i * ow;
+                            const long ih = i * sh - ph + u;
+                            if (ih < 0 || ih >= h) {
+                                for (long j = 0; j < ow; j++) d[j] = 0.0f;
+                                continue;
+                            }
+                            const float *row = plane + ih * w;
+                            for (long j = 0; j < jlo; j++) d[j] = 0.0f;
+                            for (long j = jlo; j < jhi; j++) d[j] = row[j * sw - pw + v];
+                            for (long j = jhi; j < ow; j++) d[j] = 0.0f;
+                        }
+                    }
+                }
     }
+}
+
+static void col2im_scalar(const float *col, float *dx, long n0, long n1, long batch, long c, long h, long w,
+                          long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw) {
+    const long p = oh * ow, rowStride = batch * p, block = sample_block(p, h * w);
+    for (long b0 = n0; b0 < n1; b0 += block) {
+        const long b1 = b0 + block < n1 ? b0 + block : n1;
+        for (long ci = 0; ci < c; ci++)
+            for (long u = 0; u < kh; u++)
+                for (long v = 0; v < kw; v++) {
+                    const long r = (ci * kh + u) * kw + v;
+                    long jlo, jhi;
+                    valid_range(ow, sw, pw, v, w, &jlo, &jhi);
+                    if (jlo >= jhi) continue;
+                    for (long n = b0; n < b1; n++) {
+                        float *plane = dx + (n * c + ci) * h * w;
+                        const float *srcRow = col + r * rowStride + n * p;
+                        for (long i = 0; i < oh; i++) {
+                            const long ih = i * sh - ph + u;
+                            if (ih < 0 || ih >= h) continue;
+                            const float *s = srcRow + i * ow;
+                            float *row = plane + ih * w;
+                            for (long j = jlo; j < jhi; j++) row[j * sw - pw + v] += s[j];
+                        }
+                    }
+                }
+    }
+}
+
+// Output groups of 8 whose lane masks are kept per (u, v) (longer rows compute them per group).
+#define MASKED_GROUPS 32
+
+// All-ones in the lanes k with lo ≤ j0 + k < hi.
+AVX2 static inline __m256i lanes_between(long j0, long lo, long hi) {
+    const __m256i j = _mm256_add_epi32(_mm256_set1_epi32((int)j0), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm256_and_si256(_mm256_cmpgt_epi32(j, _mm256_set1_epi32((int)lo - 1)),
+                            _mm256_cmpgt_epi32(_mm256_set1_epi32((int)hi), j));
+}
+
+// Lanes 0, 2, …, 14 of the 16 floats at s: [s0 s2 s8 s10 | s4 s6 s12 s14], then 64-bit
+// pairs reordered (0, 2, 1, 3).
+AVX2 static inline __m256 even_lanes(const float *s) {
+    const __m256 t = _mm256_shuffle_ps(_mm256_loadu_ps(s), _mm256_loadu_ps(s + 8), _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+// a = [a0 … a7] spread to the even lanes of two vectors: [a0 · a1 · a2 · a3 ·], [a4 · a5 · a6 · a7 ·]
+// (odd lanes: copies, ignored by the callers' masks).
+AVX2 static inline void spread_even(__m256 a, __m256 *lo, __m256 *hi) {
+    const __m256 l = _mm256_unpacklo_ps(a, a), h = _mm256_unpackhi_ps(a, a);  // [a0 a0 a1 a1 | a4 a4 a5 a5], …
+    *lo = _mm256_permute2f128_ps(l, h, 0x20);
+    *hi = _mm256_permute2f128_ps(l, h, 0x31);
+}
+AVX2 static inline void spread_even_mask(__m256i m, __m256i *lo, __m256i *hi) {
+    const __m256i z = _mm256_setzero_si256();
+    const __m256i l = _mm256_unpacklo_epi32(m, z), h = _mm256_unpackhi_epi32(m, z);
+    *lo = _mm256_permute2x128_si256(l, h, 0x20);
+    *hi = _mm256_permute2x128_si256(l, h, 0x31);
+}
+
+// Stores the 8 lanes of a at d when `room` (floats writable from d) allows, else its first
+// `count` lanes.
+AVX2 static inline void store_group(float *d, __m256 a, long count, long room) {
+    if (room >= 8) {
+        _mm256_storeu_ps(d, a);
+        return;
+    }
+    float t[8];
+    _mm256_storeu_ps(t, a);
+    for (long k = 0; k < count; k++) d[k] = t[k];
+}
+
+// Sets count floats at d to +0; may also zero up to 7 more when `room` (floats writable from d) allows.
+AVX2 static inline void zero_span(float *d, long count, long room) {
+    const __m256 zero = _mm256_setzero_ps();
+    long k = 0;
+    for (; k + 8 <= count; k += 8) _mm256_storeu_ps(d + k, zero);
+    if (k < count) store_group(d + k, zero, count - k, room - k);
+}
+
+// A group of 8 column values that would read x outside [xlo, xhi), one value at a time.
+static inline void im2col_group_scalar(const float *x, long base, long j0, long sw, long jlo, long jhi, float t[8]) {
+    for (long k = 0; k < 8; k++) {
+        const long j = j0 + k;
+        t[k] = j >= jlo && j < jhi ? x[base + j * sw] : 0.0f;
+    }
+}
+
+// sw ∈ {1, 2}. Per (ci, u, v) the output rows i < ilo and i ≥ ihi read the padding (zeros); a
+// sample whose other rows read and write only inside the call's samples takes the loop without
+// checks, the others (at most the first and last sample of the call) check every group.
+AVX2 static void im2col_avx2(const float *x, float *col, long n0, long n1, long batch, long c, long h, long w,
+                             long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw) {
+    const long p = oh * ow, hw = h * w, rowStride = batch * p, block = sample_block(p, hw);
+    const long groups = (ow + 7) / 8, span = 8 * sw;
+    const long xlo = n0 * c * hw, xhi = n1 * c * hw;  // x indices the call may read
+    __m256i masks[MASKED_GROUPS];
+    for (long b0 = n0; b0 < n1; b0 += block) {
+        const long b1 = b0 + block < n1 ? b0 + block : n1;
+        for (long ci = 0; ci < c; ci++)
+            for (long u = 0; u < kh; u++)
+                for (long v = 0; v < kw; v++) {
+                    const long r = (ci * kh + u) * kw + v;
+                    long ilo, ihi, jlo, jhi;
+                    valid_range(oh, sh, ph, u, h, &ilo, &ihi);
+                    valid_range(ow, sw, pw, v, w, &jlo, &jhi);
+                    const int kept = groups <= MASKED_GROUPS;
+                    for (long g = 0; g < groups && g < MASKED_GROUPS; g++) masks[g] = lanes_between(8 * g, jlo, jhi);
+                    float *const rowBase = col + r * rowStride;
+                    const long end = n1 * p;  // rowBase indices the call may write
+                    for (long n = b0; n < b1; n++) {
+                        const long d = n * p;
+                        // x index of the first value row i reads (column j = 0)
+                        const long first = (n * c + ci) * hw + (ilo * sh - ph + u) * w - pw + v, step = sh * w;
+                        zero_span(rowBase + d, ilo * ow, end - d);
+                        if (ihi > ilo && kept && first >= xlo && first + (ihi - 1 - ilo) * step + (groups - 1) * span + span <= xhi &&
+                            d + (ihi - 1) * ow + 8 * groups <= end) {
+                            const float *src = x + first;
+                            float *dst = rowBase + d + ilo * ow;
+                            if (sw == 1)
+                                for (long i = ilo; i < ihi; i++, src += step, dst += ow)
+                                    for (long g = 0; g < groups; g++)
+                                        _mm256_storeu_ps(dst + 8 * g, _mm256_and_ps(_mm256_loadu_ps(src + 8 * g),
+                                                                                     _mm256_castsi256_ps(masks[g])));
+                            else if (ow <= 4) {  // rows of ≤ 4: one 8-value load and a 4-lane store
+                                const __m128 m = _mm_castsi128_ps(_mm256_castsi256_si128(masks[0]));
+                                for (long i = ilo; i < ihi; i++, src += step, dst += ow)
+                                    _mm_storeu_ps(dst, _mm_and_ps(_mm_shuffle_ps(_mm_loadu_ps(src), _mm_loadu_ps(src + 4),
+                                                                                 _MM_SHUFFLE(2, 0, 2, 0)), m));
+                            } else
+                                for (long i = ilo; i < ihi; i++, src += step, dst += ow)
+                                    for (long g = 0; g < groups; g++)
+                                        _mm256_storeu_ps(dst + 8 * g, _mm256_and_ps(even_lanes(src + 16 * g),
+                                                                                    _mm256_castsi256_ps(masks[g])));
+                        } else {
+                            for (long i = ilo; i < ihi; i++) {
+                                const long di = d + i * ow, base = first + (i - ilo) * step;
+                                for (long g = 0; g < groups; g++) {
+                                    const long j0 = 8 * g, s0 = base + j0 * sw;
+                                    __m256 a;
+                                    if (s0 >= xlo && s0 + span <= xhi) {
+                                        const __m256i m = kept ? masks[g] : lanes_between(j0, jlo, jhi);
+                                        a = sw == 1 ? _mm256_loadu_ps(x + s0) : even_lanes(x + s0);
+                                        a = _mm256_and_ps(a, _mm256_castsi256_ps(m));
+                                    } else {
+                                        float t[8];
+                                        im2col_group_scalar(x, base, j0, sw, jlo, jhi, t);
+                                        a = _mm256_loadu_ps(t);
+                                    }
+                                    store_group(rowBase + di + j0, a, ow - j0, end - di - j0);
+                                }
+                            }
+                        }
+                        zero_span(rowBase + d + ihi * ow, (oh - ihi) * ow, end - d - ihi * ow);
+                    }
+                }
+    }
+}
+
+// Adds the 8 column values at s into the dx values of columns j0 … j0 + 7 (at d, every sw-th
+// value) inside [jlo, jhi): m0 (and, for sw = 2, m1) are the lanes to change.
+AVX2 static inline void col2im_group(const float *s, float *d, long sw, __m256i m0, __m256i m1) {
+    const __m256 a = _mm256_loadu_ps(s);
+    if (sw == 1) {
+        const __m256 old = _mm256_loadu_ps(d);
+        _mm256_storeu_ps(d, _mm256_blendv_ps(old, _mm256_add_ps(old, a), _mm256_castsi256_ps(m0)));
+    } else {
+        __m256 lo, hi;
+        spread_even(a, &lo, &hi);
+        const __m256 old0 = _mm256_loadu_ps(d);
+        _mm256_storeu_ps(d, _mm256_blendv_ps(old0, _mm256_add_ps(old0, lo), _mm256_castsi256_ps(m0)));
+        // Skipped when no column of the second half is inside (short rows: the next row's load
+        // would otherwise overlap this store and stall store-to-load forwarding).
+        if (!_mm256_testz_si256(m1, m1)) {
+            const __m256 old1 = _mm256_loadu_ps(d + 8);
+            _mm256_storeu_ps(d + 8, _mm256_blendv_ps(old1, _mm256_add_ps(old1, hi), _mm256_castsi256_ps(m1)));
+        }
+    }
+}
+
+// sw ∈ {1, 2}. As im2col_avx2: rows ilo ≤ i < ihi, the groups g0 ≤ g < g1 with a column inside,
+// and per sample either the loop without checks or the one checking every group.
+AVX2 static void col2im_avx2(const float *col, float *dx, long n0, long n1, long batch, long c, long h, long w,
+                             long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw) {
+    const long p = oh * ow, hw = h * w, rowStride = batch * p, block = sample_block(p, hw);
+    const long span = 8 * sw;
+    const long dlo = n0 * c * hw, dhi = n1 * c * hw;  // dx indices the call may read and write
+    __m256i masks[2 * MASKED_GROUPS];
+    for (long b0 = n0; b0 < n1; b0 += block) {
+        const long b1 = b0 + block < n1 ? b0 + block : n1;
+        for (long ci = 0; ci < c; ci++)
+            for (long u = 0; u < kh; u++)
+                for (long v = 0; v < kw; v++) {
+                    const long r = (ci * kh + u) * kw + v;
+                    long ilo, ihi, jlo, jhi;
+                    valid_range(oh, sh, ph, u, h, &ilo, &ihi);
+                    valid_range(ow, sw, pw, v, w, &jlo, &jhi);
+                    if (ilo >= ihi || jlo >= jhi) continue;
+                    const long g0 = jlo / 8, g1 = (jhi + 7) / 8;  // the groups with a column inside
+                    const int kept = g1 - g0 <= MASKED_GROUPS;
+                    for (long g = g0; g < g1 && g - g0 < MASKED_GROUPS; g++) {
+                        const __m256i m = lanes_between(8 * g, jlo, jhi);
+                        if (sw == 1) masks[2 * (g - g0)] = masks[2 * (g - g0) + 1] = m;
+                        else spread_even_mask(m, &masks[2 * (g - g0)], &masks[2 * (g - g0) + 1]);
+                    }
+                    const float *const rowBase = col + r * rowStride;
+                    const long end = n1 * p;  // rowBase indices the call may read
+                    for (long n = b0; n < b1; n++) {
+                        // dx index of the value row i adds into at column j = 0
+                        const long first = (n * c + ci) * hw + (ilo * sh - ph + u) * w - pw + v, step = sh * w;
+                        const long s = n * p + ilo * ow;  // rowBase index of row ilo
+                        if (kept && first + g0 * span >= dlo && first + (ihi - 1 - ilo) * step + g1 * span <= dhi &&
+                            s + (ihi - 1 - ilo) * ow + 8 * g1 <= end) {
+                            const float *src = rowBase + s;
+                            float *dst = dx + first;
+                            for (long i = ilo; i < ihi; i++, src += ow, dst += step)
+                                for (long g = g0; g < g1; g++)
+                                    col2im_group(src + 8 * g, dst + g * span, sw, masks[2 * (g - g0)], masks[2 * (g - g0) + 1]);
+                            continue;
+                        }
+                        for (long i = ilo; i < ihi; i++) {
+                            const long si = s + (i - ilo) * ow, base = first + (i - ilo) * step;
+                            for (long g = g0; g < g1; g++) {
+                                const long j0 = 8 * g, d0 = base + j0 * sw;
+                                if (d0 >= dlo && d0 + span <= dhi && si + j0 + 8 <= end) {
+                                    __m256i m0, m1;
+                                    if (kept) {
+                                        m0 = masks[2 * (g - g0)];
+                                        m1 = masks[2 * (g - g0) + 1];
+                                    } else if (sw == 1) {
+                                        m0 = m1 = lanes_between(j0, jlo, jhi);
+                                    } else {
+                                        spread_even_mask(lanes_between(j0, jlo, jhi), &m0, &m1);
+                                    }
+                                    col2im_group(rowBase + si + j0, dx + d0, sw, m0, m1);
+                                } else {
+                                    const long jend = j0 + 8 < jhi ? j0 + 8 : jhi;
+                                    for (long j = j0 > jlo ? j0 : jlo; j < jend; j++) dx[base + j * sw] += rowBase[si + j];
+                                }
+                            }
+                        }
+                    }
+                }
+    }
+}
+
+static int conv_path_cached = -1;
+
+int fl_conv_path_available(int path) {
+    __builtin_cpu_init();
+    switch (path) {
+    case FL_CONV_PATH_PORTABLE: return 1;
+    case FL_CONV_PATH_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case FL_CONV_PATH_AVX512: return __builtin_cpu_supports("avx512f");
+    default: return 0;
+    }
+}
+
+int fl_conv_path(void) {
+    if (conv_path_cached < 0)
+        conv_path_cached = fl_conv_path_available(FL_CONV_PATH_AVX512) ? FL_CONV_PATH_AVX512
+                           : fl_conv_path_available(FL_CONV_PATH_AVX2) ? FL_CONV_PATH_AVX2
+                                                                       : FL_CONV_PATH_PORTABLE;
+    return conv_path_cached;
+}
+
+static int use_avx512(void) { return fl_conv_path() == FL_CONV_PATH_AVX512; }
+
+static int use_avx2(void) {
+    static int cached = -1;
+    if (cached < 0) cached = fl_conv_path_available(FL_CONV_PATH_AVX2);
     return cached;
+}
+
+// The lane indices of the AVX2 path are 32-bit; larger rows take the scalar loops.
+static int fits_avx2(long ow, long sw) { return (sw == 1 || sw == 2) && ow < 0x7FFFFFF0L; }
+
+int fl_im2col_f32_avx2(const float *x, float *col, long n0, long n1, long batch, long c, long h, long w,
+                       long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw) {
+    if (!use_avx2()) return 0;
+    if (n1 <= n0 || oh <= 0 || ow <= 0) return 1;
+    if (fits_avx2(ow, sw)) im2col_avx2(x, col, n0, n1, batch, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw);
+    else im2col_scalar(x, col, n0, n1, batch, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw);
+    return 1;
+}
+
+int fl_col2im_f32_avx2(const float *col, float *dx, long n0, long n1, long batch, long c, long h, long w,
+                       long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw) {
+    if (!use_avx2()) return 0;
+    if (n1 <= n0 || oh <= 0 || ow <= 0) return 1;
+    if (fits_avx2(ow, sw)) col2im_avx2(col, dx, n0, n1, batch, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw);
+    else col2im_scalar(col, dx, n0, n1, batch, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw);
+    return 1;
 }
 
 // The table for n1 − n0 = `samples` samples: `given`, or a temporary one returned through `*own`
@@ -127,31 +481,60 @@ static const int *table_for(const int *given, int **own, long samples, long c, l
     return *own;
 }
 
+// AVX-512F: the gather path when its table is usable, else the AVX2 path (every AVX-512F CPU
+// has AVX2 and FMA).
 int fl_im2col_f32(const float *x, float *col, long n0, long n1, long batch, long c, long h, long w,
                   long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, const int *table) {
-    if (!use_avx512()) return 0;
+    const int path = fl_conv_path();
+    if (path == FL_CONV_PATH_PORTABLE) return 0;
     if (n1 <= n0) return 1;
-    int *own;
-    const int *t = table_for(table, &own, n1 - n0, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw);
-    if (!t) return 0;
-    im2col_avx512(x, col, n0, n1, batch, c, h, w, oh, ow, kh, kw, t);
-    __builtin_free(own);
-    return 1;
+    if (path == FL_CONV_PATH_AVX512) {
+        int *own;
+        const int *t = table_for(table, &own, n1 - n0, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw);
+        if (t) {
+            im2col_avx512(x, col, n0, n1, batch, c, h, w, oh, ow, kh, kw, t);
+            __builtin_free(own);
+            return 1;
+        }
+    }
+    return fl_im2col_f32_avx2(x, col, n0, n1, batch, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw);
 }
 
 int fl_col2im_f32(const float *col, float *dx, long n0, long n1, long batch, long c, long h, long w,
                   long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, const int *table) {
-    if (!use_avx512()) return 0;
+    const int path = fl_conv_path();
+    if (path == FL_CONV_PATH_PORTABLE) return 0;
     if (n1 <= n0) return 1;
-    int *own;
-    const int *t = table_for(table, &own, n1 - n0, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw);
-    if (!t) return 0;
-    col2im_avx512(col, dx, n0, n1, batch, c, h, w, oh, ow, kh, kw, t);
-    __builtin_free(own);
-    return 1;
+    if (path == FL_CONV_PATH_AVX512) {
+        int *own;
+        const int *t = table_for(table, &own, n1 - n0, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw);
+        if (t) {
+            col2im_avx512(col, dx, n0, n1, batch, c, h, w, oh, ow, kh, kw, t);
+            __builtin_free(own);
+            return 1;
+        }
+    }
+    return fl_col2im_f32_avx2(col, dx, n0, n1, batch, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw);
 }
 
 #else
+
+int fl_conv_path_available(int path) { return path == FL_CONV_PATH_PORTABLE; }
+int fl_conv_path(void) { return FL_CONV_PATH_PORTABLE; }
+
+int fl_im2col_f32_avx2(const float *x, float *col, long n0, long n1, long batch, long c, long h, long w,
+                       long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw) {
+    (void)x; (void)col; (void)n0; (void)n1; (void)batch; (void)c; (void)h; (void)w; (void)oh; (void)ow;
+    (void)kh; (void)kw; (void)sh; (void)sw; (void)ph; (void)pw;
+    return 0;
+}
+
+int fl_col2im_f32_avx2(const float *col, float *dx, long n0, long n1, long batch, long c, long h, long w,
+                       long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw) {
+    (void)col; (void)dx; (void)n0; (void)n1; (void)batch; (void)c; (void)h; (void)w; (void)oh; (void)ow;
+    (void)kh; (void)kw; (void)sh; (void)sw; (void)ph; (void)pw;
+    return 0;
+}
 
 int fl_im2col_f32(const float *x, float *col, long n0, long n1, long batch, long c, long h, long w,
                   long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, const int *table) {

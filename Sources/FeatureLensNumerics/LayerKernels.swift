@@ -430,9 +430,11 @@ package struct ConvSpec {
     }
 }
 
-/// The im2col/col2im gather table for chunks of `samples` samples (Float with AVX-512 only;
-/// nil otherwise): `[Int32]` offsets for `im2col`/`col2im`'s `table` argument.
+/// The im2col/col2im gather table for chunks of `samples` samples (Float on the AVX-512 path
+/// only; nil on other CPUs, whose paths do not use it): `[Int32]` offsets for
+/// `im2col`/`col2im`'s `table` argument.
 package func convGatherTable(samples: Int, c: Int, h: Int, w: Int, oh: Int, ow: Int, spec s: ConvSpec) -> [Int32]? {
+    guard fl_conv_path() == FL_CONV_PATH_AVX512 else { return nil }
     let count = fl_conv_table_ints(samples, oh, ow, s.kh, s.kw)
     var t = [Int32](repeating: 0, count: count)
     let ok = t.withUnsafeMutableBufferPointer {

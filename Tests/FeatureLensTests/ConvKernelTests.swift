@@ -8,17 +8,16 @@ import Testing
 @testable import FeatureLensAudit
 import FeatureLensNumerics
 
-/// The AVX-512 im2col/col2im and elementwise kernels (conv.c) against the portable Swift
-/// versions, bit for bit, and the chunked Conv2D against direct loops. On a CPU without
-/// AVX-512 the C entry points report that they did nothing (the comparisons are then reported
-/// as skipped, with the reason) or run their scalar versions.
+/// The AVX-512 and AVX2 im2col/col2im and the elementwise kernels (conv.c) against the portable
+/// Swift versions, bit for bit, and the chunked Conv2D against direct loops. A path this CPU
+/// cannot run is reported as skipped, with the reason; the elementwise kernels run their scalar
+/// versions there.
 @Suite struct ConvKernelTests {
-    /// True when the C im2col runs its AVX-512 path on this CPU (it returns 1 on a 1×1 image).
-    static let hasAVX512Path: Bool = {
-        let x: [Float] = [1]
-        var col: [Float] = [0]
-        return fl_im2col_f32(x, &col, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, nil) == 1
-    }()
+    /// True when fl_im2col_f32 / fl_col2im_f32 take their AVX-512 gather path on this CPU.
+    static let hasAVX512Path = fl_conv_path() == FL_CONV_PATH_AVX512
+    /// True when this CPU can run the AVX2 path (fl_im2col_f32_avx2 / fl_col2im_f32_avx2); it is
+    /// the dispatched path when AVX-512F is absent.
+    static let hasAVX2Path = fl_conv_path_available(FL_CONV_PATH_AVX2) == 1
 
     struct Geometry: CustomStringConvertible {
         var n, c, h, w, kh, kw, sh, sw, ph, pw: Int
@@ -95,6 +94,150 @@ import FeatureLensNumerics
         } }
         #expect(fast.map(\.bitPattern) == portable.map(\.bitPattern), "\(g)")
         #expect(fast != start || col.allSatisfy { $0 == 0 })
+    }
+
+    /// Every combination of kernel 1×1/3×3/5×5, stride 1/2/3 and padding 0/1/2 on images from
+    /// 1×1 to 28×28 (odd, even, wide, tall), with c = 1, 3 or 32, plus rectangular windows with
+    /// different strides and paddings per axis and the three ConvNet layers.
+    static let avx2Geometries: [Geometry] = {
+        var list: [Geometry] = []
+        let sizes = [(1, 1), (2, 3), (7, 7), (8, 6), (14, 14), (28, 28), (5, 19), (3, 37)]
+        var index = 0
+        for k in [1, 3, 5] { for s in [1, 2, 3] { for pad in [0, 1, 2] { for (h, w) in sizes {
+            guard h + 2 * pad >= k, w + 2 * pad >= k else { continue }
+            let c = [1, 3, 32][index % 3]
+            index += 1
+            if c == 32 && h * w > 100 { continue }  // keeps the debug-build portable reference quick
+            list.append(Geometry(n: 4, c: c, h: h, w: w, kh: k, kw: k, sh: s, sw: s, ph: pad, pw: pad))
+        } } } }
+        list += [
+            Geometry(n: 5, c: 3, h: 9, w: 21, kh: 3, kw: 5, sh: 2, sw: 1, ph: 1, pw: 2),
+            Geometry(n: 4, c: 2, h: 12, w: 17, kh: 5, kw: 3, sh: 1, sw: 2, ph: 2, pw: 0),
+            Geometry(n: 3, c: 3, h: 6, w: 35, kh: 2, kw: 4, sh: 3, sw: 2, ph: 1, pw: 2),
+            Geometry(n: 4, c: 1, h: 3, w: 70, kh: 1, kw: 3, sh: 1, sw: 2, ph: 0, pw: 1),  // ow = 35: five groups of 8
+            Geometry(n: 3, c: 2, h: 4, w: 600, kh: 1, kw: 3, sh: 1, sw: 2, ph: 0, pw: 1), // ow = 300: more groups than the kept masks
+            Geometry(n: 3, c: 2, h: 2, w: 300, kh: 1, kw: 3, sh: 1, sw: 1, ph: 0, pw: 1),
+            Geometry(n: 6, c: 1, h: 28, w: 28, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1),   // ConvNet layer 1
+            Geometry(n: 4, c: 32, h: 14, w: 14, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1),  // layer 2
+            Geometry(n: 4, c: 64, h: 7, w: 7, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1),    // layer 3
+        ]
+        return list
+    }()
+
+    /// Values with signed zeros and, with `nans`, NaNs of two payloads and signs, which a copy or
+    /// an untouched pixel must keep bit for bit. (Only one operand of an addition may be a NaN:
+    /// which of two NaN payloads a sum keeps depends on the operand order the compiler picked.)
+    private func valuesWithSpecials(_ count: Int, seed: UInt64, nans: Bool = true) -> [Float] {
+        var v = values(count, seed: seed)
+        let specials: [Float] = nans ? [-0.0, 0.0, Float(bitPattern: 0x7FC0_0001), -Float.nan] : [-0.0, 0.0]
+        for i in Swift.stride(from: 3, to: count, by: 11) { v[i] = specials[i % specials.count] }
+        return v
+    }
+
+    /// The sample ranges each comparison runs: the whole batch in one call, the batch split
+    /// in two calls (as two threads would), and samples 1 ..< n − 1 alone (n ≥ 3), whose
+    /// outputs outside the range must stay untouched.
+    private static func ranges(_ n: Int) -> [[Range<Int>]] {
+        var r: [[Range<Int>]] = [[0..<n], [0..<(n / 2), (n / 2)..<n]]
+        if n >= 3 { r.append([1..<(n - 1)]) }
+        return r
+    }
+
+    @Test(.enabled(if: ConvKernelTests.hasAVX2Path, "this CPU has no AVX2 and FMA (the AVX2 im2col cannot run)"),
+          arguments: avx2Geometries)
+    func avx2Im2colMatchesPortableVersion(_ g: Geometry) throws {
+        let x = valuesWithSpecials(g.n * g.c * g.h * g.w, seed: 11)
+        let count = g.c * g.kh * g.kw * g.n * g.oh * g.ow
+        let untouched = Float(bitPattern: 0x7FC0_BEEF)  // a NaN no input holds
+        for calls in Self.ranges(g.n) {
+            var fast = [Float](repeating: untouched, count: count), portable = fast
+            x.withUnsafeBufferPointer { xb in
+                fast.withUnsafeMutableBufferPointer { fb in
+                    portable.withUnsafeMutableBufferPointer { pb in
+                        for r in calls {
+                            #expect(fl_im2col_f32_avx2(xb.baseAddress!, fb.baseAddress!, r.lowerBound, r.upperBound, g.n,
+                                                       g.c, g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw) == 1)
+                            im2colKernel(xb.baseAddress!, pb.baseAddress!, samples: r, batch: g.n, c: g.c, h: g.h, w: g.w,
+                                         oh: g.oh, ow: g.ow, spec: g.spec)
+                        }
+                    }
+                }
+            }
+            #expect(fast.map(\.bitPattern) == portable.map(\.bitPattern), "\(g), calls \(calls)")
+            // Outside the calls' samples nothing was written (the portable kernel writes only inside).
+            let written = Set(calls.flatMap { Array($0) })
+            let p = g.oh * g.ow
+            let outside = (0..<count).filter { !written.contains(($0 % (g.n * p)) / p) }
+            #expect(outside.allSatisfy { fast[$0].bitPattern == untouched.bitPattern }, "\(g), calls \(calls)")
+        }
+    }
+
+    @Test(.enabled(if: ConvKernelTests.hasAVX2Path, "this CPU has no AVX2 and FMA (the AVX2 col2im cannot run)"),
+          arguments: avx2Geometries)
+    func avx2Col2imMatchesPortableVersion(_ g: Geometry) throws {
+        let col = valuesWithSpecials(g.c * g.kh * g.kw * g.n * g.oh * g.ow, seed: 12, nans: false)
+        let start = valuesWithSpecials(g.n * g.c * g.h * g.w, seed: 13)  // col2im adds into dx
+        let inSample = g.c * g.h * g.w
+        for calls in Self.ranges(g.n) {
+            var fast = start, portable = start
+            col.withUnsafeBufferPointer { cb in
+                fast.withUnsafeMutableBufferPointer { fb in
+                    portable.withUnsafeMutableBufferPointer { pb in
+                        for r in calls {
+                            #expect(fl_col2im_f32_avx2(cb.baseAddress!, fb.baseAddress!, r.lowerBound, r.upperBound, g.n,
+                                                       g.c, g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw) == 1)
+                            col2imKernel(cb.baseAddress!, pb.baseAddress!, samples: r, batch: g.n, c: g.c, h: g.h, w: g.w,
+                                         oh: g.oh, ow: g.ow, spec: g.spec)
+                        }
+                    }
+                }
+            }
+            #expect(fast.map(\.bitPattern) == portable.map(\.bitPattern), "\(g), calls \(calls)")
+            let written = Set(calls.flatMap { Array($0) })
+            let outside = (0..<start.count).filter { !written.contains($0 / inSample) }
+            #expect(outside.allSatisfy { fast[$0].bitPattern == start[$0].bitPattern }, "\(g), calls \(calls)")
+            // The comparison has something to compare: when some window position covers a pixel
+            // (not so for, e.g., a 1×1 kernel at stride 2 with padding 1 on a 1×1 image), some
+            // pixel of the calls' samples changed.
+            let coversRow = (0..<g.oh).contains { i in (0..<g.kh).contains { (0..<g.h).contains(i * g.sh - g.ph + $0) } }
+            let coversColumn = (0..<g.ow).contains { j in (0..<g.kw).contains { (0..<g.w).contains(j * g.sw - g.pw + $0) } }
+            let changed = (0..<start.count).contains { written.contains($0 / inSample) && fast[$0].bitPattern != start[$0].bitPattern }
+            #expect(changed == (coversRow && coversColumn), "\(g), calls \(calls)")
+        }
+    }
+
+    /// What Conv2D calls on this CPU, whatever its path: the im2col/col2im dispatchers (with the
+    /// gather table, which exists on the AVX-512 path only) give the portable kernels' bits, and
+    /// the C entry points do the work exactly when fl_conv_path() names a SIMD path.
+    @Test(arguments: avx2Geometries.suffix(3))
+    func dispatchedKernelsMatchPortableVersions(_ g: Geometry) {
+        let hasSIMDPath = fl_conv_path() != FL_CONV_PATH_PORTABLE
+        #expect(fl_conv_path_available(fl_conv_path()) == 1)
+        let x = valuesWithSpecials(g.n * g.c * g.h * g.w, seed: 21)
+        let col = valuesWithSpecials(g.c * g.kh * g.kw * g.n * g.oh * g.ow, seed: 22, nans: false)
+        let table = convGatherTable(samples: g.n, c: g.c, h: g.h, w: g.w, oh: g.oh, ow: g.ow, spec: g.spec)
+        #expect((table != nil) == Self.hasAVX512Path)
+        var im = [Float](repeating: 1, count: col.count), imPortable = im
+        var dx = x, dxPortable = x
+        x.withUnsafeBufferPointer { xb in col.withUnsafeBufferPointer { cb in
+            im.withUnsafeMutableBufferPointer { ib in dx.withUnsafeMutableBufferPointer { db in withTable(table) { t in
+                im2col(xb.baseAddress!, ib.baseAddress!, samples: 0..<g.n, batch: g.n, c: g.c, h: g.h, w: g.w,
+                       oh: g.oh, ow: g.ow, spec: g.spec, table: t)
+                col2im(cb.baseAddress!, db.baseAddress!, samples: 0..<g.n, batch: g.n, c: g.c, h: g.h, w: g.w,
+                       oh: g.oh, ow: g.ow, spec: g.spec, table: t)
+                var probe = [Float](repeating: 0, count: ib.count)
+                #expect((fl_im2col_f32(xb.baseAddress!, &probe, 0, g.n, g.n, g.c, g.h, g.w, g.oh, g.ow, g.kh, g.kw,
+                                       g.sh, g.sw, g.ph, g.pw, t) == 1) == hasSIMDPath)
+            } } }
+            imPortable.withUnsafeMutableBufferPointer { ib in dxPortable.withUnsafeMutableBufferPointer { db in
+                im2colKernel(xb.baseAddress!, ib.baseAddress!, samples: 0..<g.n, batch: g.n, c: g.c, h: g.h, w: g.w,
+                             oh: g.oh, ow: g.ow, spec: g.spec)
+                col2imKernel(cb.baseAddress!, db.baseAddress!, samples: 0..<g.n, batch: g.n, c: g.c, h: g.h, w: g.w,
+                             oh: g.oh, ow: g.ow, spec: g.spec)
+            } }
+        } }
+        #expect(im.map(\.bitPattern) == imPortable.map(\.bitPattern), "\(g)")
+        #expect(dx.map(\.bitPattern) == dxPortable.map(\.bitPattern), "\(g)")
     }
 
     @Test func elementwiseKernelsMatchTheirDefinitions() {

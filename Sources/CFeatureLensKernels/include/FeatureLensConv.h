@@ -1,19 +1,33 @@
 #ifndef FEATURELENS_CONV_H
 #define FEATURELENS_CONV_H
 
-// Single-precision im2col / col2im for Conv2D (NCHW), with AVX-512F row copies chosen at run
-// time. Each function returns 1 when it did the work and 0 when this CPU has no AVX-512F; the
-// caller then runs its portable version (FeatureLens/Encoders/Conv2D.swift), which performs
-// the same floating-point operations in the same order, so both give identical results.
+// Single-precision im2col / col2im for Conv2D (NCHW), with a SIMD path chosen once at run time
+// (fl_conv_path): AVX-512F gathers and scatters, else AVX2 row copies (no gathers), else none.
+// fl_im2col_f32 / fl_col2im_f32 return 1 when they did the work and 0 on a CPU with neither;
+// the caller then runs its portable version (im2colKernel / col2imKernel in
+// Sources/FeatureLensNumerics/LayerKernels.swift). Every path performs the same floating-point
+// operations in the same order as the portable one, so all give bit-identical results.
 //
 // Geometry: x is [batch, c, h, w]; the output plane is oh × ow with P = oh·ow; the column
 // matrix col is [c·kh·kw, batch·P] (row (ci, u, v), column n·P + i·ow + j), row stride batch·P.
-// Only samples n0 ≤ n < n1 are touched; their columns of each column-matrix row are one
-// contiguous run, gathered 16 at a time through a table of offsets.
+// Only samples n0 ≤ n < n1 are touched (read or written), so threads may split a batch by
+// sample ranges; their columns of each column-matrix row are one contiguous run.
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/// The im2col/col2im paths (values of fl_conv_path).
+#define FL_CONV_PATH_PORTABLE 0
+#define FL_CONV_PATH_AVX2 1
+#define FL_CONV_PATH_AVX512 2
+
+/// The path fl_im2col_f32 / fl_col2im_f32 take on this CPU: FL_CONV_PATH_AVX512 with AVX-512F,
+/// else FL_CONV_PATH_AVX2 with AVX2 and FMA, else FL_CONV_PATH_PORTABLE (they return 0).
+int fl_conv_path(void);
+
+/// 1 when this CPU can run `path` (one of FL_CONV_PATH_…), else 0.
+int fl_conv_path_available(int path);
 
 /// Ints in the gather table of `samples` samples (see conv.c).
 long fl_conv_table_ints(long samples, long oh, long ow, long kh, long kw);
@@ -23,8 +37,9 @@ long fl_conv_table_ints(long samples, long oh, long ow, long kh, long kw);
 int fl_conv_table_build(int *table, long samples, long c, long h, long w, long oh, long ow, long kh, long kw,
                         long sh, long sw, long ph, long pw);
 
-/// `table`: one built by fl_conv_table_build for n1 − n0 samples and the same geometry, or NULL
-/// (a temporary one is built).
+/// `table` (used by the AVX-512F path only): one built by fl_conv_table_build for n1 − n0
+/// samples and the same geometry, or NULL (a temporary one is built). When no table is usable
+/// (offsets beyond 31 bits) the AVX-512F CPU runs the AVX2 path.
 /// col[(ci,u,v), n·P + i·ow + j] = x[n, ci, i·sh − ph + u, j·sw − pw + v], 0 outside the image.
 int fl_im2col_f32(const float *x, float *col, long n0, long n1, long batch, long c, long h, long w,
                   long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, const int *table);
@@ -33,6 +48,17 @@ int fl_im2col_f32(const float *x, float *col, long n0, long n1, long batch, long
 /// adding its terms in (u, v) order.
 int fl_col2im_f32(const float *col, float *dx, long n0, long n1, long batch, long c, long h, long w,
                   long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, const int *table);
+
+/// The AVX2 path of fl_im2col_f32 (for tests and benchmarks on any AVX2 CPU): stride sw 1 or 2
+/// copies 8 output positions at a time (stride 2: two loads, even lanes kept), other strides run
+/// a scalar C loop. Returns 0 (and does nothing) without AVX2 and FMA.
+int fl_im2col_f32_avx2(const float *x, float *col, long n0, long n1, long batch, long c, long h, long w,
+                       long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw);
+
+/// The AVX2 path of fl_col2im_f32 (as fl_im2col_f32_avx2); each pixel adds its terms in (u, v)
+/// order, pixels that get no term keep their bits.
+int fl_col2im_f32_avx2(const float *col, float *dx, long n0, long n1, long batch, long c, long h, long w,
+                       long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw);
 
 /// y[i] = x[i] if x[i] > 0 or x[i] is NaN, else +0 (ReLU, NaN propagating), i < n.
 void fl_relu_forward_f32(const float *x, float *y, long n);
