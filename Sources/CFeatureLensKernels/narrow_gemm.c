@@ -262,6 +262,13 @@ static int narrow_has_avx2(void) {
 }
 #endif
 
+// Which AVX2 layout is faster depends on the width n: measured on a 2-core AMD EPYC (Zen 1,
+// AVX2) with m = k = 400 (`featurelens bench linear`), the unpacked kernel's 6×8 blocks win at
+// n = 8 and the packed kernel at every other width (e.g. n = 3: 2.6×, n = 64: 1.35×).
+#ifdef FL_NARROW_X86
+static int narrow_prefers_packed(long n) { return n != 8; }
+#endif
+
 void fl_dgemm_narrow(long m, long n, long k, const double *a, long lda, const double *b, long ldb,
                      double beta, double *c, long ldc) {
     if (m <= 0 || n <= 0) return;
@@ -269,9 +276,9 @@ void fl_dgemm_narrow(long m, long n, long k, const double *a, long lda, const do
     if (narrow_has_avx512()) { narrow_avx512(m, n, k, a, lda, b, ldb, beta, c, ldc); return; }
     if (narrow_has_avx2()) {
         // Packing A costs one pass over it (m·k) against m·k·n FMAs, and the packed kernel is
-        // faster at every width but 8 (see fl_dgemm_narrow_packed), so pack into this thread's
+        // faster at every width but 8 (narrow_prefers_packed), so pack into this thread's
         // scratch buffer; keep the plain kernel when the buffer cannot be had.
-        if (n != 8) {
+        if (narrow_prefers_packed(n)) {
             static _Thread_local double *scratch = 0;
             static _Thread_local long capacity = 0;
             const long need = fl_dgemm_narrow_packed_size(m, k);
@@ -344,17 +351,15 @@ void fl_dgemm_narrow_pack(long m, long k, const double *a, long lda, double *pac
     }
 }
 
-// Which layout is faster depends on the width n: measured on a 2-core AMD EPYC (Zen 1, AVX2)
-// with m = k = 400 (`featurelens bench linear`), the unpacked kernel's 6×8 blocks win at
-// n = 8 and the packed kernel at every other width (e.g. n = 3: 2.6×, n = 64: 1.35×).
+// The layout by narrow_prefers_packed: the packed operand when it wins, else the plain A.
 void fl_dgemm_narrow_packed(long m, long n, long k, const double *packed, const double *a, long lda,
                             const double *b, long ldb, double beta, double *c, long ldc) {
     if (m <= 0 || n <= 0) return;
 #ifdef FL_NARROW_X86
     if (narrow_has_avx512()) { narrow_avx512(m, n, k, a, lda, b, ldb, beta, c, ldc); return; }
     if (narrow_has_avx2()) {
-        if (n == 8) narrow_avx2(m, n, k, a, lda, b, ldb, beta, c, ldc);
-        else narrow_packed_avx2(m, n, k, packed, b, ldb, beta, c, ldc);
+        if (narrow_prefers_packed(n)) narrow_packed_avx2(m, n, k, packed, b, ldb, beta, c, ldc);
+        else narrow_avx2(m, n, k, a, lda, b, ldb, beta, c, ldc);
         return;
     }
 #endif

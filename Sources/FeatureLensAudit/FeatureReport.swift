@@ -160,15 +160,21 @@ public struct SignificantChange: Sendable, Equatable {
         var p = 1
         for i in 1..<accuracies.count where accuracies[i] > accuracies[p] { p = i }
         let last = accuracies.count - 1
-        let (a0, ap, af) = (accuracies[0], accuracies[p], accuracies[last])
-        let (s0, sp, sf) = (standardErrors[0], standardErrors[p], standardErrors[last])
+        self.init(baseline: (accuracies[0], standardErrors[0]), peak: (accuracies[p], standardErrors[p]),
+                  final: (accuracies[last], standardErrors[last]), peakIndex: p)
+    }
+
+    /// The change from (accuracy, standard error) at the baseline, the peak and the end; nil
+    /// when any of them is not finite or a difference has no positive standard error.
+    public init?(baseline: (Double, Double), peak: (Double, Double), final: (Double, Double), peakIndex: Int) {
+        let ((a0, s0), (ap, sp), (af, sf)) = (baseline, peak, final)
         guard [a0, ap, af, s0, sp, sf].allSatisfy({ $0.isFinite }) else { return nil }
         let dRise = (s0 * s0 + sp * sp).squareRoot(), dFall = (sp * sp + sf * sf).squareRoot()
         guard dRise > 0, dFall > 0 else { return nil }
         rise = (ap - a0) / dRise
         fall = (ap - af) / dFall
         endsAtOrBelowBaseline = af <= a0
-        peakIndex = p
+        self.peakIndex = peakIndex
     }
 }
 
@@ -277,19 +283,12 @@ public struct FeatureSummary: Codable, Sendable, Equatable {
         case baselineGroupShare = "baseline_group_variance_share", finalGroupShare = "final_group_variance_share"
     }
 
-    /// (peak − final) / √(se_peak² + se_final²): how many standard errors the end lies below
-    /// the peak; nil without standard errors.
-    public var fallInStandardErrors: Double? {
-        guard let sp = peakStandardError, let sf = finalStandardError else { return nil }
-        let d = (sp * sp + sf * sf).squareRoot()
-        return d > 0 && d.isFinite ? (peak - final) / d : nil
-    }
-
-    /// (peak − baseline) / √(se₀² + se_peak²); nil without a baseline or standard errors.
-    public var riseInStandardErrors: Double? {
-        guard let b = baseline, let s0 = baselineStandardError, let sp = peakStandardError else { return nil }
-        let d = (s0 * s0 + sp * sp).squareRoot()
-        return d > 0 && d.isFinite ? (peak - b) / d : nil
+    /// The rise to the peak and the fall from it, in standard errors of the differences
+    /// (`SignificantChange`); nil without a baseline or standard errors.
+    public var change: SignificantChange? {
+        guard let b = baseline, let s0 = baselineStandardError, let sp = peakStandardError,
+              let sf = finalStandardError else { return nil }
+        return SignificantChange(baseline: (b, s0), peak: (peak, sp), final: (final, sf), peakIndex: 0)
     }
 }
 

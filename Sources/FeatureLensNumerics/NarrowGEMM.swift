@@ -15,22 +15,31 @@ public func narrowGEMM(_ a: Tensor<Double>, _ b: Tensor<Double>, beta: Double = 
     precondition(b.shape[0] == k && c.shape == [m, n],
                  "narrowGEMM shapes: A \(a.shape), B \(b.shape), C \(c.shape)")
     if m == 0 || n == 0 { return }
-    let chunks = threads > 1 ? min(threads, max(1, m / 64)) : 1
-    let rowsPerChunk = ((m + chunks - 1) / chunks + 7) / 8 * 8
     a.scalars.withUnsafeBufferPointer { ab in
         b.scalars.withUnsafeBufferPointer { bb in
             c.scalars.withUnsafeMutableBufferPointer { cb in
                 guard let cp = cb.baseAddress else { return }
                 let ap = ab.baseAddress, bp = bb.baseAddress
-                let cAddress = Int(bitPattern: cp)
-                Parallel.forEach(chunks: chunks, threads: threads) { chunk in
-                    let r0 = chunk * rowsPerChunk, r1 = min(m, r0 + rowsPerChunk)
-                    if r0 >= r1 { return }
-                    let cRows = UnsafeMutablePointer<Double>(bitPattern: cAddress)! + r0 * n
+                forEachRowChunk(rows: m, multipleOf: 8, threads: threads, c: cp, ldc: n) { r0, r1, cRows in
                     fl_dgemm_narrow(r1 - r0, n, k, ap.map { $0 + r0 * k }, k, bp, n, beta, cRows, n)
                 }
             }
         }
+    }
+}
+
+/// Splits the m rows of C over `threads` in chunks of whole multiples of `multipleOf` rows
+/// (at least 64 rows per chunk) and calls `body(r0, r1, C + r0·ldc)` for each, concurrently.
+/// The split never changes what a row computes, so results do not depend on `threads`.
+private func forEachRowChunk(rows m: Int, multipleOf block: Int, threads: Int, c: UnsafeMutablePointer<Double>, ldc: Int,
+                             _ body: (Int, Int, UnsafeMutablePointer<Double>) -> Void) {
+    let chunks = threads > 1 ? min(threads, max(1, m / 64)) : 1
+    let rowsPerChunk = ((m + chunks - 1) / chunks + block - 1) / block * block
+    let cAddress = Int(bitPattern: c)
+    Parallel.forEach(chunks: chunks, threads: threads) { chunk in
+        let r0 = chunk * rowsPerChunk, r1 = min(m, r0 + rowsPerChunk)
+        if r0 >= r1 { return }
+        body(r0, r1, UnsafeMutablePointer<Double>(bitPattern: cAddress)! + r0 * ldc)
     }
 }
 
@@ -73,19 +82,13 @@ public func narrowGEMM(_ a: PackedNarrowOperand, _ b: Tensor<Double>, beta: Doub
                  "narrowGEMM shapes: A \(a.matrix.shape), B \(b.shape), C \(c.shape)")
     if m == 0 || n == 0 { return }
     let block = PackedNarrowOperand.packRows
-    let chunks = threads > 1 ? min(threads, max(1, m / 64)) : 1
-    let rowsPerChunk = ((m + chunks - 1) / chunks + block - 1) / block * block
     a.matrix.scalars.withUnsafeBufferPointer { ab in
         a.packed.withUnsafeBufferPointer { pb in
             b.scalars.withUnsafeBufferPointer { bb in
                 c.scalars.withUnsafeMutableBufferPointer { cb in
                     guard let cp = cb.baseAddress, let pp = pb.baseAddress else { return }
                     let ap = ab.baseAddress, bp = bb.baseAddress
-                    let cAddress = Int(bitPattern: cp)
-                    Parallel.forEach(chunks: chunks, threads: threads) { chunk in
-                        let r0 = chunk * rowsPerChunk, r1 = min(m, r0 + rowsPerChunk)
-                        if r0 >= r1 { return }
-                        let cRows = UnsafeMutablePointer<Double>(bitPattern: cAddress)! + r0 * n
+                    forEachRowChunk(rows: m, multipleOf: block, threads: threads, c: cp, ldc: n) { r0, r1, cRows in
                         fl_dgemm_narrow_packed(r1 - r0, n, k, pp + (r0 / block) * block * k, ap.map { $0 + r0 * k },
                                                max(1, k), bp, n, beta, cRows, n)
                     }

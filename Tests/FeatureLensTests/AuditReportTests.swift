@@ -76,7 +76,7 @@ import FoundationXML
         let f = try FeatureReport(timeline: timeline, labels: ["class"], within: ["class": "coarse"]).features[0]
         #expect(f.verdict == .learnedThenLost && f.peakStep == 156)
         #expect(f.baselineStandardError == 0.005 && f.peakStandardError == 0.005 && f.finalStandardError == 0.005)
-        #expect(abs(f.fallInStandardErrors! - 0.055 / (2 * 0.005 * 0.005).squareRoot()) < 1e-9)
+        #expect(abs(f.change!.fall - 0.055 / (2 * 0.005 * 0.005).squareRoot()) < 1e-9)
         let sentence = ReportText.sentence(f)
         #expect(sentence.contains("0.856 ± 0.005 at step 156") && sentence.contains("0.801 ± 0.005"))
         #expect(sentence.contains("7.8 standard errors below the peak"), "\(sentence)")

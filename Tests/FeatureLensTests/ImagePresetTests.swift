@@ -90,7 +90,7 @@ struct ImagePresetTests {
         #expect(throws: ImagePresetError.unknown(name: "nope", known: ImagePresets.names)) { try ImagePresets.named("nope") }
         for name in ImagePresets.names {
             let p = try ImagePresets.named(name)
-            #expect(p.name == name && !p.settings.isEmpty && p.expectedMinutes > 0 && p.expectedMinutes <= 25)
+            #expect(p.name == name && !p.settings.isEmpty && p.expectedMinutes > 0 && p.expectedMinutes <= 16)
             for i in p.settings.indices { try p.config(setting: i).validate() }
         }
         let collapse = ImagePresets.fashionCollapse

@@ -33,6 +33,18 @@ struct SVGChartTests {
         #expect(lines.count == 2)
     }
 
+    /// An axis of run indices has ticks at whole runs only (no "run 0.5").
+    @Test func integerTicksForRunIndices() throws {
+        var chart = LineChart(title: "t", xLabel: "run", yLabel: "y",
+                              series: [ChartSeries(name: "a", x: [0, 1, 2, 3], y: [10, 20, 30, 40])])
+        let fractional = (try parse(chart.svg()).rootElement()!.nodes(forXPath: "//*[local-name()='text']")).compactMap(\.stringValue)
+        #expect(fractional.contains("0.5"), "without the option the nice ticks step by 0.5")
+        chart.integerXTicks = true
+        let texts = (try parse(chart.svg()).rootElement()!.nodes(forXPath: "//*[local-name()='text']")).compactMap(\.stringValue)
+        #expect(!texts.contains("0.5") && !texts.contains("1.5") && !texts.contains("2.5"))
+        #expect(texts.contains("1") && texts.contains("2") && texts.contains("3"))
+    }
+
     /// Legend entries sit in up to three columns; long names (one per run of a sweep) get
     /// fewer columns, so no entry's text runs into the next one's.
     @Test func longLegendNamesDoNotOverlap() throws {

@@ -138,7 +138,7 @@ public enum ImagePresets {
             base: c,
             settings: [["loss": "supcon", "augmentation": "none"],
                        ["loss": "joint", "augmentation": "crop+flip+noise"]],
-            expectedMinutes: 25)
+            expectedMinutes: 13)
     }
 
     /// The RandBits base shared by both RandBits presets: NT-Xent (τ = 0.1) on the ConvNet

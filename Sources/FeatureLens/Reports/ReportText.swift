@@ -75,26 +75,26 @@ public enum ReportText {
         let peak = "\(acc(f.peak, f.peakStandardError)) at step \(f.peakStep)"
         let fin = acc(f.final, f.finalStandardError)
         let chance = String(format: "%.2f", f.chance)
+        // "rises from … (r SE), then ends at …, f standard errors below the peak and at or below
+        // its step-0 value": the significant rise and fall behind both rule-4 verdicts.
+        let riseAndFall: String? = f.change.flatMap { c in
+            guard c.endsAtOrBelowBaseline else { return nil }
+            return "rises from \(base) to \(peak) (\(String(format: "%.1f", c.rise)) SE), then ends at \(fin), "
+                + "\(String(format: "%.1f", c.fall)) standard errors below the peak and at or below its step-0 value"
+        }
         switch f.verdict {
         case .learned:
             return "\(name): learned — ends at \(fin) (chance \(chance); \(base))."
         case .suppressed:
             return "\(name): suppressed — readable before training (\(base)) but ends at \(fin), near chance \(chance)."
         case .collapsed:
-            if let fall = f.fallInStandardErrors, let rise = f.riseInStandardErrors, let b = f.baseline, f.final <= b,
-               let s0 = f.baselineGroupShare, let sf = f.finalGroupShare, let g = f.within {
-                return "\(name): collapsed — rises from \(base) to \(peak) (\(String(format: "%.1f", rise)) SE), "
-                    + "then ends at \(fin), \(String(format: "%.1f", fall)) standard errors below the peak and at or below "
-                    + "its step-0 value, while the variance within the \(g) groups went from "
+            if let riseAndFall, let s0 = f.baselineGroupShare, let sf = f.finalGroupShare, let g = f.within {
+                return "\(name): collapsed — \(riseAndFall), while the variance within the \(g) groups went from "
                     + "\(String(format: "%.2f", s0)) to \(String(format: "%.2f", sf)) of the total (chance \(chance))."
             }
             return "\(name): collapsed — learned during training (peak \(peak)) but ends at \(fin), near chance \(chance)."
         case .learnedThenLost:
-            if let fall = f.fallInStandardErrors, let rise = f.riseInStandardErrors, let b = f.baseline, f.final <= b {
-                return "\(name): learned then lost — rises from \(base) to \(peak) (\(String(format: "%.1f", rise)) SE), "
-                    + "then ends at \(fin): \(String(format: "%.1f", fall)) standard errors below the peak and at or below "
-                    + "its step-0 value (chance \(chance))."
-            }
+            if let riseAndFall { return "\(name): learned then lost — \(riseAndFall) (chance \(chance))." }
             return "\(name): learned then lost — peak \(peak), ends at \(fin) (chance \(chance))."
         case .notLearned:
             return "\(name): not learned — ends at \(fin), near chance \(chance) (\(base))."

@@ -289,8 +289,9 @@ public enum ReportCharts {
         guard let xKey = varying.first(where: { k in runs.allSatisfy { Double($0.settings[k]?.description ?? "") != nil } }) else {
             let x = runs.indices.map(Double.init)
             let series = labels.map { l in ChartSeries(name: l, x: x, y: runs.map { $0.final.probes[l] ?? .nan }) }
-            let c = LineChart(title: "Final probe accuracy by run", xLabel: "run (see the table for its settings)",
+            var c = LineChart(title: "Final probe accuracy by run", xLabel: "run (see the table for its settings)",
                               yLabel: "balanced accuracy", series: series, yRange: 0...1.02)
+            c.integerXTicks = true
             return [RenderedChart(run: nil, file: "summary.svg", caption: "Final probe accuracy of each run.", svg: c.svg())]
         }
         let others = varying.filter { $0 != xKey }

@@ -87,6 +87,8 @@ public struct LineChart: Sendable {
     public var referenceLines: [(y: Double, label: String)] = []
     /// Vertical marker (x, label), e.g. the step-0 baseline.
     public var verticalMarkers: [(x: Double, label: String)] = []
+    /// Horizontal ticks only at whole numbers (an axis of run indices or counts).
+    public var integerXTicks = false
 
     public init(title: String, xLabel: String, yLabel: String, series: [ChartSeries],
                 xScale: AxisScale = .linear, yScale: AxisScale = .linear, yRange: ClosedRange<Double>? = nil) {
@@ -143,7 +145,7 @@ public struct LineChart: Sendable {
 
         """
         // Grid and ticks.
-        let xticks = ticks(lo: x0, hi: x1, scale: xScale)
+        let xticks = ticks(lo: x0, hi: x1, scale: xScale).filter { !integerXTicks || $0.0 == $0.0.rounded() }
         let yticks = ticks(lo: y0, hi: y1, scale: yScale)
         for (t, label) in yticks {
             let y = py(t)
