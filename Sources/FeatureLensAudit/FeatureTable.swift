@@ -100,9 +100,13 @@ public struct AuditSummary: Codable, Sendable, Equatable {
     /// Standard error of each final accuracy (`TimelineEntry.standardError` of the last
     /// audit); nil when the audit recorded none.
     public var standardError: [String: Double]?
+    /// Collapse geometry of the last audit's test embeddings (`TimelineEntry.geometry`: the
+    /// within-group variance share per label set and, per `within` pair, the subclass
+    /// separation and kNN purity); nil when it was not computed.
+    public var geometry: CollapseGeometry?
 
     enum CodingKeys: String, CodingKey {
-        case probes, chance, metrics, verdicts, standardError = "standard_error"
+        case probes, chance, metrics, verdicts, standardError = "standard_error", geometry
     }
 
     /// The summary of a run's last audit.
@@ -114,5 +118,6 @@ public struct AuditSummary: Codable, Sendable, Equatable {
             Metrics(rankme: $0.rankme, effectiveRank: $0.effectiveRank, uniformity: $0.uniformity, collapseStd: $0.collapseStd)
         }
         verdicts = run.verdicts
+        geometry = run.timeline.last?.geometry
     }
 }

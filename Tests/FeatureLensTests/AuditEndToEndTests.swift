@@ -55,7 +55,13 @@ import Testing
         }
         let json = try FeatureTable.jsonSummary(run)
         let obj = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
-        #expect(Set(obj.keys) == ["probes", "standard_error", "chance", "metrics", "verdicts"])
+        #expect(Set(obj.keys) == ["probes", "standard_error", "chance", "metrics", "verdicts", "geometry"])
+        // The geometry of the last audit, as in report.json.
+        let geometry = obj["geometry"] as! [String: Any]
+        let share = geometry["variance_share"] as! [String: Double]
+        #expect(abs(share["class"]! - run.timeline.last!.geometry!.varianceShare["class"]!) < 1e-9, "\(share)")
+        #expect(share.values.allSatisfy { (0...1).contains($0) }, "\(share)")
+        #expect((geometry["within"] as? [String: Any])?["subclass"] != nil)
         let se = obj["standard_error"] as! [String: Any]
         #expect(Set(se.keys) == Set((obj["probes"] as! [String: Any]).keys))
         #expect(se.values.allSatisfy { v in (v as? Double).map { $0 >= 0 && $0 < 0.25 } ?? false })
