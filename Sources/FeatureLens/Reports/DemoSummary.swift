@@ -36,11 +36,11 @@ public enum PaperClaim: String, CaseIterable, Sendable, Codable {
         case .classCollapse:
             return "SCL learns the subclass early, then loses it (its probe ends at chance)"
         case .suppressionEmbeddingSize:
-            return "with K easy features, UCL with p ≤ K dimensions spends them on the easy features and suppresses the class; p > K keeps it"
+            return "with K easy features, UCL with p ≤ K dimensions suppresses the class; p > K keeps it"
         case .suppressionAugmentation:
-            return "UCL whose views share a high-dimensional nuisance suppresses the class; redrawing the nuisance per view keeps it"
+            return "UCL suppresses the class when both views keep a high-dimensional nuisance; redrawing it per view keeps the class"
         case .jointLoss:
-            return "mixing the pairings, P = β·P_SCL + (1 − β)·P_UCL with 0 < β < 1, keeps the subclass SCL (β = 1) collapses and the class UCL (β = 0) suppresses"
+            return "P = β·P_SCL + (1 − β)·P_UCL with 0 < β < 1 keeps the subclass SCL (β = 1) collapses and the class UCL (β = 0) suppresses"
         }
     }
 }
@@ -221,20 +221,24 @@ public enum DemoSummary {
     }
 
     /// What a run shows for one label: its final accuracy (for a collapse, the path from the
-    /// baseline through the peak) and its verdict.
-    static func evidence(_ f: FeatureSummary, path: Bool) -> String {
+    /// baseline through the peak) and, when `verdict`, its verdict.
+    static func evidence(_ f: FeatureSummary, path: Bool, verdict: Bool) -> String {
         let fin = accuracy(f.final, f.finalStandardError)
         if path, let b = f.baseline {
-            return "\(f.label) \(accuracy(b, f.baselineStandardError)) at step 0 → \(accuracy(f.peak, f.peakStandardError)) at step \(f.peakStep) → \(fin) at the end, \(f.verdict.rawValue)"
+            return "\(f.label) \(accuracy(b, f.baselineStandardError)) at step 0 → \(accuracy(f.peak, f.peakStandardError)) at step \(f.peakStep) → \(fin) at the end"
+                + (verdict ? ", \(f.verdict.rawValue)" : "")
         }
-        return "\(f.label) \(fin) (\(f.verdict.rawValue))"
+        return "\(f.label) \(fin)" + (verdict ? " (\(f.verdict.rawValue))" : "")
     }
 
     /// One check in words: the group, how many of its runs meet it, and the run shown with its numbers.
     public static func describe(_ check: ClaimCheck) -> String {
         guard let shown = check.shown else { return "\(check.scope): no run in this report" }
         let labels = check.labels.joined(separator: " and ")
-        let numbers = shown.features.map { evidence($0, path: check.expectation == .collapsed) }.joined(separator: ", ")
+        // A group's line already names the expected verdict; a run shown alone, or against
+        // the claim, names its own.
+        let verdicts = check.runs.count == 1 || !shown.holds
+        let numbers = shown.features.map { evidence($0, path: check.expectation == .collapsed, verdict: verdicts) }.joined(separator: ", ")
         let met = check.runs.filter(\.holds).count
         if check.runs.count == 1 {
             return "\(check.scope): \(numbers)"
@@ -280,7 +284,7 @@ public enum DemoSummary {
         let reproduced = results.filter { $0.outcome == .reproduced }.count
         let seedText = seed.map { ", seed \($0)" } ?? ""
         return "Xue et al. (ICML 2023) on synthetic data\(seedText): \(reproduced) of \(results.count) claims reproduced "
-            + "(probe accuracy ± 1 standard error on the test points; verdicts and thresholds: docs/REPORT_SCHEMA.md)"
+            + "(test accuracy ± 1 standard error; verdict rules: docs/REPORT_SCHEMA.md)"
     }
 
     /// The terminal summary: the headline, one line per claim, then the theory notes (at most
@@ -316,7 +320,7 @@ public enum DemoSummary {
             rows.append([r.claim.rawValue, r.claim.statement, "\(r.claim.preset): \(shows)", r.outcome.rawValue])
             let cls: String
             switch r.outcome { case .reproduced: cls = "learned"; case .notReproduced: cls = "collapsed"; case .notTested: cls = "partial" }
-            classes.append([nil, nil, nil, cls])
+            classes.append(["text", "text", "text", cls])
         }
         page.table(header: ["claim", "the paper", "this run", "outcome"], rows: rows, cellClasses: classes,
                    caption: "One line per claim of the paper")
@@ -328,17 +332,21 @@ public enum DemoSummary {
         page.heading("Verdicts per setting")
         for (i, doc) in documents.enumerated() {
             page.link("\(doc.preset): \(doc.config.summary)", href: links[i])
+            // One row per setting, one column per label set: every verdict sits in its setting's row.
+            let labels = RunOutput.orderedUnion(doc.runs.map(\.labels))
             var vrows: [[String]] = []
             var vcls: [[String?]] = []
             for run in doc.runs {
-                for f in run.features {
-                    vrows.append([ReportCharts.title(run), f.within.map { "\(f.label) (within \($0))" } ?? f.label,
-                                  f.verdict.rawValue, accuracy(f.final, f.finalStandardError)])
-                    vcls.append([nil, nil, ReportHTML.cssClass(f.verdict), nil])
-                }
+                let features = labels.map { l in run.features.first { $0.label == l } }
+                vrows.append([ReportCharts.title(run)] + features.map { f in
+                    f.map { "\($0.verdict.rawValue) (\(accuracy($0.final, $0.finalStandardError)))" } ?? "—"
+                })
+                vcls.append(["text"] + features.map { $0.map { ReportHTML.cssClass($0.verdict) } })
             }
-            page.table(header: ["setting", "label set", "verdict", "final accuracy"], rows: vrows, cellClasses: vcls,
-                       caption: "\(doc.preset): the verdict of every label set in every setting")
+            let within = Dictionary(doc.runs.flatMap { $0.within.map { ($0.key, $0.value) } }, uniquingKeysWith: { a, _ in a })
+            page.table(header: ["setting"] + labels.map { l in within[l].map { "\(l) (within \($0))" } ?? l },
+                       rows: vrows, cellClasses: vcls,
+                       caption: "\(doc.preset): verdict (final test accuracy) of every label set in every setting")
         }
         return page.render()
     }
