@@ -156,6 +156,14 @@ public struct LinearGradientDescent: Sendable {
     /// Checked before every update; when it returns true the current step is audited and
     /// training throws `LinearTrainingError.stopped(step:)` (used for SIGINT/SIGTERM).
     public var shouldStop: (@Sendable () -> Bool)?
+    /// Called with the number of updates done (absolute, counting those of a resumed state)
+    /// after every update whose count is a multiple of `stepObserverInterval`, and after the
+    /// last update of the call. For progress displays; it runs on the training thread, so it
+    /// must be cheap. Nil: not called.
+    public var stepObserver: (@Sendable (Int) -> Void)?
+    /// How many updates apart `stepObserver` is called (≥ 1; default 100, which keeps its cost
+    /// out of the loop's time: one call per 100 Gram-space updates).
+    public var stepObserverInterval = 100
 
     public init(learningRate: Double, steps: Int, auditSteps: [Int], threads: Int = 1) {
         self.learningRate = learningRate; self.steps = steps; self.auditSteps = auditSteps; self.threads = threads
@@ -309,6 +317,7 @@ public struct LinearGradientDescent: Sendable {
             if step == steps { break }
             let lr = learningRate                            // B ← B − lr·Gᵀ
             bt.addScaled(g, -lr)  // b − lr·g, bit for bit
+            observe(updates: step + 1)
         }
         return weights()
     }
@@ -346,7 +355,15 @@ public struct LinearGradientDescent: Sendable {
             if step == steps { break }
             // ∂L/∂W = Gᵀ Xs.
             narrowGEMM(grad.transposed() * -learningRate, xs, beta: 1, into: &w, threads: threads)
+            observe(updates: step + 1)
         }
         return w
+    }
+
+    /// Calls `stepObserver` when `updates` is a multiple of its interval or the last update.
+    @inline(__always)
+    private func observe(updates: Int) {
+        guard let observer = stepObserver else { return }
+        if updates == steps || updates % max(1, stepObserverInterval) == 0 { observer(updates) }
     }
 }

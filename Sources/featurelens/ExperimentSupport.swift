@@ -111,10 +111,11 @@ final class InterruptionHook: @unchecked Sendable {
     }
 }
 
-/// The runner of a command: progress on a terminal (per setting for synthetic presets, per
-/// step for image presets) unless `quiet`, stop on SIGINT/SIGTERM, checkpoints per `checkpoints`.
+/// The runner of a command and its progress display: one status line on a terminal for the
+/// whole run (steps of all settings, windowed rate, time left; `ProgressDisplay`) unless
+/// `quiet`, stop on SIGINT/SIGTERM, checkpoints per `checkpoints`.
 func makeRunner(_ experiment: Experiment, concurrency: Int, checkpoints: CheckpointPolicy?, quiet: Bool,
-                logger: Logger) -> ExperimentRunner {
+                logger: Logger) -> (runner: ExperimentRunner, progress: ProgressDisplay?) {
     Interruption.install()
     var runner = ExperimentRunner(concurrency: concurrency, logger: logger, recordsRepresentation: true, checkpoints: checkpoints)
     let hook = InterruptionHook.fromEnvironment()
@@ -122,38 +123,11 @@ func makeRunner(_ experiment: Experiment, concurrency: Int, checkpoints: Checkpo
         hook?.countUpdate()
         return Interruption.signal != nil
     }
-    guard !quiet else { return runner }
-    switch experiment.kind {
-    case .synthetic:
-        let progress = ProgressReporter(label: experiment.name, total: experiment.settingValues.count, enabled: true)
-        progress.update(0)
-        runner.onSettingFinished = { done, total in
-            progress.update(done)
-            if done == total { progress.finish() }
-        }
-    case .image:
-        let state = StepProgress()
-        runner.onStep = { label, step, total, loss in state.update(label: label, step: step, total: total, loss: loss) }
-    }
-    return runner
-}
-
-/// Per-setting step progress of an image run (one progress line per setting).
-final class StepProgress: @unchecked Sendable {
-    private var reporter: ProgressReporter?
-    private var current = ""
-    private let lock = NSLock()
-
-    func update(label: String, step: Int, total: Int, loss: Double?) {
-        lock.lock(); defer { lock.unlock() }
-        if label != current {
-            reporter?.finish()
-            current = label
-            reporter = ProgressReporter(label: label, total: total, enabled: true)
-        }
-        reporter?.update(step, loss: loss)
-        if step == total { reporter?.finish(); reporter = nil; current = "" }
-    }
+    guard !quiet else { return (runner, nil) }
+    let display = ProgressDisplay(label: experiment.name)
+    guard display.isActive else { return (runner, nil) }
+    runner.onProgress = { display.handle($0) }
+    return (runner, display)
 }
 
 /// Runs an experiment and writes its folder (checkpoints per `checkpoints`, default: every
@@ -161,7 +135,8 @@ final class StepProgress: @unchecked Sendable {
 /// the result (partial after SIGINT/SIGTERM: check `Interruption.signal`).
 func runExperiment(_ experiment: Experiment, out: URL, concurrency: Int = min(2, max(1, Parallel.threadCount)),
                    checkpoints: CheckpointPolicy? = nil, quiet: Bool, logger: Logger) throws -> ExperimentResult {
-    let runner = makeRunner(experiment, concurrency: concurrency, checkpoints: checkpoints, quiet: quiet, logger: logger)
+    let (runner, progress) = makeRunner(experiment, concurrency: concurrency, checkpoints: checkpoints, quiet: quiet, logger: logger)
+    defer { progress?.finish() }
     return try runner.run(experiment, writingTo: out)
 }
 

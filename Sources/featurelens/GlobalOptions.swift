@@ -37,9 +37,15 @@ enum LoggingBootstrap {
         guard !done else { return }
         done = true
         LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
+            var h = StreamLogHandler(label: label, stream: StatusLineStream())
             h.logLevel = level
             return h
         }
     }
+}
+
+/// Standard error for log records, written above the progress line (`TerminalStatusLine`) so
+/// the two do not run into each other.
+struct StatusLineStream: TextOutputStream, Sendable {
+    func write(_ string: String) { TerminalStatusLine.standardError.write(string) }
 }

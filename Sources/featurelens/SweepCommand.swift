@@ -70,8 +70,8 @@ struct SweepCommand: ParsableCommand {
             if todo.count < jobs.count && !global.quiet {
                 print("Skipping \(jobs.count - todo.count) finished run(s) already in \(root.path).")
             }
-            let progress = ProgressReporter(label: "sweep \(base.name)", total: todo.count, enabled: !global.quiet)
-            progress.update(0)
+            let progress = ProgressDisplay(label: "sweep \(base.name)", unit: "runs", enabled: !global.quiet)
+            progress.handle(.planned(steps: [todo.count]))
             let lock = NSLock()
             var done = 0
             var firstError: Error?
@@ -101,7 +101,7 @@ struct SweepCommand: ParsableCommand {
                         lock.lock(); if firstError == nil { firstError = error }; lock.unlock()
                     }
                     lock.lock(); done += 1; let d = done; lock.unlock()
-                    progress.update(d)
+                    progress.handle(.stepped(setting: 0, done: d, loss: nil))
                     i += workers
                 }
             }

@@ -92,6 +92,12 @@ public struct ExperimentRunner: @unchecked Sendable {
     public var onStep: (@Sendable (String, Int, Int, Double?) -> Void)?
     /// Called (from any thread) after each setting finishes, with the number done and the total.
     public var onSettingFinished: (@Sendable (Int, Int) -> Void)?
+    /// Called (from any thread) with the run's progress in optimizer steps: the plan (every
+    /// setting's steps, once the data is ready), each setting's start (with the steps restored
+    /// from its checkpoint), its steps as they are done (synthetic settings every
+    /// `LinearGradientDescent.stepObserverInterval` steps, image settings every step) and its
+    /// end. For `RunProgress`; display only, the results do not depend on it.
+    public var onProgress: (@Sendable (RunProgressEvent) -> Void)?
 
     /// - Parameters: see the properties.
     public init(concurrency: Int = min(2, Parallel.availableCores), logger: Logger? = nil,
@@ -182,9 +188,13 @@ public struct ExperimentRunner: @unchecked Sendable {
         }
         let byKey = Dictionary(uniqueKeysWithValues: zip(keys, prepared))
         try prepareCheckpointFolder()
+        let onProgress = self.onProgress
+        onProgress?(.planned(steps: configs.map(\.steps)))
         let reports = try runJobs(jobs, resumeFiles: resumeFiles, concurrency: concurrency) { i in
-            try LinearEngine(config: configs[i], prepared: byKey[configs[i].dataKey], probe: probe,
-                             recordsRepresentation: recordsRepresentation)
+            let engine = try LinearEngine(config: configs[i], prepared: byKey[configs[i].dataKey], probe: probe,
+                                          recordsRepresentation: recordsRepresentation)
+            if let onProgress { engine.stepObserver = { onProgress(.stepped(setting: i, done: $0, loss: nil)) } }
+            return engine
         }
         var runs: [RunReport] = [], counts: [Int] = []
         for (i, r) in reports.enumerated() { for run in r ?? [] { runs.append(run); counts.append(configs[i].nTest) } }
@@ -211,11 +221,19 @@ public struct ExperimentRunner: @unchecked Sendable {
         let savedThreads = Parallel.threadCount
         defer { Parallel.threadCount = savedThreads }
         var counts = [Int](repeating: 0, count: configs.count)
-        let onStep = self.onStep
+        let onStep = self.onStep, onProgress = self.onProgress
+        onProgress?(.planned(steps: configs.map { $0.totalSteps(trainCount: $0.trainCount(available: train.count)) }))
         let reports = try runJobs(jobs, resumeFiles: resumeFiles, concurrency: 1) { i in
             if configs[i].threads > 0 { Parallel.threadCount = configs[i].threads }
+            var progress: ((String, Int, Int, Double?) -> Void)? = nil
+            if onStep != nil || onProgress != nil {
+                progress = { label, step, total, loss in
+                    onStep?(label, step, total, loss)
+                    onProgress?(.stepped(setting: i, done: step, loss: loss))
+                }
+            }
             let engine = try MiniBatchEngine(config: configs[i], label: jobs[i].name, train: train, test: test, logger: logger,
-                                             progress: onStep.map { f in { f($0, $1, $2, $3) } })
+                                             progress: progress)
             counts[i] = engine.testCount
             return engine
         }
@@ -293,6 +311,8 @@ public struct ExperimentRunner: @unchecked Sendable {
             if keep { timelines = saved }
             priorSeconds = Double(file.metadata["run.wall_seconds"] ?? "") ?? 0
         }
+        onProgress?(.started(setting: index, done: engine.step))
+        defer { onProgress?(.finished(setting: index, done: engine.step)) }
         let directory = checkpoints.map { RunCheckpoints.directory(in: $0.folder, setting: index, name: job.name) }
         let every = directory == nil ? 0 : (checkpoints?.every ?? 0)
         let scheduled = Set(engine.auditSteps)

@@ -66,6 +66,9 @@ public final class LinearEngine: TrainingEngine, @unchecked Sendable {
     public var auditSteps: [Int] { config.auditSteps }
     /// `TrainingEngine.step` (see the protocol).
     public private(set) var step = 0
+    /// Called with the number of steps done every `LinearGradientDescent.stepObserverInterval`
+    /// steps and at the end of each `train(until:)` call (progress display; nil: none).
+    public var stepObserver: (@Sendable (Int) -> Void)?
     /// The minimum-norm theory of the last `reports` call (nil before, with online
     /// augmentation, a singular Gram matrix, or an unfinished training).
     public private(set) var theory: TheoryReport?
@@ -106,6 +109,7 @@ public final class LinearEngine: TrainingEngine, @unchecked Sendable {
         var gd = LinearGradientDescent(learningRate: config.lr, steps: target, auditSteps: config.auditSteps,
                                        threads: config.threads)
         if let shouldStop { gd.shouldStop = { shouldStop() } }
+        gd.stepObserver = stepObserver
         let online = config.onlineAugmentation
         let data = prepared.data
         var last: LinearTrainingState? = nil

@@ -95,7 +95,7 @@ public struct HTMLPage {
         .row { display: flex; flex-wrap: wrap; gap: 4px; }
         .learned { background: #d9f2e3; } .suppressed { background: #fbd9d3; } .collapsed { background: #fbd9d3; }
         .lost { background: #fde8c8; } .partial { background: #fff6cc; }
-        .note { color: #555; font-size: 13px; }
+        .note { color: #555; font-size: 13px; } td.text { text-align: left; }
         pre { background: #f7f7f7; padding: 8px; overflow-x: auto; font-size: 12px; }
         </style>
         </head>

@@ -50,12 +50,38 @@ public enum ReportText {
         return out
     }
 
-    /// "theory: ‖W‖/‖W*‖ = 0.98, Gram distance 0.05, loss gap 0.05 %; W* probes: class 1.00, subclass 0.50".
+    /// The theory line: how the trained W compares with the minimum-norm minimizer W*, in
+    /// words first (`TheoryConvergence`), then the numbers and W*'s probes, e.g.
+    /// "theory (minimum-norm minimizer W*): gradient descent has not converged to W* in 3000
+    /// steps: ‖W‖/‖W*‖ = 0.093, loss 16.67 % above the minimum (Gram distance 1.000); W* probes:
+    /// class 1.00, easy0 1.00". Nil when the run has no theory (image runs, online
+    /// augmentation, an unfinished training).
     public static func theoryLine(_ run: RunReport) -> String? {
         guard let t = run.theory else { return nil }
         let probes = run.labels.compactMap { l in t.probes[l].map { "\(l) \(String(format: "%.2f", $0))" } }.joined(separator: ", ")
-        return String(format: "theory (minimum-norm minimizer W*): ‖W‖/‖W*‖ = %.3f, Gram distance %.3f, loss gap %.2f %%; W* probes: ",
-                      t.normRatio, t.gramDistance, 100 * t.lossGap) + probes
+        let steps = run.timeline.last?.step ?? 0
+        let numbers: String
+        switch TheoryConvergence(t) {
+        case .converged:
+            numbers = String(format: "gradient descent ends at W*: ‖W‖/‖W*‖ = %.3f, Gram distance %.3f, loss gap %.2f %%",
+                             t.normRatio, t.gramDistance, 100 * t.lossGap)
+        case .sameLossElsewhere:
+            numbers = String(format: "gradient descent reached W*'s loss but not W* itself: ‖W‖/‖W*‖ = %.3f, Gram distance %.3f, loss gap %.2f %%",
+                             t.normRatio, t.gramDistance, 100 * t.lossGap)
+        case .notConverged:
+            numbers = String(format: "gradient descent has not converged to W* in %d steps: ‖W‖/‖W*‖ = %.3f, loss %.2f %% above the minimum (Gram distance %.3f)",
+                             steps, t.normRatio, 100 * t.lossGap, t.gramDistance)
+        }
+        return "theory (minimum-norm minimizer W*): \(numbers); W* probes: \(probes)"
+    }
+
+    /// A short note for runs whose gradient descent has not converged to W*, e.g. "gradient
+    /// descent has not converged in 3000 steps (‖W‖/‖W*‖ = 0.09, loss 16.7 % above the
+    /// minimum)"; nil when it converged, reached W*'s loss elsewhere, or the run has no theory.
+    public static func nonConvergenceNote(_ run: RunReport) -> String? {
+        guard let t = run.theory, TheoryConvergence(t) == .notConverged else { return nil }
+        return String(format: "gradient descent has not converged in %d steps (‖W‖/‖W*‖ = %.2f, loss %.1f %% above the minimum)",
+                      run.timeline.last?.step ?? 0, t.normRatio, 100 * t.lossGap)
     }
 
     /// One sentence per label set explaining its verdict with the numbers behind it.
@@ -103,5 +129,38 @@ public enum ReportText {
         case .notMeasurable:
             return "\(name): not measurable — no group has two classes in both its train and test rows, so no audit could probe it."
         }
+    }
+}
+
+/// Whether gradient descent has reached the minimum-norm minimizer W* of its run, read from
+/// the theory comparison (`TheorySummary`; SCIENCE.md §4). The limits are those of the
+/// class-collapse theory signature in SCIENCE.md §5: ‖W‖/‖W*‖ within 0.9–1.1, loss gap
+/// (L(W) − L(W*))/|L(W*)| ≤ 0.01, Gram distance ≤ 0.15.
+public enum TheoryConvergence: Equatable, Sendable {
+    /// Norm ratio and loss gap within their limits and the Gram distance too: W ≈ W*.
+    case converged
+    /// Norm ratio and loss gap within their limits but the Gram distance above its limit: W
+    /// has (nearly) the minimum loss in another configuration than W* (for example when
+    /// several directions have almost the same eigenvalue and any of them is as good).
+    case sameLossElsewhere
+    /// Norm ratio outside 0.9–1.1 or loss gap above 0.01: gradient descent has not reached
+    /// the minimum in the steps it ran (typically a direction with a tiny eigenvalue that it
+    /// grows exponentially slowly from the small initialization).
+    case notConverged
+
+    /// ‖W‖/‖W*‖ range of `converged`.
+    public static let normRatioRange = 0.9...1.1
+    /// Largest loss gap of `converged` (a fraction: 0.01 = 1 %).
+    public static let lossGapLimit = 0.01
+    /// Largest Gram distance ‖WᵀW − W*ᵀW*‖_F/‖W*ᵀW*‖_F of `converged`.
+    public static let gramDistanceLimit = 0.15
+
+    /// Classifies a theory comparison (NaN values count as not converged).
+    public init(_ t: TheorySummary) {
+        guard Self.normRatioRange.contains(t.normRatio), t.lossGap <= Self.lossGapLimit else {
+            self = .notConverged
+            return
+        }
+        self = t.gramDistance <= Self.gramDistanceLimit ? .converged : .sameLossElsewhere
     }
 }
