@@ -116,10 +116,10 @@ import Testing
             try ExternalAudit(embeddings: [ckpts[0]], labels: labels, columns: ["size"]).run()
         }
         do {
-            _ = try ExternalAudit(embeddings: [auditFixture("fortran.npy").path], labels: labels).run()
-            Issue.record("Fortran order not caught")
+            _ = try ExternalAudit(embeddings: [auditFixture("bigendian.npy").path], labels: labels).run()
+            Issue.record("big-endian data not caught")
         } catch let e as NPYError {
-            #expect(e.description.contains("fortran.npy") && e.description.contains("Fortran order"))
+            #expect(e.description.contains("bigendian.npy") && e.description.contains("big-endian"))
         }
         #expect(throws: AuditError.self) { try ExternalAudit(embeddings: ckpts, testEmbeddings: [ckpts[0]], labels: labels, testLabels: labels).run() }
         #expect(throws: AuditError.self) { try ExternalAudit(embeddings: [ckpts[0]], labels: labels, split: 1.0).run() }
