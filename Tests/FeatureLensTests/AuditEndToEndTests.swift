@@ -59,7 +59,8 @@ import Testing
         let se = obj["standard_error"] as! [String: Any]
         #expect(Set(se.keys) == Set((obj["probes"] as! [String: Any]).keys))
         #expect(se.values.allSatisfy { v in (v as? Double).map { $0 >= 0 && $0 < 0.25 } ?? false })
-        #expect(Set((obj["metrics"] as! [String: Any]).keys) == ["rankme", "effective_rank", "uniformity", "collapse_std"])
+        #expect(Set((obj["metrics"] as! [String: Any]).keys) == ["rankme", "effective_rank", "uniformity", "collapse_std", "computed_on", "n"])
+        #expect((obj["metrics"] as! [String: Any])["computed_on"] as? String == "test" && (obj["metrics"] as! [String: Any])["n"] as? Int == 100)
         #expect((obj["verdicts"] as! [String: String])["subclass"] == "collapsed")
         // A non-finite metric is written as a string (FeatureLensJSON), so the output stays valid JSON.
         var nonFinite = run
