@@ -6,12 +6,17 @@ struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "The paper's whole story on built-in synthetic data, in about a minute.",
-        discussion: """
+        discussion: helpDiscussion("""
         Runs the four synthetic presets with their recipes (docs/SCIENCE.md): class collapse \
         under supervised CL, feature suppression by a small embedding and by an augmentation \
         that keeps an easy feature, and the joint loss that avoids both. Prints a table, the \
         theory line and verdicts for each, and writes one folder per preset plus index.html.
-        """)
+        """, examples: [
+            HelpExample("Everything, into ./featurelens-demo (open its index.html)", "featurelens demo"),
+            HelpExample("Another seed, into its own folder", "featurelens demo --seed 1 --out demo-seed1"),
+            HelpExample("On one core, JSON summary on stdout, no progress",
+                        "featurelens demo --threads 1 --json --quiet"),
+        ]))
 
     @Option(name: .long, help: "Output folder.")
     var out: String = "featurelens-demo"
