@@ -71,7 +71,8 @@ public struct AuditConfiguration: Codable, Sendable, Equatable {
 /// and the representation metrics and collapse geometry of the test embeddings.
 ///
 /// Protocol: probes are fit on the train embeddings and scored on the test embeddings;
-/// metrics and geometry are computed on the test embeddings (the held-out, scored ones).
+/// metrics and geometry are computed on the test embeddings (the held-out, scored ones), or the
+/// metrics on every row when the caller passes them (`audit(…, allRows:)`).
 public struct EmbeddingAuditor: Sendable {
     /// The settings.
     public var configuration: AuditConfiguration
@@ -92,6 +93,10 @@ public struct EmbeddingAuditor: Sendable {
     ///   - test: test embeddings `[n_test, p]`; `testLabels`: a label set of the same name for
     ///     every train label set, each with `n_test` codes (same code for the same class).
     ///   - step, loss, featureWeights, layer: copied into the entry.
+    ///   - allRows: every embedding row `[n_all, p]` (train and test); when given, the
+    ///     representation metrics are computed on it (`computed_on` = `all`) instead of the test
+    ///     rows (`computed_on` = `test`). The geometry always uses the test rows (it needs
+    ///     their labels).
     /// A label set is probed within groups when `configuration.within` names its group, else
     /// when its train `LabelSet.within` does; otherwise on all rows.
     /// - Throws: `AuditError.unknownLabel` for a test label set that is missing or a bad
@@ -99,7 +104,7 @@ public struct EmbeddingAuditor: Sendable {
     ///   `AuditError.nonFinite` for NaN/∞ embeddings.
     public func audit<T: TensorScalar>(step: Int, loss: Double? = nil, train: Tensor<T>, trainLabels: [LabelSet],
                                        test: Tensor<T>, testLabels: [LabelSet], featureWeights: [String: Double]? = nil,
-                                       layer: String? = nil) throws -> TimelineEntry {
+                                       layer: String? = nil, allRows: Tensor<T>? = nil) throws -> TimelineEntry {
         let tr = asDouble(train), te = asDouble(test)
         guard tr.scalars.allSatisfy({ $0.isFinite }) else { throw AuditError.nonFinite(file: "train embeddings") }
         guard te.scalars.allSatisfy({ $0.isFinite }) else { throw AuditError.nonFinite(file: "test embeddings") }
@@ -124,8 +129,16 @@ public struct EmbeddingAuditor: Sendable {
                 test: te, testLabels: testByName[name]!.codes, testGroups: testByName[g]!.codes,
                 measure: configuration.measure, averaging: configuration.groupAveraging).score
         }
-        let metrics = configuration.computeMetrics
-            ? try RepresentationMetrics(embeddings: te, includeSpectrum: configuration.includeSpectrum) : nil
+        var metrics: RepresentationMetrics? = nil
+        if configuration.computeMetrics {
+            if let allRows {
+                let all = asDouble(allRows)
+                guard all.scalars.allSatisfy({ $0.isFinite }) else { throw AuditError.nonFinite(file: "embeddings (all rows)") }
+                metrics = try RepresentationMetrics(embeddings: all, includeSpectrum: configuration.includeSpectrum, computedOn: .all)
+            } else {
+                metrics = try RepresentationMetrics(embeddings: te, includeSpectrum: configuration.includeSpectrum, computedOn: .test)
+            }
+        }
         var entry = TimelineEntry(step: step, loss: loss, scores: scores, featureWeights: featureWeights,
                                   metrics: metrics, layer: layer)
         if configuration.computeMetrics {

@@ -8,6 +8,8 @@ import Foundation
 /// split once by a permutation drawn from `SeededGenerator(seed: seed)`: the first
 /// round(`split` · n) permuted rows train, the rest test, the same rows for every checkpoint.
 /// Checkpoint i is reported at `steps[i]` (default i, so the first file is the step-0 baseline).
+/// The representation metrics use the test rows, or with `metricsOn = .all` every row (the
+/// whole matrix with a split; the train file followed by the test file with test files).
 public struct ExternalAudit: Codable, Sendable, Equatable {
     /// Train (or whole, with `split`) embedding files `[n, p]`, one per checkpoint, in order.
     public var embeddings: [String]
@@ -31,12 +33,15 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
     public var audit: AuditConfiguration
     /// Several probes to run on the same data (empty: just `audit.probe`); see `runAll`.
     public var probes: [ProbeKind]
+    /// The rows of the representation metrics (default: the test rows).
+    public var metricsOn: MetricsRows
 
     /// Creates the request.
     public init(embeddings: [String], testEmbeddings: [String] = [], labels: String, testLabels: String? = nil,
                 split: Double = 0.8, seed: UInt64 = 0, columns: [String] = [], steps: [Int] = [],
-                audit: AuditConfiguration = .init(), probes: [ProbeKind] = []) {
+                audit: AuditConfiguration = .init(), probes: [ProbeKind] = [], metricsOn: MetricsRows = .test) {
         self.probes = probes
+        self.metricsOn = metricsOn
         self.embeddings = embeddings
         self.testEmbeddings = testEmbeddings
         self.labels = labels
@@ -50,7 +55,24 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case embeddings, testEmbeddings = "test_embeddings", labels, testLabels = "test_labels", split, seed
-        case columns, steps, audit, probes
+        case columns, steps, audit, probes, metricsOn = "metrics_on"
+    }
+
+    /// Decodes a request; a missing `metrics_on` (configs written before it existed) is `test`.
+    /// - Throws: `DecodingError` naming the field.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        embeddings = try c.decode([String].self, forKey: .embeddings)
+        testEmbeddings = try c.decode([String].self, forKey: .testEmbeddings)
+        labels = try c.decode(String.self, forKey: .labels)
+        testLabels = try c.decodeIfPresent(String.self, forKey: .testLabels)
+        split = try c.decode(Double.self, forKey: .split)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        columns = try c.decode([String].self, forKey: .columns)
+        steps = try c.decode([Int].self, forKey: .steps)
+        audit = try c.decode(AuditConfiguration.self, forKey: .audit)
+        probes = try c.decode([ProbeKind].self, forKey: .probes)
+        metricsOn = try c.decodeIfPresent(MetricsRows.self, forKey: .metricsOn) ?? .test
     }
 
     /// Parses `--within` values of the form `subclass:class`.
@@ -69,18 +91,25 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
     }
 
     /// Reads the files, audits every checkpoint and builds the run report.
-    /// - Parameter progress: called after each checkpoint with (index, count).
+    /// - Parameters:
+    ///   - progress: called after each checkpoint with (index, count).
+    ///   - note: called once per input file that was converted while reading (a float16 or
+    ///     Fortran-order NPY file, a label CSV whose unnamed first column was ignored), with a
+    ///     sentence naming the file.
     /// - Throws: `NPYError`, `LabelTableError`, `AuditError`, `ProbeError` naming the file or
     ///   label at fault.
-    public func run(progress: ((Int, Int) -> Void)? = nil) throws -> RunReport {
-        try runAll(progress: progress)[0]
+    public func run(progress: ((Int, Int) -> Void)? = nil, note: ((String) -> Void)? = nil) throws -> RunReport {
+        try runAll(progress: progress, note: note)[0]
     }
 
     /// Like `run`, but one `RunReport` per probe of `probes` (in that order; `settings` holds
     /// `{"probe": name}` when there are several), sharing the file reading, the split and the
     /// representation metrics.
     /// - Throws: as `run`.
-    public func runAll(progress: ((Int, Int) -> Void)? = nil) throws -> [RunReport] {
+    public func runAll(progress: ((Int, Int) -> Void)? = nil, note report: ((String) -> Void)? = nil) throws -> [RunReport] {
+        // Each note once, even when a file is named twice (e.g. as train and test file).
+        var noted = Set<String>()
+        func note(_ message: String) { if noted.insert(message).inserted { report?(message) } }
         guard !embeddings.isEmpty else { throw AuditError.countMismatch("no --embeddings given") }
         if !testEmbeddings.isEmpty && testEmbeddings.count != embeddings.count {
             throw AuditError.countMismatch("\(embeddings.count) --embeddings but \(testEmbeddings.count) --test-embeddings (give one test file per checkpoint)")
@@ -101,6 +130,7 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
 
         let trainTable = try LabelTable(contentsOf: URL(fileURLWithPath: labels))
         let testTable = try testLabels.map { try LabelTable(contentsOf: URL(fileURLWithPath: $0)) }
+        for n in trainTable.notes + (testTable?.notes ?? []) { note(n) }
         var names = columns.isEmpty ? trainTable.columns : columns
         for label in audit.within.keys.sorted() where !names.contains(label) { names.append(label) }
         var needed = names
@@ -118,7 +148,7 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
         }
 
         // The split (same rows for every checkpoint), after checking the first file's row count.
-        let first = try Self.loadEmbeddings(embeddings[0])
+        let first = try Self.loadEmbeddings(embeddings[0], note: note)
         try trainTable.requireRowCount(first.shape[0], embeddingsFile: embeddings[0])
         var trainIdx: [Int]? = nil, testIdx: [Int]? = nil
         if testEmbeddings.isEmpty {
@@ -144,16 +174,21 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
         let kinds = probes.isEmpty ? [audit.probe] : probes
         var timelines = Array(repeating: [TimelineEntry](), count: kinds.count)
         for (i, file) in embeddings.enumerated() {
-            let x = i == 0 ? first : try Self.loadEmbeddings(file)
+            let x = i == 0 ? first : try Self.loadEmbeddings(file, note: note)
             try trainTable.requireRowCount(x.shape[0], embeddingsFile: file)
             var train = x, test: Tensor<Double>
+            var allRows: Tensor<Double>? = nil
             if let trainIdx, let testIdx {
                 train = x.gatherRows(trainIdx); test = x.gatherRows(testIdx)
+                if metricsOn == .all { allRows = x }
             } else {
-                test = try Self.loadEmbeddings(testEmbeddings[i])
+                test = try Self.loadEmbeddings(testEmbeddings[i], note: note)
                 try testTable!.requireRowCount(test.shape[0], embeddingsFile: testEmbeddings[i])
                 guard test.shape[1] == x.shape[1] else {
                     throw AuditError.widthMismatch(trainFile: file, trainWidth: x.shape[1], testFile: testEmbeddings[i], testWidth: test.shape[1])
+                }
+                if metricsOn == .all {
+                    allRows = Tensor(shape: [x.shape[0] + test.shape[0], x.shape[1]], scalars: x.scalars + test.scalars)
                 }
             }
             // Metrics and geometry do not depend on the probe: computed with the first probe,
@@ -165,7 +200,8 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
                 config.probe = kind
                 config.computeMetrics = audit.computeMetrics && k == 0
                 var entry = try EmbeddingAuditor(configuration: config).audit(step: steps[i], train: train, trainLabels: auditTrain,
-                                                                              test: test, testLabels: auditTest)
+                                                                              test: test, testLabels: auditTest,
+                                                                              allRows: k == 0 ? allRows : nil)
                 if k == 0 { metrics = entry.metrics; geometry = entry.geometry } else { entry.metrics = metrics; entry.geometry = geometry }
                 timelines[k].append(entry)
             }
@@ -186,10 +222,13 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
         }
     }
 
-    /// Reads an `[n, p]` NPY matrix and checks it is finite.
+    /// Reads an `[n, p]` NPY matrix (float16 and Fortran order converted, with a `note`) and
+    /// checks it is finite.
     /// - Throws: `NPYError`, `AuditError.nonFinite`.
-    static func loadEmbeddings(_ file: String) throws -> Tensor<Double> {
-        let x = try NPY.readMatrix(URL(fileURLWithPath: file))
+    static func loadEmbeddings(_ file: String, note: (String) -> Void) throws -> Tensor<Double> {
+        var notes: [String] = []
+        let x = try NPY.readMatrix(URL(fileURLWithPath: file), notes: &notes)
+        for n in notes { note(n) }
         guard x.scalars.allSatisfy({ $0.isFinite }) else { throw AuditError.nonFinite(file: file) }
         return x
     }

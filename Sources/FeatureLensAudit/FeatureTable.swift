@@ -35,8 +35,9 @@ public enum FeatureTable {
         out += line(widths.map { String(repeating: "-", count: $0) }) + "\n"
         for r in rows { out += line(r) + "\n" }
         if let m = run.final.metrics {
-            out += String(format: "metrics (test embeddings, last audit): rankme %.2f  effective_rank %.2f  uniformity %.3f  collapse_std %.4f\n",
-                          m.rankme, m.effectiveRank, m.uniformity, m.collapseStd)
+            out += "metrics on \((m.computedOn ?? .test).describe(n: m.n)), last audit: "
+                + String(format: "rankme %.2f  effective_rank %.2f  uniformity %.3f  collapse_std %.4f\n",
+                         m.rankme, m.effectiveRank, m.uniformity, m.collapseStd)
         }
         if let g = run.timeline.last?.geometry {
             out += geometryLine(g, labelOrder: run.labels)
@@ -63,7 +64,7 @@ public enum FeatureTable {
 
     /// The `--json` summary: `{"probes": {label: accuracy}, "standard_error": {label: SE},
     /// "chance": {label: rate}, "metrics": {"rankme", "effective_rank", "uniformity",
-    /// "collapse_std"}, "verdicts": {label: verdict}}` for the last audit, pretty-printed with sorted keys by
+    /// "collapse_std", "computed_on", "n"}, "verdicts": {label: verdict}}` for the last audit, pretty-printed with sorted keys by
     /// `FeatureLensJSON`. Non-finite numbers (a NaN uniformity, a not-measurable within-group
     /// accuracy) are written as the strings `"nan"`, `"inf"` and `"-inf"`, as in report.json,
     /// so the output is always valid JSON.
@@ -85,15 +86,20 @@ public struct AuditSummary: Codable, Sendable, Equatable {
         public var uniformity: Double
         /// Mean per-dimension std of the L2-normalized embeddings.
         public var collapseStd: Double
+        /// The rows the metrics were computed on (`test` or `all`; nil when not recorded).
+        public var computedOn: MetricsRows?
+        /// Number of those rows (nil when not recorded).
+        public var n: Int?
         enum CodingKeys: String, CodingKey {
             case rankme, effectiveRank = "effective_rank", uniformity, collapseStd = "collapse_std"
+            case computedOn = "computed_on", n
         }
     }
     /// Final accuracy per label set.
     public var probes: [String: Double]
     /// Chance level per label set.
     public var chance: [String: Double]
-    /// Metrics of the last audit's test embeddings (nil when metrics were not computed).
+    /// Metrics of the last audit's embeddings (test rows, or all rows; nil when metrics were not computed).
     public var metrics: Metrics?
     /// Verdict per label set (raw values, e.g. "learned then lost").
     public var verdicts: [String: FeatureVerdict]
@@ -115,7 +121,8 @@ public struct AuditSummary: Codable, Sendable, Equatable {
         standardError = run.timeline.last?.standardError
         chance = run.final.chance ?? [:]
         metrics = run.final.metrics.map {
-            Metrics(rankme: $0.rankme, effectiveRank: $0.effectiveRank, uniformity: $0.uniformity, collapseStd: $0.collapseStd)
+            Metrics(rankme: $0.rankme, effectiveRank: $0.effectiveRank, uniformity: $0.uniformity, collapseStd: $0.collapseStd,
+                    computedOn: $0.computedOn, n: $0.n)
         }
         verdicts = run.verdicts
         geometry = run.timeline.last?.geometry

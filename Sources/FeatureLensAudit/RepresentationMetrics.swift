@@ -1,10 +1,28 @@
 import Foundation
 
+/// The rows the representation metrics are computed on.
+public enum MetricsRows: String, Codable, Sendable, CaseIterable {
+    /// The test rows: the held-out rows the probes are scored on (the default of every audit).
+    case test
+    /// Every row: for `featurelens audit`, the rows of the embedding files and of the test files.
+    case all
+
+    /// "the test split (n = 80)" or "all rows (n = 400)", for the terminal and report.html.
+    public func describe(n: Int?) -> String {
+        let count = n.map { " (n = \($0))" } ?? ""
+        switch self {
+        case .test: return "the test split" + count
+        case .all: return "all rows" + count
+        }
+    }
+}
+
 /// Health metrics of an embedding matrix `[n, p]`, as reported in `report.json`
 /// (`final.metrics` and, per audit, `timeline[].metrics`).
 ///
-/// JSON keys: `rankme`, `effective_rank`, `uniformity`, `collapse_std`, and when available
-/// `alignment` and `spectrum`.
+/// JSON keys: `rankme`, `effective_rank`, `uniformity`, `collapse_std`, `computed_on` (`test` or
+/// `all`) and `n` (rows), and when available `alignment` and `spectrum`. Reports written before
+/// `computed_on` and `n` existed decode with both nil (their metrics used the test rows).
 public struct RepresentationMetrics: Codable, Sendable, Equatable {
     /// RankMe (Garrido et al. 2023), see `EmbeddingMetrics.rankMe`.
     public var rankme: Double
@@ -19,29 +37,37 @@ public struct RepresentationMetrics: Codable, Sendable, Equatable {
     /// Singular values of the covariance of the L2-normalized embeddings, descending (Jing et
     /// al. 2022), or nil when not recorded.
     public var spectrum: [Double]?
+    /// The rows the metrics were computed on (nil: not recorded, as in older reports).
+    public var computedOn: MetricsRows?
+    /// Number of rows the metrics were computed on (nil: not recorded).
+    public var n: Int?
 
     enum CodingKeys: String, CodingKey {
         case rankme, effectiveRank = "effective_rank", uniformity, collapseStd = "collapse_std", alignment, spectrum
+        case computedOn = "computed_on", n
     }
 
     /// Creates the record.
     public init(rankme: Double, effectiveRank: Double, uniformity: Double, collapseStd: Double,
-                alignment: Double? = nil, spectrum: [Double]? = nil) {
+                alignment: Double? = nil, spectrum: [Double]? = nil, computedOn: MetricsRows? = nil, n: Int? = nil) {
         self.rankme = rankme
         self.effectiveRank = effectiveRank
         self.uniformity = uniformity
         self.collapseStd = collapseStd
         self.alignment = alignment
         self.spectrum = spectrum
+        self.computedOn = computedOn
+        self.n = n
     }
 
     /// Computes every metric of `embeddings` `[n, p]` (alignment only when `positives`, the
-    /// `[n, p]` embeddings of each row's positive view, is given).
+    /// `[n, p]` embeddings of each row's positive view, is given); `computedOn` says which rows
+    /// they are, and `n` is set to their count.
     /// - Throws: `ProbeError.badShape` when the shapes do not fit, `LinearAlgebraError` if the
     ///   eigensolver fails.
     public init<T: TensorScalar>(embeddings: Tensor<T>, positives: Tensor<T>? = nil,
                                  uniformity options: EmbeddingMetrics.UniformityOptions = .init(),
-                                 includeSpectrum: Bool = true) throws {
+                                 includeSpectrum: Bool = true, computedOn: MetricsRows? = nil) throws {
         let z = asDouble(embeddings)
         guard z.rank == 2 else { throw ProbeError.badShape("metrics need [n, p], got \(z.shape)") }
         let sv = try EmbeddingMetrics.singularValues(z)
@@ -51,7 +77,8 @@ public struct RepresentationMetrics: Codable, Sendable, Equatable {
                   uniformity: try EmbeddingMetrics.uniformity(zn, options: options, normalized: true),
                   collapseStd: EmbeddingMetrics.collapseStd(zn, normalized: true),
                   alignment: try positives.map { try EmbeddingMetrics.alignment(z, asDouble($0)) },
-                  spectrum: includeSpectrum ? try EmbeddingMetrics.normalizedCovarianceSpectrum(zn, normalized: true) : nil)
+                  spectrum: includeSpectrum ? try EmbeddingMetrics.normalizedCovarianceSpectrum(zn, normalized: true) : nil,
+                  computedOn: computedOn, n: z.shape[0])
     }
 }
 

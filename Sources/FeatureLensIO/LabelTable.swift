@@ -40,6 +40,10 @@ public enum LabelTableError: Error, CustomStringConvertible, Equatable {
 /// A table of label sets read from a CSV file with a header row: one column per label set,
 /// one row per embedding row. Integer and string labels are both accepted (see
 /// `LabelSet.init(name:values:)` for the code order). Parsing uses SwiftCSV (delimiter `,`; quoted fields allowed).
+///
+/// A first column with an empty name while every other column is named is the row index that
+/// pandas' `DataFrame.to_csv` writes by default (header `,class,coarse`): it is ignored, and
+/// `notes` says so. An empty name anywhere else is an error.
 public struct LabelTable: Sendable, Equatable {
     /// The file the table came from (used in error messages).
     public var file: String
@@ -49,6 +53,9 @@ public struct LabelTable: Sendable, Equatable {
     public var labelSets: [String: LabelSet]
     /// Number of data rows.
     public var rowCount: Int
+    /// What the reader did beyond reading (an ignored index column), one sentence each naming
+    /// the file; empty for a plain table.
+    public var notes: [String] = []
 
     /// Reads a CSV label table.
     /// - Throws: `LabelTableError` naming the file and the problem (unreadable file, bad
@@ -108,12 +115,20 @@ public struct LabelTable: Sendable, Equatable {
         } catch {
             throw LabelTableError.malformed(file: file, reason: "\(error)")
         }
-        let header = parsed.header.map { $0.trimmingCharacters(in: .whitespaces) }
+        var header = parsed.header.map { $0.trimmingCharacters(in: .whitespaces) }
         guard !header.isEmpty, !(header.count == 1 && header[0].isEmpty) else {
             throw LabelTableError.badHeader(file: file, reason: "no header row")
         }
+        // pandas' index column: unnamed first column, every other column named.
+        let skip = header.count >= 2 && header[0].isEmpty && !header[1...].contains(where: \.isEmpty) ? 1 : 0
+        var notes: [String] = []
+        if skip == 1 {
+            header.removeFirst()
+            notes.append("\(file): the first column has no name (the row index pandas' to_csv writes); it was ignored, "
+                         + "the label columns are \(header.joined(separator: ", "))")
+        }
         if let i = header.firstIndex(where: { $0.isEmpty }) {
-            throw LabelTableError.badHeader(file: file, reason: "column \(i + 1) has an empty name")
+            throw LabelTableError.badHeader(file: file, reason: "column \(i + 1 + skip) has an empty name")
         }
         if Set(header).count != header.count {
             let dup = header.first { name in header.filter { $0 == name }.count > 1 }!
@@ -127,14 +142,15 @@ public struct LabelTable: Sendable, Equatable {
         // extra fields, a short row as empty trailing fields (reported as an empty cell below).
         var values = Array(repeating: [String](), count: header.count)
         for v in values.indices { values[v].reserveCapacity(rows.count) }
+        let width = header.count + skip   // fields per row, the index column included
         for (r, row) in rows.enumerated() {
             let line = r + 2
-            if row.count > header.count, row[header.count...].contains(where: { !$0.isEmpty }) {
-                throw LabelTableError.raggedRow(file: file, line: line, expected: header.count,
+            if row.count > width, row[width...].contains(where: { !$0.isEmpty }) {
+                throw LabelTableError.raggedRow(file: file, line: line, expected: width,
                                                 found: row.lastIndex(where: { !$0.isEmpty })! + 1)
             }
             for c in 0..<header.count {
-                let cell = c < row.count ? row[c].trimmingCharacters(in: .whitespaces) : ""
+                let cell = c + skip < row.count ? row[c + skip].trimmingCharacters(in: .whitespaces) : ""
                 if cell.isEmpty { throw LabelTableError.emptyCell(file: file, line: line, column: header[c]) }
                 values[c].append(cell)
             }
@@ -142,6 +158,7 @@ public struct LabelTable: Sendable, Equatable {
         self.file = file
         self.columns = header
         self.rowCount = rows.count
+        self.notes = notes
         var sets: [String: LabelSet] = [:]
         for (c, name) in header.enumerated() { sets[name] = LabelSet(name: name, values: values[c]) }
         self.labelSets = sets

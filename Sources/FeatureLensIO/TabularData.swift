@@ -2,6 +2,8 @@
 //
 // Format: comma-separated numbers, one example per line; an optional header row (detected
 // when any field of the first row is not a number); blank lines are skipped; CRLF accepted.
+// A header whose first field alone is empty (pandas' `to_csv` with its row index) marks an
+// index column: it is dropped, with a note.
 // No quoting inside numeric rows. Labels come from a separate labels CSV (LabelTable.swift);
 // NPY feature files are read by NPY.swift.
 import Foundation
@@ -57,6 +59,9 @@ public struct FeatureMatrix: Equatable, Sendable {
     public var columnNames: [String]
     /// The features, `[n, d]`, all finite.
     public var values: Tensor<Double>
+    /// What the reader converted or ignored (float16 or Fortran-order NPY data, a pandas index
+    /// column), one sentence each naming the file; empty when the file was read as stored.
+    public var notes: [String] = []
 }
 
 /// Readers for plain feature matrices.
@@ -77,13 +82,15 @@ public enum TabularFeatures {
     public static func read(contentsOf url: URL, header: Header = .auto) throws -> FeatureMatrix {
         let ext = url.pathExtension.lowercased()
         if ext == "npy" {
-            let values = try NPY.readMatrix(url)
+            var notes: [String] = []
+            let values = try NPY.readMatrix(url, notes: &notes)
             if let bad = values.scalars.firstIndex(where: { !$0.isFinite }) {
                 let d = max(1, values.shape[1])
                 throw TabularDataError.nonFinite(file: url.path, line: bad / d, column: bad % d + 1,
                                                  text: String(describing: values.scalars[bad]))
             }
-            return FeatureMatrix(file: url.path, columnNames: (0..<values.shape[1]).map { "x\($0 + 1)" }, values: values)
+            return FeatureMatrix(file: url.path, columnNames: (0..<values.shape[1]).map { "x\($0 + 1)" }, values: values,
+                                 notes: notes)
         }
         guard ext == "csv" || ext == "txt" else {
             throw TabularDataError.unsupportedFormat(file: url.path, extension: ext, supported: ["csv", "txt", "npy"])
@@ -125,18 +132,25 @@ public enum TabularFeatures {
         case .absent: firstIsHeader = false
         case .auto: firstIsHeader = first.fields.contains { parseNumber($0) == nil }
         }
-        let names = firstIsHeader
+        var names = firstIsHeader
             ? first.fields.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " \t\"")) }
             : (1...max(1, d)).map { "x\($0)" }
+        // pandas' index column: the first header field alone is empty.
+        let skip = firstIsHeader && d >= 2 && names[0].isEmpty && !names[1...].contains(where: \.isEmpty) ? 1 : 0
+        var notes: [String] = []
+        if skip == 1 {
+            names.removeFirst()
+            notes.append("\(file): the first column has no name (the row index pandas' to_csv writes); it was ignored")
+        }
         let body = firstIsHeader ? rows.dropFirst() : rows[...]
         guard !body.isEmpty else { throw TabularDataError.noDataRows(file: file) }
         var values: [Double] = []
-        values.reserveCapacity(body.count * d)
+        values.reserveCapacity(body.count * (d - skip))
         for row in body {
             guard row.fields.count == d else {
                 throw TabularDataError.raggedRow(file: file, line: row.line, expected: d, found: row.fields.count)
             }
-            for (j, f) in row.fields.enumerated() {
+            for (j, f) in row.fields.enumerated() where j >= skip {
                 guard let v = parseNumber(f) else {
                     throw TabularDataError.notANumber(file: file, line: row.line, column: j + 1,
                                                       text: f.trimmingCharacters(in: .whitespaces))
@@ -148,7 +162,8 @@ public enum TabularFeatures {
                 values.append(v)
             }
         }
-        return FeatureMatrix(file: file, columnNames: names, values: Tensor(shape: [body.count, d], scalars: values))
+        return FeatureMatrix(file: file, columnNames: names, values: Tensor(shape: [body.count, d - skip], scalars: values),
+                             notes: notes)
     }
 
     /// A number, or nil; surrounding spaces are allowed; "nan"/"inf" parse (and are then

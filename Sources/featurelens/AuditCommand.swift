@@ -7,16 +7,30 @@ struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Audit embeddings saved elsewhere: which labelled features can a probe read?",
-        discussion: """
-        Each --embeddings file is an [n, p] float32/float64 NPY array (np.save), one per \
-        checkpoint in training order; the first is the step-0 baseline when several are given. \
-        --labels is a CSV with a header row, one column per label set, one row per embedding row. \
-        Probes fit on the train rows and are scored on the test rows (--test-embeddings with \
-        --test-labels, or a seeded --split of the rows).
-        """)
+        discussion: helpDiscussion("""
+        Each --embeddings file is an [n, p] NPY array (np.save; float32 or float64, also float16 \
+        and Fortran order, converted with a note), one per checkpoint in training order; the \
+        first is the step-0 baseline when several are given. --labels is a CSV with a header \
+        row, one column per label set, one row per embedding row (an unnamed first column, the \
+        index pandas writes, is ignored with a note). Probes fit on the train rows and are \
+        scored on the test rows (--test-embeddings with --test-labels, or a seeded --split of \
+        the rows). The representation metrics (RankMe, effective rank, uniformity, collapse \
+        std) use the test rows, or every row with --metrics-on all; the output says which.
+        """, examples: [
+            HelpExample("One checkpoint; probes fit on a seeded 80 % of the rows",
+                        "featurelens audit --embeddings z.npy --labels labels.csv"),
+            HelpExample("A timeline (step-0 baseline first), subclass probed within class",
+                        "featurelens audit --embeddings z0.npy --embeddings z9.npy --steps 0,9000",
+                        "--labels labels.csv --within subclass:class --out audit"),
+            HelpExample("Separate test rows, two probes, metrics on every row",
+                        "featurelens audit --embeddings train.npy --labels train.csv",
+                        "--test-embeddings test.npy --test-labels test.csv",
+                        "--probe logistic,knn --metrics-on all"),
+        ]))
 
+    // No default: a required option, shown as required in the usage line.
     @Option(name: .customLong("embeddings"), help: "NPY embeddings [n, p] (repeat: one file per checkpoint, in order).")
-    var embeddings: [String] = []
+    var embeddings: [String]
 
     @Option(name: .customLong("test-embeddings"), help: "NPY test embeddings, one per --embeddings file.")
     var testEmbeddings: [String] = []
@@ -48,6 +62,11 @@ struct AuditCommand: ParsableCommand {
     @Option(help: "Comma-separated training step of each --embeddings file (default 0,1,2,...).")
     var steps: String?
 
+    @Option(name: .customLong("metrics-on"), help: ArgumentHelp(
+        "Rows of the representation metrics (RankMe, effective rank, uniformity, collapse std): test (default: the scored rows) or all (every row of --embeddings and --test-embeddings).",
+        valueName: "test|all"))
+    var metricsOn: String = MetricsRows.test.rawValue
+
     @Flag(help: "Print the JSON summary instead of the table.")
     var json = false
 
@@ -63,6 +82,9 @@ struct AuditCommand: ParsableCommand {
         }
         if AccuracyMeasure(rawValue: accuracy) == nil {
             throw ValidationError("unknown --accuracy '\(accuracy)' (expected balanced or plain)")
+        }
+        if MetricsRows(rawValue: metricsOn) == nil {
+            throw ValidationError("unknown --metrics-on '\(metricsOn)' (expected test or all)")
         }
     }
 
@@ -85,7 +107,8 @@ struct AuditCommand: ParsableCommand {
             steps: stepList,
             audit: AuditConfiguration(probe: ProbeKind(rawValue: probeNames[0])!, measure: AccuracyMeasure(rawValue: accuracy)!,
                                       within: try ExternalAudit.parseWithin(within)),
-            probes: probeNames.count > 1 ? probeNames.map { ProbeKind(rawValue: $0)! } : [])
+            probes: probeNames.count > 1 ? probeNames.map { ProbeKind(rawValue: $0)! } : [],
+            metricsOn: MetricsRows(rawValue: metricsOn)!)
         // Check the output folder before the work, so a bad folder fails fast.
         var outURL: URL?
         if let out {
@@ -93,7 +116,10 @@ struct AuditCommand: ParsableCommand {
             try AtomicFile.prepareDirectory(url)
             outURL = url
         }
-        let reports = try request.runAll()
+        // Conversions of the inputs (float16 or Fortran-order NPY, a pandas index column), once per file.
+        let reports = try request.runAll(note: { message in
+            if !global.quiet { FileHandle.standardError.write(Data("note: \(message)\n".utf8)) }
+        })
         if json {
             if reports.count == 1 {
                 print(try FeatureTable.jsonSummary(reports[0]))

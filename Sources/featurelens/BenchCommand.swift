@@ -9,6 +9,12 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure speed on this machine: GEMM against the FMA peak, training steps and a ConvNet epoch against PyTorch, a logistic-probe fit.",
+        discussion: helpDiscussion("", examples: [
+            HelpExample("GEMM throughput against this machine's FMA peak", "featurelens bench gemm"),
+            HelpExample("Training steps per second next to PyTorch (when torch imports)",
+                        "featurelens bench train --python venv/bin/python"),
+            HelpExample("A logistic-probe fit on 2000 rows", "featurelens bench probe --rows 2000"),
+        ]),
         subcommands: [BenchGEMMCommand.self, BenchTrain.self, BenchConv.self, BenchLinear.self, BenchProbe.self]
     )
 }
@@ -18,13 +24,17 @@ struct BenchGEMMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemm",
         abstract: "GEMM throughput (GFLOP/s) against this machine's measured FMA peak.",
-        discussion: """
+        discussion: helpDiscussion("""
         Times C = A·B for square Float matrices (row-major, no transposes, β = 0) at each size, \
         on 1 thread and on --threads threads: the median GFLOP/s (2·m·n·k / seconds / 10⁹) of \
         repeated runs after a warm-up. Next to it: the peak of a register-only FMA loop with \
         the same number of threads, and the micro-kernel family in use (override with \
         FEATURELENS_KERNEL=generic|avx2|avx512).
-        """
+        """, examples: [
+            HelpExample("Sizes 256 to 2048 on 1 thread and on all cores", "featurelens bench gemm"),
+            HelpExample("Two sizes, 1 and 2 threads", "featurelens bench gemm --sizes 512 1024 --threads 2"),
+            HelpExample("Double precision, one JSON object", "featurelens bench gemm --double --json"),
+        ])
     )
 
     @Flag(name: .long, help: "Print one JSON object instead of a table.")

@@ -10,7 +10,7 @@ struct BenchConv: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conv",
         abstract: "Seconds per ConvNet training epoch on Fashion-MNIST, next to PyTorch.",
-        discussion: """
+        discussion: helpDiscussion("""
         The workload: one epoch over the 60 000 Fashion-MNIST training images (batches of 512, \
         last partial batch dropped: 117 steps) with the real-data presets' ConvNet (three 3×3 stride-2 \
         convolutions with 32, 64, 64 channels, ReLU, a dense layer to 128, no head), NT-Xent \
@@ -19,7 +19,13 @@ struct BenchConv: ParsableCommand {
         --images N times the steps of the first N images and scales the time to the full epoch. \
         Benchmarks/pytorch_conv_bench.py does the same work; when torch imports in the --python \
         interpreter, the epoch is cut into --rounds chunks that alternate between the two.
-        """
+        """, examples: [
+            HelpExample("The steps of 2048 images, scaled to the epoch", "featurelens bench conv --images 2048"),
+            HelpExample("Next to PyTorch, with the data in another folder",
+                        "featurelens bench conv --data data/fashion-mnist --python venv/bin/python"),
+            HelpExample("Two threads, five rounds, one JSON object",
+                        "featurelens bench conv --threads 2 --rounds 5 --json"),
+        ])
     )
 
     @Flag(name: .long, help: "Print one JSON object: {\"conv\": {\"featurelens_s_per_epoch\", \"pytorch_s_per_epoch\", \"time_ratio\"}}.")

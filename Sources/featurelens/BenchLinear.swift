@@ -9,7 +9,7 @@ struct BenchLinear: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "linear",
         abstract: "Per-step cost of the linear Gram-space engine, and where a synthetic setting's time goes.",
-        discussion: """
+        discussion: helpDiscussion("""
         Part 1 (step cost): for m = 400 rows and p = 8 and 64 columns, the mean time of the \
         narrow GEMM K·B (K [m, m], B [m, p], accumulated into C) and of one spectral loss and \
         gradient (LinearContrastiveProblem.lossAndGradient, d = 50, β = 1, two classes), over \
@@ -18,7 +18,10 @@ struct BenchLinear: ParsableCommand {
         suppression-augmentation setting 0 and joint-loss setting 1 (seed 0), the wall time of \
         data generation, the Gram matrix, 1000 gradient-descent steps, one audit of every \
         label set, the minimum-norm solver's set-up, its norm matrix H and the solve at p.
-        """
+        """, examples: [
+            HelpExample("Both parts", "featurelens bench linear"),
+            HelpExample("Part 1 only, 500 calls per kernel", "featurelens bench linear --repeats 500 --no-breakdown"),
+        ])
     )
 
     @Option(name: .long, help: "Calls per timed kernel in part 1.")

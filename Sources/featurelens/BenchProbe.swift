@@ -9,14 +9,17 @@ struct BenchProbe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "probe",
         abstract: "Wall time of a logistic-probe fit: fixed C = 1 and the default held-out choice of C.",
-        discussion: """
+        discussion: helpDiscussion("""
         Data: --rows training rows of width --width in --classes classes (class of row i = \
         i mod classes), each class a Gaussian N(μ_c, I) with μ_c ~ N(0, 0.0225·I), drawn with \
         SeededGenerator(seed: 1). Times LogisticProbe(c: 1).fit and LogisticProbe().fit (the \
         held-out rule over C ∈ {0.01, 0.1, 1, 10, 100}: five fits on 80% of the rows and a refit \
         on all of them) and prints their wall times, L-BFGS iterations, the chosen C and the \
         held-out balanced accuracy per C.
-        """
+        """, examples: [
+            HelpExample("10 000 rows of width 128 in 10 classes", "featurelens bench probe"),
+            HelpExample("A smaller problem", "featurelens bench probe --rows 2000 --width 64 --classes 4"),
+        ])
     )
 
     @Option(name: .long, help: "Training rows.")

@@ -10,7 +10,7 @@ struct BenchTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Training steps per second (linear encoder, NT-Xent), next to PyTorch.",
-        discussion: """
+        discussion: helpDiscussion("""
         The workload: a linear encoder z = Wx (d = 512, p = 64, no bias) trained with NT-Xent \
         (τ = 0.5) on shuffled batches of 512 examples from 4096 standard-normal inputs; the two \
         views of a batch add independent N(0, 0.1²) noise; plain SGD with learning rate 0.1. \
@@ -18,7 +18,12 @@ struct BenchTrain: ParsableCommand {
         Benchmarks/pytorch_train_bench.py does the same work in PyTorch; when torch imports in \
         the --python interpreter, both run interleaved (--rounds rounds of --seconds each) and \
         the medians and their ratio are printed.
-        """
+        """, examples: [
+            HelpExample("FeatureLens alone (when torch does not import in python3)", "featurelens bench train"),
+            HelpExample("Next to PyTorch in a virtual environment, 1 s rounds",
+                        "featurelens bench train --python venv/bin/python --seconds 1"),
+            HelpExample("One thread, one JSON object", "featurelens bench train --threads 1 --json"),
+        ])
     )
 
     @Flag(name: .long, help: "Print one JSON object: {\"train\": {\"featurelens_steps_per_s\", \"pytorch_steps_per_s\", \"ratio\"}}.")

@@ -6,9 +6,10 @@ struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "The paper's whole story on built-in synthetic data, in about a minute.",
-        discussion: """
+        discussion: helpDiscussion("""
         Runs the four synthetic presets with their recipes (docs/SCIENCE.md): class collapse \
         under supervised CL, feature suppression by a small embedding and by an augmentation \
+<<<<<<< HEAD
         that keeps an easy feature, and the joint loss that avoids both. Prints a summary: one \
         line per claim of the paper with what the paper says, what this run shows (probe \
         accuracies ± standard errors and the setting they come from) and whether it was \
@@ -16,6 +17,16 @@ struct DemoCommand: ParsableCommand {
         and verdict sentences of every preset follow. Writes one folder per preset and \
         index.html, which opens with the same summary and lists every setting's verdicts.
         """)
+=======
+        that keeps an easy feature, and the joint loss that avoids both. Prints a table, the \
+        theory line and verdicts for each, and writes one folder per preset plus index.html.
+        """, examples: [
+            HelpExample("Everything, into ./featurelens-demo (open its index.html)", "featurelens demo"),
+            HelpExample("Another seed, into its own folder", "featurelens demo --seed 1 --out demo-seed1"),
+            HelpExample("On one core, JSON summary on stdout, no progress",
+                        "featurelens demo --threads 1 --json --quiet"),
+        ]))
+>>>>>>> help-examples
 
     @Option(name: .long, help: "Output folder.")
     var out: String = "featurelens-demo"

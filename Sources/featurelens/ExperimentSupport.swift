@@ -37,6 +37,22 @@ func resolveExperiment(_ nameOrPath: String) throws -> Experiment {
     try Experiment.resolve(nameOrPath)
 }
 
+/// The note for a synthetic experiment whose `steps` were changed by `--set`/`--grid` without
+/// `audit_steps` (`SyntheticPreset.applying` then fits the audit steps to the steps): which
+/// audit steps the runs use. Nil otherwise.
+func auditStepsNote(_ experiment: Experiment, set: [(String, String)], grid: [(String, [String])]) -> String? {
+    let keys = Set(set.map(\.0) + grid.map(\.0))
+    guard keys.contains("steps"), !keys.contains("audit_steps"), case let .synthetic(p) = experiment else { return nil }
+    var lists: [String] = []
+    for i in p.settings.indices {
+        guard let c = try? p.config(setting: i) else { continue }
+        let text = "\(c.auditSteps.map(String.init).joined(separator: ",")) (steps=\(c.steps))"
+        if !lists.contains(text) { lists.append(text) }
+    }
+    return "audit_steps follow steps: " + lists.joined(separator: "; ")
+        + " (the preset's audit steps below steps, then steps; --set audit_steps=... to choose others)"
+}
+
 /// All built-in preset names (synthetic, then real data).
 var allPresetNames: [String] { Experiment.presetNames }
 

@@ -5,7 +5,13 @@ import Foundation
 struct PresetsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "presets",
-        abstract: "List the built-in presets, or one preset's config keys with their types, values and meaning.")
+        abstract: "List the built-in presets, or one preset's config keys with their types, values and meaning.",
+        discussion: helpDiscussion("", examples: [
+            HelpExample("Every built-in preset with what it shows", "featurelens presets"),
+            HelpExample("The keys of a synthetic preset, for --set and --grid",
+                        "featurelens presets --keys class-collapse"),
+            HelpExample("The keys of an image preset", "featurelens presets --keys fashion-collapse"),
+        ]))
 
     @Option(name: .long, help: "List the config keys (for --set) of this preset: type, value in the preset, default, meaning.")
     var keys: String?

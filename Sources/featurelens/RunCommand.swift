@@ -6,12 +6,21 @@ struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a preset or a config file and write its report folder.",
-        discussion: """
+        discussion: helpDiscussion("""
         PRESET is a built-in preset (see `featurelens presets`) or a config.json (as written next \
         to every run, or a flat config with only the keys you change). --set fixes a key for \
         every run of the preset; --grid replaces or adds an axis of its grid.
         Outputs in --out: config.json, report.json, metrics.csv, report.html, charts/*.svg.
-        """)
+        Setting `steps` of a synthetic preset without `audit_steps` keeps the preset's audit \
+        steps below the new count and adds the last step (a note says which).
+        """, examples: [
+            HelpExample("One preset with seed 1, written to runs/cc1",
+                        "featurelens run class-collapse --seed 1 --out runs/cc1"),
+            HelpExample("Fewer steps (the audit steps follow), on a smaller input dimension",
+                        "featurelens run class-collapse --set steps=2000 --set d=500"),
+            HelpExample("Replace an axis of the preset's grid",
+                        "featurelens run suppression-embedding-size --grid p=3,4,5,6"),
+        ]))
 
     @Argument(help: "Preset name or path to a config .json file.")
     var preset: String
@@ -68,8 +77,12 @@ struct RunCommand: ParsableCommand {
         do {
             var sets = try assignments.map(parseAssignment)
             if let s = seed { sets.append(("seed", String(s))) }
-            let experiment = try resolveExperiment(preset).applying(set: sets, grid: try grid.map(parseGridAxis))
+            let axes = try grid.map(parseGridAxis)
+            let experiment = try resolveExperiment(preset).applying(set: sets, grid: axes)
             try experiment.validate()
+            if !global.quiet, let note = auditStepsNote(experiment, set: sets, grid: axes) {
+                FileHandle.standardError.write(Data("note: \(note)\n".utf8))
+            }
             let defaultEvery = experiment.kind == .synthetic ? CheckpointPolicy.defaultSyntheticEvery : CheckpointPolicy.defaultImageEvery
             let (folder, policy) = try folderAndCheckpoints(defaultName: experiment.name, defaultEvery: defaultEvery)
             let result = try runExperiment(experiment, out: folder, checkpoints: policy, quiet: global.quiet || json, logger: logger)

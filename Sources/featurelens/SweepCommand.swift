@@ -6,12 +6,17 @@ struct SweepCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sweep",
         abstract: "Run a preset over a grid and several seeds; summarize final probe accuracy against the swept keys.",
-        discussion: """
+        discussion: helpDiscussion("""
         Each (grid point, seed) gets its own run folder under --out; a folder that already \
         holds a complete report.json of the same config is skipped, and a run cut short by \
         SIGINT/SIGTERM continues from its checkpoints, so an interrupted sweep resumes where it stopped. \
         Writes summary.csv (mean and standard deviation over seeds) and summary.html.
-        """)
+        """, examples: [
+            HelpExample("Class probe against the embedding size, three seeds",
+                        "featurelens sweep suppression-embedding-size --grid p=1,3,5,7 --seeds 0,1,2"),
+            HelpExample("Two learning rates on a shorter run (the audit steps follow steps)",
+                        "featurelens sweep class-collapse --grid lr=0.01,0.05 --set steps=2000"),
+        ]))
 
     @Argument(help: "Preset name or config .json.")
     var preset: String
@@ -40,9 +45,12 @@ struct SweepCommand: ParsableCommand {
                 return v
             }
             guard !seedList.isEmpty else { throw CLIError("--seeds: give at least one seed") }
-            let base = try resolveExperiment(preset).applying(set: try assignments.map(parseAssignment),
-                                                              grid: try grid.map(parseGridAxis))
+            let sets = try assignments.map(parseAssignment), axes = try grid.map(parseGridAxis)
+            let base = try resolveExperiment(preset).applying(set: sets, grid: axes)
             try base.validate()
+            if !global.quiet, let note = auditStepsNote(base, set: sets, grid: axes) {
+                FileHandle.standardError.write(Data("note: \(note)\n".utf8))
+            }
             let root = URL(fileURLWithPath: out ?? "featurelens-sweeps/\(base.name)")
             try AtomicFile.prepareDirectory(root)
             struct Job { var values: [String: String]; var seed: UInt64; var folder: URL; var experiment: Experiment }

@@ -65,7 +65,8 @@ import Testing
         let se = obj["standard_error"] as! [String: Any]
         #expect(Set(se.keys) == Set((obj["probes"] as! [String: Any]).keys))
         #expect(se.values.allSatisfy { v in (v as? Double).map { $0 >= 0 && $0 < 0.25 } ?? false })
-        #expect(Set((obj["metrics"] as! [String: Any]).keys) == ["rankme", "effective_rank", "uniformity", "collapse_std"])
+        #expect(Set((obj["metrics"] as! [String: Any]).keys) == ["rankme", "effective_rank", "uniformity", "collapse_std", "computed_on", "n"])
+        #expect((obj["metrics"] as! [String: Any])["computed_on"] as? String == "test" && (obj["metrics"] as! [String: Any])["n"] as? Int == 100)
         #expect((obj["verdicts"] as! [String: String])["subclass"] == "collapsed")
         // A non-finite metric is written as a string (FeatureLensJSON), so the output stays valid JSON.
         var nonFinite = run
@@ -122,10 +123,10 @@ import Testing
             try ExternalAudit(embeddings: [ckpts[0]], labels: labels, columns: ["size"]).run()
         }
         do {
-            _ = try ExternalAudit(embeddings: [auditFixture("fortran.npy").path], labels: labels).run()
-            Issue.record("Fortran order not caught")
+            _ = try ExternalAudit(embeddings: [auditFixture("bigendian.npy").path], labels: labels).run()
+            Issue.record("big-endian data not caught")
         } catch let e as NPYError {
-            #expect(e.description.contains("fortran.npy") && e.description.contains("Fortran order"))
+            #expect(e.description.contains("bigendian.npy") && e.description.contains("big-endian"))
         }
         #expect(throws: AuditError.self) { try ExternalAudit(embeddings: ckpts, testEmbeddings: [ckpts[0]], labels: labels, testLabels: labels).run() }
         #expect(throws: AuditError.self) { try ExternalAudit(embeddings: [ckpts[0]], labels: labels, split: 1.0).run() }

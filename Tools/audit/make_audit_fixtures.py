@@ -14,7 +14,8 @@ Outputs in Tests/FeatureLensTests/Fixtures/audit/:
       label b laid along one direction: Z[:, 1] += 2 b), "ten_class", "imbalance_1_20" (two
       classes at 1:20) and "missing_test_class" (4 train classes, class 3 absent from test).
   f32.npy, f64.npy, v2.npy, v3.npy         valid arrays written by numpy (np.save / write_array)
-  fortran.npy, bigendian.npy, int64.npy    arrays the reader must refuse with a clear error
+  fortran.npy                              a Fortran-order array the reader rearranges into C order
+  bigendian.npy, int64.npy                 arrays the reader must refuse with a clear error
   ckpt0.npy, ckpt1.npy, ckpt2.npy, labels.csv
       an end-to-end timeline: 400 rows, 8 dims, label columns class (int), subclass (str),
       color (str). ckpt0: weak class and subclass signal (baseline); ckpt1: both strong;

@@ -330,7 +330,8 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
             return s.sorted()
         }
         if let beyond = auditSteps.first(where: { $0 > t }) {
-            throw ConfigError.invalidValue(key: "audit_steps", value: "\(beyond)", expected: "steps in 0…\(t) (the run's total steps)")
+            throw ConfigError.invalidValue(key: "audit_steps", value: "\(beyond)",
+                                           expected: "steps in 0…\(t) (the run's total steps; e.g. --set audit_steps=auto)")
         }
         return Array(Set(auditSteps)).sorted()
     }

@@ -150,7 +150,7 @@ public final class LinearEngine: TrainingEngine, @unchecked Sendable {
         var pca: PCAProjection? = nil
         var geometry: CollapseGeometry? = nil
         if recordsRepresentation {
-            metrics = try RepresentationMetrics(embeddings: testZ)
+            metrics = try RepresentationMetrics(embeddings: testZ, computedOn: .test)
             let labels = data.test.labels.filter { ["class", "subclass"].contains($0.key) }.mapValues { $0.codes }
             pca = try PCAProjection.compute(testZ, labels: labels, maxPoints: 300)
             geometry = try CollapseGeometry(embeddings: testZ, labels: data.test.labels.mapValues(\.codes),

@@ -103,12 +103,31 @@ public enum PresetGrid {
 }
 
 extension SyntheticPreset {
-    /// The preset with `--set` and `--grid` applied (`PresetGrid.apply`).
+    /// The preset with `--set` and `--grid` applied (`PresetGrid.apply`). When they change
+    /// `steps` but not `audit_steps`, the audit steps follow: every config whose audit steps do
+    /// not end at its `steps` gets `SyntheticExperimentConfig.auditSteps(_:fittedTo:)` (the old
+    /// audit steps below `steps`, then `steps`), so `--set steps=500` alone is a valid run.
     /// - Throws: `ConfigError` for unknown keys or values of the wrong type.
     public func applying(set: [(String, String)], grid: [(String, [String])]) throws -> SyntheticPreset {
         var p = self
         (p.base, p.settings) = try PresetGrid.apply(base: base, settings: settings, coupled: coupled, set: set, grid: grid)
+        let keys = Swift.Set(set.map(\.0) + grid.map(\.0))
+        if keys.contains("steps") && !keys.contains("audit_steps") { try p.fitAuditStepsToSteps() }
         return p
+    }
+
+    /// Fits the audit steps of the base config and of every setting to their `steps` (see
+    /// `applying`); a setting whose fitted list differs gets an `audit_steps` override.
+    /// - Throws: `ConfigError` (cannot happen for the preset's own overrides).
+    mutating func fitAuditStepsToSteps() throws {
+        base.auditSteps = SyntheticExperimentConfig.auditSteps(base.auditSteps, fittedTo: base.steps)
+        for i in settings.indices {
+            let c = try config(setting: i)
+            let fitted = SyntheticExperimentConfig.auditSteps(c.auditSteps, fittedTo: c.steps)
+            guard fitted != c.auditSteps else { continue }
+            settings[i].overrides.removeAll { $0.0 == "audit_steps" }
+            settings[i].overrides.append(("audit_steps", fitted.configString))
+        }
     }
 }
 

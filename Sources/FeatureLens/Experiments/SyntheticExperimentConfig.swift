@@ -107,7 +107,7 @@ public struct SyntheticExperimentConfig: Codable, Equatable, Sendable {
             .init("augmentation", \.augmentation, doc: "How the views are formed (SCIENCE.md §2)."),
             .init("data", \.data, doc: "Which data model (SCIENCE.md §2)."),
             .init("seed", \.seed, doc: "Seed of every random stream (data, init, online views)."),
-            .init("audit_steps", \.auditSteps, doc: "Steps at which the audit runs (probes, feature weights, loss); each in 0…steps."),
+            .init("audit_steps", \.auditSteps, doc: "Steps at which the audit runs (probes, feature weights, loss); each in 0…steps. When `--set`/`--grid` change `steps` but not `audit_steps`, the audit steps below the new `steps` are kept and `steps` is added."),
             .init("threads", \.threads, doc: "Threads for matrix products inside one setting (results do not depend on it).",
                   valid: { $0 >= 1 ? nil : "≥ 1" }),
             .init("online_augmentation", \.onlineAugmentation, doc: "Draw fresh views at every step (uses the direct O(n·d·p) step)."),
@@ -118,7 +118,7 @@ public struct SyntheticExperimentConfig: Codable, Equatable, Sendable {
         crossChecks: { c in
             func bad(_ k: String, _ v: Any, _ e: String) -> ConfigError { .invalidValue(key: k, value: "\(v)", expected: e) }
             guard c.auditSteps.allSatisfy({ $0 >= 0 && $0 <= c.steps }) else {
-                throw bad("audit_steps", c.auditSteps, "steps in 0...\(c.steps) (lowering steps? also set audit_steps, e.g. --set audit_steps=0,\(max(1, c.steps / 2)),\(c.steps))")
+                throw bad("audit_steps", c.auditSteps, "steps in 0...\(c.steps) (e.g. --set audit_steps=\(SyntheticExperimentConfig.auditSteps(c.auditSteps, fittedTo: c.steps).configString))")
             }
             // Memory guard: the data ([2n + n_test, d] doubles) and W ([p, d]) must fit in memory.
             let bytes = 8.0 * Double(c.d) * (Double(2 * c.n + c.nTest) + Double(c.p) * 4)
@@ -128,6 +128,13 @@ public struct SyntheticExperimentConfig: Codable, Equatable, Sendable {
             guard c.p <= c.d else { throw bad("p", c.p, "≤ d = \(c.d)") }
             try c.model.validate()
         })
+
+    /// `audits` fitted to a run of `steps` steps: the audit steps in 0..<steps, then `steps`
+    /// itself (sorted, without duplicates). Always a valid `audit_steps` for `steps` ≥ 0; e.g.
+    /// [0, 100, 1000, 20000] fitted to 500 is [0, 100, 500], and [0, 1000] fitted to 0 is [0].
+    public static func auditSteps(_ audits: [Int], fittedTo steps: Int) -> [Int] {
+        Array(Swift.Set(audits.filter { $0 >= 0 && $0 < steps } + [steps])).sorted()
+    }
 
     /// The data model these settings describe.
     public var model: SyntheticModel {

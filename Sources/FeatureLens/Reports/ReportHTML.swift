@@ -80,7 +80,8 @@ public enum ReportHTML {
                            rows: [[String(format: "%.3f", m.rankme), String(format: "%.3f", m.effectiveRank),
                                    String(format: "%.3f", m.uniformity), String(format: "%.4f", m.collapseStd),
                                    m.alignment.map { String(format: "%.3f", $0) } ?? "—"]],
-                           caption: "Representation metrics of the final test embeddings")
+                           caption: "Representation metrics of the final embeddings, on "
+                               + (m.computedOn ?? .test).describe(n: m.n))
             }
             page.beginRow()
             for c in charts where c.run == i && !c.file.contains("-pca-") { page.figure(svg: c.svg, caption: c.caption) }
