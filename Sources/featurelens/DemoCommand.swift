@@ -9,24 +9,18 @@ struct DemoCommand: ParsableCommand {
         discussion: helpDiscussion("""
         Runs the four synthetic presets with their recipes (docs/SCIENCE.md): class collapse \
         under supervised CL, feature suppression by a small embedding and by an augmentation \
-<<<<<<< HEAD
         that keeps an easy feature, and the joint loss that avoids both. Prints a summary: one \
         line per claim of the paper with what the paper says, what this run shows (probe \
         accuracies ± standard errors and the setting they come from) and whether it was \
         reproduced, judged by the reports' verdicts. With --details, the tables, theory lines \
         and verdict sentences of every preset follow. Writes one folder per preset and \
         index.html, which opens with the same summary and lists every setting's verdicts.
-        """)
-=======
-        that keeps an easy feature, and the joint loss that avoids both. Prints a table, the \
-        theory line and verdicts for each, and writes one folder per preset plus index.html.
         """, examples: [
             HelpExample("Everything, into ./featurelens-demo (open its index.html)", "featurelens demo"),
-            HelpExample("Another seed, into its own folder", "featurelens demo --seed 1 --out demo-seed1"),
+            HelpExample("Seed 1, every preset's tables after the summary", "featurelens demo --seed 1 --details --out demo-seed1"),
             HelpExample("On one core, JSON summary on stdout, no progress",
                         "featurelens demo --threads 1 --json --quiet"),
         ]))
->>>>>>> help-examples
 
     @Option(name: .long, help: "Output folder.")
     var out: String = "featurelens-demo"

@@ -97,6 +97,20 @@ import FoundationXML
         #expect(abs(collapsed.finalGroupShare! - 0.08) < 1e-12)
         #expect(ReportText.sentence(collapsed).contains("within the coarse groups went from 0.76 to 0.08"))
         #expect(try withShares(0.76, 0.68).verdict == .learnedThenLost)
+        // A significant rise and fall that ends just above the baseline stays partial, and
+        // its sentence says how far it fell and where it ended.
+        let aboveTimeline = zip(steps, [0.821, 0.845, 0.855, 0.84, 0.823]).map { step, a in
+            TimelineEntry(step: step, probes: ["class": a], chance: ["class": chance],
+                          retention: ["class": ProbeScore(accuracy: a, chance: chance).retention],
+                          standardError: ["class": 0.005])
+        }
+        let above = try FeatureReport(timeline: aboveTimeline, labels: ["class"], within: ["class": "coarse"]).features[0]
+        #expect(above.verdict == .partial)
+        let aboveSentence = ReportText.sentence(above)
+        #expect(aboveSentence.contains("then falls 4.5 standard errors to 0.823 ± 0.005")
+                && aboveSentence.contains("still 0.3 SE above its step-0 value"), "\(aboveSentence)")
+        // Without a significant fall the plain partial sentence is kept.
+        #expect(ReportText.sentence(above, thresholds: VerdictThresholds(fallStandardErrors: 10)).contains("partial — ends at"))
         #expect(try withShares(0.76, 0.39).verdict == .learnedThenLost)  // 0.39 > 0.5 · 0.76
         #expect(try withShares(0.76, 0.37).verdict == .collapsed)
         // A label probed globally never reads its group geometry.

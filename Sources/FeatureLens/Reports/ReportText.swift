@@ -86,12 +86,14 @@ public enum ReportText {
 
     /// One sentence per label set explaining its verdict with the numbers behind it.
     public static func verdictSentences(_ run: RunReport) -> [String] {
-        run.features.map { sentence($0) }
+        run.features.map { sentence($0, thresholds: run.thresholds) }
     }
 
     /// The sentence for one label set: its verdict and the numbers behind it, each accuracy
     /// with its standard error (± one SE, three decimals) when the audits carry them.
-    public static func sentence(_ f: FeatureSummary) -> String {
+    /// A `partial` label whose probe rose and then fell significantly (rule 4's rise and fall,
+    /// by `thresholds`) but ended above its step-0 value says so, with the numbers.
+    public static func sentence(_ f: FeatureSummary, thresholds: VerdictThresholds = .init()) -> String {
         let name = f.within.map { "\(f.label) (within \($0))" } ?? f.label
         func acc(_ v: Double, _ se: Double?) -> String {
             if let se, se.isFinite { return String(format: "%.3f ± %.3f", v, se) }
@@ -125,6 +127,13 @@ public enum ReportText {
         case .notLearned:
             return "\(name): not learned — ends at \(fin), near chance \(chance) (\(base))."
         case .partial:
+            if let c = f.change, let b = f.baseline, let s0 = f.baselineStandardError, let sf = f.finalStandardError,
+               c.rise > thresholds.riseStandardErrors, c.fall > thresholds.fallStandardErrors, !c.endsAtOrBelowBaseline {
+                let above = (f.final - b) / (s0 * s0 + sf * sf).squareRoot()
+                return "\(name): partial — rises from \(base) to \(peak) (\(String(format: "%.1f", c.rise)) SE), then falls "
+                    + "\(String(format: "%.1f", c.fall)) standard errors to \(fin), still \(String(format: "%.1f", above)) SE above "
+                    + "its step-0 value, so not lost (chance \(chance))."
+            }
             return "\(name): partial — ends at \(fin) (peak \(peak), chance \(chance), \(base))."
         case .notMeasurable:
             return "\(name): not measurable — no group has two classes in both its train and test rows, so no audit could probe it."
