@@ -28,7 +28,7 @@ public enum ImageRunnerError: Error, CustomStringConvertible, Equatable {
         case let .datasetMissing(folder, detail):
             return "Fashion-MNIST not found in \(folder): \(detail). Install Debian's package with "
                 + "`apt-get install dataset-fashion-mnist` (files under /usr/share/datasets/fashion-mnist), "
-                + "or point data=DIR (--data) at a folder holding train-images-idx3-ubyte[.gz], "
+                + "or pass `--set data=DIR` (the config key `data`) for a folder holding train-images-idx3-ubyte[.gz], "
                 + "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]."
         case let .emptyPreset(name):
             return "preset \(name) has no settings to run"
