@@ -153,6 +153,11 @@ public struct LinearGradientDescent: Sendable {
     public var auditSteps: [Int]
     /// Threads for the matrix products (results do not depend on it).
     public var threads: Int
+    /// When set, read before every Gram-space product K·Bᵀ and used as its thread count
+    /// instead of `threads` (at least 1): a runner lends a setting the cores other settings
+    /// have left idle. Results do not depend on it (`narrowGEMM` is bit-identical for any
+    /// thread count).
+    public var threadBudget: (@Sendable () -> Int)?
     /// Checked before every update; when it returns true the current step is audited and
     /// training throws `LinearTrainingError.stopped(step:)` (used for SIGINT/SIGTERM).
     public var shouldStop: (@Sendable () -> Bool)?
@@ -293,7 +298,7 @@ public struct LinearGradientDescent: Sendable {
             if step > 0 {
                 // Zs = Xs Wᵀ = Z₀ + K Bᵀ.
                 zs = z0
-                narrowGEMM(packedGram, bt, beta: 1, into: &zs, threads: threads)
+                narrowGEMM(packedGram, bt, beta: 1, into: &zs, threads: max(1, threadBudget?() ?? threads))
             }
             let (value, g) = try problem.lossAndGradient(stackedEmbeddings: zs)
             guard value.isFinite else { throw LinearTrainingError.nonFiniteLoss(step: step, value: value) }

@@ -113,6 +113,36 @@ import Testing
         }
     }
 
+    /// A thread budget that changes from step to step (as the runner lends idle cores) gives
+    /// the same W, bit for bit, as one thread throughout.
+    @Test func threadBudgetDoesNotChangeTheWeights() throws {
+        let model = SyntheticModel(kind: .fsA, d: 200, n: 96, nTest: 10, aC: 1, k: 2, aE: 2)
+        let data = try model.generate(augmentation: .imperfect, seed: 3)
+        let problem = try LinearContrastiveProblem(views: data.trainViews, pairs: .unsupervised(n: 96))
+        var gen = SeededGenerator(seed: 5)
+        let w0 = LinearGradientDescent.initialWeights(p: 3, d: 200, scale: 0.01, using: &gen)
+        let plain = try LinearGradientDescent(learningRate: 0.05, steps: 40, auditSteps: []).train(problem, initial: w0, method: .gram) { _ in }
+        let calls = Mutex(0)
+        var gd = LinearGradientDescent(learningRate: 0.05, steps: 40, auditSteps: [])
+        gd.threadBudget = { calls.withLock { $0 += 1; return $0 % 3 == 0 ? 1 : 2 } }  // m = 192 rows: 2 threads split them
+        let lent = try gd.train(problem, initial: w0, method: .gram) { _ in }
+        #expect(calls.withLock { $0 } == 40, "read before every Gram-space product")
+        #expect(lent == plain)
+    }
+
+    /// The runner lends a setting the slots the finished ones left, only once none is waiting.
+    @Test func jobLoadLendsIdleSlotsToTheLastSettings() {
+        let load = JobLoad(jobs: 3, slots: 2)
+        load.started(); load.started()          // two run, one waits
+        #expect(load.spareThreads() == 1)
+        load.finished(); load.started()         // the third starts: none waits, two run
+        #expect(load.spareThreads() == 1)
+        load.finished()                         // one runs alone
+        #expect(load.spareThreads() == 2)
+        load.finished()
+        #expect(load.spareThreads() == 1)
+    }
+
     /// A synthetic run reports a plan of every setting's steps, then for each setting its start,
     /// increasing step counts ending at its steps, and its end; the events add up to the total.
     @Test func syntheticRunReportsStepsSummingToItsTotal() throws {

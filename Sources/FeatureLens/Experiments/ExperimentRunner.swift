@@ -190,10 +190,12 @@ public struct ExperimentRunner: @unchecked Sendable {
         try prepareCheckpointFolder()
         let onProgress = self.onProgress
         onProgress?(.planned(steps: configs.map(\.steps)))
-        let reports = try runJobs(jobs, resumeFiles: resumeFiles, concurrency: concurrency) { i in
+        let load = JobLoad(jobs: jobs.count, slots: concurrency)
+        let reports = try runJobs(jobs, resumeFiles: resumeFiles, concurrency: concurrency, load: load) { i in
             let engine = try LinearEngine(config: configs[i], prepared: byKey[configs[i].dataKey], probe: probe,
                                           recordsRepresentation: recordsRepresentation)
             if let onProgress { engine.stepObserver = { onProgress(.stepped(setting: i, done: $0, loss: nil)) } }
+            engine.threadBudget = { load.spareThreads() }
             return engine
         }
         var runs: [RunReport] = [], counts: [Int] = []
@@ -285,11 +287,13 @@ public struct ExperimentRunner: @unchecked Sendable {
 
     /// Runs every job on up to `concurrency` threads; a job not started when a stop was
     /// requested (other than the first) gives nil.
-    func runJobs(_ jobs: [SettingJob], resumeFiles: [SafeTensorsFile?], concurrency: Int,
+    func runJobs(_ jobs: [SettingJob], resumeFiles: [SafeTensorsFile?], concurrency: Int, load: JobLoad? = nil,
                  engine: @escaping (Int) throws -> any TrainingEngine) throws -> [[RunReport]?] {
         let doneLock = NSLock()
         var done = 0
         return try parallelMap(Array(jobs.indices), concurrency: concurrency) { i -> [RunReport]? in
+            load?.started()
+            defer { load?.finished() }
             if i > 0, shouldStop?() == true { return nil }
             let start = Date()
             let reports = try runSetting(try engine(i), index: i, job: jobs[i], resumeFrom: resumeFiles[i])
@@ -358,6 +362,28 @@ public struct ExperimentRunner: @unchecked Sendable {
             reports[i].divergence = divergence
         }
         return reports
+    }
+}
+
+/// The settings of a run as its workers take them: how many are waiting, how many run. Once
+/// none is waiting, a setting still running may use the job slots the finished ones left
+/// (`spareThreads`): the last setting of a grid then runs on every core instead of one.
+final class JobLoad: @unchecked Sendable {
+    private let lock = NSLock()
+    private var waiting: Int, running = 0
+    private let slots: Int
+
+    /// `jobs` settings for `slots` workers (the runner's concurrency).
+    init(jobs: Int, slots: Int) { waiting = jobs; self.slots = max(1, slots) }
+
+    func started() { lock.lock(); waiting -= 1; running += 1; lock.unlock() }
+    func finished() { lock.lock(); running -= 1; lock.unlock() }
+
+    /// Threads one running setting may use now: 1 while settings wait for a worker, else its
+    /// share of the slots the running settings hold (the slots ÷ running, rounded down, ≥ 1).
+    func spareThreads() -> Int {
+        lock.lock(); defer { lock.unlock() }
+        return waiting > 0 || running == 0 ? 1 : max(1, slots / running)
     }
 }
 

@@ -69,6 +69,10 @@ public final class LinearEngine: TrainingEngine, @unchecked Sendable {
     /// Called with the number of steps done every `LinearGradientDescent.stepObserverInterval`
     /// steps and at the end of each `train(until:)` call (progress display; nil: none).
     public var stepObserver: (@Sendable (Int) -> Void)?
+    /// Threads the runner can lend this setting now (cores no other setting uses), read
+    /// before every Gram-space product; the setting uses the larger of it and `config.threads`.
+    /// Nil: `config.threads` throughout. Results do not depend on it.
+    public var threadBudget: (@Sendable () -> Int)?
     /// The minimum-norm theory of the last `reports` call (nil before, with online
     /// augmentation, a singular Gram matrix, or an unfinished training).
     public private(set) var theory: TheoryReport?
@@ -110,6 +114,10 @@ public final class LinearEngine: TrainingEngine, @unchecked Sendable {
                                        threads: config.threads)
         if let shouldStop { gd.shouldStop = { shouldStop() } }
         gd.stepObserver = stepObserver
+        if let budget = threadBudget {
+            let own = config.threads
+            gd.threadBudget = { max(own, budget()) }
+        }
         let online = config.onlineAugmentation
         let data = prepared.data
         var last: LinearTrainingState? = nil
