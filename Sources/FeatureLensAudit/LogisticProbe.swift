@@ -202,16 +202,12 @@ public struct LogisticProbe: Probe {
 
     /// Fits at a fixed C (inputs already checked).
     func fitFixed(train: Tensor<Double>, labels: [Int], c: Double, start: [Double]?) -> Model {
-        fitFixedWithParameters(train: train, labels: labels, c: c, start: start).model
+        fit(LogisticProblem(train: train, labels: labels), c: c, start: start).model
     }
 
-    /// Fits at a fixed C from `start` (θ = (W, b) on standardized features; zeros when nil or
-    /// of the wrong size) and returns the model with its parameter vector θ.
-    func fitFixedWithParameters(train: Tensor<Double>, labels: [Int], c: Double, start: [Double]?) -> (model: Model, theta: [Double]?) {
-        fit(LogisticProblem(train: train, labels: labels), c: c, start: start)
-    }
-
-    /// Fits `problem` at a fixed C from `start` (see `fitFixedWithParameters`).
+    /// Fits `problem` at a fixed C from `start` (θ = (W, b) on standardized features; zeros
+    /// when nil or of the wrong size), to `tolerance` (nil: the probe's), and returns the model
+    /// with its parameter vector θ.
     func fit(_ problem: LogisticProblem, c: Double, start: [Double]?, tolerance: Double? = nil) -> (model: Model, theta: [Double]?) {
         let p = problem.width, k = problem.classes.count
         if k < 2 {

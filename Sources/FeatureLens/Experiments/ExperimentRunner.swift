@@ -190,8 +190,7 @@ public struct ExperimentRunner: @unchecked Sendable {
         try prepareCheckpointFolder()
         let onProgress = self.onProgress
         onProgress?(.planned(steps: configs.map(\.steps)))
-        let load = JobLoad(jobs: jobs.count, slots: concurrency)
-        let reports = try runJobs(jobs, resumeFiles: resumeFiles, concurrency: concurrency, load: load) { i in
+        let reports = try runJobs(jobs, resumeFiles: resumeFiles, concurrency: concurrency) { i, load in
             let engine = try LinearEngine(config: configs[i], prepared: byKey[configs[i].dataKey], probe: probe,
                                           recordsRepresentation: recordsRepresentation)
             if let onProgress { engine.stepObserver = { onProgress(.stepped(setting: i, done: $0, loss: nil)) } }
@@ -225,7 +224,7 @@ public struct ExperimentRunner: @unchecked Sendable {
         var counts = [Int](repeating: 0, count: configs.count)
         let onStep = self.onStep, onProgress = self.onProgress
         onProgress?(.planned(steps: configs.map { $0.totalSteps(trainCount: $0.trainCount(available: train.count)) }))
-        let reports = try runJobs(jobs, resumeFiles: resumeFiles, concurrency: 1) { i in
+        let reports = try runJobs(jobs, resumeFiles: resumeFiles, concurrency: 1) { i, _ in
             if configs[i].threads > 0 { Parallel.threadCount = configs[i].threads }
             var progress: ((String, Int, Int, Double?) -> Void)? = nil
             if onStep != nil || onProgress != nil {
@@ -287,19 +286,17 @@ public struct ExperimentRunner: @unchecked Sendable {
 
     /// Runs every job on up to `concurrency` threads; a job not started when a stop was
     /// requested (other than the first) gives nil.
-    func runJobs(_ jobs: [SettingJob], resumeFiles: [SafeTensorsFile?], concurrency: Int, load: JobLoad? = nil,
-                 engine: @escaping (Int) throws -> any TrainingEngine) throws -> [[RunReport]?] {
-        let doneLock = NSLock()
-        var done = 0
+    func runJobs(_ jobs: [SettingJob], resumeFiles: [SafeTensorsFile?], concurrency: Int,
+                 engine: @escaping (Int, JobLoad) throws -> any TrainingEngine) throws -> [[RunReport]?] {
+        let load = JobLoad(jobs: jobs.count, slots: concurrency)
         return try parallelMap(Array(jobs.indices), concurrency: concurrency) { i -> [RunReport]? in
-            load?.started()
-            defer { load?.finished() }
+            load.started()
+            defer { load.finished() }
             if i > 0, shouldStop?() == true { return nil }
             let start = Date()
-            let reports = try runSetting(try engine(i), index: i, job: jobs[i], resumeFrom: resumeFiles[i])
+            let reports = try runSetting(try engine(i, load), index: i, job: jobs[i], resumeFrom: resumeFiles[i])
             logger?.info("[\(jobs[i].name)]: \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
-            doneLock.lock(); done += 1; let d = done; doneLock.unlock()
-            onSettingFinished?(d, jobs.count)
+            onSettingFinished?(load.trained(), jobs.count)
             return reports
         }
     }
@@ -365,12 +362,13 @@ public struct ExperimentRunner: @unchecked Sendable {
     }
 }
 
-/// The settings of a run as its workers take them: how many are waiting, how many run. Once
+/// The settings of a run as its workers take them: how many are waiting, how many run, how
+/// many were trained to the end (for `onSettingFinished`). Once
 /// none is waiting, a setting still running may use the job slots the finished ones left
 /// (`spareThreads`): the last setting of a grid then runs on every core instead of one.
 final class JobLoad: @unchecked Sendable {
     private let lock = NSLock()
-    private var waiting: Int, running = 0
+    private var waiting: Int, running = 0, trainedCount = 0
     private let slots: Int
 
     /// `jobs` settings for `slots` workers (the runner's concurrency).
@@ -378,6 +376,8 @@ final class JobLoad: @unchecked Sendable {
 
     func started() { lock.lock(); waiting -= 1; running += 1; lock.unlock() }
     func finished() { lock.lock(); running -= 1; lock.unlock() }
+    /// Records one more setting trained to the end and returns how many are.
+    func trained() -> Int { lock.lock(); defer { lock.unlock() }; trainedCount += 1; return trainedCount }
 
     /// Threads one running setting may use now: 1 while settings wait for a worker, else its
     /// share of the slots the running settings hold (the slots ÷ running, rounded down, ≥ 1).

@@ -46,9 +46,7 @@ public struct IdentityViews: ViewMaker, Sendable {
     /// `[batch; batch]`, no random draws.
     public func views(of batch: Tensor<Float>, exampleIndices: [Int],
                       using generator: inout SeededGenerator) throws -> Tensor<Float> {
-        var shape = batch.shape
-        shape[0] *= 2
-        return Tensor(shape: shape, scalars: batch.scalars + batch.scalars)
+        Trainer.stackTwice(batch)
     }
 }
 
