@@ -269,9 +269,76 @@ static int narrow_has_avx2(void) {
 static int narrow_prefers_packed(long n) { return n != 8; }
 #endif
 
+// The inner dimension at or below which fl_dgemm_narrow multiplies in a plain loop: with
+// k this small (e.g. Z·G with G a p×p matrix, p ≤ 16) packing and register blocking cost more
+// than the m·n·k FMAs themselves.
+#define FL_TINY_K 16
+
+// C ← A·B + β·C for k ≤ FL_TINY_K: per row of C, every element is one FMA chain over k in
+// order from zero, then fma(beta, c, acc) — the chain and final step of the blocked kernels,
+// so the result is bit-identical to theirs. The loop over j vectorizes. Defined twice: with
+// AVX2 + FMA code generation (x86 CPUs that have them) and portable.
+#define FL_TINY_BODY                                                                              \
+    double acc[64];                                                                               \
+    for (long i = 0; i < m; i++) {                                                                \
+        double *ci = c + i * ldc;                                                                 \
+        for (long j0 = 0; j0 < n; j0 += 64) {                                                     \
+            const long nc = n - j0 < 64 ? n - j0 : 64;                                            \
+            for (long j = 0; j < nc; j++) acc[j] = 0;                                             \
+            for (long p = 0; p < k; p++) {                                                        \
+                const double aip = a[i * lda + p];                                                \
+                const double *bp = b + p * ldb + j0;                                              \
+                for (long j = 0; j < nc; j++) acc[j] = __builtin_fma(aip, bp[j], acc[j]);        \
+            }                                                                                     \
+            for (long j = 0; j < nc; j++)                                                         \
+                ci[j0 + j] = beta == 0 ? acc[j] : __builtin_fma(beta, ci[j0 + j], acc[j]);       \
+        }                                                                                         \
+    }
+
+// Zᵀ·Z: the upper triangle accumulated row by row of Z (one FMA chain over the rows per
+// element), then mirrored.
+#define FL_GRAM_BODY                                                                              \
+    for (long i = 0; i < p * p; i++) out[i] = 0;                                                  \
+    for (long r = 0; r < rows; r++) {                                                             \
+        const double *zr = z + r * ldz;                                                           \
+        for (long i = 0; i < p; i++) {                                                            \
+            const double zi = zr[i];                                                              \
+            double *oi = out + i * p;                                                             \
+            for (long j = i; j < p; j++) oi[j] = __builtin_fma(zi, zr[j], oi[j]);                \
+        }                                                                                         \
+    }                                                                                             \
+    for (long i = 0; i < p; i++)                                                                  \
+        for (long j = i + 1; j < p; j++) out[j * p + i] = out[i * p + j];
+
+static void narrow_tiny(long m, long n, long k, const double *a, long lda, const double *b, long ldb,
+                        double beta, double *c, long ldc) { FL_TINY_BODY }
+static void gram_columns_generic(long rows, long p, const double *z, long ldz, double *out) { FL_GRAM_BODY }
+#ifdef FL_NARROW_X86
+__attribute__((target("avx2,fma"))) static void narrow_tiny_avx2(long m, long n, long k, const double *a, long lda,
+                                                                 const double *b, long ldb, double beta, double *c,
+                                                                 long ldc) { FL_TINY_BODY }
+__attribute__((target("avx2,fma"))) static void gram_columns_avx2(long rows, long p, const double *z, long ldz,
+                                                                  double *out) { FL_GRAM_BODY }
+#endif
+
+void fl_dgram_columns(long rows, long p, const double *z, long ldz, double *out) {
+    if (p <= 0) return;
+#ifdef FL_NARROW_X86
+    if (narrow_has_avx2()) { gram_columns_avx2(rows, p, z, ldz, out); return; }
+#endif
+    gram_columns_generic(rows, p, z, ldz, out);
+}
+
 void fl_dgemm_narrow(long m, long n, long k, const double *a, long lda, const double *b, long ldb,
                      double beta, double *c, long ldc) {
     if (m <= 0 || n <= 0) return;
+    if (k <= FL_TINY_K) {
+#ifdef FL_NARROW_X86
+        if (narrow_has_avx2()) { narrow_tiny_avx2(m, n, k, a, lda, b, ldb, beta, c, ldc); return; }
+#endif
+        narrow_tiny(m, n, k, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
 #ifdef FL_NARROW_X86
     if (narrow_has_avx512()) { narrow_avx512(m, n, k, a, lda, b, ldb, beta, c, ldc); return; }
     if (narrow_has_avx2()) {

@@ -59,7 +59,7 @@ public struct LinearContrastiveProblem: Sendable {
         }
         let p = zs.shape[1]
         if views.count == 1 {
-            let r = LinearSpectralObjective.evaluateFlat(zs.scalars, zs.scalars, p: p, pairs: pairs)
+            let r = LinearSpectralObjective.evaluateFlat(zs.scalars, zs.scalars, p: p, pairs: pairs, identicalViews: true)
             var g = r.gradient1
             for i in 0..<g.count { g[i] += r.gradient2[i] }
             return (r.value, Tensor(shape: zs.shape, scalars: g))

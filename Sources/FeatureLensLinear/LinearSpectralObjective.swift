@@ -148,15 +148,6 @@ public struct SpectralPairWeights: Sendable, Equatable {
     }
 }
 
-/// ZᵀZ for a flat row-major Z `[rows, p]` → flat `[p, p]`.
-func columnGram(_ z: [Double], rows: Int, p: Int) -> [Double] {
-    var zt = [Double](repeating: 0, count: rows * p)
-    for i in 0..<rows { for j in 0..<p { zt[j * rows + i] = z[i * p + j] } }
-    var out = Tensor<Double>(zeros: [p, p])
-    narrowGEMM(Tensor(shape: [p, rows], scalars: zt), Tensor(shape: [rows, p], scalars: z), into: &out)
-    return out.scalars
-}
-
 /// Value and gradients of the spectral contrastive loss (SCIENCE.md §3) for given embeddings.
 public enum LinearSpectralObjective {
     /// Loss and gradients for two views' embeddings.
@@ -180,15 +171,18 @@ public enum LinearSpectralObjective {
 
     /// The same on flat row-major `[n, p]` arrays (the engine's hot path; concrete `Double`
     /// loops plus `narrowGEMM` for the p×p products).
-    static func evaluateFlat(_ z1: [Double], _ z2: [Double], p: Int, pairs: SpectralPairWeights)
+    /// `identicalViews`: the caller passes the same array as `z1` and `z2` (one input, no
+    /// augmentation); the shared products are then computed once, with the same result.
+    static func evaluateFlat(_ z1: [Double], _ z2: [Double], p: Int, pairs: SpectralPairWeights,
+                             identicalViews: Bool = false)
         -> (value: Double, gradient1: [Double], gradient2: [Double])
     {
         let count = pairs.n
         let n2 = Double(count * count)
-        let g1 = columnGram(z1, rows: count, p: p)    // Z₁ᵀZ₁ [p, p]
-        let g2 = columnGram(z2, rows: count, p: p)    // Z₂ᵀZ₂ [p, p]
+        let g1 = gramOfColumns(z1, rows: count, p: p)    // Z₁ᵀZ₁ [p, p]
+        let g2 = identicalViews ? g1 : gramOfColumns(z2, rows: count, p: p)    // Z₂ᵀZ₂ [p, p]
         let pz2 = pairs.applyFlat(z2, p: p)
-        let pz1 = pairs.applyFlat(z1, p: p)           // P symmetric: Pᵀ Z₁ = P Z₁
+        let pz1 = identicalViews ? pz2 : pairs.applyFlat(z1, p: p)  // P symmetric: Pᵀ Z₁ = P Z₁
         var positive = 0.0
         for i in 0..<(count * p) { positive += z1[i] * pz2[i] }
         var quad = 0.0
@@ -199,12 +193,11 @@ public enum LinearSpectralObjective {
             var d = Tensor<Double>(shape: [count, p], scalars: pz)
             d *= -n2
             narrowGEMM(Tensor(shape: [count, p], scalars: z), Tensor(shape: [p, p], scalars: g), beta: 1, into: &d)
-            var out = d.scalars
-            let s = 2 / n2
-            for i in 0..<out.count { out[i] *= s }
-            return out
+            d *= 2 / n2
+            return d.scalars
         }
-        return (value, gradient(z1, g2, pz2), gradient(z2, g1, pz1))
+        let gradient1 = gradient(z1, g2, pz2)
+        return (value, gradient1, identicalViews ? gradient1 : gradient(z2, g1, pz1))
     }
 
     /// Loss and gradient in the stacked layout of the standalone losses: `zs` = [Z₁; Z₂],

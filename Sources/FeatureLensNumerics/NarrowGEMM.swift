@@ -28,6 +28,25 @@ public func narrowGEMM(_ a: Tensor<Double>, _ b: Tensor<Double>, beta: Double = 
     }
 }
 
+/// ZᵀZ for a row-major Z `[rows, p]` given as a flat array → flat `[p, p]` (the Gram matrix
+/// of the columns). Each entry is one FMA chain over the rows in order, so the result is
+/// bit-identical to `narrowGEMM(Zᵀ, Z)`; only the upper triangle is computed (then mirrored)
+/// and Z is read once, without a transposed copy.
+/// - Precondition: `z.count == rows · p`.
+public func gramOfColumns(_ z: [Double], rows: Int, p: Int) -> [Double] {
+    precondition(rows >= 0 && p >= 0 && z.count == rows * p, "gramOfColumns: \(z.count) values for [\(rows), \(p)]")
+    var out = [Double](repeating: 0, count: p * p)
+    if rows == 0 || p == 0 { return out }
+    z.withUnsafeBufferPointer { zb in
+        out.withUnsafeMutableBufferPointer { ob in
+            if let zp = zb.baseAddress, let op = ob.baseAddress {
+                fl_dgram_columns(rows, p, zp, p, op)
+            }
+        }
+    }
+    return out
+}
+
 /// Splits the m rows of C over `threads` in chunks of whole multiples of `multipleOf` rows
 /// (at least 64 rows per chunk) and calls `body(r0, r1, C + r0·ldc)` for each, concurrently.
 /// The split never changes what a row computes, so results do not depend on `threads`.

@@ -65,4 +65,54 @@ import Testing
             }
         }
     }
+
+    /// Every element is one FMA chain over k in order from zero, then fma(β, c, acc): on
+    /// both sides of the switch to the plain loop for a tiny inner dimension (k ≤ 16 vs 17),
+    /// so which path a product takes never changes its bits. (The portable kernel of CPUs
+    /// without AVX2 adds unfused above k = 16; there that side is checked to 1e-12.)
+    @Test(arguments: [1, 3, 8, 16, 17, 40])
+    func everyPathIsTheSameFMAChain(k: Int) {
+        var g = SeededGenerator(seed: UInt64(500 + k))
+        let m = 29, n = 11
+        let a = Tensor<Double>(randomNormal: [m, k], using: &g)
+        let b = Tensor<Double>(randomNormal: [k, n], using: &g)
+        let c0 = Tensor<Double>(randomNormal: [m, n], using: &g)
+        for beta in [0.0, 1.0, -0.5] {
+            var expected = c0
+            for i in 0..<m {
+                for j in 0..<n {
+                    var acc = 0.0
+                    for p in 0..<k { acc = acc.addingProduct(a[i, p], b[p, j]) }
+                    expected[i, j] = beta == 0 ? acc : acc.addingProduct(beta, c0[i, j])
+                }
+            }
+            var c = c0
+            narrowGEMM(a, b, beta: beta, into: &c)
+            if k > 16 && narrowGEMMKernelName == "generic" {
+                #expect((c - expected).norm() <= 1e-12 * max(1, expected.norm()), "k \(k) β \(beta)")
+            } else {
+                #expect(c == expected, "k \(k) β \(beta)")
+            }
+        }
+    }
+
+    /// `gramOfColumns` is `narrowGEMM(Zᵀ, Z)` bit for bit (upper triangle computed, mirrored),
+    /// for widths on both sides of the tiny-k switch and row counts 0, 1, 16, 17, 200.
+    @Test(arguments: [1, 2, 3, 5, 8, 16, 17, 64])
+    func gramOfColumnsIsBitIdentical(p: Int) {
+        var g = SeededGenerator(seed: UInt64(900 + p))
+        for rows in [0, 1, 16, 17, 200] {
+            let z = Tensor<Double>(randomNormal: [rows, p], using: &g)
+            var expected = Tensor<Double>(zeros: [p, p])
+            narrowGEMM(z.transposed(), z, into: &expected)
+            let gram = gramOfColumns(z.scalars, rows: rows, p: p)
+            if narrowGEMMKernelName == "generic" && rows > 16 {
+                let err = (Tensor(shape: [p, p], scalars: gram) - expected).norm()
+                #expect(err <= 1e-12 * max(1, expected.norm()), "p \(p) rows \(rows)")
+            } else {
+                #expect(gram == expected.scalars, "p \(p) rows \(rows)")
+            }
+            for i in 0..<p { for j in 0..<p { #expect(gram[i * p + j] == gram[j * p + i]) } }
+        }
+    }
 }

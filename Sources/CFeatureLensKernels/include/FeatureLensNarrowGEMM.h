@@ -30,6 +30,11 @@ void fl_dgemm_narrow_pack(long m, long k, const double *a, long lda, double *pac
 void fl_dgemm_narrow_packed(long m, long n, long k, const double *packed, const double *a, long lda,
                             const double *b, long ldb, double beta, double *c, long ldc);
 
+/// out[p, p] = Zᵀ·Z for Z[rows, p] (row-major, leading dimension ldz): the upper triangle as
+/// one FMA chain over the rows in order per element (the chain fl_dgemm_narrow computes for
+/// Zᵀ·Z, so the result is bit-identical to it), mirrored to the lower one. Streams Z once.
+void fl_dgram_columns(long rows, long p, const double *z, long ldz, double *out);
+
 /// Name of the kernel fl_dgemm_narrow uses on this CPU ("avx512f", "avx2+fma" or "generic").
 const char *fl_dgemm_narrow_kernel(void);
 
