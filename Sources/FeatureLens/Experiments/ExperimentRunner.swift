@@ -221,10 +221,18 @@ public struct ExperimentRunner: @unchecked Sendable {
         try prepareCheckpointFolder()
         let savedThreads = Parallel.threadCount
         defer { Parallel.threadCount = savedThreads }
-        var counts = [Int](repeating: 0, count: configs.count)
+        // When the configs leave the thread count to FeatureLens, settings train side by side,
+        // one core each: the memory-bound passes of a convolutional step (im2col, packing,
+        // elementwise layers, the optimizer) gain little from a second thread, so two
+        // settings on one core each finish sooner than one after the other on two. Once no
+        // setting waits, a running one takes the cores the finished ones left. The thread
+        // count is global (`Parallel.threadCount`) and never changes a result.
+        let sideBySide = configs.allSatisfy { $0.threads == 0 } ? max(1, min(savedThreads, configs.count)) : 1
+        let counts = TestCounts(configs.count)
         let onStep = self.onStep, onProgress = self.onProgress
         onProgress?(.planned(steps: configs.map { $0.totalSteps(trainCount: $0.trainCount(available: train.count)) }))
-        let reports = try runJobs(jobs, resumeFiles: resumeFiles, concurrency: 1) { i, _ in
+        let shareCores: ((JobLoad) -> Void)? = sideBySide > 1 ? { Parallel.threadCount = $0.spareThreads() } : nil
+        let reports = try runJobs(jobs, resumeFiles: resumeFiles, concurrency: sideBySide, onLoadChange: shareCores) { i, _ in
             if configs[i].threads > 0 { Parallel.threadCount = configs[i].threads }
             var progress: ((String, Int, Int, Double?) -> Void)? = nil
             if onStep != nil || onProgress != nil {
@@ -235,11 +243,12 @@ public struct ExperimentRunner: @unchecked Sendable {
             }
             let engine = try MiniBatchEngine(config: configs[i], label: jobs[i].name, train: train, test: test, logger: logger,
                                              progress: progress)
-            counts[i] = engine.testCount
+            counts.set(i, engine.testCount)
             return engine
         }
+        Parallel.threadCount = savedThreads  // the report's provenance names the run's thread count
         var runs: [RunReport] = [], testCounts: [Int] = []
-        for (i, r) in reports.enumerated() { for run in r ?? [] { runs.append(run); testCounts.append(counts[i]) } }
+        for (i, r) in reports.enumerated() { for run in r ?? [] { runs.append(run); testCounts.append(counts.value(i)) } }
         let doc = ReportDocument(preset: preset.name, config: preset.base, runs: runs, provenance: Provenance.current(seed: preset.base.seed))
         return ExperimentResult(experiment: .image(preset), document: .image(doc), testCounts: testCounts)
     }
@@ -286,12 +295,15 @@ public struct ExperimentRunner: @unchecked Sendable {
 
     /// Runs every job on up to `concurrency` threads; a job not started when a stop was
     /// requested (other than the first) gives nil.
+    /// `onLoadChange` is called (on the worker's thread) each time a setting starts or ends.
     func runJobs(_ jobs: [SettingJob], resumeFiles: [SafeTensorsFile?], concurrency: Int,
+                 onLoadChange: ((JobLoad) -> Void)? = nil,
                  engine: @escaping (Int, JobLoad) throws -> any TrainingEngine) throws -> [[RunReport]?] {
         let load = JobLoad(jobs: jobs.count, slots: concurrency)
         return try parallelMap(Array(jobs.indices), concurrency: concurrency) { i -> [RunReport]? in
             load.started()
-            defer { load.finished() }
+            onLoadChange?(load)
+            defer { load.finished(); onLoadChange?(load) }
             if i > 0, shouldStop?() == true { return nil }
             let start = Date()
             let reports = try runSetting(try engine(i, load), index: i, job: jobs[i], resumeFrom: resumeFiles[i])
@@ -318,12 +330,19 @@ public struct ExperimentRunner: @unchecked Sendable {
         let every = directory == nil ? 0 : (checkpoints?.every ?? 0)
         let scheduled = Set(engine.auditSteps)
         let kind = type(of: engine).checkpointKind
+        // The timeline's JSON changes only when an audit is added; checkpoints between audits
+        // (every 1000 steps of a synthetic run) reuse it.
+        var timelineJSON: (entries: Int, text: String)? = nil
         func save() throws {
             guard let directory else { return }
-            let audits = timelines.map { $0.filter { scheduled.contains($0.step) } }
+            let entries = timelines.reduce(0) { $0 + $1.count }
+            if timelineJSON?.entries != entries {
+                let audits = timelines.map { $0.filter { scheduled.contains($0.step) } }
+                timelineJSON = (entries, try RunCheckpoints.json(audits))
+            }
             try engine.checkpoint(to: directory, configJSON: job.configJSON, metadata: [
                 "run.kind": kind, "run.setting": job.name,
-                "run.timeline": try RunCheckpoints.json(audits),
+                "run.timeline": timelineJSON!.text,
                 "run.wall_seconds": "\(priorSeconds + Date().timeIntervalSince(start))",
             ])
         }
@@ -385,6 +404,15 @@ final class JobLoad: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         return waiting > 0 || running == 0 ? 1 : max(1, slots / running)
     }
+}
+
+/// Test-set sizes the engines of settings running side by side report, by setting index.
+final class TestCounts: @unchecked Sendable {
+    private let lock = NSLock()
+    private var counts: [Int]
+    init(_ n: Int) { counts = [Int](repeating: 0, count: n) }
+    func set(_ i: Int, _ value: Int) { lock.lock(); counts[i] = value; lock.unlock() }
+    func value(_ i: Int) -> Int { lock.lock(); defer { lock.unlock() }; return counts[i] }
 }
 
 /// `transform` over `items` on up to `concurrency` threads, results in input order.
