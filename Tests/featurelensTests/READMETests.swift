@@ -451,7 +451,7 @@ struct READMETests {
         }
     }
 
-    @Test func smallOverridesFollowTheKind() throws {
+    @Test func smallOverridesFollowTheKindOfTheResolvedRun() throws {
         let cwd = try tempFolder()
         defer { try? FileManager.default.removeItem(at: cwd) }
         let synthetic = try READMERun.invocations(["run", "class-collapse", "--set", "steps=2000"], cwd: cwd)
@@ -463,6 +463,23 @@ struct READMETests {
         #expect(!READMERun.readsFashionMNIST(["run", "fashion-collapse", "--set", "data=\(cwd.path)"], cwd: cwd))
         #expect(!READMERun.readsFashionMNIST(["run", "class-collapse"], cwd: cwd))
         #expect(try READMERun.invocations(["presets"], cwd: cwd) == [["presets"]])
+        // A config file named relative to the working folder: its kind picks the overrides.
+        try FileManager.default.createDirectory(at: cwd.appendingPathComponent("cfg"), withIntermediateDirectories: true)
+        try Data(#"{"p": 4, "steps": 20}"#.utf8).write(to: cwd.appendingPathComponent("cfg/flat.json"))
+        try Data(#"{"encoder": "mlp", "loss": "supcon"}"#.utf8).write(to: cwd.appendingPathComponent("cfg/image.json"))
+        #expect(try READMERun.invocations(["run", "cfg/flat.json"], cwd: cwd)
+                == [["run", "cfg/flat.json"] + READMERun.syntheticSmall.flatMap { ["--set", $0] }])
+        #expect(READMERun.readsFashionMNIST(["run", "cfg/image.json"], cwd: cwd))
+        #expect(try READMERun.invocations(["run", "cfg/image.json", "--set", "data=\(cwd.path)"], cwd: cwd)
+                == [["run", "cfg/image.json", "--set", "data=\(cwd.path)", "--set", "epochs=1"]])
+        // A run that does not resolve gets no overrides: it fails with its own message.
+        #expect(try READMERun.invocations(["run", "cfg/missing.json"], cwd: cwd) == [["run", "cfg/missing.json"]])
+        // The working folder of a block: the package's top-level entries and the fixtures it names.
+        let folder = try READMERun.workingFolder(for: [READMECommand(words: ["featurelens", "audit", "--labels", "labels.csv"], line: 1)])
+        defer { try? FileManager.default.removeItem(at: folder) }
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("Package.swift").path))
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("labels.csv").path))
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("ckpt0.npy").path))
         let demo = try READMERun.invocations(["demo"], cwd: cwd)
         #expect(demo.first == ["demo", "--help"])
         #expect(demo.dropFirst().map { $0[1] } == SyntheticPreset.names)
