@@ -294,7 +294,7 @@ public struct ExperimentRunner: @unchecked Sendable {
             logger?.info("loaded \(c0.data): \(train.count) training and \(test.count) test images (label sets \(names.joined(separator: ", "))) in \(String(format: "%.1f", Date().timeIntervalSince(loadStart))) s")
             data = MiniBatchData(train: train, test: test, labelNames: names)
         }
-        let source = c0.isFeatureMatrix ? "labels = \(c0.labels)"
+        let source = c0.isFeatureMatrix ? "the labels file \(c0.labels)"
             : "data = \(c0.data) with grouping = \(c0.grouping) (fashion-mnist adds coarse)"
         for c in configs { try c.checkLabelSets(data.labelNames, source: source) }
         let train = data.train

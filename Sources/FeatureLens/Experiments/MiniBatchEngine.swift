@@ -157,7 +157,7 @@ public final class MiniBatchEngine: TrainingEngine {
         self.label = label
         self.logger = logger
         let names = labelNames ?? train.labelSets.keys.sorted { ($0 == "class" ? 0 : 1, $0) < ($1 == "class" ? 0 : 1, $1) }
-        try config.checkLabelSets(names, source: config.isFeatureMatrix ? "labels = \(config.labels)" : "data = \(config.data)")
+        try config.checkLabelSets(names, source: config.isFeatureMatrix ? "the labels file \(config.labels)" : "data = \(config.data)")
         self.labelNames = names
         splits = try ImageSplits(config, label: label, train: train, test: test, labelNames: names)
         totalSteps = config.totalSteps(trainCount: splits.train.count)
