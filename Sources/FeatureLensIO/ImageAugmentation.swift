@@ -313,6 +313,39 @@ public struct GaussianNoise: ImageAugmentation, Equatable {
     }
 }
 
+// MARK: - Feature masking
+
+/// Feature masking (feature dropout without rescaling): every value of every example is set
+/// to 0 independently with probability `probability`, a new mask for each call (so the two
+/// views of an example get independent masks). For standardized feature matrices (held as
+/// `[n, 1, 1, d]`), 0 is the training mean of the feature, so a masked feature carries no
+/// information about the example. Unlike `torch.nn.Dropout` the kept values are not scaled
+/// by 1/(1 − p): a view is an input, not a regularized activation.
+///
+/// Random draws: one uniform per value from the example's own split generator (`PerImage`),
+/// so the result does not depend on the thread count.
+public struct FeatureMasking: ImageAugmentation, Equatable {
+    /// Probability p that a value is zeroed, in [0, 1].
+    public var probability: Double
+
+    /// - Throws: `AugmentationError.invalidParameter` unless 0 ≤ p ≤ 1.
+    public init(probability: Double) throws {
+        guard probability >= 0 && probability <= 1 else {
+            throw AugmentationError.invalidParameter(augmentation: "FeatureMasking", parameter: "probability",
+                                                     value: "\(probability)", expected: "0…1")
+        }
+        self.probability = probability
+    }
+
+    /// Inputs `[n, c, h, w]` (a feature matrix as `[n, 1, 1, d]`); output of the same shape.
+    public func apply(to images: Tensor<Float>, using generator: inout SeededGenerator) -> Tensor<Float> {
+        let p = probability
+        return PerImage.map(images, outShape: Array(images.shape.dropFirst()), using: &generator) { g, src, dst in
+            for i in 0..<src.count { dst[i] = g.nextUniform() < p ? 0 : src[i] }
+        }
+    }
+}
+
 // MARK: - Random erasing
 
 /// Random erasing (Zhong et al., AAAI 2020; torchvision `RandomErasing`): with probability

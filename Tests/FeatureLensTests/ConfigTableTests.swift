@@ -20,12 +20,13 @@ struct ConfigTableTests {
 
     /// A non-default string value for every image key.
     static let imageValues: [String: String] = [
-        "data": "/tmp/somewhere", "train_limit": "123", "test_limit": "45", "probe_train": "67", "encoder": "mlp",
+        "data": "/tmp/somewhere/features.npy", "labels": "/tmp/somewhere/labels.csv", "test_fraction": "0.3",
+        "split_seed": "5", "grouping": "none", "train_limit": "123", "test_limit": "45", "probe_train": "67", "encoder": "mlp",
         "mlp_hidden": "32,16", "p": "8", "backbone_width": "24", "loss": "spectral-joint", "temperature": "0.3",
-        "lambda": "0.5", "beta": "0.25", "bits": "7", "bits_mode": "per-view", "augmentation": "flip+noise",
-        "crop_scale": "0.5", "noise_std": "0.2", "optimizer": "sgd", "lr": "0.05", "momentum": "0.8",
+        "lambda": "0.5", "beta": "0.25", "bits": "7", "bits_mode": "per-view", "augmentation": "noise+mask",
+        "crop_scale": "0.5", "noise_std": "0.2", "mask_prob": "0.5", "optimizer": "sgd", "lr": "0.05", "momentum": "0.8",
         "weight_decay": "0.0001", "batch_size": "32", "epochs": "3", "steps": "40", "audit_steps": "0,10,40",
-        "train_label": "coarse", "class_within": "coarse", "probe_layer": "both", "probe": "centroid",
+        "train_label": "coarse", "within": "fine:coarse", "probe_layer": "both", "probe": "centroid",
         "pca_points": "50", "seed": "9", "threads": "1",
     ]
 

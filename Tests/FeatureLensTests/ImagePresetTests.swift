@@ -86,16 +86,18 @@ struct ImagePresetTests {
     // MARK: Presets
 
     @Test func presetsHaveTheirGridsAndValidate() throws {
-        #expect(ImagePresets.names == ["fashion-collapse", "fashion-class-collapse", "fashion-randbits", "fashion-randbits-full"])
+        #expect(ImagePresets.names == ["fashion-collapse", "fashion-class-collapse", "fashion-randbits", "fashion-randbits-full", "tabular"])
         #expect(throws: ImagePresetError.unknown(name: "nope", known: ImagePresets.names)) { try ImagePresets.named("nope") }
         for name in ImagePresets.names {
             let p = try ImagePresets.named(name)
             #expect(p.name == name && !p.settings.isEmpty && p.expectedMinutes > 0 && p.expectedMinutes <= 16)
-            for i in p.settings.indices { try p.config(setting: i).validate() }
+            // `tabular` has no built-in data (TabularConfigTests checks its message).
+            let data: [(String, String)] = name == "tabular" ? [("data", "/tmp/f.npy"), ("labels", "/tmp/l.csv")] : []
+            for i in p.settings.indices { try p.config(setting: i, overrides: data).validate() }
         }
         let collapse = ImagePresets.fashionCollapse
         #expect(collapse.settings == [["loss": "supcon"], ["loss": "spectral-scl"], ["loss": "joint"]])
-        #expect(collapse.base.trainLabel == "coarse" && collapse.base.classWithin == "coarse")
+        #expect(collapse.base.trainLabel == "coarse" && collapse.base.within == "class:coarse" && collapse.base.grouping == "fashion-mnist")
         #expect(collapse.expectedMinutes <= 15)
         // The class-collapse recipe of SCIENCE.md §6: SupCon without augmentation beside the
         // joint loss with augmentation, 64 epochs on 10 000 images, audits at ½, 1, 2, …, 64 epochs.

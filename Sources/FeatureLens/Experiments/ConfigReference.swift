@@ -16,7 +16,9 @@ public enum ConfigReference {
 
         Every run is described by one config of one of two kinds: **synthetic** (a linear encoder
         on the synthetic data models of SCIENCE.md §2, trained by exact full-batch gradient descent)
-        or **image** (a ConvNet or MLP on Fashion-MNIST, trained by mini-batches). Each kind has one
+        or **image** (a ConvNet or MLP on Fashion-MNIST or another MNIST-layout folder, or an MLP on
+        your own feature matrix — `data` = a `.npy`/`.csv` file with `labels` = its labels CSV, as in
+        the `tabular` preset — trained by mini-batches). Each kind has one
         table of keys; the same table reads config.json files, `--set KEY=VALUE` and
         `--grid KEY=v1,v2`, and prints `featurelens presets --keys PRESET`. This page is that table.
 

@@ -215,7 +215,8 @@ public struct ExperimentRunner: @unchecked Sendable {
                               configJSON: try RunCheckpoints.json(configs[i]))
         }
         let resumeFiles = try checkResume(jobs, kind: MiniBatchEngine.checkpointKind)
-        let (train, test) = try loadImages(configs)
+        let data = try loadData(configs)
+        let (train, test) = (data.train, data.test)
         // Only now that the data loaded and fits, clear an earlier run's checkpoints (a typo in
         // `data` must not destroy resumable state).
         try prepareCheckpointFolder()
@@ -241,8 +242,8 @@ public struct ExperimentRunner: @unchecked Sendable {
                     onProgress?(.stepped(setting: i, done: step, loss: loss))
                 }
             }
-            let engine = try MiniBatchEngine(config: configs[i], label: jobs[i].name, train: train, test: test, logger: logger,
-                                             progress: progress)
+            let engine = try MiniBatchEngine(config: configs[i], label: jobs[i].name, train: train, test: test,
+                                             labelNames: data.labelNames, logger: logger, progress: progress)
             counts.set(i, engine.testCount)
             return engine
         }
@@ -253,25 +254,57 @@ public struct ExperimentRunner: @unchecked Sendable {
         return ExperimentResult(experiment: .image(preset), document: .image(doc), testCounts: testCounts)
     }
 
-    /// Loads the images every setting reads: the largest subsets any setting uses, from one folder.
-    /// - Throws: `ImageRunnerError` (several folders, dataset missing, batch larger than the data).
-    func loadImages(_ configs: [ImageExperimentConfig]) throws -> (train: ImageDataset, test: ImageDataset) {
-        let folders = Set(configs.map(\.data))
-        guard folders.count == 1, let folder = folders.first else {
-            throw ImageRunnerError.invalidSetting(setting: "data", detail: "every setting must read the same folder, got \(folders.sorted())")
+    /// The data every mini-batch setting reads, with its label sets in report order.
+    struct MiniBatchData {
+        var train: ImageDataset
+        var test: ImageDataset
+        /// `class` then the coarse set for an image folder; the labels file's columns for a
+        /// feature matrix.
+        var labelNames: [String]
+    }
+
+    /// Loads the data every setting reads: the largest image subsets any setting uses, from one
+    /// folder, or one feature matrix split and standardized once (`TabularDataset`); then checks
+    /// every setting's `train_label` and `within` against its label sets.
+    /// - Throws: `ImageRunnerError` (settings reading different data, dataset missing, batch
+    ///   larger than the data), the readers' errors (naming the file), `TabularDatasetError`,
+    ///   `ConfigError` naming `train_label` or `within`.
+    func loadData(_ configs: [ImageExperimentConfig]) throws -> MiniBatchData {
+        let sources = Set(configs.map { [$0.data, $0.labels, "\($0.testFraction)", "\($0.splitSeed)", $0.grouping] })
+        guard sources.count == 1, let c0 = configs.first else {
+            throw ImageRunnerError.invalidSetting(setting: "data",
+                detail: "every setting must read the same data (data, labels, test_fraction, split_seed, grouping), got \(sources.map { $0.joined(separator: " ") }.sorted())")
         }
-        let trainLimit = configs.contains { $0.trainLimit == 0 } ? nil : configs.map(\.trainLimit).max()
-        let testLimit = configs.contains { $0.testLimit == 0 } ? nil : configs.map(\.testLimit).max()
         let loadStart = Date()
-        let (train, test) = try MiniBatchEngine.loadFashionMNIST(folder: folder, trainLimit: trainLimit, testLimit: testLimit)
-        logger?.info("loaded \(folder): \(train.count) training and \(test.count) test images in \(String(format: "%.1f", Date().timeIntervalSince(loadStart))) s")
+        let data: MiniBatchData
+        if c0.isFeatureMatrix {
+            let t = try TabularDataset.load(features: URL(fileURLWithPath: c0.data), labels: URL(fileURLWithPath: c0.labels),
+                                            testFraction: c0.testFraction, splitSeed: c0.splitSeed)
+            for note in t.notes { logger?.notice("\(note)") }
+            let constant = t.standardization.constantColumns
+            let constantNote = constant.isEmpty ? "" : " (\(constant.count) constant column\(constant.count == 1 ? "" : "s") set to 0)"
+            logger?.info("loaded \(c0.data) [\(t.train.count + t.test.count), \(t.train.width)] and \(c0.labels) (\(t.labelNames.joined(separator: ", "))): \(t.train.count) training and \(t.test.count) test rows, standardized on the training rows\(constantNote)")
+            data = MiniBatchData(train: t.train, test: t.test, labelNames: t.labelNames)
+        } else {
+            let trainLimit = configs.contains { $0.trainLimit == 0 } ? nil : configs.map(\.trainLimit).max()
+            let testLimit = configs.contains { $0.testLimit == 0 } ? nil : configs.map(\.testLimit).max()
+            let (train, test) = try MiniBatchEngine.loadImageFolder(folder: c0.data, grouping: c0.resolvedGrouping,
+                                                                    trainLimit: trainLimit, testLimit: testLimit)
+            let names = ["class"] + train.labelSets.keys.filter { $0 != "class" }.sorted()
+            logger?.info("loaded \(c0.data): \(train.count) training and \(test.count) test images (label sets \(names.joined(separator: ", "))) in \(String(format: "%.1f", Date().timeIntervalSince(loadStart))) s")
+            data = MiniBatchData(train: train, test: test, labelNames: names)
+        }
+        let source = c0.isFeatureMatrix ? "the labels file \(c0.labels)"
+            : "data = \(c0.data) with grouping = \(c0.grouping) (fashion-mnist adds coarse)"
+        for c in configs { try c.checkLabelSets(data.labelNames, source: source) }
+        let train = data.train
         for c in configs {
             let n = min(train.count, c.trainLimit == 0 ? train.count : c.trainLimit)
             if c.batchSize > n {
-                throw ImageRunnerError.invalidSetting(setting: "batch_size", detail: "\(c.batchSize) is larger than the \(n) training images")
+                throw ImageRunnerError.invalidSetting(setting: "batch_size", detail: "\(c.batchSize) is larger than the \(n) training \(c.isFeatureMatrix ? "rows" : "images")")
             }
         }
-        return (train, test)
+        return data
     }
 
     // MARK: Checkpoints

@@ -1,4 +1,5 @@
-// Every knob of one real-image contrastive run (SCIENCE.md §5 "Real data"):
+// Every knob of one mini-batch contrastive run on real data (SCIENCE.md §5 "Real data"): an
+// MNIST-layout image folder or a user's feature matrix (`data` = .npy/.csv with `labels`),
 // data subset, encoder, loss, RandBits shortcut, augmentation, optimizer, schedule, audits.
 // Codable with snake_case keys and settable from strings (`--set KEY=VALUE`), like
 // `SyntheticExperimentConfig`.
@@ -69,8 +70,19 @@ public enum ProbeLayer: String, Codable, Sendable, CaseIterable {
 /// Missing keys keep their defaults when decoding, so a config file may list only what it changes.
 public struct ImageExperimentConfig: Codable, Sendable, Equatable {
     /// Folder with the four MNIST-layout IDX files (Fashion-MNIST from Debian's
-    /// `dataset-fashion-mnist` by default).
+    /// `dataset-fashion-mnist` by default), or a feature matrix `[n, d]` (`.npy` or `.csv`)
+    /// whose label sets are in `labels`.
     public var data: String = FashionMNIST.defaultDirectory.path
+    /// The labels CSV of a feature matrix (header row, one column per label set, one row per
+    /// feature row); empty for an image folder.
+    public var labels: String = ""
+    /// Fraction of a feature matrix's rows held out as the test split, in (0, 1).
+    public var testFraction: Double = 0.2
+    /// Seed of the permutation that splits a feature matrix into training and test rows (kept
+    /// apart from `seed`, so runs with different seeds share one test split).
+    public var splitSeed: UInt64 = 0
+    /// Coarse label set of an image folder: `auto`, `fashion-mnist`, `none` or a grouping JSON file.
+    public var grouping: String = "auto"
     /// Training images used (the first so many of the training split); 0 = all 60 000.
     public var trainLimit: Int = 10_000
     /// Test images scored by the probes (the first so many of the test split); 0 = all 10 000.
@@ -106,8 +118,11 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
     public var augmentation: String = "crop+flip"
     /// Smallest crop area fraction of `crop`, in (0, 1].
     public var cropScale: Double = 0.25
-    /// σ of `noise`, in pixel units (images in [0, 1]).
+    /// σ of `noise`, in pixel units (images in [0, 1]); for a feature matrix, in standard
+    /// deviations of the training rows.
     public var noiseStd: Double = 0.1
+    /// Probability p that `mask` zeroes a value of a view.
+    public var maskProb: Double = 0.2
     /// Optimizer.
     public var optimizer: ImageOptimizerKind = .adam
     /// Learning rate η.
@@ -125,10 +140,12 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
     /// Steps at which the audit runs (0 = the untrained baseline); empty (`auto`) = 0 and eight
     /// log-spaced steps T/128, T/64, …, T/2, T of the T total steps.
     public var auditSteps: [Int] = []
-    /// Label set the supervised losses train on (`class` or `coarse`).
+    /// Label set the supervised losses train on: `class` or the coarse groups for an image
+    /// folder, a column of `labels` for a feature matrix; empty = `class`, or the first column.
     public var trainLabel: String = "class"
-    /// The label set the fine label `class` is probed within (`coarse`), or `none` (probed globally).
-    public var classWithin: String = "none"
+    /// Nested probes: `none`, or `FINE:COARSE` pairs joined by commas (each FINE probed within
+    /// the groups of COARSE).
+    public var within: String = "none"
     /// Which embedding the probes read.
     public var probeLayer: ProbeLayer = .backbone
     /// The probe (logistic: multinomial logistic regression with C chosen on held-out probe-train
@@ -157,8 +174,87 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
     /// Every settable key, in documentation order.
     public static var keys: [String] { table.names }
 
-    /// The augmentation tokens `augmentation` may combine with `+`.
-    public static let augmentationTokens = ["crop", "flip", "noise", "erase"]
+    /// The augmentation tokens `augmentation` may combine with `+`, in the order they apply.
+    public static let augmentationTokens = ["crop", "flip", "noise", "erase", "mask"]
+
+    /// The tokens that need an image (a spatial layout); a feature matrix takes only the others.
+    public static let imageOnlyAugmentationTokens = ["crop", "flip", "erase"]
+
+    /// Extensions of `data` read as a feature matrix (anything else is an image folder).
+    public static let featureMatrixExtensions = ["npy", "csv", "txt"]
+
+    /// Whether `data` names a feature matrix (`.npy`, `.csv` or `.txt`, case-insensitive)
+    /// rather than an MNIST-layout image folder.
+    public var isFeatureMatrix: Bool {
+        Self.featureMatrixExtensions.contains(URL(fileURLWithPath: data).pathExtension.lowercased())
+    }
+
+    /// The `within` pairs, fine label set → coarse label set (empty for `none`).
+    public var withinPairs: [String: String] {
+        guard within != "none", !within.isEmpty else { return [:] }
+        var out: [String: String] = [:]
+        for pair in within.split(separator: ",") {
+            let parts = pair.split(separator: ":", omittingEmptySubsequences: false).map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
+            if parts.count == 2 { out[parts[0]] = parts[1] }
+        }
+        return out
+    }
+
+    /// How the coarse label set of an image folder is made (`grouping`).
+    public enum Grouping: Equatable, Sendable {
+        /// No coarse label set: only `class`.
+        case none
+        /// Fashion-MNIST's tops / bottoms / footwear / bags (`FashionMNIST.coarseGrouping`).
+        case fashionMNIST
+        /// A `LabelGrouping` JSON file.
+        case file(String)
+    }
+
+    /// `grouping` resolved: `auto` is `fashion-mnist` when `data` is the default Fashion-MNIST
+    /// folder or the config asks for the label set `coarse` (`train_label` or `within`; what
+    /// configs written before `grouping` existed mean), else `none`; always `none` for a
+    /// feature matrix.
+    public var resolvedGrouping: Grouping {
+        switch grouping {
+        case "none": return .none
+        case "fashion-mnist": return .fashionMNIST
+        case "auto":
+            if isFeatureMatrix { return .none }
+            let defaultFolder = URL(fileURLWithPath: data).standardizedFileURL.path
+                == FashionMNIST.defaultDirectory.standardizedFileURL.path
+            let usesCoarse = trainLabel == "coarse" || withinPairs.contains { $0.key == "coarse" || $0.value == "coarse" }
+            return defaultFolder || usesCoarse ? .fashionMNIST : .none
+        default: return .file(grouping)
+        }
+    }
+
+    /// The label set the supervised losses train on, among the data's `labelNames` (in order):
+    /// `train_label`, or when it is empty `class` if present, else the first one.
+    public func resolvedTrainLabel(labelNames: [String]) -> String {
+        if !trainLabel.isEmpty { return trainLabel }
+        return labelNames.contains("class") ? "class" : (labelNames.first ?? "class")
+    }
+
+    /// Checks that `train_label` and every `within` label set are among the loaded data's
+    /// label sets `labelNames`.
+    /// - Parameter source: what holds the label sets, for the message (e.g. the labels file).
+    /// - Throws: `ConfigError.invalidValue` naming `train_label` or `within` and listing the
+    ///   available label sets.
+    public func checkLabelSets(_ labelNames: [String], source: String) throws {
+        let list = labelNames.joined(separator: ", ")
+        let train = resolvedTrainLabel(labelNames: labelNames)
+        if !labelNames.contains(train) {
+            throw ConfigError.invalidValue(key: "train_label", value: train, expected: "a label set of \(source): \(list)")
+        }
+        for (fine, coarse) in withinPairs.sorted(by: { $0.key < $1.key }) {
+            for name in [fine, coarse] where !labelNames.contains(name) {
+                throw ConfigError.invalidValue(key: "within", value: within,
+                                               expected: "FINE:COARSE with label sets of \(source) (\(name) is not one): \(list)")
+            }
+        }
+    }
 
     /// Sets one key (or an old alias) from its string form (as `--set KEY=VALUE` gives it).
     /// Integers and reals in Swift syntax; lists comma-separated; `audit_steps` also takes
@@ -212,17 +308,29 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
     public static let table = ConfigTable<ImageExperimentConfig>(
         kind: "image", defaults: ImageExperimentConfig(),
         keys: [
-            .init("data", \.data, type: "folder path",
-                  doc: "Folder with the four MNIST-layout IDX files (Fashion-MNIST from Debian's `dataset-fashion-mnist` by default).",
-                  expected: "a folder path", valid: { $0.isEmpty ? "a folder path" : nil }, checkOnSet: true),
-            .init("train_limit", \.trainLimit, doc: "Training images used (the first so many of the training split); 0 = all 60 000.",
+            .init("data", \.data, type: "folder or file path",
+                  doc: "Folder with the four MNIST-layout IDX files (Fashion-MNIST from Debian's `dataset-fashion-mnist` by default), or a feature matrix [n, d]: a `.npy` file (float32/float64) or a `.csv`/`.txt` file of numbers (optional header row), with its label sets in `labels`. A feature matrix is split by `test_fraction`, standardized per column on its training rows (mean and population standard deviation of the training rows; a column constant there is 0 everywhere) and trained with the MLP encoder.",
+                  expected: "a folder path, or a .npy/.csv feature file",
+                  valid: { $0.isEmpty ? noDataMessage : nil }, checkOnSet: true),
+            .init("labels", \.labels, type: "file path",
+                  doc: "Labels CSV of a feature matrix (required with a `.npy`/`.csv` `data`): a header row naming one label set per column, then one row per feature row (integer or string values; the unnamed index column pandas' `to_csv` writes first is ignored). Empty for an image folder."),
+            .init("test_fraction", \.testFraction,
+                  doc: "Feature matrix only: fraction of the rows held out as the test split (a permutation seeded by `split_seed`; the first n − round(test_fraction · n) permuted rows train, the rest test). Image folders use their own test files.",
+                  valid: { $0 > 0 && $0 < 1 ? nil : "in (0, 1)" }),
+            .init("split_seed", \.splitSeed,
+                  doc: "Feature matrix only: seed of the train/test split permutation (separate from `seed`, so runs of different seeds share one test split)."),
+            .init("grouping", \.grouping, type: "auto|fashion-mnist|none|PATH.json",
+                  doc: "Image folder only: the coarse label set derived from `class`. `fashion-mnist`: Fashion-MNIST's 4 groups tops {0, 2, 4, 6}, bottoms {1, 3}, footwear {5, 7, 9}, bags {8} (label set `coarse`); `none`: `class` only; a path: a label-grouping JSON file (`{\"groups\": [{\"name\": …, \"members\": [codes]}, …]}`, optional `fineLabelSet` = `class` and `coarseLabelSet`). `auto`: `fashion-mnist` when `data` is the default Fashion-MNIST folder or the config names `coarse` (in `train_label` or `within`), else `none`.",
+                  expected: "auto, fashion-mnist, none or a grouping JSON file",
+                  valid: { $0.isEmpty ? "auto, fashion-mnist, none or a grouping JSON file" : nil }, checkOnSet: true),
+            .init("train_limit", \.trainLimit, doc: "Training images (or feature-matrix rows) used: the first so many of the training split; 0 = all (60 000 for Fashion-MNIST).",
                   valid: { $0 >= 0 ? nil : "≥ 0 (0 = all training images)" }),
-            .init("test_limit", \.testLimit, doc: "Test images scored by the probes (the first so many of the test split); 0 = all 10 000.",
+            .init("test_limit", \.testLimit, doc: "Test images (or feature-matrix rows) scored by the probes: the first so many of the test split; 0 = all (10 000 for Fashion-MNIST).",
                   valid: { $0 >= 0 ? nil : "≥ 0 (0 = all test images)" }),
-            .init("probe_train", \.probeTrain, doc: "Training images the probes are fit on (the first so many of the training subset); 0 = all of it.",
+            .init("probe_train", \.probeTrain, doc: "Training images (or rows) the probes are fit on: the first so many of the training subset; 0 = all of it.",
                   valid: { $0 >= 0 ? nil : "≥ 0 (0 = the whole training subset)" }),
             .init("encoder", \.encoder, doc: "Encoder family: `convnet` (three 3×3 stride-2 convolutions, then a dense layer to h) or `mlp` (Linear/ReLU layers `mlp_hidden`, then a Linear layer to h)."),
-            .init("mlp_hidden", \.mlpHidden, doc: "Hidden widths of the pixel MLP (`encoder = mlp` only).",
+            .init("mlp_hidden", \.mlpHidden, doc: "Hidden widths of the MLP on pixels or features (`encoder = mlp` only).",
                   valid: { $0.allSatisfy { $0 >= 1 } ? nil : "widths ≥ 1" }),
             .init("p", \.p, doc: "Embedding size p: width of z, the encoder output the loss compares. Without a projection head (`backbone_width = 0`) z = h, so the backbone's last layer has width p.",
                   valid: { $0 >= 1 ? nil : "≥ 1" }),
@@ -238,13 +346,15 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
             .init("bits", \.bits, doc: "RandBits k: constant bit channels appended to every view (0 = none).",
                   valid: { (0...1024).contains($0) ? nil : "0…1024" }),
             .init("bits_mode", \.bitsMode, doc: "Whether the bits are the same in both views (`shared`) or redrawn for each view (`per-view`)."),
-            .init("augmentation", \.augmentation, type: "none or crop+flip+noise+erase",
-                  doc: "Augmentation of each view: `none`, or distinct tokens joined by `+` from `crop` (random resized crop, area in [crop_scale, 1]), `flip` (horizontal, p = 0.5), `noise` (N(0, noise_std²), clipped to [0, 1]), `erase` (random erasing, p = 0.5). Applied in that order.",
+            .init("augmentation", \.augmentation, type: "none or crop+flip+noise+erase+mask",
+                  doc: "Augmentation of each view (the two views of an example are drawn independently): `none`, or distinct tokens joined by `+` from `crop` (random resized crop, area in [crop_scale, 1]), `flip` (horizontal, p = 0.5), `noise` (N(0, noise_std²) added to every value; clipped to [0, 1] for images, not clipped for a feature matrix), `erase` (random erasing, p = 0.5), `mask` (feature masking: every value of every view set to 0 independently with probability `mask_prob`, as feature dropout without rescaling; on a standardized feature matrix 0 is the feature's training mean). Applied in that order. A feature matrix takes only `noise` and `mask` (`crop`, `flip`, `erase` need images).",
                   valid: { augmentationProblem($0) }, checkOnSet: true),
             .init("crop_scale", \.cropScale, doc: "Smallest crop area fraction of `crop`.",
                   valid: { $0 > 0 && $0 <= 1 ? nil : "in (0, 1]" }),
-            .init("noise_std", \.noiseStd, doc: "σ of `noise`, in pixel units (images in [0, 1]).",
+            .init("noise_std", \.noiseStd, doc: "σ of `noise`, in pixel units (images in [0, 1]); for a feature matrix in standardized units (each feature has standard deviation 1 on the training rows).",
                   valid: { $0 >= 0 && $0.isFinite ? nil : "a finite value ≥ 0" }),
+            .init("mask_prob", \.maskProb, doc: "Probability p that `mask` zeroes each value of each view, independently.",
+                  valid: { $0 >= 0 && $0 <= 1 ? nil : "in [0, 1]" }),
             .init("optimizer", \.optimizer, doc: "Adam (PyTorch defaults besides lr and weight_decay) or SGD with momentum."),
             .init("lr", \.lr, doc: "Learning rate η.", valid: { $0 > 0 && $0.isFinite ? nil : "a finite value > 0" }),
             .init("momentum", \.momentum, doc: "SGD momentum μ (ignored by Adam).",
@@ -262,11 +372,11 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
                   parse: { $0 == "auto" ? [] : [Int](configString: $0) },
                   format: { $0.isEmpty ? "auto" : $0.configString },
                   valid: { $0.allSatisfy { $0 >= 0 } ? nil : "steps ≥ 0" }),
-            .init("train_label", \.trainLabel, type: "class|coarse", doc: "Label set the supervised losses train on.",
-                  expected: "one of class, coarse", valid: { ["class", "coarse"].contains($0) ? nil : "one of class, coarse" }, checkOnSet: true),
-            .init("class_within", \.classWithin, type: "none|coarse",
-                  doc: "The label set the fine label `class` is probed within (`coarse`), or `none` (probed globally).",
-                  expected: "one of none, coarse", valid: { ["none", "coarse"].contains($0) ? nil : "one of none, coarse" }, checkOnSet: true),
+            .init("train_label", \.trainLabel, type: "label set name",
+                  doc: "Label set the supervised losses train on: for an image folder `class` or the coarse set of `grouping` (`coarse`); for a feature matrix a column of `labels`. Empty: `class` if the data has it, else the first column of `labels`. Checked against the data when it loads (the error lists the label sets)."),
+            .init("within", \.within, type: "none or FINE:COARSE[,…]",
+                  doc: "Nested probes: `none`, or comma-separated `FINE:COARSE` pairs of label sets; FINE is then probed within each group of COARSE (e.g. `class:coarse` for Fashion-MNIST, `fine:coarse` for a labels file with those columns). The geometry also measures FINE within COARSE.",
+                  expected: "none, or FINE:COARSE pairs joined by commas", valid: { withinProblem($0) }, checkOnSet: true),
             .init("probe_layer", \.probeLayer, doc: "Which layer the probes read: the backbone features h, the head output z, or both (one run per layer)."),
             .init("probe", \.probe, doc: "The probe (logistic: multinomial logistic regression, C chosen on held-out probe-train rows; ridge = the signature probe of SCIENCE.md §5)."),
             .init("pca_points", \.pcaPoints, doc: "Test points kept in each audit's 2-D PCA projection (0 = no projection).",
@@ -276,6 +386,14 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
                   valid: { $0 >= 0 ? nil : "≥ 0 (0 = keep the process setting)" }),
         ],
         aliases: [
+            ConfigAlias("class_within", as: String.self, replaces: ["within"],
+                        doc: "old form of `within`: `class_within = coarse` is `within = class:coarse`, `class_within = none` is `within = none`") {
+                c, v in
+                guard ["none", "coarse"].contains(v) else {
+                    throw ConfigError.invalidValue(key: "class_within", value: v, expected: "one of none, coarse")
+                }
+                c.within = v == "none" ? "none" : "class:coarse"
+            },
             ConfigAlias("embedding", as: Int.self, replaces: ["p", "backbone_width"],
                         doc: "old name of the width of h: `backbone_width` when the config has a projection head, else `p`") {
                 c, v in
@@ -293,7 +411,58 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
             guard c.steps > 0 || c.epochs > 0 else {
                 throw ConfigError.invalidValue(key: "steps", value: "\(c.steps)", expected: "> 0, or epochs > 0")
             }
+            try checkDataKeys(c)
         })
+
+    /// The cross-key checks of the data: a feature matrix needs `labels`, the MLP encoder and
+    /// feature-level augmentations, and takes no image grouping; an image folder takes no `labels`.
+    /// - Throws: `ConfigError.invalidValue` naming the key to change.
+    static func checkDataKeys(_ c: ImageExperimentConfig) throws {
+        if c.data.isEmpty {
+            throw ConfigError.invalidValue(key: "data", value: "", expected: noDataMessage)
+        }
+        guard c.isFeatureMatrix else {
+            if !c.labels.isEmpty {
+                throw ConfigError.invalidValue(key: "labels", value: c.labels,
+                                               expected: "empty for an image folder (data = \(c.data)); labels goes with a .npy or .csv feature matrix in data")
+            }
+            return
+        }
+        if c.labels.isEmpty {
+            throw ConfigError.invalidValue(key: "labels", value: "",
+                                           expected: "the labels CSV of the feature matrix \(c.data): --set labels=LABELS.csv (header row, one column per label set, one row per feature row)")
+        }
+        if c.encoder != .mlp {
+            throw ConfigError.invalidValue(key: "encoder", value: c.encoder.rawValue,
+                                           expected: "mlp for a feature matrix (data = \(c.data)); the ConvNet needs images: --set encoder=mlp")
+        }
+        let imageOnly = c.augmentation.split(separator: "+").map(String.init).filter { imageOnlyAugmentationTokens.contains($0) }
+        if !imageOnly.isEmpty {
+            throw ConfigError.invalidValue(key: "augmentation", value: c.augmentation,
+                                           expected: "none, or noise and/or mask joined by + for a feature matrix (data = \(c.data)); \(imageOnly.joined(separator: ", ")) need images")
+        }
+        if c.grouping != "auto" && c.grouping != "none" {
+            throw ConfigError.invalidValue(key: "grouping", value: c.grouping,
+                                           expected: "auto or none for a feature matrix (its label sets are the columns of labels = \(c.labels))")
+        }
+    }
+
+    /// What a config without data must set (the `tabular` preset has no built-in data).
+    public static let noDataMessage = "a feature matrix and its labels: set --set data=FEATURES.npy (or .csv; [n, d]) "
+        + "--set labels=LABELS.csv (header row, one column per label set, n rows); or an MNIST-layout image folder in data"
+
+    /// Nil when `v` is a valid `within`, else what is expected.
+    static func withinProblem(_ v: String) -> String? {
+        if v == "none" { return nil }
+        let expected = "none, or FINE:COARSE pairs of label-set names joined by commas (e.g. fine:coarse)"
+        var fines: Set<String> = []
+        for pair in v.split(separator: ",", omittingEmptySubsequences: false) {
+            let parts = pair.split(separator: ":", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty, parts[0] != parts[1],
+                  fines.insert(parts[0]).inserted else { return expected }
+        }
+        return nil
+    }
 
     /// Nil when `v` is a valid `augmentation`, else what is expected.
     static func augmentationProblem(_ v: String) -> String? {

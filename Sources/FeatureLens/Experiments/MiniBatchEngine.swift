@@ -1,14 +1,17 @@
-// The mini-batch engine: an image encoder (ConvNet or MLP) trained with the `Trainer` on
-// Fashion-MNIST (or any MNIST-layout folder), audited frozen at the audit steps.
+// The mini-batch engine: an encoder (ConvNet or MLP) trained with the `Trainer` on
+// Fashion-MNIST (or any MNIST-layout folder), or the MLP on a user's feature matrix
+// (TabularDataset: rows as [n, 1, 1, d]), audited frozen at the audit steps.
 //
 // Per setting and audit step t (t = 0 is the untrained baseline):
-//   h, z ← encoder(x) in eval mode for the probe-train images [n_probe, 1 + k, 28, 28] and the
-//          test images [n_test, 1 + k, 28, 28] (k RandBits channels: the example's own bits)
-//   probes ← EmbeddingAuditor (config.probe, logistic by default; balanced accuracy): class (within coarse, if asked),
-//            coarse, bit0…bit{k−1}; metrics ← RepresentationMetrics of the test embeddings;
+//   h, z ← encoder(x) in eval mode for the probe-train inputs [n_probe, c + k, h, w] and the
+//          test inputs [n_test, c + k, h, w] (k RandBits channels: the example's own bits)
+//   probes ← EmbeddingAuditor (config.probe, logistic by default; balanced accuracy): every
+//            label set of the data (class and its coarse grouping, or the columns of the labels
+//            file), each FINE within COARSE of `within`, bit0…bit{k−1};
+//            metrics ← RepresentationMetrics of the test embeddings;
 //            geometry ← CollapseGeometry of the test embeddings (every audited label set;
-//            class within coarse when `class_within = coarse`);
-//   pca    ← PCAProjection of the first `pca_points` test embeddings, labels class and coarse.
+//            FINE within COARSE for each `within` pair);
+//   pca    ← PCAProjection of the first `pca_points` test embeddings, coloured by the data's label sets.
 
 import Foundation
 import FeatureLensNumerics
@@ -29,7 +32,8 @@ public enum ImageRunnerError: Error, CustomStringConvertible, Equatable {
             return "Fashion-MNIST not found in \(folder): \(detail). Install Debian's package with "
                 + "`apt-get install dataset-fashion-mnist` (files under /usr/share/datasets/fashion-mnist), "
                 + "or pass `--set data=DIR` (the config key `data`) for a folder holding train-images-idx3-ubyte[.gz], "
-                + "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]."
+                + "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz], "
+                + "or `--set data=FEATURES.npy --set labels=LABELS.csv` for your own feature matrix."
         case let .emptyPreset(name):
             return "preset \(name) has no settings to run"
         case let .invalidSetting(setting, detail):
@@ -53,7 +57,7 @@ struct ImageSplits {
     var probeImages: Tensor<Float>
     /// Test images `[n_test, c + k, h, w]` with their own bits.
     var testImages: Tensor<Float>
-    /// The label sets the probes read on the probe-train images: class, coarse, bit0…
+    /// The label sets the probes read on the probe-train images: the data's (`labelNames`), bit0…
     var auditTrainLabels: [LabelSet]
     /// The same label sets on the test images.
     var auditTestLabels: [LabelSet]
@@ -61,7 +65,8 @@ struct ImageSplits {
     /// The subsets and audit inputs of `config`.
     /// - Throws: `ImageRunnerError.invalidSetting` when the subsets are too small for the batch
     ///   or the probes; `ImageDatasetError` for a missing label set; `RandBitsError`.
-    init(_ config: ImageExperimentConfig, label: String, train fullTrain: ImageDataset, test fullTest: ImageDataset) throws {
+    init(_ config: ImageExperimentConfig, label: String, train fullTrain: ImageDataset, test fullTest: ImageDataset,
+         labelNames: [String]) throws {
         let n = config.trainCount(available: fullTrain.count)
         let nTest = config.testLimit == 0 ? fullTest.count : min(config.testLimit, fullTest.count)
         let nProbe = config.probeTrain == 0 ? n : min(config.probeTrain, n)
@@ -88,8 +93,9 @@ struct ImageSplits {
                             : probe.images
         testImages = k > 0 ? testBits.appending(to: test.images, exampleIndices: Array(0..<nTest), using: &unused)
                            : test.images
-        auditTrainLabels = [try probe.labels("class"), try probe.labels("coarse")]
-        auditTestLabels = [try test.labels("class"), try test.labels("coarse")]
+        let probeSet = probe, testSet = test
+        auditTrainLabels = try labelNames.map { try probeSet.labels($0) }
+        auditTestLabels = try labelNames.map { try testSet.labels($0) }
         if k > 0 {
             auditTrainLabels += try probeBits.labelSets(forExamples: Array(0..<nProbe))
             auditTestLabels += try testBits.labelSets(forExamples: Array(0..<nTest))
@@ -127,6 +133,9 @@ public final class MiniBatchEngine: TrainingEngine {
     let auditor: EmbeddingAuditor
     let within: [String: String]
     let pcaLabels: [String: [Int]]
+    /// The data's label sets, in report order (class first for images; the labels file's
+    /// column order for a feature matrix).
+    let labelNames: [String]
     let logger: Logger?
     /// Audits of the current `train(until:)` call go here.
     private var sink: (([TimelineEntry]) throws -> Void)?
@@ -135,23 +144,32 @@ public final class MiniBatchEngine: TrainingEngine {
     /// - Parameters:
     ///   - label: the setting's label in logs and progress.
     ///   - train, test: the loaded splits (subsets are taken per `config`).
+    ///   - labelNames: the label sets to audit, in report order; nil = every label set of
+    ///     `train`, `class` first, the others sorted by name.
     ///   - progress: called after every optimizer step with (label, steps done, total steps, loss).
-    /// - Throws: `ImageRunnerError.invalidSetting`, `ConfigError`, `ContrastiveLossError`,
+    /// - Throws: `ImageRunnerError.invalidSetting`, `ConfigError` (also for a `train_label` or
+    ///   `within` label set the data does not have), `ContrastiveLossError`,
     ///   `AugmentationError`, `LayerError` for settings that cannot run.
     public init(config: ImageExperimentConfig, label: String, train: ImageDataset, test: ImageDataset,
-                logger: Logger? = nil, progress: ((String, Int, Int, Double?) -> Void)? = nil) throws {
+                labelNames: [String]? = nil, logger: Logger? = nil,
+                progress: ((String, Int, Int, Double?) -> Void)? = nil) throws {
         self.config = config
         self.label = label
         self.logger = logger
-        splits = try ImageSplits(config, label: label, train: train, test: test)
+        let names = labelNames ?? train.labelSets.keys.sorted { ($0 == "class" ? 0 : 1, $0) < ($1 == "class" ? 0 : 1, $1) }
+        try config.checkLabelSets(names, source: config.isFeatureMatrix ? "the labels file \(config.labels)" : "data = \(config.data)")
+        self.labelNames = names
+        splits = try ImageSplits(config, label: label, train: train, test: test, labelNames: names)
         totalSteps = config.totalSteps(trainCount: splits.train.count)
         auditSteps = try config.resolvedAuditSteps(totalSteps: totalSteps)
-        within = config.classWithin == "none" ? [:] : ["class": config.classWithin]
+        within = config.withinPairs
         auditor = EmbeddingAuditor(configuration: AuditConfiguration(probe: config.probe, measure: .balanced, within: within))
-        pcaLabels = ["class": try splits.test.labels("class").codes, "coarse": try splits.test.labels("coarse").codes]
+        let testSplit = splits.test
+        pcaLabels = Dictionary(uniqueKeysWithValues: try names.map { ($0, try testSplit.labels($0).codes) })
         encoder = try Self.makeEncoder(config, channels: splits.train.channels + config.bits,
                                        height: splits.train.height, width: splits.train.width)
-        trainer = try Self.makeTrainer(config, encoder: encoder, splits: splits, auditSteps: auditSteps)
+        trainer = try Self.makeTrainer(config, encoder: encoder, splits: splits, auditSteps: auditSteps,
+                                       trainLabel: config.resolvedTrainLabel(labelNames: names))
         trainer.logger = logger
         layers = Self.probedLayers(config)
         trainer.callback = { [unowned self] event in try self.sink?(try self.audit(encoder: event.encoder, step: event.step, loss: event.loss)) }
@@ -188,9 +206,9 @@ public final class MiniBatchEngine: TrainingEngine {
     /// The trainer of `config`: loss, views (augmentation + RandBits), optimizer, audit schedule.
     /// - Throws: `ContrastiveLossError`, `AugmentationError`, `OptimizerError`, `TrainerError`.
     static func makeTrainer(_ config: ImageExperimentConfig, encoder: Encoder<Float>, splits: ImageSplits,
-                            auditSteps: [Int]) throws -> Trainer {
+                            auditSteps: [Int], trainLabel: String) throws -> Trainer {
         let loss = try makeLoss(config)
-        let labels = loss.requiresLabels ? try splits.train.labels(config.trainLabel).codes : nil
+        let labels = loss.requiresLabels ? try splits.train.labels(trainLabel).codes : nil
         let viewMaker = TwoViewAugmenter(augmentation: try makeAugmentation(config), randBits: splits.trainingBits)
         let configuration = TrainerConfiguration(batchSize: config.batchSize, shuffle: true, dropLast: true,
                                                  seed: config.seed, callbacks: .steps(auditSteps))
@@ -259,7 +277,7 @@ public final class MiniBatchEngine: TrainingEngine {
                 entry.pca = try PCAProjection.compute(Tensor<Double>(useHead ? testOut.z : testOut.h), labels: pcaLabels,
                                                       maxPoints: config.pcaPoints)
             }
-            let shown = ["class", "coarse"].compactMap { l in entry.probes[l].map { "\(l) \(String(format: "%.3f", $0))" } }
+            let shown = labelNames.prefix(3).compactMap { l in entry.probes[l].map { "\(l) \(String(format: "%.3f", $0))" } }
             logger?.info("[\(label)] step \(step)/\(totalSteps) \(layer): \(shown.joined(separator: ", "))")
             return entry
         }
@@ -298,12 +316,41 @@ public final class MiniBatchEngine: TrainingEngine {
     public static func loadFashionMNIST(folder: String, trainLimit: Int?, testLimit: Int?) throws
         -> (train: ImageDataset, test: ImageDataset)
     {
+        try loadImageFolder(folder: folder, grouping: .fashionMNIST, trainLimit: trainLimit, testLimit: testLimit)
+    }
+
+    /// Loads an MNIST-layout folder with label set `class` and the coarse label set of
+    /// `grouping` (none, Fashion-MNIST's four groups, or a `LabelGrouping` JSON file). The
+    /// class names are Fashion-MNIST's with the `fashion-mnist` grouping or the default
+    /// Fashion-MNIST folder, else "0"…"9".
+    /// - Throws: `ImageRunnerError.datasetMissing` when the folder or a file is missing;
+    ///   `IDXError` / `ImageDatasetError` for damaged files; `LabelGroupingError` for a grouping
+    ///   file that cannot be read or does not fit the labels (naming the file).
+    public static func loadImageFolder(folder: String, grouping: ImageExperimentConfig.Grouping, trainLimit: Int?,
+                                       testLimit: Int?) throws -> (train: ImageDataset, test: ImageDataset) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw ImageRunnerError.datasetMissing(folder: folder, detail: "the folder does not exist")
         }
+        let url = URL(fileURLWithPath: folder)
+        let isFashionFolder = url.standardizedFileURL.path == FashionMNIST.defaultDirectory.standardizedFileURL.path
         do {
-            return try FashionMNIST.load(directory: URL(fileURLWithPath: folder), trainLimit: trainLimit, testLimit: testLimit)
+            switch grouping {
+            case .fashionMNIST:
+                return try FashionMNIST.load(directory: url, trainLimit: trainLimit, testLimit: testLimit)
+            case .none:
+                return try MNISTFormat.load(directory: url, datasetName: isFashionFolder ? "fashion-mnist" : url.lastPathComponent,
+                                            classNames: isFashionFolder ? FashionMNIST.classNames : MNIST.classNames,
+                                            trainLimit: trainLimit, testLimit: testLimit)
+            case let .file(path):
+                let g = try LabelGrouping.load(contentsOf: URL(fileURLWithPath: path))
+                let names = isFashionFolder ? FashionMNIST.classNames : MNIST.classNames
+                var (train, test) = try MNISTFormat.load(directory: url, datasetName: url.lastPathComponent, classNames: names,
+                                                         trainLimit: trainLimit, testLimit: testLimit)
+                train = try train.addingGrouping(g, file: path)
+                test = try test.addingGrouping(g, file: path)
+                return (train, test)
+            }
         } catch let ImageDatasetError.missingFile(directory, candidates) {
             throw ImageRunnerError.datasetMissing(folder: directory,
                                                   detail: "no file named \(candidates.joined(separator: " or "))")
@@ -323,17 +370,24 @@ public final class MiniBatchEngine: TrainingEngine {
         }
     }
 
-    /// The per-view augmentation of `config` (`none` → identity).
-    /// - Throws: `AugmentationError` or `ConfigError` for bad parameters.
+    /// The per-view augmentation of `config` (`none` → identity), steps in the order of
+    /// `ImageExperimentConfig.augmentationTokens`. `noise` is clipped to [0, 1] on images and
+    /// not clipped on a feature matrix (standardized features are not bounded).
+    /// - Throws: `AugmentationError` or `ConfigError` for bad parameters (an image-only token
+    ///   on a feature matrix names `augmentation`).
     static func makeAugmentation(_ config: ImageExperimentConfig) throws -> any ImageAugmentation {
         try ImageExperimentConfig.checkAugmentation(config.augmentation)
         if config.augmentation == "none" { return Compose([]) }
+        if config.isFeatureMatrix { try ImageExperimentConfig.checkDataKeys(config) }
         let tokens = Set(config.augmentation.split(separator: "+").map(String.init))
         var steps: [any ImageAugmentation] = []
         if tokens.contains("crop") { steps.append(try RandomResizedCrop(scale: config.cropScale...1.0)) }
         if tokens.contains("flip") { steps.append(try HorizontalFlip(probability: 0.5)) }
-        if tokens.contains("noise") { steps.append(try GaussianNoise(standardDeviation: config.noiseStd)) }
+        if tokens.contains("noise") {
+            steps.append(try GaussianNoise(standardDeviation: config.noiseStd, clip: !config.isFeatureMatrix))
+        }
         if tokens.contains("erase") { steps.append(try RandomErasing(probability: 0.5)) }
+        if tokens.contains("mask") { steps.append(try FeatureMasking(probability: config.maskProb)) }
         return Compose(steps)
     }
 

@@ -214,7 +214,10 @@ public enum ReportCharts {
             for idx in picks {
                 let e = run.timeline[idx]
                 guard let pca = e.pca else { continue }
-                for colour in ["class", "subclass", "coarse"] where pca.labels[colour] != nil {
+                // The usual label sets first, then (e.g. a labels file's columns) the others by name; at most 3.
+                let usual = ["class", "subclass", "coarse"].filter { pca.labels[$0] != nil }
+                let colours = (usual + pca.labels.keys.filter { !usual.contains($0) }.sorted()).prefix(3)
+                for colour in colours {
                     let cats = pca.labels[colour]!
                     let names = (0...(cats.max() ?? 0)).map { "\(colour) \($0)" }
                     let c = ScatterChart(title: "Step \(e.step): test embeddings by \(colour)",
