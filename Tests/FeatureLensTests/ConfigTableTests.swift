@@ -228,6 +228,26 @@ struct ConfigTableTests {
         #expect(difference?.0 == "p")
     }
 
+    /// A checkpoint of an image run written before `grouping`, `within`, `labels`,
+    /// `test_fraction`, `split_seed` and `mask_prob` existed (with `class_within`) resumes
+    /// under the same preset today: the old config compares equal through the config table;
+    /// a real change is still found.
+    @Test func imageCheckpointWithoutNewerKeysMatchesTheSamePreset() throws {
+        let c = ImagePresets.fashionClassCollapse.base
+        var object = try JSONSerialization.jsonObject(with: FeatureLensJSON.encode(c)) as! [String: Any]
+        for key in ["grouping", "within", "labels", "test_fraction", "split_seed", "mask_prob"] {
+            #expect(object[key] != nil, "\(key) is a current key")
+            object[key] = nil
+        }
+        object["class_within"] = "coarse"
+        let old = String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+        #expect(try RunCheckpoints.configDifference(checkpoint: old, requested: FeatureLensJSON.string(c, pretty: false), file: "ckpt") == nil)
+        var other = c
+        other.grouping = "none"
+        let difference = try RunCheckpoints.configDifference(checkpoint: old, requested: FeatureLensJSON.string(other, pretty: false), file: "ckpt")
+        #expect(difference?.0 == "grouping")
+    }
+
     // MARK: JSON coder
 
     @Test func projectCoderWritesNonFiniteRealsAsStringsAndReadsThemBack() throws {

@@ -174,9 +174,11 @@ public enum RunCheckpoints {
         guard var a = try? JSONSerialization.jsonObject(with: Data(checkpoint.utf8)) as? [String: Any] else {
             throw ResumeError.unreadable(file: file, field: "config", detail: "not a JSON object")
         }
-        // Image checkpoints written before the keys p/backbone_width hold `embedding`/`head`:
-        // read them through the config table, so they compare in the current keys.
-        if a["p"] == nil, a["embedding"] != nil || a["head"] != nil,
+        // An image checkpoint written by an earlier version may use old key names
+        // (`embedding`/`head`, `class_within`) and lack keys added since (`grouping`, `within`,
+        // `labels`, …): read it through the config table, which maps the old names and gives
+        // missing keys their defaults, so it compares in the current keys.
+        if (try? FeatureLensJSON.decoder().decode(ImageExperimentConfig.self, from: Data(requested.utf8))) != nil,
            let old = try? FeatureLensJSON.decoder().decode(ImageExperimentConfig.self, from: Data(checkpoint.utf8)),
            let current = try? JSONSerialization.jsonObject(with: FeatureLensJSON.encode(old, pretty: false)) as? [String: Any] {
             a = current
