@@ -5,7 +5,7 @@ import Foundation
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "The paper's whole story on built-in synthetic data, in about a minute.",
+        abstract: "The paper's whole story on built-in synthetic data, in 1–1.5 minutes on 2 cores.",
         discussion: helpDiscussion("""
         Runs the four synthetic presets with their recipes (docs/SCIENCE.md): class collapse \
         under supervised CL, feature suppression by a small embedding and by an augmentation \

@@ -28,7 +28,7 @@
 //       `steps`; smaller n or d makes suppression-augmentation's lr 0.02 diverge on some seeds);
 //     mini-batch (image-kind) configs: epochs=1; those reading Fashion-MNIST also
 //       train_limit=256 test_limit=200.
-//   `featurelens demo` trains the four synthetic recipes in full (about a minute in release
+//   `featurelens demo` trains the four synthetic recipes in full (1–1.5 minutes in release
 //   mode), so it is not run: its arguments must parse, `featurelens demo --help` runs, and
 //   every preset the demo runs is run with `featurelens run PRESET` (with the demo's `--seed`,
 //   if any) and the synthetic small overrides. The demo's summary and index page are tested in-process (DemoSummaryTests).
