@@ -230,7 +230,8 @@ struct ConfigTableTests {
 
     /// A checkpoint of an image run written before `grouping`, `within`, `labels`,
     /// `test_fraction`, `split_seed` and `mask_prob` existed (with `class_within`) resumes
-    /// under the same preset today: the old config compares equal through the config table;
+    /// under the same preset today: the old config compares equal through the config table
+    /// (a missing `grouping` is the Fashion-MNIST grouping those versions always applied);
     /// a real change is still found.
     @Test func imageCheckpointWithoutNewerKeysMatchesTheSamePreset() throws {
         let c = ImagePresets.fashionClassCollapse.base

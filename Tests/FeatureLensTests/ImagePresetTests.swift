@@ -97,8 +97,7 @@ struct ImagePresetTests {
         }
         let collapse = ImagePresets.fashionCollapse
         #expect(collapse.settings == [["loss": "supcon"], ["loss": "spectral-scl"], ["loss": "joint"]])
-        #expect(collapse.base.trainLabel == "coarse" && collapse.base.within == "class:coarse" && collapse.base.grouping == "auto"
-                && collapse.base.resolvedGrouping == .fashionMNIST)
+        #expect(collapse.base.trainLabel == "coarse" && collapse.base.within == "class:coarse" && collapse.base.grouping == "fashion-mnist")
         #expect(collapse.expectedMinutes <= 15)
         // The class-collapse recipe of SCIENCE.md §6: SupCon without augmentation beside the
         // joint loss with augmentation, 64 epochs on 10 000 images, audits at ½, 1, 2, …, 64 epochs.

@@ -107,6 +107,7 @@ public enum ImagePresets {
         c.augmentation = "crop+flip"; c.cropScale = 0.25
         c.optimizer = .adam; c.lr = 1e-3; c.batchSize = 256; c.epochs = 15; c.steps = 0
         c.auditSteps = []
+        c.grouping = "fashion-mnist"
         c.trainLabel = "coarse"; c.within = "class:coarse"; c.probeLayer = .both
         return ImagePreset(
             name: "fashion-collapse",
@@ -155,6 +156,7 @@ public enum ImagePresets {
         c.augmentation = "crop+flip"; c.cropScale = 0.25
         c.optimizer = .adam; c.lr = 1e-3; c.batchSize = 256; c.epochs = 6; c.steps = 0
         c.auditSteps = []
+        c.grouping = "fashion-mnist"
         c.trainLabel = "class"; c.within = "none"; c.probeLayer = .backbone
         return c
     }

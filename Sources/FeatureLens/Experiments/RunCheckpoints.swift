@@ -175,11 +175,15 @@ public enum RunCheckpoints {
             throw ResumeError.unreadable(file: file, field: "config", detail: "not a JSON object")
         }
         // An image checkpoint written by an earlier version may use old key names
-        // (`embedding`/`head`, `class_within`) and lack keys added since (`grouping`, `within`,
-        // `labels`, …): read it through the config table, which maps the old names and gives
-        // missing keys their defaults, so it compares in the current keys.
+        // (`embedding`/`head`, `class_within`) and lack keys added since (`within`, `labels`,
+        // …): read it through the config table, which maps the old names and gives missing
+        // keys their defaults, so it compares in the current keys. Versions before `grouping`
+        // applied Fashion-MNIST's grouping to every image folder: that is its value there.
+        var withGrouping = a
+        if withGrouping["grouping"] == nil { withGrouping["grouping"] = "fashion-mnist" }
         if (try? FeatureLensJSON.decoder().decode(ImageExperimentConfig.self, from: Data(requested.utf8))) != nil,
-           let old = try? FeatureLensJSON.decoder().decode(ImageExperimentConfig.self, from: Data(checkpoint.utf8)),
+           let text = try? JSONSerialization.data(withJSONObject: withGrouping),
+           let old = try? FeatureLensJSON.decoder().decode(ImageExperimentConfig.self, from: text),
            let current = try? JSONSerialization.jsonObject(with: FeatureLensJSON.encode(old, pretty: false)) as? [String: Any] {
             a = current
         }
