@@ -24,6 +24,13 @@ public enum TabularDatasetError: Error, CustomStringConvertible, Equatable, Send
     case badSplit(testFraction: Double, rows: Int, train: Int, test: Int)
     /// The feature matrix has no columns.
     case noFeatures(file: String)
+    /// A labels column that is not a label set: a distinct value on more than half the rows
+    /// (an identifier or a continuous quantity; a probe would fit one class per row), or one
+    /// value on every row (nothing to tell apart).
+    case notALabelSet(file: String, column: String, distinct: Int, rows: Int)
+    /// A labels file whose only column name holds `;` or a tab: a file with another separator
+    /// (FeatureLens reads comma-separated values).
+    case notCommaSeparated(file: String, header: String)
 
     public var description: String {
         switch self {
@@ -33,6 +40,14 @@ public enum TabularDatasetError: Error, CustomStringConvertible, Equatable, Send
             return "test_fraction = \(f) of \(n) rows gives \(tr) training and \(te) test rows; expected ≥ 2 of each"
         case let .noFeatures(file):
             return "\(file): the feature matrix has no columns (expected [n, d] with d ≥ 1)"
+        case let .notALabelSet(file, column, distinct, rows) where distinct < 2:
+            return "\(file): column '\(column)' has one value in all \(rows) rows: nothing to tell apart, not a label set; remove the column"
+        case let .notALabelSet(file, column, distinct, rows):
+            return "\(file): column '\(column)' has \(distinct) distinct values in \(rows) rows: an identifier or a "
+                + "continuous value, not a label set (expected at most half as many classes as rows); remove the column"
+        case let .notCommaSeparated(file, header):
+            return "\(file): the header '\(header)' is one column holding ';' or a tab; expected comma-separated values "
+                + "(save the file as CSV with commas)"
         }
     }
 }
@@ -128,6 +143,18 @@ public struct TabularDataset: Sendable {
                                                        labelsFile: table.file, labelRows: table.rowCount)
         }
         guard d >= 1 else { throw TabularDatasetError.noFeatures(file: matrix.file) }
+        if table.columns.count == 1, let only = table.columns.first, only.contains(";") || only.contains("\t") {
+            throw TabularDatasetError.notCommaSeparated(file: table.file, header: only)
+        }
+        // An id or a measurement exported with the labels (one class per row or nearly), or a
+        // column with a single value.
+        for column in table.columns {
+            guard let set = table.labelSets[column] else { continue }
+            let distinct = Set(set.codes).count
+            if distinct > n / 2 || distinct < 2 {
+                throw TabularDatasetError.notALabelSet(file: table.file, column: column, distinct: distinct, rows: n)
+            }
+        }
         let nTest = testFraction > 0 && testFraction < 1 ? Int((testFraction * Double(n)).rounded()) : 0
         guard nTest >= 2, n - nTest >= 2 else {
             throw TabularDatasetError.badSplit(testFraction: testFraction, rows: n, train: n - nTest, test: nTest)

@@ -153,6 +153,38 @@ func writeTwoLevelFiles(n: Int, d: Int, labelRows: Int? = nil, constantColumn: I
                                     labels: ok.appendingPathComponent("labels.csv"), testFraction: 0.05, splitSeed: 0)
         }
     }
+
+    /// A labels column with a distinct value on more than half the rows (a row id, a price)
+    /// or a single value is refused, naming the file and the column; one with exactly half the
+    /// rows distinct is still a label set; a semicolon-separated file is named as such.
+    @Test func identifierColumnsAreNotLabelSets() throws {
+        let dir = try writeTwoLevelFiles(n: 40, d: 4)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let features = dir.appendingPathComponent("features.npy"), labels = dir.appendingPathComponent("ids.csv")
+        var csv = "sample_id,pair\n"
+        for i in 0..<40 { csv += "id\(i),\(i / 2)\n" }
+        try Data(csv.utf8).write(to: labels)
+        #expect(throws: TabularDatasetError.notALabelSet(file: labels.path, column: "sample_id", distinct: 40, rows: 40)) {
+            try TabularDataset.load(features: features, labels: labels, testFraction: 0.2, splitSeed: 0)
+        }
+        csv = "pair,site\n"
+        for i in 0..<40 { csv += "\(i / 2),north\n" }
+        try Data(csv.utf8).write(to: labels)
+        #expect(throws: TabularDatasetError.notALabelSet(file: labels.path, column: "site", distinct: 1, rows: 40)) {
+            try TabularDataset.load(features: features, labels: labels, testFraction: 0.2, splitSeed: 0)
+        }
+        csv = "pair\n"
+        for i in 0..<40 { csv += "\(i / 2)\n" }
+        try Data(csv.utf8).write(to: labels)
+        let data = try TabularDataset.load(features: features, labels: labels, testFraction: 0.2, splitSeed: 0)
+        #expect(data.labelNames == ["pair"])
+        csv = "coarse;fine\n"
+        for i in 0..<40 { csv += "\(i % 2);\(i % 4)\n" }
+        try Data(csv.utf8).write(to: labels)
+        #expect(throws: TabularDatasetError.notCommaSeparated(file: labels.path, header: "coarse;fine")) {
+            try TabularDataset.load(features: features, labels: labels, testFraction: 0.2, splitSeed: 0)
+        }
+    }
 }
 
 @Suite struct TabularConfigTests {
