@@ -162,6 +162,9 @@ func printDocument(_ runs: [RunReport], headline: String? = nil) {
     for run in runs {
         if runs.count > 1 { print("— \(ReportCharts.title(run))") }
         if let d = run.divergence { print("DIVERGED: \(d); the table shows the audits before it.") }
+        if let s = run.interruptedAtStep {
+            print("INTERRUPTED at step \(s): a partial report; the table and verdicts cover the audits up to that step (continue with --resume).")
+        }
         print(ReportText.table(run), terminator: "")
         if let t = ReportText.theoryLine(run) { print(t) }
         for s in ReportText.verdictSentences(run) { print("  " + s) }

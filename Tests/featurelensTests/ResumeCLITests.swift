@@ -123,6 +123,10 @@ struct ResumeCLITests {
         // report then holds the finished settings only (documented in RELIABILITY.md).
         #expect(!stoppedAt.isEmpty || partialRuns.count < (fullReport["runs"] as! [[String: Any]]).count,
                 "the partial report names the step reached, or leaves out the settings not reached")
+        if let s = stoppedAt.first {
+            let html = try String(contentsOf: part.appendingPathComponent("report.html"), encoding: .utf8)
+            #expect(html.contains("Interrupted at step \(s): a partial report"), "the partial HTML report says so")
+        }
         #expect(try !FileManager.default.contentsOfDirectory(atPath: part.path).contains { $0.contains(".tmp-") })
 
         let (resumeCode, _, resumeErr) = try runCLI(args + threads + ["--resume", part.path])

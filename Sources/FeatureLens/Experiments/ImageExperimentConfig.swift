@@ -439,7 +439,7 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
         let imageOnly = c.augmentation.split(separator: "+").map(String.init).filter { imageOnlyAugmentationTokens.contains($0) }
         if !imageOnly.isEmpty {
             throw ConfigError.invalidValue(key: "augmentation", value: c.augmentation,
-                                           expected: "none, or noise and/or mask joined by + for a feature matrix (data = \(c.data)); \(imageOnly.joined(separator: ", ")) need images")
+                                           expected: "none, or noise and/or mask joined by + for a feature matrix (data = \(c.data)); \(imageOnly.joined(separator: ", ")) \(imageOnly.count == 1 ? "needs" : "need") images")
         }
         if c.grouping != "auto" && c.grouping != "none" {
             throw ConfigError.invalidValue(key: "grouping", value: c.grouping,

@@ -41,6 +41,9 @@ public enum ReportHTML {
             let title = ReportCharts.title(run)
             page.heading(document.runs.count > 1 ? "Run: \(title)" : "Run", level: 2, id: ReportCharts.slug(run, index: i))
             if let d = run.divergence { page.paragraph("Training diverged: \(d). The audits before it are shown.", cssClass: "collapsed") }
+            if let s = run.interruptedAtStep {
+                page.paragraph("Interrupted at step \(s): a partial report. The table and verdicts cover the audits up to that step; continue the run with --resume.", cssClass: "collapsed")
+            }
             page.paragraph("Probe: \(run.probe.rawValue), \(run.measure.rawValue) accuracy; probes read the \(run.layer ?? "embedding") layer.", cssClass: "note")
             // Table: label × step.
             let header = ["label set"] + run.timeline.map { $0.step == 0 ? "step 0 (baseline)" : "step \($0.step)" } + ["verdict"]
