@@ -229,7 +229,6 @@ public struct ExperimentRunner: @unchecked Sendable {
         // setting waits, a running one takes the cores the finished ones left. The thread
         // count is global (`Parallel.threadCount`) and never changes a result.
         let sideBySide = configs.allSatisfy { $0.threads == 0 } ? max(1, min(savedThreads, configs.count)) : 1
-        let counts = TestCounts(configs.count)
         let onStep = self.onStep, onProgress = self.onProgress
         onProgress?(.planned(steps: configs.map { $0.totalSteps(trainCount: $0.trainCount(available: train.count)) }))
         let shareCores: ((JobLoad) -> Void)? = sideBySide > 1 ? { Parallel.threadCount = $0.spareThreads() } : nil
@@ -242,14 +241,12 @@ public struct ExperimentRunner: @unchecked Sendable {
                     onProgress?(.stepped(setting: i, done: step, loss: loss))
                 }
             }
-            let engine = try MiniBatchEngine(config: configs[i], label: jobs[i].name, train: train, test: test,
-                                             labelNames: data.labelNames, logger: logger, progress: progress)
-            counts.set(i, engine.testCount)
-            return engine
+            return try MiniBatchEngine(config: configs[i], label: jobs[i].name, train: train, test: test,
+                                       labelNames: data.labelNames, logger: logger, progress: progress)
         }
         Parallel.threadCount = savedThreads  // the report's provenance names the run's thread count
         var runs: [RunReport] = [], testCounts: [Int] = []
-        for (i, r) in reports.enumerated() { for run in r ?? [] { runs.append(run); testCounts.append(counts.value(i)) } }
+        for (i, r) in reports.enumerated() { for run in r ?? [] { runs.append(run); testCounts.append(configs[i].testCount(available: test.count)) } }
         let doc = ReportDocument(preset: preset.name, config: preset.base, runs: runs, provenance: Provenance.current(seed: preset.base.seed))
         return ExperimentResult(experiment: .image(preset), document: .image(doc), testCounts: testCounts)
     }
@@ -437,15 +434,6 @@ final class JobLoad: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         return waiting > 0 || running == 0 ? 1 : max(1, slots / running)
     }
-}
-
-/// Test-set sizes the engines of settings running side by side report, by setting index.
-final class TestCounts: @unchecked Sendable {
-    private let lock = NSLock()
-    private var counts: [Int]
-    init(_ n: Int) { counts = [Int](repeating: 0, count: n) }
-    func set(_ i: Int, _ value: Int) { lock.lock(); counts[i] = value; lock.unlock() }
-    func value(_ i: Int) -> Int { lock.lock(); defer { lock.unlock() }; return counts[i] }
 }
 
 /// `transform` over `items` on up to `concurrency` threads, results in input order.

@@ -486,6 +486,9 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
     /// Training images n actually used, given the size of the loaded training split.
     public func trainCount(available: Int) -> Int { trainLimit == 0 ? available : min(trainLimit, available) }
 
+    /// Test images scored by the probes, given the size of the loaded test split.
+    public func testCount(available: Int) -> Int { testLimit == 0 ? available : min(testLimit, available) }
+
     /// Total optimizer steps T for `n` training images: `steps`, or `epochs · ⌊n / batch_size⌋`.
     public func totalSteps(trainCount n: Int) -> Int { steps > 0 ? steps : epochs * (n / max(1, batchSize)) }
 

@@ -68,7 +68,7 @@ struct ImageSplits {
     init(_ config: ImageExperimentConfig, label: String, train fullTrain: ImageDataset, test fullTest: ImageDataset,
          labelNames: [String]) throws {
         let n = config.trainCount(available: fullTrain.count)
-        let nTest = config.testLimit == 0 ? fullTest.count : min(config.testLimit, fullTest.count)
+        let nTest = config.testCount(available: fullTest.count)
         let nProbe = config.probeTrain == 0 ? n : min(config.probeTrain, n)
         guard n >= config.batchSize else {
             throw ImageRunnerError.invalidSetting(setting: label, detail: "batch_size \(config.batchSize) exceeds the \(n) training images")
