@@ -29,6 +29,33 @@ public enum FeatureLensJSON {
         return d
     }
 
+    /// The project's spelling of a non-finite real (`"nan"`, `"inf"`, `"-inf"`, as the
+    /// encoder writes it), or nil for a finite one. Also used for CSV cells.
+    public static func nonFiniteText(_ x: Double) -> String? {
+        x.isFinite ? nil : (x.isNaN ? "nan" : (x > 0 ? "inf" : "-inf"))
+    }
+
+    /// A JSON object built of dictionaries, arrays, strings and numbers (`--json` summaries)
+    /// as JSON bytes in the project's format: keys sorted, pretty-printed unless `pretty` is
+    /// false, and every non-finite `Double` or `Float`, at any depth, written as its string
+    /// (`nonFiniteText`), which JSONSerialization alone refuses.
+    /// - Throws: JSONSerialization's error for a value that is not JSON (e.g. a `Date`).
+    public static func data(jsonObject: Any, pretty: Bool = true) throws -> Data {
+        try JSONSerialization.data(withJSONObject: replacingNonFinite(jsonObject),
+                                   options: pretty ? [.prettyPrinted, .sortedKeys] : [.sortedKeys])
+    }
+
+    /// `value` with every non-finite `Double` or `Float` replaced by its string.
+    static func replacingNonFinite(_ value: Any) -> Any {
+        switch value {
+        case let d as Double where !d.isFinite: return nonFiniteText(d)!
+        case let f as Float where !f.isFinite: return nonFiniteText(Double(f))!
+        case let array as [Any]: return array.map(replacingNonFinite)
+        case let dictionary as [String: Any]: return dictionary.mapValues(replacingNonFinite)
+        default: return value
+        }
+    }
+
     /// `value` as JSON bytes (see `encoder(pretty:)`).
     /// - Throws: `EncodingError` from the value's `encode(to:)`.
     public static func encode<T: Encodable>(_ value: T, pretty: Bool = true) throws -> Data {

@@ -191,18 +191,5 @@ func jsonSummary(_ result: ExperimentResult, folder: String) -> [String: Any] {
 }
 
 func printJSONObject(_ obj: Any) throws {
-    let data = try JSONSerialization.data(withJSONObject: jsonSafe(obj), options: [.prettyPrinted, .sortedKeys])
-    print(String(decoding: data, as: UTF8.self))
-}
-
-/// `value` with every non-finite number replaced by the string "nan", "inf" or "-inf" (the
-/// project's JSON convention, `FeatureLensJSON`), which JSONSerialization cannot write.
-func jsonSafe(_ value: Any) -> Any {
-    switch value {
-    case let d as Double where !d.isFinite: return d.isNaN ? "nan" : (d > 0 ? "inf" : "-inf")
-    case let f as Float where !f.isFinite: return f.isNaN ? "nan" : (f > 0 ? "inf" : "-inf")
-    case let array as [Any]: return array.map(jsonSafe)
-    case let dictionary as [String: Any]: return dictionary.mapValues(jsonSafe)
-    default: return value
-    }
+    print(String(decoding: try FeatureLensJSON.data(jsonObject: obj), as: UTF8.self))
 }

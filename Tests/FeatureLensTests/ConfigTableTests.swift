@@ -221,10 +221,10 @@ struct ConfigTableTests {
         object["embedding"] = 128; object["head"] = 128
         let old = String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
         let requested = try FeatureLensJSON.string(c, pretty: false)
-        #expect(try RunCheckpoints.configDifference(checkpoint: old, requested: requested, file: "ckpt") == nil)
+        #expect(try RunCheckpoints.configDifference(checkpoint: old, requested: requested, file: "ckpt", kind: MiniBatchEngine.checkpointKind) == nil)
         var other = c
         other.p = 64
-        let difference = try RunCheckpoints.configDifference(checkpoint: old, requested: FeatureLensJSON.string(other, pretty: false), file: "ckpt")
+        let difference = try RunCheckpoints.configDifference(checkpoint: old, requested: FeatureLensJSON.string(other, pretty: false), file: "ckpt", kind: MiniBatchEngine.checkpointKind)
         #expect(difference?.0 == "p")
     }
 
@@ -242,14 +242,31 @@ struct ConfigTableTests {
         }
         object["class_within"] = "coarse"
         let old = String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
-        #expect(try RunCheckpoints.configDifference(checkpoint: old, requested: FeatureLensJSON.string(c, pretty: false), file: "ckpt") == nil)
+        #expect(try RunCheckpoints.configDifference(checkpoint: old, requested: FeatureLensJSON.string(c, pretty: false), file: "ckpt", kind: MiniBatchEngine.checkpointKind) == nil)
         var other = c
         other.grouping = "none"
-        let difference = try RunCheckpoints.configDifference(checkpoint: old, requested: FeatureLensJSON.string(other, pretty: false), file: "ckpt")
+        let difference = try RunCheckpoints.configDifference(checkpoint: old, requested: FeatureLensJSON.string(other, pretty: false), file: "ckpt", kind: MiniBatchEngine.checkpointKind)
         #expect(difference?.0 == "grouping")
     }
 
     // MARK: JSON coder
+
+    /// `--json` objects: numbers that are not finite (a label that is not measurable has NaN
+    /// accuracy) are written as the strings "nan", "inf", "-inf", at any depth, so the output
+    /// is valid JSON instead of an error at the end of a run.
+    @Test func jsonObjectsWriteNonFiniteNumbersAsStringsAtAnyDepth() throws {
+        let value: [String: Any] = ["a": Double.nan, "b": [1.5, Double.infinity, -Double.infinity],
+                                    "c": ["d": Float.nan, "e": 2, "f": "text"]]
+        let safe = FeatureLensJSON.replacingNonFinite(value) as! [String: Any]
+        #expect(safe["a"] as? String == "nan")
+        #expect((safe["b"] as? [Any])?.compactMap { $0 as? String } == ["inf", "-inf"])
+        #expect((safe["b"] as? [Any])?.first as? Double == 1.5)
+        let c = safe["c"] as? [String: Any]
+        #expect(c?["d"] as? String == "nan" && c?["e"] as? Int == 2 && c?["f"] as? String == "text")
+        let data = try FeatureLensJSON.data(jsonObject: value, pretty: false)
+        #expect(String(decoding: data, as: UTF8.self).contains("\"a\":\"nan\""))
+        #expect(throws: (any Error).self) { try JSONSerialization.data(withJSONObject: value) }
+    }
 
     @Test func projectCoderWritesNonFiniteRealsAsStringsAndReadsThemBack() throws {
         let values = [Double.nan, .infinity, -.infinity, 0.1]

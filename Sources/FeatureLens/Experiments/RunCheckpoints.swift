@@ -159,7 +159,7 @@ public enum RunCheckpoints {
             let name = file.metadata["run.setting"] ?? "missing"
             guard name == s.name else { throw ResumeError.settingMismatch(file: file.file, expected: s.name, found: name) }
             let config = try Checkpoint.metadataField(file, "config", expected: "the run config as JSON text")
-            if let (field, a, b) = try configDifference(checkpoint: config, requested: s.configJSON, file: file.file) {
+            if let (field, a, b) = try configDifference(checkpoint: config, requested: s.configJSON, file: file.file, kind: kind) {
                 throw ResumeError.configMismatch(file: file.file, field: field, checkpoint: a, requested: b)
             }
             out.append(file)
@@ -169,8 +169,9 @@ public enum RunCheckpoints {
 
     /// The first config field (sorted by key, ignoring `ignoredConfigKeys`) whose value differs
     /// between two config JSON objects, with both values as JSON text; nil when they agree.
+    /// `kind` is the checkpoint kind of the run (`MiniBatchEngine.checkpointKind` for image runs).
     /// - Throws: `ResumeError.unreadable` when the checkpoint's text is not a JSON object.
-    static func configDifference(checkpoint: String, requested: String, file: String) throws -> (String, String, String)? {
+    static func configDifference(checkpoint: String, requested: String, file: String, kind: String) throws -> (String, String, String)? {
         guard var a = try? JSONSerialization.jsonObject(with: Data(checkpoint.utf8)) as? [String: Any] else {
             throw ResumeError.unreadable(file: file, field: "config", detail: "not a JSON object")
         }
@@ -179,13 +180,14 @@ public enum RunCheckpoints {
         // …): read it through the config table, which maps the old names and gives missing
         // keys their defaults, so it compares in the current keys. Versions before `grouping`
         // applied Fashion-MNIST's grouping to every image folder: that is its value there.
-        var withGrouping = a
-        if withGrouping["grouping"] == nil { withGrouping["grouping"] = "fashion-mnist" }
-        if (try? FeatureLensJSON.decoder().decode(ImageExperimentConfig.self, from: Data(requested.utf8))) != nil,
-           let text = try? JSONSerialization.data(withJSONObject: withGrouping),
-           let old = try? FeatureLensJSON.decoder().decode(ImageExperimentConfig.self, from: text),
-           let current = try? JSONSerialization.jsonObject(with: FeatureLensJSON.encode(old, pretty: false)) as? [String: Any] {
-            a = current
+        if kind == MiniBatchEngine.checkpointKind {
+            var withGrouping = a
+            if withGrouping["grouping"] == nil { withGrouping["grouping"] = "fashion-mnist" }
+            if let text = try? JSONSerialization.data(withJSONObject: withGrouping),
+               let old = try? FeatureLensJSON.decoder().decode(ImageExperimentConfig.self, from: text),
+               let current = try? JSONSerialization.jsonObject(with: FeatureLensJSON.encode(old, pretty: false)) as? [String: Any] {
+                a = current
+            }
         }
         let b = (try? JSONSerialization.jsonObject(with: Data(requested.utf8)) as? [String: Any]) ?? [:]
         func text(_ v: Any?) -> String {

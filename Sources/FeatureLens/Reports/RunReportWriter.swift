@@ -94,7 +94,7 @@ public enum RunOutput {
 
 /// A number for CSV: shortest round-trip text (deterministic).
 func csvNumber(_ x: Double) -> String {
-    x.isFinite ? "\(x)" : (x.isNaN ? "nan" : (x > 0 ? "inf" : "-inf"))
+    FeatureLensJSON.nonFiniteText(x) ?? "\(x)"
 }
 
 /// Quotes a CSV field when needed (RFC 4180).
