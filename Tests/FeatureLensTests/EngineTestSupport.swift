@@ -5,6 +5,19 @@ import Foundation
 @testable import FeatureLensLinear
 @testable import FeatureLensAudit
 
+/// A small unsupervised (P = I/n) problem on FS-a data (a_c = 1, K = 2 easy features,
+/// a_e = 2, two views drawn once with imperfect augmentation, 10 test points) and an initial
+/// W₀ `[p, d]` ~ N(0, scale²) drawn from `SeededGenerator(seed: initSeed)`.
+func fsAUnsupervisedProblem(d: Int, n: Int, dataSeed: UInt64, p: Int, initSeed: UInt64, scale: Double) throws
+    -> (problem: LinearContrastiveProblem, w0: Tensor<Double>)
+{
+    let model = SyntheticModel(kind: .fsA, d: d, n: n, nTest: 10, aC: 1, k: 2, aE: 2)
+    let data = try model.generate(augmentation: .imperfect, seed: dataSeed)
+    let problem = try LinearContrastiveProblem(views: data.trainViews, pairs: .unsupervised(n: n))
+    var gen = SeededGenerator(seed: initSeed)
+    return (problem, LinearGradientDescent.initialWeights(p: p, d: d, scale: scale, using: &gen))
+}
+
 /// One synthetic setting trained to the end by the linear engine: its run report and the
 /// full minimum-norm theory beside it.
 struct SettingOutcome {

@@ -91,11 +91,7 @@ import Testing
     /// Gradient descent calls its step observer every `stepObserverInterval` updates and after
     /// the last, with absolute counts when resumed, and the observer does not change W.
     @Test func gradientDescentReportsItsSteps() throws {
-        let model = SyntheticModel(kind: .fsA, d: 80, n: 16, nTest: 10, aC: 1, k: 2, aE: 2)
-        let data = try model.generate(augmentation: .imperfect, seed: 2)
-        let problem = try LinearContrastiveProblem(views: data.trainViews, pairs: .unsupervised(n: 16))
-        var gen = SeededGenerator(seed: 4)
-        let w0 = LinearGradientDescent.initialWeights(p: 2, d: 80, scale: 0.01, using: &gen)
+        let (problem, w0) = try fsAUnsupervisedProblem(d: 80, n: 16, dataSeed: 2, p: 2, initSeed: 4, scale: 0.01)
         for method in [LinearStepMethod.gram, .direct] {
             let plain = try LinearGradientDescent(learningRate: 0.05, steps: 25, auditSteps: []).train(problem, initial: w0, method: method) { _ in }
             let seen = Mutex<[Int]>([])
@@ -116,11 +112,7 @@ import Testing
     /// A thread budget that changes from step to step (as the runner lends idle cores) gives
     /// the same W, bit for bit, as one thread throughout.
     @Test func threadBudgetDoesNotChangeTheWeights() throws {
-        let model = SyntheticModel(kind: .fsA, d: 200, n: 96, nTest: 10, aC: 1, k: 2, aE: 2)
-        let data = try model.generate(augmentation: .imperfect, seed: 3)
-        let problem = try LinearContrastiveProblem(views: data.trainViews, pairs: .unsupervised(n: 96))
-        var gen = SeededGenerator(seed: 5)
-        let w0 = LinearGradientDescent.initialWeights(p: 3, d: 200, scale: 0.01, using: &gen)
+        let (problem, w0) = try fsAUnsupervisedProblem(d: 200, n: 96, dataSeed: 3, p: 3, initSeed: 5, scale: 0.01)
         let plain = try LinearGradientDescent(learningRate: 0.05, steps: 40, auditSteps: []).train(problem, initial: w0, method: .gram) { _ in }
         let calls = Mutex(0)
         var gd = LinearGradientDescent(learningRate: 0.05, steps: 40, auditSteps: [])
