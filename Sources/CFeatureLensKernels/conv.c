@@ -563,6 +563,9 @@ static void relu_backward_scalar(const float *y, const float *dy, float *dx, lon
 static void copy_add_scalar(const float *s, float *d, long n, float b) {
     for (long i = 0; i < n; i++) d[i] = s[i] + b;
 }
+static void copy_add_relu_scalar(const float *s, float *d, long n, float b) {
+    for (long i = 0; i < n; i++) { float v = s[i] + b; d[i] = (v > 0.0f || v != v) ? v : 0.0f; }
+}
 // The 16 lane sums → one, by the tree of _mm512_reduce_add_ps's documented halving order
 // written out explicitly: halves (l, l+8), then (l, l+4), (l, l+2), (l, l+1).
 static float reduce16(float lanes[16]) {
@@ -606,6 +609,46 @@ AVX512 static void copy_add_avx512(const float *s, float *d, long n, float b) {
         _mm512_mask_storeu_ps(d + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, s + i), vb));
     }
 }
+AVX512 static void copy_add_relu_avx512(const float *s, float *d, long n, float b) {
+    const __m512 vb = _mm512_set1_ps(b), zero = _mm512_setzero_ps();
+    for (long i = 0; i < n; i += 16) {
+        const __mmask16 m = (__mmask16)(n - i >= 16 ? 0xFFFFu : ((1u << (n - i)) - 1u));
+        const __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, s + i), vb);
+        const __mmask16 keep = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        _mm512_mask_storeu_ps(d + i, m, _mm512_maskz_mov_ps(keep, v));
+    }
+}
+// AVX2 versions: 8 lanes at a time, the tail by the scalar loops; a lane is kept or set to +0
+// by a bit mask, so every element has the scalar loop's bits.
+AVX2 static inline __m256 relu_lanes_avx2(__m256 v) {
+    const __m256 keep = _mm256_or_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    return _mm256_and_ps(v, keep);
+}
+AVX2 static void relu_forward_avx2(const float *x, float *y, long n) {
+    long i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, relu_lanes_avx2(_mm256_loadu_ps(x + i)));
+    relu_forward_scalar(x + i, y + i, n - i);
+}
+AVX2 static void relu_backward_avx2(const float *y, const float *dy, float *dx, long n) {
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 pos = _mm256_cmp_ps(_mm256_loadu_ps(y + i), _mm256_setzero_ps(), _CMP_GT_OQ);
+        _mm256_storeu_ps(dx + i, _mm256_and_ps(_mm256_loadu_ps(dy + i), pos));
+    }
+    relu_backward_scalar(y + i, dy + i, dx + i, n - i);
+}
+AVX2 static void copy_add_avx2(const float *s, float *d, long n, float b) {
+    const __m256 vb = _mm256_set1_ps(b);
+    long i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_add_ps(_mm256_loadu_ps(s + i), vb));
+    copy_add_scalar(s + i, d + i, n - i, b);
+}
+AVX2 static void copy_add_relu_avx2(const float *s, float *d, long n, float b) {
+    const __m256 vb = _mm256_set1_ps(b);
+    long i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, relu_lanes_avx2(_mm256_add_ps(_mm256_loadu_ps(s + i), vb)));
+    copy_add_relu_scalar(s + i, d + i, n - i, b);
+}
 AVX512 static float sum_avx512(const float *x, long n) {
     __m512 acc = _mm512_setzero_ps();
     for (long i = 0; i < n; i += 16) {
@@ -621,20 +664,30 @@ AVX512 static float sum_avx512(const float *x, long n) {
 void fl_relu_forward_f32(const float *x, float *y, long n) {
 #if defined(__x86_64__) || defined(_M_X64)
     if (use_avx512()) { relu_forward_avx512(x, y, n); return; }
+    if (use_avx2()) { relu_forward_avx2(x, y, n); return; }
 #endif
     relu_forward_scalar(x, y, n);
 }
 void fl_relu_backward_f32(const float *y, const float *dy, float *dx, long n) {
 #if defined(__x86_64__) || defined(_M_X64)
     if (use_avx512()) { relu_backward_avx512(y, dy, dx, n); return; }
+    if (use_avx2()) { relu_backward_avx2(y, dy, dx, n); return; }
 #endif
     relu_backward_scalar(y, dy, dx, n);
 }
 void fl_copy_add_scalar_f32(const float *s, float *d, long n, float b) {
 #if defined(__x86_64__) || defined(_M_X64)
     if (use_avx512()) { copy_add_avx512(s, d, n, b); return; }
+    if (use_avx2()) { copy_add_avx2(s, d, n, b); return; }
 #endif
     copy_add_scalar(s, d, n, b);
+}
+void fl_copy_add_relu_f32(const float *s, float *d, long n, float b) {
+#if defined(__x86_64__) || defined(_M_X64)
+    if (use_avx512()) { copy_add_relu_avx512(s, d, n, b); return; }
+    if (use_avx2()) { copy_add_relu_avx2(s, d, n, b); return; }
+#endif
+    copy_add_relu_scalar(s, d, n, b);
 }
 float fl_sum_f32(const float *x, long n) {
 #if defined(__x86_64__) || defined(_M_X64)

@@ -67,6 +67,12 @@ package final class ConvolutionEngine<Scalar: TensorScalar> {
         Parallel.forEachJob(plan.count, workers: plan.workers) { chunk, worker in body(chunk, ws[worker]) }
     }
 
+    /// `body` with the storage of `tensor`, or nil.
+    private func withOptionalBuffer<R>(_ tensor: Tensor<Scalar>?, _ body: (UnsafePointer<Scalar>?) -> R) -> R {
+        guard let tensor else { return body(nil) }
+        return tensor.withUnsafeBufferPointer { body($0.baseAddress) }
+    }
+
     struct Geometry {
         var n, c, h, w, oh, ow: Int
         var p: Int { oh * ow }
@@ -80,9 +86,10 @@ package final class ConvolutionEngine<Scalar: TensorScalar> {
     }
 
     /// y `outputShape` (`[N, O, H_out, W_out]`) of `input` `[N, C, H, W]` with weights W
-    /// `[O, C, K_h, K_w]` and bias b `[O]` (nil: none); caches `input` for `backward`.
+    /// `[O, C, K_h, K_w]` and bias b `[O]` (nil: none), followed by ReLU when `relu` (applied
+    /// as the output is written, the same bits as a separate ReLU); caches `input` for `backward`.
     package func forward(_ input: Tensor<Scalar>, outputShape outShape: [Int], weight: Tensor<Scalar>,
-                         bias: Tensor<Scalar>?) -> Tensor<Scalar> {
+                         bias: Tensor<Scalar>?, relu: Bool = false) -> Tensor<Scalar> {
         let g = Geometry(n: input.shape[0], c: inChannels, h: input.shape[2], w: input.shape[3],
                          oh: outShape[2], ow: outShape[3])
         cachedGeometry = g
@@ -117,7 +124,7 @@ package final class ConvolutionEngine<Scalar: TensorScalar> {
                                                       beta: 0, c: tp, ldc: cols, threads: plan.gemmThreads)
                                     // y[n, o, :] = Yᵗ[o, n·P ..< (n+1)·P] + b[o]
                                     permuteBlocks(from: tp, to: yp + n0 * outSample, samples: 0..<m, channels: o,
-                                                  batch: m, plane: g.p, toSampleMajor: true, bias: bp)
+                                                  batch: m, plane: g.p, toSampleMajor: true, bias: bp, relu: relu)
                                 }
                             }
                         }
@@ -130,9 +137,12 @@ package final class ConvolutionEngine<Scalar: TensorScalar> {
 
     /// Given dy (`[N, O, H_out, W_out]`, the last forward's output shape): adds dW to
     /// `weightGradient` (`[O, C, K_h, K_w]`) and, when `hasBias`, db to `biasGradient` (`[O]`);
-    /// returns dx (`[N, C, H, W]`), zeros when `computesInputGradient` is false.
+    /// returns dx (`[N, C, H, W]`), zeros when `computesInputGradient` is false. With
+    /// `reluOutput` (the output of a forward with `relu`), dy is the gradient after the fused
+    /// ReLU and its backward (dy where the output > 0, else 0) is applied first.
     package func backward(_ gradOutput: Tensor<Scalar>, weight: Tensor<Scalar>, weightGradient: inout Tensor<Scalar>,
-                          biasGradient: inout Tensor<Scalar>, hasBias: Bool, computesInputGradient: Bool) -> Tensor<Scalar> {
+                          biasGradient: inout Tensor<Scalar>, hasBias: Bool, computesInputGradient: Bool,
+                          reluOutput: Tensor<Scalar>? = nil) -> Tensor<Scalar> {
         guard let g = cachedGeometry, let x = cachedInput else { preconditionFailure("Conv2D.backward called before forward") }
         let o = outChannels
         let expected = [g.n, o, g.oh, g.ow]
@@ -147,65 +157,71 @@ package final class ConvolutionEngine<Scalar: TensorScalar> {
         var dx: Tensor<Scalar> = needsInput ? uninitializedTensor(inputShape) : zerosTensor(inputShape)
         growUninitialized(&weightGradientChunks, plan.count * o * kk)
         growUninitialized(&biasGradientChunks, plan.count * o)
-        x.withUnsafeBufferPointer { xb in
-            gradOutput.withUnsafeBufferPointer { gb in
-                dx.withUnsafeMutableBufferPointer { dxb in
-                    weight.withUnsafeBufferPointer { wb in
-                        weightGradientChunks.withUnsafeMutableBufferPointer { dwcb in
-                            biasGradientChunks.withUnsafeMutableBufferPointer { dbcb in
-                                let xp = xb.baseAddress!, gp = gb.baseAddress!, wp = wb.baseAddress!
-                                let dxp = dxb.baseAddress!, dwc = dwcb.baseAddress!, dbc = dbcb.baseAddress!
-                                forEachChunk(plan) { chunk, ws in
-                                    let n0 = chunk * plan.samples, m = Swift.min(plan.samples, g.n - n0), cols = m * g.p
-                                    growUninitialized(&ws.col, kk * plan.samples * g.p)
-                                    growUninitialized(&ws.transposed, o * plan.samples * g.p)
-                                    if needsInput { growUninitialized(&ws.gradCol, kk * plan.samples * g.p) }
-                                    let table = ws.gatherTable(samples: m, g, spec)
-                                    ws.col.withUnsafeMutableBufferPointer { cb in
-                                        ws.transposed.withUnsafeMutableBufferPointer { tb in
-                                            let cp = cb.baseAddress!, tp = tb.baseAddress!
-                                            // dYᵗ[O, m·P] ← dy[n0 ..< n0+m]
-                                            permuteBlocks(from: gp + n0 * outSample, to: tp, samples: 0..<m, channels: o,
-                                                          batch: m, plane: g.p, toSampleMajor: false, bias: nil)
-                                            // db_chunk[o] = Σ dYᵗ[o, :]
-                                            if hasBias {
-                                                let dbp = dbc + chunk * o
-                                                zeroFill(dbp, count: o)
-                                                accumulateRowSums(tp, rows: o, columns: cols, into: dbp)
-                                            }
-                                            // dW_chunk[O, K] = dYᵗ[O, m·P] · col[K, m·P]ᵀ, col recomputed from x
-                                            withTable(table) { tab in
-                                                im2col(xp + n0 * inSample, cp, samples: 0..<m, batch: m, c: g.c, h: g.h,
-                                                       w: g.w, oh: g.oh, ow: g.ow, spec: spec, table: tab)
-                                            }
-                                            Scalar.gemmKernel(transposeA: false, transposeB: true, m: o, n: kk, k: cols,
-                                                              alpha: 1, a: tp, lda: cols, b: cp, ldb: cols,
-                                                              beta: 0, c: dwc + chunk * o * kk, ldc: kk,
-                                                              threads: plan.gemmThreads)
-                                            guard needsInput else { return }
-                                            // dcol[K, m·P] = W[O, K]ᵀ · dYᵗ[O, m·P];  dx[n0 ..< n0+m] = col2im(dcol)
-                                            ws.gradCol.withUnsafeMutableBufferPointer { gcb in
-                                                let gcp = gcb.baseAddress!
-                                                Scalar.gemmKernel(transposeA: true, transposeB: false, m: kk, n: cols, k: o,
-                                                                  alpha: 1, a: wp, lda: kk, b: tp, ldb: cols,
-                                                                  beta: 0, c: gcp, ldc: cols, threads: plan.gemmThreads)
-                                                let dxChunk = dxp + n0 * inSample
-                                                zeroFill(dxChunk, count: m * inSample)
+        if let y = reluOutput {
+            precondition(y.shape == expected, "Conv2D.backward: ReLU output shape \(y.shape), expected \(expected)")
+        }
+        withOptionalBuffer(reluOutput) { yp in
+            x.withUnsafeBufferPointer { xb in
+                gradOutput.withUnsafeBufferPointer { gb in
+                    dx.withUnsafeMutableBufferPointer { dxb in
+                        weight.withUnsafeBufferPointer { wb in
+                            weightGradientChunks.withUnsafeMutableBufferPointer { dwcb in
+                                biasGradientChunks.withUnsafeMutableBufferPointer { dbcb in
+                                    let xp = xb.baseAddress!, gp = gb.baseAddress!, wp = wb.baseAddress!
+                                    let dxp = dxb.baseAddress!, dwc = dwcb.baseAddress!, dbc = dbcb.baseAddress!
+                                    forEachChunk(plan) { chunk, ws in
+                                        let n0 = chunk * plan.samples, m = Swift.min(plan.samples, g.n - n0), cols = m * g.p
+                                        growUninitialized(&ws.col, kk * plan.samples * g.p)
+                                        growUninitialized(&ws.transposed, o * plan.samples * g.p)
+                                        if needsInput { growUninitialized(&ws.gradCol, kk * plan.samples * g.p) }
+                                        let table = ws.gatherTable(samples: m, g, spec)
+                                        ws.col.withUnsafeMutableBufferPointer { cb in
+                                            ws.transposed.withUnsafeMutableBufferPointer { tb in
+                                                let cp = cb.baseAddress!, tp = tb.baseAddress!
+                                                // dYᵗ[O, m·P] ← dy[n0 ..< n0+m] (· 1[y > 0] with a fused ReLU)
+                                                permuteBlocks(from: gp + n0 * outSample, to: tp, samples: 0..<m, channels: o,
+                                                              batch: m, plane: g.p, toSampleMajor: false, bias: nil,
+                                                              reluOutput: yp.map { $0 + n0 * outSample })
+                                                // db_chunk[o] = Σ dYᵗ[o, :]
+                                                if hasBias {
+                                                    let dbp = dbc + chunk * o
+                                                    zeroFill(dbp, count: o)
+                                                    accumulateRowSums(tp, rows: o, columns: cols, into: dbp)
+                                                }
+                                                // dW_chunk[O, K] = dYᵗ[O, m·P] · col[K, m·P]ᵀ, col recomputed from x
                                                 withTable(table) { tab in
-                                                    col2im(gcp, dxChunk, samples: 0..<m, batch: m, c: g.c, h: g.h, w: g.w,
-                                                           oh: g.oh, ow: g.ow, spec: spec, table: tab)
+                                                    im2col(xp + n0 * inSample, cp, samples: 0..<m, batch: m, c: g.c, h: g.h,
+                                                           w: g.w, oh: g.oh, ow: g.ow, spec: spec, table: tab)
+                                                }
+                                                Scalar.gemmKernel(transposeA: false, transposeB: true, m: o, n: kk, k: cols,
+                                                                  alpha: 1, a: tp, lda: cols, b: cp, ldb: cols,
+                                                                  beta: 0, c: dwc + chunk * o * kk, ldc: kk,
+                                                                  threads: plan.gemmThreads)
+                                                guard needsInput else { return }
+                                                // dcol[K, m·P] = W[O, K]ᵀ · dYᵗ[O, m·P];  dx[n0 ..< n0+m] = col2im(dcol)
+                                                ws.gradCol.withUnsafeMutableBufferPointer { gcb in
+                                                    let gcp = gcb.baseAddress!
+                                                    Scalar.gemmKernel(transposeA: true, transposeB: false, m: kk, n: cols, k: o,
+                                                                      alpha: 1, a: wp, lda: kk, b: tp, ldb: cols,
+                                                                      beta: 0, c: gcp, ldc: cols, threads: plan.gemmThreads)
+                                                    let dxChunk = dxp + n0 * inSample
+                                                    zeroFill(dxChunk, count: m * inSample)
+                                                    withTable(table) { tab in
+                                                        col2im(gcp, dxChunk, samples: 0..<m, batch: m, c: g.c, h: g.h, w: g.w,
+                                                               oh: g.oh, ow: g.ow, spec: spec, table: tab)
+                                                    }
                                                 }
                                             }
                                         }
                                     }
-                                }
-                                // dW += dW_chunk, db += db_chunk, chunks in order.
-                                weightGradient.withUnsafeMutableBufferPointer { dwb in
-                                    accumulateColumnSums(dwc, rows: plan.count, columns: o * kk, into: dwb.baseAddress!)
-                                }
-                                if hasBias {
-                                    biasGradient.withUnsafeMutableBufferPointer { dbb in
-                                        accumulateColumnSums(dbc, rows: plan.count, columns: o, into: dbb.baseAddress!)
+                                    // dW += dW_chunk, db += db_chunk, chunks in order.
+                                    weightGradient.withUnsafeMutableBufferPointer { dwb in
+                                        accumulateColumnSums(dwc, rows: plan.count, columns: o * kk, into: dwb.baseAddress!)
+                                    }
+                                    if hasBias {
+                                        biasGradient.withUnsafeMutableBufferPointer { dbb in
+                                            accumulateColumnSums(dbc, rows: plan.count, columns: o, into: dbb.baseAddress!)
+                                        }
                                     }
                                 }
                             }

@@ -88,17 +88,30 @@ package func col2im<T: TensorScalar>(_ col: UnsafePointer<T>, _ dx: UnsafeMutabl
     }
 }
 
+/// Moves runs of `plane` values between [N, O, P] and [O, N·P] (`permuteBlocksKernel`), with
+/// the epilogue of a convolution fused in: `bias` and, with `relu`, ReLU on the way to [N, O, P];
+/// with `reluOutput` (the [N, O, P] output of a fused ReLU), ReLU's backward mask on the way to
+/// [O, N·P]. Every element gets the bits of the separate passes.
 @inline(__always)
-package func permuteBlocks<T: TensorScalar>(from: UnsafePointer<T>, to: UnsafeMutablePointer<T>, samples: Range<Int>, channels: Int, batch: Int, plane: Int, toSampleMajor: Bool, bias: UnsafePointer<T>?) {
+package func permuteBlocks<T: TensorScalar>(from: UnsafePointer<T>, to: UnsafeMutablePointer<T>, samples: Range<Int>, channels: Int,
+                                            batch: Int, plane: Int, toSampleMajor: Bool, bias: UnsafePointer<T>?,
+                                            relu: Bool = false, reluOutput: UnsafePointer<T>? = nil) {
     if T.self == Float.self {
-        // Float: the same copies, with the vectorized bias add of the C kernels.
+        // Float: the same copies, with the vectorized bias add and ReLU of the C kernels.
         let f = from.reinterpreted(Float.self), t = to.reinterpreted(Float.self)
         let b = bias.map { $0.reinterpreted(Float.self) }
+        let y = reluOutput.map { $0.reinterpreted(Float.self) }
         for n in samples {
             for o in 0..<channels {
                 let channelMajor = o * batch * plane + n * plane, sampleMajor = (n * channels + o) * plane
                 if !toSampleMajor {
-                    (t + channelMajor).update(from: f + sampleMajor, count: plane)
+                    if let y {
+                        fl_relu_backward_f32(y + sampleMajor, f + sampleMajor, t + channelMajor, plane)
+                    } else {
+                        (t + channelMajor).update(from: f + sampleMajor, count: plane)
+                    }
+                } else if relu {
+                    fl_copy_add_relu_f32(f + channelMajor, t + sampleMajor, plane, b?[o] ?? 0)
                 } else if let b {
                     fl_copy_add_scalar_f32(f + channelMajor, t + sampleMajor, plane, b[o])
                 } else {
@@ -107,9 +120,12 @@ package func permuteBlocks<T: TensorScalar>(from: UnsafePointer<T>, to: UnsafeMu
             }
         }
     } else if T.self == Double.self {
-        permuteBlocksKernel(from: from.reinterpreted(Double.self), to: to.reinterpreted(Double.self), samples: samples, channels: channels, batch: batch, plane: plane, toSampleMajor: toSampleMajor, bias: bias.map { $0.reinterpreted(Double.self) })
+        permuteBlocksKernel(from: from.reinterpreted(Double.self), to: to.reinterpreted(Double.self), samples: samples, channels: channels,
+                            batch: batch, plane: plane, toSampleMajor: toSampleMajor, bias: bias.map { $0.reinterpreted(Double.self) },
+                            relu: relu, reluOutput: reluOutput.map { $0.reinterpreted(Double.self) })
     } else {
-        permuteBlocksKernel(from: from, to: to, samples: samples, channels: channels, batch: batch, plane: plane, toSampleMajor: toSampleMajor, bias: bias)
+        permuteBlocksKernel(from: from, to: to, samples: samples, channels: channels, batch: batch, plane: plane,
+                            toSampleMajor: toSampleMajor, bias: bias, relu: relu, reluOutput: reluOutput)
     }
 }
 
@@ -592,11 +608,14 @@ package func col2imKernel<T: TensorScalar>(_ col: UnsafePointer<T>, _ dx: Unsafe
 
 /// Moves contiguous runs of `plane` values between the sample-major layout [N, O, P] and the
 /// channel-major layout [O, N·P] for the samples in `samples`. With `toSampleMajor`, `from` is
-/// [O, N·P], `to` is [N, O, P] and `bias[o]` (if any) is added.
+/// [O, N·P], `to` is [N, O, P], `bias[o]` (if any) is added and then, with `relu`, ReLU applied
+/// (NaN propagating, as `reluForwardKernel`). Otherwise `from` is [N, O, P] and, with
+/// `reluOutput` (y, [N, O, P]), an element is copied where y > 0 and is 0 elsewhere
+/// (`reluBackwardKernel`).
 @inline(never)
 package func permuteBlocksKernel<T: TensorScalar>(from: UnsafePointer<T>, to: UnsafeMutablePointer<T>, samples: Range<Int>,
                                     channels: Int, batch: Int, plane: Int, toSampleMajor: Bool,
-                                    bias: UnsafePointer<T>?) {
+                                    bias: UnsafePointer<T>?, relu: Bool = false, reluOutput: UnsafePointer<T>? = nil) {
     for n in samples {
         for o in 0..<channels {
             let channelMajor = o * batch * plane + n * plane
@@ -609,9 +628,14 @@ package func permuteBlocksKernel<T: TensorScalar>(from: UnsafePointer<T>, to: Un
                 } else {
                     for k in 0..<plane { d[k] = s[k] }
                 }
+                if relu { for k in 0..<plane { let v = d[k]; d[k] = v > 0 || v.isNaN ? v : 0 } }
             } else {
                 let s = from + sampleMajor, d = to + channelMajor
-                for k in 0..<plane { d[k] = s[k] }
+                if let y = reluOutput.map({ $0 + sampleMajor }) {
+                    for k in 0..<plane { d[k] = y[k] > 0 ? s[k] : 0 }
+                } else {
+                    for k in 0..<plane { d[k] = s[k] }
+                }
             }
         }
     }

@@ -257,6 +257,12 @@ import FeatureLensNumerics
             var d = [Float](repeating: 7, count: n)
             fl_copy_add_scalar_f32(x, &d, n, 0.25)
             for i in 0..<n { #expect(d[i].bitPattern == (x[i] + 0.25).bitPattern || x[i].isNaN) }
+            var r = [Float](repeating: 7, count: n)
+            fl_copy_add_relu_f32(x, &r, n, -0.25)
+            for i in 0..<n {
+                let v = x[i] + -0.25, want: Float = v > 0 || v.isNaN ? v : 0
+                #expect(r[i].bitPattern == want.bitPattern || (r[i].isNaN && want.isNaN), "add+relu n=\(n) i=\(i)")
+            }
             // The documented order: 16 lane sums, then the halving tree.
             let finite = values(n, seed: 99)
             var lanes = [Float](repeating: 0, count: 16)
@@ -266,6 +272,45 @@ import FeatureLensNumerics
             while w >= 1 { for l in 0..<w { lanes[l] += lanes[l + w] }; w /= 2 }
             #expect(fl_sum_f32(finite, n).bitPattern == lanes[0].bitPattern, "sum n=\(n)")
         }
+    }
+
+    /// A Conv2D followed by a ReLU in a `Sequential` (fused: the ReLU is applied as the
+    /// convolution writes its output) gives the bits of the same two layers called one after
+    /// the other (unfused), forward and backward, in Float and Double, with inputs that put
+    /// outputs at exactly 0 and below.
+    @Test func fusedConvReLUMatchesSeparateLayers() throws {
+        try checkFusedConvReLU(Float.self)
+        try checkFusedConvReLU(Double.self)
+    }
+
+    private func checkFusedConvReLU<T: TensorScalar>(_: T.Type) throws {
+        func layers() throws -> (Conv2D<T>, ReLU<T>) {
+            var gen = SeededGenerator(seed: 5)
+            return (try Conv2D<T>(inChannels: 3, outChannels: 5, kernelSize: 3, stride: 2, padding: 1, using: &gen), ReLU<T>())
+        }
+        var gen = SeededGenerator(seed: 8)
+        var x = Tensor<T>(randomNormal: [7, 3, 9, 10], using: &gen)
+        for i in Swift.stride(from: 0, to: x.count, by: 13) { x.scalars[i] = 0 }
+        let (conv, relu) = try layers()
+        conv.bias!.value = Tensor(shape: [5], scalars: [0, -0.5, 0.25, 0, 1].map { T($0) })
+        let (fusedConv, fusedReLU) = try layers()
+        fusedConv.bias!.value = conv.bias!.value
+        let sequential = Sequential<T>([fusedConv, fusedReLU])
+        #expect(fusedConv.fusesReLU && fusedReLU.isFusedIntoPreviousLayer)
+        #expect(!conv.fusesReLU && !relu.isFusedIntoPreviousLayer)
+
+        let y = relu.forward(conv.forward(x, training: true), training: true)
+        let yFused = sequential.forward(x, training: true)
+        #expect(y.scalars.map(\.bitPatternForTests) == yFused.scalars.map(\.bitPatternForTests), "\(T.self) forward")
+        #expect(y.scalars.contains(0) && y.scalars.contains { $0 > 0 })
+        let dy = Tensor<T>(randomNormal: y.shape, using: &gen)
+        let dx = conv.backward(relu.backward(dy))
+        let dxFused = sequential.backward(dy)
+        #expect(dx.scalars.map(\.bitPatternForTests) == dxFused.scalars.map(\.bitPatternForTests), "\(T.self) dx")
+        #expect(conv.weight.gradient.scalars.map(\.bitPatternForTests)
+                == fusedConv.weight.gradient.scalars.map(\.bitPatternForTests), "\(T.self) dW")
+        #expect(conv.bias!.gradient.scalars.map(\.bitPatternForTests)
+                == fusedConv.bias!.gradient.scalars.map(\.bitPatternForTests), "\(T.self) db")
     }
 
     /// Several chunks (K·P = 72·256 per sample, so 14 samples per 1 MiB chunk: 60 samples make 5),
@@ -342,5 +387,14 @@ import FeatureLensNumerics
                 }
             }
         }
+    }
+}
+
+extension TensorScalar {
+    /// The value's bits as an integer, for bit-for-bit comparisons of Float and Double.
+    var bitPatternForTests: UInt64 {
+        if let f = self as? Float { return UInt64(f.bitPattern) }
+        if let d = self as? Double { return d.bitPattern }
+        return 0
     }
 }

@@ -69,6 +69,10 @@ void fl_relu_backward_f32(const float *y, const float *dy, float *dx, long n);
 /// d[i] = s[i] + b, i < n.
 void fl_copy_add_scalar_f32(const float *s, float *d, long n, float b);
 
+/// d[i] = ReLU(s[i] + b) as fl_relu_forward_f32 (NaN propagating, +0 otherwise), i < n: the
+/// bias add and ReLU of a convolution with a fused activation in one pass.
+void fl_copy_add_relu_f32(const float *s, float *d, long n, float b);
+
 /// Σ x[i], i < n, in a fixed order independent of the CPU: 16 partial sums (lane l takes
 /// i ≡ l mod 16, in increasing i), combined as ((l0 + l8) + (l4 + l12)) + … (a fixed pairwise tree).
 float fl_sum_f32(const float *x, long n);

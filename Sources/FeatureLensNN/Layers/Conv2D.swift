@@ -43,6 +43,14 @@ public final class Conv2D<Scalar: TensorScalar>: Layer {
     /// Wᵀ·dYᵗ and col2im and returns zeros of the input's shape. Parameter gradients are unaffected.
     public var computesInputGradient = true
 
+    /// Whether the ReLU that follows this layer in a `Sequential` is applied here, as the output
+    /// is written (forward) and as dy is read (backward), instead of in passes of its own; set
+    /// by `Sequential` together with that ReLU's `isFusedIntoPreviousLayer`. The results are
+    /// bit-identical to the separate layers.
+    var fusesReLU = false
+    /// The output of the last forward pass with the fused ReLU (its backward mask).
+    private var fusedOutput: Tensor<Scalar>?
+
     private let engine: ConvolutionEngine<Scalar>
 
     /// - Parameters: square or rectangular kernel, stride (default 1) and padding (default 0);
@@ -118,16 +126,20 @@ public final class Conv2D<Scalar: TensorScalar>: Layer {
     public func forward(_ input: Tensor<Scalar>, training: Bool) -> Tensor<Scalar> {
         let outShape: [Int]
         do { outShape = try outputShape(for: input.shape) } catch { preconditionFailure("\(error)") }
-        return engine.forward(input, outputShape: outShape, weight: weight.value, bias: bias?.value)
+        let y = engine.forward(input, outputShape: outShape, weight: weight.value, bias: bias?.value, relu: fusesReLU)
+        fusedOutput = fusesReLU ? y : nil
+        return y
     }
 
     public func backward(_ gradOutput: Tensor<Scalar>) -> Tensor<Scalar> {
         if let b = bias {
             return engine.backward(gradOutput, weight: weight.value, weightGradient: &weight.gradient,
-                                   biasGradient: &b.gradient, hasBias: true, computesInputGradient: computesInputGradient)
+                                   biasGradient: &b.gradient, hasBias: true, computesInputGradient: computesInputGradient,
+                                   reluOutput: fusedOutput)
         }
         var noBias = Tensor<Scalar>(shape: [0], scalars: [])
         return engine.backward(gradOutput, weight: weight.value, weightGradient: &weight.gradient,
-                               biasGradient: &noBias, hasBias: false, computesInputGradient: computesInputGradient)
+                               biasGradient: &noBias, hasBias: false, computesInputGradient: computesInputGradient,
+                               reluOutput: fusedOutput)
     }
 }

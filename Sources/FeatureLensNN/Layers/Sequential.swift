@@ -5,6 +5,12 @@ import FeatureLensNumerics
 ///
 /// At construction every child's parameter and buffer names get the prefix `"i."` (its index),
 /// so a Linear at index 2 owns `"2.weight"` and `"2.bias"`, matching a PyTorch `state_dict`.
+///
+/// A `Conv2D` directly followed by a `ReLU` is fused: the convolution applies the ReLU as it
+/// writes its output and the ReLU's backward as it reads its gradient, which saves a pass over
+/// the activations each way; the ReLU layer stays in `layers` (names and indices are unchanged)
+/// and passes values through. The results are bit-identical to the unfused layers. The children
+/// are meant to be called through the `Sequential`.
 public final class Sequential<Scalar: TensorScalar>: Layer {
     /// The children, in order.
     public let layers: [any Layer<Scalar>]
@@ -13,6 +19,12 @@ public final class Sequential<Scalar: TensorScalar>: Layer {
     public init(_ layers: [any Layer<Scalar>]) {
         self.layers = layers
         for (i, l) in layers.enumerated() { l.prefixNames("\(i).") }
+        for (previous, next) in zip(layers, layers.dropFirst()) {
+            if let conv = previous as? Conv2D<Scalar>, let relu = next as? ReLU<Scalar>, !relu.isFusedIntoPreviousLayer {
+                conv.fusesReLU = true
+                relu.isFusedIntoPreviousLayer = true
+            }
+        }
     }
 
     public var parameters: [Parameter<Scalar>] { layers.flatMap { $0.parameters } }
