@@ -93,6 +93,8 @@ public struct EmbeddingAuditor: Sendable {
     ///   - test: test embeddings `[n_test, p]`; `testLabels`: a label set of the same name for
     ///     every train label set, each with `n_test` codes (same code for the same class).
     ///   - step, loss, featureWeights, layer: copied into the entry.
+    ///   - measureMerging: also measure which subclasses merged (`SubclassMerging`) for every
+    ///     label read within groups (more probe fits: one per pair of subclasses of a group).
     ///   - allRows: every embedding row `[n_all, p]` (train and test); when given, the
     ///     representation metrics are computed on it (`computed_on` = `all`) instead of the test
     ///     rows (`computed_on` = `test`). The geometry always uses the test rows (it needs
@@ -104,7 +106,8 @@ public struct EmbeddingAuditor: Sendable {
     ///   `AuditError.nonFinite` for NaN/∞ embeddings.
     public func audit<T: TensorScalar>(step: Int, loss: Double? = nil, train: Tensor<T>, trainLabels: [LabelSet],
                                        test: Tensor<T>, testLabels: [LabelSet], featureWeights: [String: Double]? = nil,
-                                       layer: String? = nil, allRows: Tensor<T>? = nil) throws -> TimelineEntry {
+                                       layer: String? = nil, allRows: Tensor<T>? = nil,
+                                       measureMerging: Bool = false) throws -> TimelineEntry {
         let tr = asDouble(train), te = asDouble(test)
         guard tr.scalars.allSatisfy({ $0.isFinite }) else { throw AuditError.nonFinite(file: "train embeddings") }
         guard te.scalars.allSatisfy({ $0.isFinite }) else { throw AuditError.nonFinite(file: "test embeddings") }
@@ -141,6 +144,14 @@ public struct EmbeddingAuditor: Sendable {
         }
         var entry = TimelineEntry(step: step, loss: loss, scores: scores, featureWeights: featureWeights,
                                   metrics: metrics, layer: layer)
+        if measureMerging {
+            let merging = try names.compactMap { name -> SubclassMerging? in
+                guard let g = within[name] else { return nil }
+                return try SubclassMerging.measure(probe: probe, train: tr, trainLabels: trainByName[name]!, trainGroups: trainByName[g]!,
+                                                   test: te, testLabels: testByName[name]!, testGroups: testByName[g]!)
+            }
+            entry.subclassMerging = merging.isEmpty ? nil : merging
+        }
         if configuration.computeMetrics {
             let codes = Dictionary(names.map { ($0, testByName[$0]!.codes) }, uniquingKeysWith: { a, _ in a })
             entry.geometry = try CollapseGeometry(embeddings: te, labels: codes, within: within)

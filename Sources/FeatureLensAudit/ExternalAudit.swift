@@ -10,6 +10,8 @@ import Foundation
 /// Checkpoint i is reported at `steps[i]` (default i, so the first file is the step-0 baseline).
 /// The representation metrics use the test rows, or with `metricsOn = .all` every row (the
 /// whole matrix with a split; the train file followed by the test file with test files).
+/// The last checkpoint also measures which subclasses merged (`SubclassMerging`) for every
+/// label read within groups.
 public struct ExternalAudit: Codable, Sendable, Equatable {
     /// Train (or whole, with `split`) embedding files `[n, p]`, one per checkpoint, in order.
     public var embeddings: [String]
@@ -201,7 +203,8 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
                 config.computeMetrics = audit.computeMetrics && k == 0
                 var entry = try EmbeddingAuditor(configuration: config).audit(step: steps[i], train: train, trainLabels: auditTrain,
                                                                               test: test, testLabels: auditTest,
-                                                                              allRows: k == 0 ? allRows : nil)
+                                                                              allRows: k == 0 ? allRows : nil,
+                                                                              measureMerging: i == embeddings.count - 1)
                 if k == 0 { metrics = entry.metrics; geometry = entry.geometry } else { entry.metrics = metrics; entry.geometry = geometry }
                 timelines[k].append(entry)
             }

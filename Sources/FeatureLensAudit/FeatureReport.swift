@@ -212,11 +212,14 @@ public struct TimelineEntry: Codable, Sendable, Equatable {
     /// The collapse geometry of the scored test embeddings (within-group variance shares;
     /// Fisher ratio and kNN purity of each label set read within groups).
     public var geometry: CollapseGeometry?
+    /// Which subclasses merged, per label read within groups (`SubclassMerging`), in label
+    /// order; nil when not measured (an audit measures it at its last checkpoint).
+    public var subclassMerging: [SubclassMerging]?
 
     enum CodingKeys: String, CodingKey {
         case step, loss, probes, chance, retention, featureWeights = "feature_weights", metrics, layer, pca
         case standardError = "standard_error", probeC = "probe_c"
-        case geometry
+        case geometry, subclassMerging = "subclass_merging"
     }
 
     /// Creates an entry.

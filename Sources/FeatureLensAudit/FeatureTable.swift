@@ -42,6 +42,10 @@ public enum FeatureTable {
         if let g = run.timeline.last?.geometry {
             out += geometryLine(g, labelOrder: run.labels)
         }
+        for m in run.timeline.last?.subclassMerging ?? [] {
+            out += "which \(m.label) merged within \(m.group) (two-subclass \(run.probe.rawValue) probe, balanced accuracy on test rows, chance 0.50, most merged first; merged: not 2 SE above chance):\n"
+            for line in m.lines() { out += "  " + line + "\n" }
+        }
         return out
     }
 
@@ -110,9 +114,13 @@ public struct AuditSummary: Codable, Sendable, Equatable {
     /// within-group variance share per label set and, per `within` pair, the subclass
     /// separation and kNN purity); nil when it was not computed.
     public var geometry: CollapseGeometry?
+    /// Which subclasses merged at the last audit (`TimelineEntry.subclassMerging`); nil when
+    /// not measured.
+    public var subclassMerging: [SubclassMerging]?
 
     enum CodingKeys: String, CodingKey {
         case probes, chance, metrics, verdicts, standardError = "standard_error", geometry
+        case subclassMerging = "subclass_merging"
     }
 
     /// The summary of a run's last audit.
@@ -126,5 +134,6 @@ public struct AuditSummary: Codable, Sendable, Equatable {
         }
         verdicts = run.verdicts
         geometry = run.timeline.last?.geometry
+        subclassMerging = run.timeline.last?.subclassMerging
     }
 }

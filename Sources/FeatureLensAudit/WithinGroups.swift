@@ -24,6 +24,29 @@ import FeatureLensNumerics
 /// 5. When no group qualifies the label set is **not measurable**: accuracy, chance and
 ///    retention are NaN (written "nan" in report.json), never 0 and never the global score.
 public enum WithinGroups {
+    /// The qualifying groups of the rule (steps 1–2), in ascending group code, each with its
+    /// train and test row indices (ascending).
+    /// - Throws: `ProbeError.labelCount` when a group array's length differs from its label array's.
+    public static func qualifyingGroups(trainLabels: [Int], trainGroups: [Int], testLabels: [Int], testGroups: [Int])
+        throws -> [(group: Int, train: [Int], test: [Int])] {
+        guard trainGroups.count == trainLabels.count else {
+            throw ProbeError.labelCount(what: "train group labels", labels: trainGroups.count, rows: trainLabels.count)
+        }
+        guard testGroups.count == testLabels.count else {
+            throw ProbeError.labelCount(what: "test group labels", labels: testGroups.count, rows: testLabels.count)
+        }
+        var trainRows: [Int: [Int]] = [:], testRows: [Int: [Int]] = [:]
+        for (i, g) in trainGroups.enumerated() { trainRows[g, default: []].append(i) }
+        for (i, g) in testGroups.enumerated() { testRows[g, default: []].append(i) }
+        var qualifying: [(group: Int, train: [Int], test: [Int])] = []
+        for g in testRows.keys.sorted() {
+            guard let tr = trainRows[g], let te = testRows[g] else { continue }
+            guard Set(tr.map { trainLabels[$0] }).count >= 2, Set(te.map { testLabels[$0] }).count >= 2 else { continue }
+            qualifying.append((g, tr, te))
+        }
+        return qualifying
+    }
+
     /// Applies the rule, scoring each qualifying group with `scoreGroup`.
     /// - Parameters:
     ///   - trainLabels, trainGroups: label and group code of every train row (`[n_train]` each).
@@ -39,21 +62,8 @@ public enum WithinGroups {
                              averaging: GroupAveraging = .mean,
                              scoreGroup: (_ trainRows: [Int], _ testRows: [Int]) throws -> ProbeScore)
         throws -> (score: ProbeScore, groups: Int) {
-        guard trainGroups.count == trainLabels.count else {
-            throw ProbeError.labelCount(what: "train group labels", labels: trainGroups.count, rows: trainLabels.count)
-        }
-        guard testGroups.count == testLabels.count else {
-            throw ProbeError.labelCount(what: "test group labels", labels: testGroups.count, rows: testLabels.count)
-        }
-        var trainRows: [Int: [Int]] = [:], testRows: [Int: [Int]] = [:]
-        for (i, g) in trainGroups.enumerated() { trainRows[g, default: []].append(i) }
-        for (i, g) in testGroups.enumerated() { testRows[g, default: []].append(i) }
-        var qualifying: [(train: [Int], test: [Int])] = []
-        for g in testRows.keys.sorted() {
-            guard let tr = trainRows[g], let te = testRows[g] else { continue }
-            guard Set(tr.map { trainLabels[$0] }).count >= 2, Set(te.map { testLabels[$0] }).count >= 2 else { continue }
-            qualifying.append((tr, te))
-        }
+        let qualifying = try qualifyingGroups(trainLabels: trainLabels, trainGroups: trainGroups,
+                                              testLabels: testLabels, testGroups: testGroups)
         // The groups are fit concurrently (each fit reads only its own rows) and combined in
         // ascending group order, so the result does not depend on the thread count.
         var results = [Result<ProbeScore, Error>?](repeating: nil, count: qualifying.count)

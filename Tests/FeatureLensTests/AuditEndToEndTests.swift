@@ -55,7 +55,14 @@ import Testing
         }
         let json = try FeatureTable.jsonSummary(run)
         let obj = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
-        #expect(Set(obj.keys) == ["probes", "standard_error", "chance", "metrics", "verdicts", "geometry"])
+        #expect(Set(obj.keys) == ["probes", "standard_error", "chance", "metrics", "verdicts", "geometry", "subclass_merging"])
+        // Which subclasses merged: measured at the last checkpoint only, where the subclass has
+        // collapsed, so every pair of every class is merged.
+        #expect(run.timeline.dropLast().allSatisfy { $0.subclassMerging == nil })
+        let merging = try #require(run.timeline.last?.subclassMerging)
+        #expect(merging.count == 1 && merging[0].label == "subclass" && merging[0].group == "class")
+        #expect(!merging[0].rankedPairs.isEmpty && merging[0].rankedPairs.allSatisfy(\.pair.merged), "\(merging)")
+        #expect(table.contains("which subclass merged within class"), "\(table)")
         // The geometry of the last audit, as in report.json.
         let geometry = obj["geometry"] as! [String: Any]
         let share = geometry["variance_share"] as! [String: Double]

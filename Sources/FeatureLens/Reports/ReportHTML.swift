@@ -76,6 +76,9 @@ public enum ReportHTML {
             }
             let geometryNote = shareLabels.isEmpty ? "" : ", then the collapse geometry of the test embeddings"
             page.table(header: header, rows: rows, cellClasses: cls, caption: "Probe accuracy by audited step" + geometryNote)
+            if let last = run.timeline.last(where: { $0.subclassMerging != nil }) {
+                for m in last.subclassMerging ?? [] { mergingTables(m, step: last.step, probe: run.probe, page: &page) }
+            }
             if let t = ReportText.theoryLine(run) { page.paragraph(t) }
             for s in ReportText.verdictSentences(run) { page.paragraph(s) }
             if let m = run.final.metrics {
@@ -98,6 +101,26 @@ public enum ReportHTML {
             }
         }
         return page.render()
+    }
+
+    /// Which subclasses merged (`SubclassMerging`): the pairs of every group, most merged
+    /// first, then each group's recall and confusion.
+    static func mergingTables(_ m: SubclassMerging, step: Int, probe: ProbeKind, page: inout HTMLPage) {
+        page.heading("Which \(m.label) merged within \(m.group) (step \(step))", level: 3)
+        let ranked = m.rankedPairs
+        page.table(header: [m.group, "pair", "accuracy", "± SE", "merged"],
+                   rows: ranked.map { g, p in [g, "\(p.a) ↔ \(p.b)", String(format: "%.3f", p.accuracy),
+                                                String(format: "%.3f", p.standardError), p.merged ? "merged" : ""] },
+                   cellClasses: ranked.map { _, p in [nil, nil, nil, nil, p.merged ? "collapsed" : "learned"] },
+                   caption: "Two-subclass \(probe.rawValue) probe per pair: balanced accuracy on the test rows of the pair (chance 0.50), most merged first; merged = not two standard errors above chance")
+        for g in m.groups {
+            page.table(header: ["true \\ predicted"] + g.subclasses + ["recall", "± SE", "test rows"],
+                       rows: g.subclasses.indices.map { i in
+                           [g.subclasses[i]] + g.confusion[i].map(String.init)
+                               + [String(format: "%.3f", g.recall[i]), String(format: "%.3f", g.recallStandardError[i]), String(g.testRows[i])]
+                       },
+                       caption: "Within \(g.name): confusion of the within-group probe among the \(m.label) values, test rows")
+        }
     }
 
     static func cssClass(_ v: FeatureVerdict) -> String {
