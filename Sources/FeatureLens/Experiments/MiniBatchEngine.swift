@@ -11,6 +11,7 @@
 //            metrics ← RepresentationMetrics of the test embeddings;
 //            geometry ← CollapseGeometry of the test embeddings (every audited label set;
 //            FINE within COARSE for each `within` pair);
+//            at the last step only: subclass merging ← SubclassMerging of each `within` pair;
 //   pca    ← PCAProjection of the first `pca_points` test embeddings, coloured by the data's label sets.
 
 import Foundation
@@ -272,7 +273,8 @@ public final class MiniBatchEngine: TrainingEngine {
             let useHead = layer == "head"
             var entry = try auditor.audit(step: step, loss: loss.map(Double.init), train: useHead ? probeOut.z : probeOut.h,
                                           trainLabels: splits.auditTrainLabels, test: useHead ? testOut.z : testOut.h,
-                                          testLabels: splits.auditTestLabels, layer: layer)
+                                          testLabels: splits.auditTestLabels, layer: layer,
+                                          measureMerging: step == totalSteps)
             if config.pcaPoints > 0 {
                 entry.pca = try PCAProjection.compute(Tensor<Double>(useHead ? testOut.z : testOut.h), labels: pcaLabels,
                                                       maxPoints: config.pcaPoints)

@@ -6,7 +6,8 @@ public enum ReportText {
     /// The table: one row per label set, one column per audited step, then the verdict; then
     /// the feature weights and the collapse geometry (`share L`: within-L variance share;
     /// `kNN L`: kNN purity of L within its group, with its chance level; `Fisher L`: the Fisher
-    /// ratio of L within its group), when the audits recorded them.
+    /// ratio of L within its group), when the audits recorded them; then which subclasses
+    /// merged (`SubclassMerging`) at the last audit that measured it.
     public static func table(_ run: RunReport) -> String {
         let steps = run.timeline.map { $0.step == 0 ? "0 (base)" : String($0.step) }
         let (shareLabels, withinLabels) = RunOutput.geometryLabels([run])
@@ -45,6 +46,12 @@ public enum ReportText {
                 let note = last.map { String(format: "  within %@, k %d, chance %.2f", $0.group, $0.k, $0.knnChance) } ?? ""
                 row("kNN \(l)", { $0.within?[l]?.knnPurity }, note: note)
                 row("Fisher \(l)", { $0.within?[l]?.fisherRatio }, digits: 3)
+            }
+        }
+        if let last = run.timeline.last(where: { $0.subclassMerging != nil }) {
+            for m in last.subclassMerging ?? [] {
+                out += "which \(m.label) merged within \(m.group) at step \(last.step) (two-subclass probe, balanced accuracy, chance 0.50; merged: not 2 SE above chance):\n"
+                for line in m.lines() { out += "  " + line + "\n" }
             }
         }
         return out
