@@ -317,8 +317,48 @@ static void gram_columns_generic(long rows, long p, const double *z, long ldz, d
 __attribute__((target("avx2,fma"))) static void narrow_tiny_avx2(long m, long n, long k, const double *a, long lda,
                                                                  const double *b, long ldb, double beta, double *c,
                                                                  long ldc) { FL_TINY_BODY }
+// The AVX2 + FMA Gram kernel: blocks of 4 × 8 elements of the upper triangle held in eight
+// registers while the rows stream by (the plain body reads and writes the whole triangle for
+// every row), each element still one FMA chain over the rows in order from 0, so the bits are
+// those of FL_GRAM_BODY. Elements outside full blocks take the same chain one at a time; the
+// lower entries a diagonal block also computes are overwritten by the mirror.
 __attribute__((target("avx2,fma"))) static void gram_columns_avx2(long rows, long p, const double *z, long ldz,
-                                                                  double *out) { FL_GRAM_BODY }
+                                                                  double *out) {
+    const long pi = p / 4 * 4, pj = p / 8 * 8;
+    for (long i0 = 0; i0 < pi; i0 += 4) {
+        for (long j0 = i0 / 8 * 8; j0 < pj; j0 += 8) {
+            __m256d acc[4][2];
+            for (int ii = 0; ii < 4; ii++) acc[ii][0] = acc[ii][1] = _mm256_setzero_pd();
+            for (long r = 0; r < rows; r++) {
+                const double *zr = z + r * ldz;
+                const __m256d b0 = _mm256_loadu_pd(zr + j0), b1 = _mm256_loadu_pd(zr + j0 + 4);
+                for (int ii = 0; ii < 4; ii++) {
+                    const __m256d a = _mm256_broadcast_sd(zr + i0 + ii);
+                    acc[ii][0] = _mm256_fmadd_pd(a, b0, acc[ii][0]);
+                    acc[ii][1] = _mm256_fmadd_pd(a, b1, acc[ii][1]);
+                }
+            }
+            for (int ii = 0; ii < 4; ii++) {
+                _mm256_storeu_pd(out + (i0 + ii) * p + j0, acc[ii][0]);
+                _mm256_storeu_pd(out + (i0 + ii) * p + j0 + 4, acc[ii][1]);
+            }
+        }
+    }
+    // The rest of the upper triangle: row i from column max(i, pj) (i < pi) or i (i ≥ pi), row
+    // by row of Z as FL_GRAM_BODY.
+    for (long i = 0; i < p; i++)
+        for (long j = i < pi && pj > i ? pj : i; j < p; j++) out[i * p + j] = 0;
+    for (long r = 0; r < rows; r++) {
+        const double *zr = z + r * ldz;
+        for (long i = 0; i < p; i++) {
+            const double zi = zr[i];
+            double *oi = out + i * p;
+            for (long j = i < pi && pj > i ? pj : i; j < p; j++) oi[j] = __builtin_fma(zi, zr[j], oi[j]);
+        }
+    }
+    for (long i = 0; i < p; i++)
+        for (long j = i + 1; j < p; j++) out[j * p + i] = out[i * p + j];
+}
 #endif
 
 void fl_dgram_columns(long rows, long p, const double *z, long ldz, double *out) {

@@ -97,8 +97,9 @@ import Testing
     }
 
     /// `gramOfColumns` is `narrowGEMM(Zᵀ, Z)` bit for bit (upper triangle computed, mirrored),
-    /// for widths on both sides of the tiny-k switch and row counts 0, 1, 16, 17, 200.
-    @Test(arguments: [1, 2, 3, 5, 8, 16, 17, 64])
+    /// for widths on both sides of the tiny-k switch and of the AVX2 kernel's 4 × 8 blocks
+    /// (12 and 13: blocks and a remainder strip) and row counts 0, 1, 16, 17, 200.
+    @Test(arguments: [1, 2, 3, 5, 8, 12, 13, 16, 17, 64])
     func gramOfColumnsIsBitIdentical(p: Int) {
         var g = SeededGenerator(seed: UInt64(900 + p))
         for rows in [0, 1, 16, 17, 200] {
