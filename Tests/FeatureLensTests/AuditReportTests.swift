@@ -172,6 +172,21 @@ import FoundationXML
         #expect(String(decoding: try JSONEncoder().encode(FeatureVerdict.learnedThenLost), as: UTF8.self) == "\"learned then lost\"")
     }
 
+    /// A grid over `loss` (a setting named like the training-loss column) gets its own
+    /// `setting_loss` column; every column name is unique.
+    @Test func metricsCSVColumnsAreUniqueWhenASettingIsNamedLikeAColumn() throws {
+        let runs = try ["supcon", "ntxent"].map { loss in
+            try RunReport(settings: ["loss": .string(loss), "beta": .double(0.5)], probe: .ridge, measure: .balanced,
+                          labels: ["class", "subclass"], within: ["subclass": "class"], timeline: timeline())
+        }
+        let doc = ReportDocument(preset: "grid", config: ["seed": 0], runs: runs, provenance: .current(seed: 0))
+        let lines = RunOutput.metricsCSV(doc).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let header = lines[0]
+        #expect(Array(header.prefix(4)) == ["beta", "setting_loss", "step", "loss"], "\(header)")
+        #expect(Set(header).count == header.count, "\(header)")
+        #expect(lines[1][1] == "supcon" && lines.last![1] == "ntxent")
+    }
+
     @Test func auditHTMLIsWellFormedXHTML() throws {
         let run = try RunReport(probe: .knn, measure: .plain, labels: ["class", "subclass"], within: ["subclass": "class"],
                                 timeline: timeline())

@@ -37,16 +37,20 @@ public enum RunOutput {
     /// label set's probe accuracy (`probe_<label>`) and its standard error (`se_<label>`, empty
     /// when the audit did not record one), each feature weight, the representation metrics, and the
     /// collapse geometry (`variance_share_<label>` per label set, then `fisher_ratio_<label>`,
-    /// `knn_purity_<label>` and `knn_chance_<label>` per label set read within groups).
+    /// `knn_purity_<label>` and `knn_chance_<label>` per label set read within groups). A
+    /// setting whose key is also the name of one of these columns (a grid over `loss`) is
+    /// written as `setting_<key>`, so every column name is unique.
     public static func metricsCSV<C>(_ document: ReportDocument<C>) -> String {
         let settingKeys = Array(Set(document.runs.flatMap { $0.settings.keys })).sorted()
         let labels = orderedUnion(document.runs.map(\.labels))
         let weights = Array(Set(document.runs.flatMap { $0.timeline.flatMap { ($0.featureWeights ?? [:]).keys } })).sorted()
         let (shareLabels, withinLabels) = geometryLabels(document.runs)
-        var header = settingKeys + ["step", "loss"] + labels.map { "probe_\($0)" } + labels.map { "se_\($0)" } + weights.map { "weight_\($0)" }
+        var header = ["step", "loss"] + labels.map { "probe_\($0)" } + labels.map { "se_\($0)" } + weights.map { "weight_\($0)" }
         header += ["rankme", "effective_rank", "uniformity", "collapse_std"]
         header += shareLabels.map { "variance_share_\($0)" }
         header += withinLabels.flatMap { ["fisher_ratio_\($0)", "knn_purity_\($0)", "knn_chance_\($0)"] }
+        let taken = Set(header)
+        header = settingKeys.map { taken.contains($0) ? "setting_\($0)" : $0 } + header
         var lines = [header.map(csvField).joined(separator: ",")]
         for run in document.runs {
             for e in run.timeline {
