@@ -26,6 +26,9 @@ public enum TabularDataError: Error, CustomStringConvertible, Equatable, Sendabl
     case notANumber(file: String, line: Int, column: Int, text: String)
     /// A field that is NaN or infinite.
     case nonFinite(file: String, line: Int, column: Int, text: String)
+    /// An element of a binary (NPY) feature matrix that is NaN or infinite; `row` and `column`
+    /// count from 1.
+    case nonFiniteElement(file: String, row: Int, column: Int, text: String)
     /// A file extension this reader does not handle.
     case unsupportedFormat(file: String, extension: String, supported: [String])
 
@@ -45,6 +48,8 @@ public enum TabularDataError: Error, CustomStringConvertible, Equatable, Sendabl
             return "\(file):\(line): column \(column) is \"\(text.prefix(40))\", expected a number"
         case let .nonFinite(file, line, column, text):
             return "\(file):\(line): column \(column) is \"\(text)\", expected a finite number"
+        case let .nonFiniteElement(file, row, column, text):
+            return "\(file): row \(row), column \(column) (counting from 1) is \(text), expected a finite number"
         case let .unsupportedFormat(file, ext, supported):
             return "\(file): unsupported feature file extension \".\(ext)\" (supported: \(supported.joined(separator: ", ")))"
         }
@@ -86,8 +91,8 @@ public enum TabularFeatures {
             let values = try NPY.readMatrix(url, notes: &notes)
             if let bad = values.scalars.firstIndex(where: { !$0.isFinite }) {
                 let d = max(1, values.shape[1])
-                throw TabularDataError.nonFinite(file: url.path, line: bad / d, column: bad % d + 1,
-                                                 text: String(describing: values.scalars[bad]))
+                throw TabularDataError.nonFiniteElement(file: url.path, row: bad / d + 1, column: bad % d + 1,
+                                                        text: String(describing: values.scalars[bad]))
             }
             return FeatureMatrix(file: url.path, columnNames: (0..<values.shape[1]).map { "x\($0 + 1)" }, values: values,
                                  notes: notes)

@@ -35,5 +35,12 @@ import Testing
         let npy = try folder.write("m.npy", Array(NPY.encode(Tensor<Double>(shape: [2, 2], scalars: [1, 2, 3, 4]), dtype: .float64)))
         let m = try TabularFeatures.read(contentsOf: npy)
         #expect(m.values.shape == [2, 2] && m.values.scalars == [1, 2, 3, 4] && m.columnNames == ["x1", "x2"])
+        // A NaN in an NPY matrix is named by row and column, both counted from 1.
+        let bad = try folder.write("nan.npy", Array(NPY.encode(Tensor<Double>(shape: [2, 3], scalars: [1, 2, 3, 4, 5, .nan]), dtype: .float64)))
+        #expect(throws: TabularDataError.nonFiniteElement(file: bad.path, row: 2, column: 3, text: "nan")) {
+            try TabularFeatures.read(contentsOf: bad)
+        }
+        #expect(TabularDataError.nonFiniteElement(file: "f.npy", row: 2, column: 3, text: "nan").description
+                == "f.npy: row 2, column 3 (counting from 1) is nan, expected a finite number")
     }
 }
