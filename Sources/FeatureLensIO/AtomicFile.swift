@@ -54,6 +54,20 @@ public enum AtomicFile {
 
     /// Creates `url` (and parents) as a directory, checking it is writable.
     /// Throws `OutputError` when it exists as a file or cannot be created or written.
+    /// Removes the folder `url` when it holds no file (only empty folders, or nothing), for
+    /// example a run folder created for a run that failed before writing anything; a folder
+    /// with any file in it is left alone. Errors are ignored (the folder then stays).
+    public static func removeIfHoldsNoFiles(_ url: URL) {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue,
+              let walker = fm.enumerator(at: url, includingPropertiesForKeys: [.isDirectoryKey]) else { return }
+        for case let item as URL in walker {
+            guard (try? item.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true else { return }
+        }
+        try? fm.removeItem(at: url)
+    }
+
     public static func prepareDirectory(_ url: URL) throws {
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) {

@@ -86,9 +86,16 @@ struct TabularCLITests {
         // An image-only augmentation.
         (code, err) = try run(base + ["--set", "augmentation=crop+noise"], "crop")
         #expect(code == 1 && err.contains("augmentation") && err.contains("crop"), "\(err)")
+        // A failed start leaves no folder behind (not even an empty one).
         for name in ["none", "label", "within", "rows", "convnet", "crop"] {
-            #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("\(name)/report.json").path))
+            #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).path), "\(name)")
         }
+        // A folder that existed before keeps its files.
+        let kept = dir.appendingPathComponent("kept")
+        try FileManager.default.createDirectory(at: kept, withIntermediateDirectories: true)
+        try Data("mine".utf8).write(to: kept.appendingPathComponent("notes.txt"))
+        (code, err) = try run(base + ["--set", "within=fine:corse"], "kept")
+        #expect(code == 1 && (try? String(contentsOf: kept.appendingPathComponent("notes.txt"), encoding: .utf8)) == "mine")
     }
 
     /// `presets` lists tabular and `presets --keys tabular` its keys.

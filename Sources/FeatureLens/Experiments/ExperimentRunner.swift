@@ -114,18 +114,35 @@ public struct ExperimentRunner: @unchecked Sendable {
     /// report.html, charts/); checkpoints go to `folder` (every
     /// `CheckpointPolicy.defaultSyntheticEvery` / `defaultImageEvery` steps) unless
     /// `checkpoints` names a policy.
+    /// The folders this call creates (the run folder and missing parents) are removed again
+    /// when the run fails before writing any file into them (a bad data path, a config that
+    /// does not fit the data), so a failed start leaves nothing behind.
     /// - Throws: as `run(_:)`; `OutputError` when the folder cannot be written.
     @discardableResult
     public func run(_ experiment: Experiment, writingTo folder: URL) throws -> ExperimentResult {
-        try AtomicFile.prepareDirectory(folder)
-        var runner = self
-        if runner.checkpoints == nil {
-            let every = experiment.kind == .synthetic ? CheckpointPolicy.defaultSyntheticEvery : CheckpointPolicy.defaultImageEvery
-            runner.checkpoints = CheckpointPolicy(folder: folder, every: every)
+        // The outermost folder this call creates (the run folder or a missing parent of it).
+        var created: URL? = nil
+        var probe = folder.standardizedFileURL
+        while !FileManager.default.fileExists(atPath: probe.path) {
+            created = probe
+            let parent = probe.deletingLastPathComponent()
+            if parent.path == probe.path { break }
+            probe = parent
         }
-        let result = try runner.run(experiment)
-        try result.write(to: folder)
-        return result
+        try AtomicFile.prepareDirectory(folder)
+        do {
+            var runner = self
+            if runner.checkpoints == nil {
+                let every = experiment.kind == .synthetic ? CheckpointPolicy.defaultSyntheticEvery : CheckpointPolicy.defaultImageEvery
+                runner.checkpoints = CheckpointPolicy(folder: folder, every: every)
+            }
+            let result = try runner.run(experiment)
+            try result.write(to: folder)
+            return result
+        } catch {
+            if let created { AtomicFile.removeIfHoldsNoFiles(created) }
+            throw error
+        }
     }
 
     /// Runs every setting of `experiment`.
