@@ -83,7 +83,7 @@ private func randomizeParameters(_ layer: any Layer<Double>, seed: UInt64) {
                         "MaxPool 2×3 s1×2")
     }
 
-    @Test(arguments: [[1, 1, 3, 3], [3, 2, 4, 5]])
+    @Test(arguments: [[1, 1, 3, 3], [3, 2, 4, 5], [2, 3, 1, 1]])
     func globalAveragePool(shape: [Int]) {
         expectGradients(GlobalAveragePool2D<Double>(), randomInput(shape, seed: 12), "GlobalAveragePool2D \(shape)")
     }

@@ -1,5 +1,5 @@
 // BatchNorm2D, the residual BasicBlock and the ResNet-18 encoder: finite-difference gradients in
-// Double, one whole PyTorch training step (Tools/golden/make_resnet_golden.py writes the fixture;
+// Double (global average pooling's are in LayerGradientTests), one whole PyTorch training step (Tools/golden/make_resnet_golden.py writes the fixture;
 // the per-layer PyTorch cases are in LayerGoldenTests), batch-norm statistics worked by hand,
 // thread-count invariance, checkpoints and configuration errors.
 import Foundation
@@ -64,11 +64,6 @@ private func resNet18ParameterCount(inputChannels c: Int, baseWidth w: Int) -> I
         let bn = try BatchNorm2D<Double>(channelCount: 2, affine: false)
         #expect(bn.parameters.isEmpty && bn.buffers.count == 2)
         expectGradients(bn, GradientCheck.randomTensor([3, 2, 2, 2], seed: 5), "BatchNorm2D no affine")
-    }
-
-    @Test(arguments: [[1, 1, 3, 3], [2, 3, 1, 1], [3, 2, 4, 5]])
-    func globalAveragePool(shape: [Int]) {
-        expectGradients(GlobalAveragePool2D<Double>(), GradientCheck.randomTensor(shape, seed: 6), "GlobalAveragePool2D \(shape)")
     }
 
     /// (C_in, C_out, stride, input [N, C_in, H, W]): identity shortcut, then projections for a

@@ -1,7 +1,7 @@
 import FeatureLensNumerics
 
 /// The residual basic block of ResNet-18/34 (He et al. 2016, "Deep Residual Learning for Image
-/// Recognition", §3.2–3.3, Fig. 2 left, with batch normalization after every convolution):
+/// Recognition", Fig. 2 and §3.3, with batch normalization after every convolution as in §3.4):
 ///
 ///     main:     conv1 3×3 (stride s, padding 1, no bias) → bn1 → ReLU → conv2 3×3 (padding 1, no bias) → bn2
 ///     shortcut: identity when s = 1 and C_in = C_out, else 1×1 conv (stride s, no bias) → BN
@@ -102,8 +102,10 @@ public final class BasicBlock<Scalar: TensorScalar>: Layer {
     }
 }
 
-/// A CIFAR-style residual network backbone (He et al. 2016, §4.2; the ResNet-18 of contrastive
-/// learning on small images, e.g. SimCLR's CIFAR-10 variant, Chen et al. 2020, App. B.9):
+/// A residual network backbone in its CIFAR form: the ImageNet ResNet of He et al. 2016 (Table 1;
+/// basic blocks [2, 2, 2, 2] give ResNet-18) with the stem adapted to small images, a 3×3
+/// stride-1 convolution and no max-pool, as in SimCLR's CIFAR-10 experiments (Chen et al. 2020,
+/// "A Simple Framework for Contrastive Learning of Visual Representations", appendix):
 ///
 ///     conv1 3×3 (stride 1, padding 1, no bias) → bn1 → ReLU          (no max-pool)
 ///     layer1 … layer4: stage k has `blockCounts[k]` BasicBlocks with w·2^k filters; the first
