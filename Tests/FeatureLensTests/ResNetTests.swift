@@ -1,7 +1,8 @@
 // BatchNorm2D, the residual BasicBlock and the ResNet-18 encoder: finite-difference gradients in
-// Double (global average pooling's are in LayerGradientTests), one whole PyTorch training step (Tools/golden/make_resnet_golden.py writes the fixture;
-// the per-layer PyTorch cases are in LayerGoldenTests), batch-norm statistics worked by hand,
-// thread-count invariance, checkpoints and configuration errors.
+// Double (global average pooling's are in LayerGradientTests), one whole PyTorch training step
+// (Tools/golden/make_resnet_golden.py writes the fixture; the per-layer PyTorch cases are in
+// LayerGoldenTests), batch-norm statistics worked by hand, thread-count invariance, checkpoints
+// and configuration errors.
 import Foundation
 import Testing
 @testable import FeatureLens
