@@ -245,3 +245,46 @@ package func firstNonFiniteIndex(_ t: Tensor<Float>) -> Int? {
         return nil
     }
 }
+
+/// a + b elementwise (same shape), or max(0, a + b) when `relu` is true (NaN propagates, as
+/// PyTorch's ReLU): the sum at the end of a residual block. Any shape, in parallel chunks.
+package func addTensors<T: TensorScalar>(_ a: Tensor<T>, _ b: Tensor<T>, relu: Bool = false) -> Tensor<T> {
+    precondition(a.shape == b.shape, "addTensors: shapes \(a.shape) and \(b.shape)")
+    var y: Tensor<T> = uninitializedTensor(a.shape)
+    a.withUnsafeBufferPointer { ab in
+        b.withUnsafeBufferPointer { bb in
+            y.withUnsafeMutableBufferPointer { yb in
+                guard let ap = ab.baseAddress, let bp = bb.baseAddress, let yp = yb.baseAddress else { return }
+                forEachElementChunk(ab.count) { r in
+                    addElements(ap + r.lowerBound, bp + r.lowerBound, yp + r.lowerBound, count: r.count, relu: relu)
+                }
+            }
+        }
+    }
+    return y
+}
+
+@inline(__always)
+func addElements<T: TensorScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, count: Int,
+                                  relu: Bool) {
+    if T.self == Float.self {
+        addElementsKernel(a.reinterpreted(Float.self), b.reinterpreted(Float.self), y.reinterpreted(Float.self), count: count,
+                          relu: relu)
+    } else if T.self == Double.self {
+        addElementsKernel(a.reinterpreted(Double.self), b.reinterpreted(Double.self), y.reinterpreted(Double.self), count: count,
+                          relu: relu)
+    } else {
+        addElementsKernel(a, b, y, count: count, relu: relu)
+    }
+}
+
+/// y[i] = a[i] + b[i], then max(0, ·) when `relu` (NaN propagates).
+@inline(never)
+func addElementsKernel<T: TensorScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, count: Int,
+                                        relu: Bool) {
+    if relu {
+        for i in 0..<count { let v = a[i] + b[i]; y[i] = v > 0 || v.isNaN ? v : 0 }
+    } else {
+        for i in 0..<count { y[i] = a[i] + b[i] }
+    }
+}

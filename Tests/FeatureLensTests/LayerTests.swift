@@ -83,7 +83,7 @@ private func randomizeParameters(_ layer: any Layer<Double>, seed: UInt64) {
                         "MaxPool 2×3 s1×2")
     }
 
-    @Test(arguments: [[1, 1, 3, 3], [3, 2, 4, 5]])
+    @Test(arguments: [[1, 1, 3, 3], [3, 2, 4, 5], [2, 3, 1, 1]])
     func globalAveragePool(shape: [Int]) {
         expectGradients(GlobalAveragePool2D<Double>(), randomInput(shape, seed: 12), "GlobalAveragePool2D \(shape)")
     }
@@ -239,6 +239,12 @@ private func makeLayer(_ c: [String: Any]) throws -> any Layer<Float> {
     case "batchnorm1d":
         return try BatchNorm1D<Float>(featureCount: c["features"] as! Int, epsilon: Float(c["epsilon"] as! Double),
                                       momentum: Float(c["momentum"] as! Double))
+    case "batchnorm2d":
+        return try BatchNorm2D<Float>(channelCount: c["channels"] as! Int, epsilon: Float(c["epsilon"] as! Double),
+                                      momentum: Float(c["momentum"] as! Double))
+    case "basic_block":
+        return try BasicBlock<Float>(inChannels: c["in"] as! Int, outChannels: c["out"] as! Int, stride: c["stride"] as! Int,
+                                     using: &g)
     case "projection_head":
         return try ProjectionHead<Float>(inputDimension: c["in"] as! Int, hiddenDimension: c["hidden"] as! Int,
                                          outputDimension: c["out"] as! Int, batchNorm: c["batchnorm"] as! Bool, using: &g)
@@ -272,7 +278,8 @@ private func expectClose(_ actual: Tensor<Float>, _ expected: Tensor<Float>, _ l
     static let cases = ["linear_bias", "linear_nobias", "relu", "mlp", "l2normalize", "conv2d_s2p1", "conv2d_rect_nobias",
                         "maxpool2d", "maxpool2d_pad", "global_avgpool", "flatten", "batchnorm1d_train",
                         "batchnorm1d_eval", "projection_head_bn", "projection_head", "encoder_conv_head",
-                        "encoder_mlp_nohead"]
+                        "encoder_mlp_nohead", "batchnorm2d_train", "batchnorm2d_eval", "batchnorm2d_momentum",
+                        "basic_block_identity", "basic_block_projection", "basic_block_eval"]
 
     @Test(arguments: cases)
     func matchesPyTorch(_ name: String) throws {

@@ -4,6 +4,9 @@
 //   ConvNet:        Conv3×3/2(C → 32) → ReLU → Conv3×3/2(32 → 64) → ReLU
 //                   → Conv3×3/2(64 → 64) → ReLU → Flatten → Linear(64·H₃·W₃ → 128)     h: [N, 128]
 //                   with padding 1, so H₁ = ⌊(H − 1)/2⌋ + 1 (28 → 14 → 7 → 4)
+//   ResNet-18:      Conv3×3/1(C → w) → BN → ReLU → 4 stages × 2 BasicBlocks (w, 2w, 4w, 8w
+//                   filters; strides 1, 2, 2, 2) → global average pooling              h: [N, 8w]
+//                   (optionally → Linear(8w → d), h: [N, d]; the standard model has none)
 //   optional head:  ProjectionHead: Linear → [BatchNorm1D] → ReLU → Linear                z: [N, p]
 //
 // The input channel count is a parameter because RandBits adds constant bit channels.
@@ -70,6 +73,42 @@ public enum ImageEncoders {
         layers.append(try Linear<Scalar>(inFeatures: c * h * w, outFeatures: featureDimension, using: &generator))
         let backbone = Sequential(layers)
         return Encoder(backbone: backbone, head: try makeHead(head, input: featureDimension, using: &generator))
+    }
+
+    /// ResNet-18 in its CIFAR form (3×3 stride-1 stem without max-pool; see `ResNet`), as the
+    /// paper's real-data experiments use it: stem conv 3×3 (C → w, no bias) → BatchNorm2D → ReLU,
+    /// four stages of two `BasicBlock`s with w, 2w, 4w, 8w filters and strides 1, 2, 2, 2, global
+    /// average pooling to h `[N, 8w]`, then the optional projection head (z). No dense layer
+    /// follows the pooling unless `featureDimension` asks for one (the standard ResNet-18 and the
+    /// paper's have none before the head).
+    ///
+    /// Parameter names are those of the PyTorch reference module in
+    /// `Tools/golden/make_resnet_golden.py` behind `backbone.`: `backbone.conv1.weight`,
+    /// `backbone.bn1.*`, `backbone.layer1.0.conv1.weight`, …, `backbone.layer2.0.shortcut.0.weight`, ….
+    /// At w = 64 and C = 3 the backbone has 11 168 832 parameters.
+    /// - Parameters:
+    ///   - inputChannels: C (3 for colour images, 1 for Fashion-MNIST, + k RandBits channels).
+    ///   - height, width: H, W of the input images, each ≥ 8.
+    ///   - baseWidth: w, the filters of the first stage (the paper's width; 64 is the standard model).
+    ///   - featureDimension: width of a dense layer after the pooling, or nil (h = the 8w pooled features).
+    ///   - head: the projection head, or nil (z = h); its input width is the width of h.
+    /// - Returns: an encoder mapping `[N, C, H, W]` to h and z.
+    /// - Throws: `LayerError.invalidConfiguration` naming the field (`inputChannels`, `height`,
+    ///   `width`, `baseWidth`, `featureDimension`) when it is out of range.
+    public static func resnet18<Scalar: TensorScalar>(
+        inputChannels: Int, height: Int = 32, width: Int = 32, baseWidth: Int = 64, featureDimension: Int? = nil,
+        head: ProjectionHeadSpec? = nil, using generator: inout SeededGenerator
+    ) throws -> Encoder<Scalar> {
+        let minimum = ResNet<Scalar>.minimumImageSize
+        try requirePositive(inputChannels, "inputChannels", in: "ResNet18")
+        for (field, size) in [("height", height), ("width", width)] where size < minimum {
+            throw LayerError.invalidConfiguration(layer: "ResNet18", field: field, expected: "≥ \(minimum)", got: "\(size)")
+        }
+        try requirePositive(baseWidth, "baseWidth", in: "ResNet18")
+        if let d = featureDimension { try requirePositive(d, "featureDimension", in: "ResNet18") }
+        let backbone = try ResNet<Scalar>(inputChannels: inputChannels, baseWidth: baseWidth, blockCounts: [2, 2, 2, 2],
+                                          featureDimension: featureDimension, using: &generator)
+        return Encoder(backbone: backbone, head: try makeHead(head, input: backbone.outputFeatures, using: &generator))
     }
 
     /// The MLP on flattened pixels: Flatten, then Linear/ReLU layers of widths
