@@ -33,6 +33,30 @@ struct ImagePresetTests {
         #expect(partial == expected)
     }
 
+    /// `encoder = resnet18`: the CIFAR-style ResNet-18 at width `resnet_width`, h of width
+    /// `backbone_width` (a dense layer after the pooling unless that is 8w), then the head.
+    @Test func resnet18EncoderFollowsTheConfig() throws {
+        var c = ImageExperimentConfig()
+        try c.set(key: "encoder", value: "resnet18")
+        try c.set(key: "resnet_width", value: "2")
+        try c.set(key: "backbone_width", value: "24")
+        try c.set(key: "p", value: "8")
+        try c.validate()
+        let x = Tensor<Float>(zeros: [3, 1, 12, 12])
+        // h of width 24 ≠ 8w = 16: a dense layer after the pooling.
+        var encoder = try MiniBatchEngine.makeEncoder(c, channels: 1, height: 12, width: 12)
+        var out = encoder.encode(x, training: false)
+        #expect(out.features.shape == [3, 24] && out.embedding.shape == [3, 8])
+        #expect(encoder.parameters.contains { $0.name.hasSuffix("linear.weight") })
+        // h of width 8w: the pooled features themselves (the paper's encoder).
+        try c.set(key: "backbone_width", value: "16")
+        encoder = try MiniBatchEngine.makeEncoder(c, channels: 1, height: 12, width: 12)
+        out = encoder.encode(x, training: false)
+        #expect(out.features.shape == [3, 16] && out.embedding.shape == [3, 8])
+        #expect(!encoder.parameters.contains { $0.name.hasSuffix("linear.weight") })
+        #expect(throws: ConfigError.self) { try c.set(key: "resnet_width", value: "0"); try c.validate() }
+    }
+
     @Test func badKeysAndValuesAreTypedErrorsNamingTheKey() throws {
         var c = ImageExperimentConfig()
         #expect(throws: ConfigError.unknownKey(key: "bogus", known: ImageExperimentConfig.keys)) {

@@ -13,6 +13,10 @@ public enum ImageEncoderKind: String, Codable, Sendable, CaseIterable {
     case convnet
     /// Flatten → Linear/ReLU layers of widths `mlp_hidden` → Linear to the features h.
     case mlp
+    /// CIFAR-style ResNet-18 (3×3 stem, no max-pool, four stages of two basic blocks with w, 2w,
+    /// 4w, 8w filters, w = `resnet_width`; global average pooling), then a dense layer to h
+    /// unless the width of h is 8w (the paper's encoder, He et al. 2016; Xue et al. 2023 §6).
+    case resnet18
 }
 
 /// The contrastive loss of an image run. Temperatures τ apply to the softmax losses.
@@ -93,6 +97,8 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
     public var encoder: ImageEncoderKind = .convnet
     /// Hidden widths of the pixel MLP (`encoder = mlp` only).
     public var mlpHidden: [Int] = [512]
+    /// Filters w of ResNet-18's first stage (`encoder = resnet18` only; 64 is the standard model).
+    public var resnetWidth: Int = 64
     /// Embedding size p: width of z, the encoder output the loss compares. Without a
     /// projection head z = h, so the backbone's last layer (the dense layer of the ConvNet, the
     /// last layer of the MLP) has width p.
@@ -329,7 +335,9 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
                   valid: { $0 >= 0 ? nil : "≥ 0 (0 = all test images)" }),
             .init("probe_train", \.probeTrain, doc: "Training images (or rows) the probes are fit on: the first so many of the training subset; 0 = all of it.",
                   valid: { $0 >= 0 ? nil : "≥ 0 (0 = the whole training subset)" }),
-            .init("encoder", \.encoder, doc: "Encoder family: `convnet` (three 3×3 stride-2 convolutions, then a dense layer to h) or `mlp` (Linear/ReLU layers `mlp_hidden`, then a Linear layer to h)."),
+            .init("encoder", \.encoder, doc: "Encoder family: `convnet` (three 3×3 stride-2 convolutions, then a dense layer to h), `mlp` (Linear/ReLU layers `mlp_hidden`, then a Linear layer to h) or `resnet18` (CIFAR-style ResNet-18 with stage widths w, 2w, 4w, 8w, w = `resnet_width`, global average pooling, then a dense layer to h unless h has width 8w; BatchNorm in training mode while training, running statistics at the audits)."),
+            .init("resnet_width", \.resnetWidth, doc: "Filters w of ResNet-18's first stage (`encoder = resnet18` only); the stages have w, 2w, 4w, 8w. 64 is the standard ResNet-18 (11.2 M parameters); small w trains much faster on a CPU.",
+                  valid: { $0 >= 1 ? nil : "≥ 1" }),
             .init("mlp_hidden", \.mlpHidden, doc: "Hidden widths of the MLP on pixels or features (`encoder = mlp` only).",
                   valid: { $0.allSatisfy { $0 >= 1 } ? nil : "widths ≥ 1" }),
             .init("p", \.p, doc: "Embedding size p: width of z, the encoder output the loss compares. Without a projection head (`backbone_width = 0`) z = h, so the backbone's last layer has width p.",
@@ -434,7 +442,7 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
         }
         if c.encoder != .mlp {
             throw ConfigError.invalidValue(key: "encoder", value: c.encoder.rawValue,
-                                           expected: "mlp for a feature matrix (data = \(c.data)); the ConvNet needs images: --set encoder=mlp")
+                                           expected: "mlp for a feature matrix (data = \(c.data)); the ConvNet and ResNet-18 need images: --set encoder=mlp")
         }
         let imageOnly = c.augmentation.split(separator: "+").map(String.init).filter { imageOnlyAugmentationTokens.contains($0) }
         if !imageOnly.isEmpty {

@@ -189,7 +189,7 @@ public final class MiniBatchEngine: TrainingEngine {
         }
     }
 
-    /// The encoder of `config` (ConvNet or MLP, with its projection head when `head > 0`).
+    /// The encoder of `config` (ConvNet, MLP or ResNet-18, with its projection head when `backbone_width > 0`).
     /// - Throws: `LayerError` for shapes the encoder cannot take.
     static func makeEncoder(_ config: ImageExperimentConfig, channels: Int, height: Int, width: Int) throws -> Encoder<Float> {
         var initGenerator = SeededGenerator(seed: config.seed)
@@ -201,6 +201,11 @@ public final class MiniBatchEngine: TrainingEngine {
         case .mlp:
             return try ImageEncoders.mlp(inputShape: [channels, height, width], hiddenWidths: config.mlpHidden,
                                          featureDimension: config.featureWidth, head: headSpec, using: &initGenerator)
+        case .resnet18:
+            let pooled = 8 * config.resnetWidth
+            return try ImageEncoders.resnet18(inputChannels: channels, height: height, width: width, baseWidth: config.resnetWidth,
+                                              featureDimension: config.featureWidth == pooled ? nil : config.featureWidth,
+                                              head: headSpec, using: &initGenerator)
         }
     }
 
