@@ -194,13 +194,13 @@ public enum ImageCodecs {
         } else if c == 4 {
             // CMYK: ink amounts in [0, 1]; Adobe files store 255 − ink.
             let inverted = image.adobe_inverted != 0
+            func ink(_ i: Int) -> Float {
+                let s = Float(src[i]) / 255
+                return inverted ? 1 - s : s
+            }
             for p in 0..<plane {
-                var ink = [Float](repeating: 0, count: 4)
-                for k in 0..<4 {
-                    let s = Float(src[4 * p + k]) / 255
-                    ink[k] = inverted ? 1 - s : s
-                }
-                for k in 0..<3 { out[k * plane + p] = (1 - ink[k]) * (1 - ink[3]) }
+                let white = 1 - ink(4 * p + 3)
+                for k in 0..<3 { out[k * plane + p] = (1 - ink(4 * p + k)) * white }
             }
         } else {
             for p in 0..<plane {

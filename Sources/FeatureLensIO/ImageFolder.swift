@@ -393,8 +393,8 @@ public enum ImageFolder {
         if o.maxPixels < 1 {
             throw ImageFolderError.invalidOption(field: "maxPixels", value: "\(o.maxPixels)", expected: "≥ 1")
         }
-        if let bad = o.labelSetNames.first(where: { $0.isEmpty }) ?? o.labelSetNames.first(where: { $0.contains("/") }) {
-            throw ImageFolderError.invalidOption(field: "labelSetNames", value: "\"\(bad)\"", expected: "non-empty names without '/'")
+        if o.labelSetNames.contains(where: { $0.isEmpty }) {
+            throw ImageFolderError.invalidOption(field: "labelSetNames", value: "\(o.labelSetNames)", expected: "non-empty names")
         }
     }
 
@@ -577,15 +577,17 @@ public enum ImageFolder {
     /// 128-bit FNV-1a (two 64-bit FNV-1a hashes with different offset bases) of the text that
     /// describes the input, as 32 hex digits.
     static func cacheKey(scans: [Scan], splits: [String], options: ImageFolderOptions, warnings: [String]) -> String {
+        // Every free-form string is length-prefixed, so no two inputs give the same text.
+        func field(_ s: String) -> String { "\(s.utf8.count):\(s)" }
         var text = "featurelens image folder cache v\(cacheFormatVersion)\n"
-        text += "label_sets=\(options.labelSetNames.joined(separator: "/"))\n"
+        text += "label_sets=\(options.labelSetNames.map(field).joined(separator: ","))\n"
         text += "size=\(options.size.map { "\($0.height)x\($0.width)" } ?? "first")\n"
         text += "channels=\(options.channels.map(String.init) ?? "auto")\n"
         text += "skip_bad_images=\(options.skipBadImages) ignore_other_files=\(options.ignoreOtherFiles) max_pixels=\(options.maxPixels)\n"
         for (scan, split) in zip(scans, splits) {
             text += "split \(split) \(scan.files.count)\n"
-            for f in scan.files { text += "\(f.relative)\t\(f.size)\t\(f.modified)\n" }
-            for s in scan.skipped { text += "skipped\t\(s)\n" }
+            for f in scan.files { text += "\(field(f.relative)) \(f.size) \(f.modified)\n" }
+            for s in scan.skipped { text += "skipped \(field(s))\n" }
         }
         func fnv(_ basis: UInt64) -> UInt64 {
             var h = basis

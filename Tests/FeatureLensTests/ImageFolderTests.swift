@@ -120,6 +120,22 @@ private let jpegTolerance: Float = 3 / 255
         for c in 0..<3 { #expect(abs(cmyk.pixels[c * 64 + 27] - want[c]) <= jpegTolerance, "CMYK channel \(c)") }
     }
 
+    /// Files written by Pillow and Pillow's decoded pixels (Tools/golden/make_image_golden.py).
+    @Test(arguments: ["grey.png", "grey1bit.png", "grey16.png", "grey_alpha.png", "rgb.png", "rgba.png",
+                      "palette_transparent.png", "jpeg_grey.jpg", "jpeg_rgb.jpg", "jpeg_cmyk.jpg"])
+    func agreesWithPillow(_ file: String) throws {
+        let image = try ImageCodecs.decode(contentsOf: fixtureURL("golden/images/\(file)"))
+        let stem = String(file.split(separator: ".")[0])
+        let expected = try NPY.read(fixtureURL("golden/images/\(stem).npy"), as: Float.self)
+        #expect([image.channels, image.height, image.width] == expected.shape)
+        if file.hasSuffix(".png") {
+            #expect(image.pixels == expected.scalars)
+        } else {
+            let worst = maxDifference(image.pixels, expected.scalars)
+            #expect(worst <= 2 / 255, "\(file): largest difference \(worst * 255)/255")
+        }
+    }
+
     @Test func channelConversionUsesBT601Luma() {
         // One pixel each: pure red, green, blue, and (0.2, 0.4, 0.6).
         let image = DecodedImage(width: 4, height: 1, channels: 3,
