@@ -122,7 +122,7 @@ private let jpegTolerance: Float = 3 / 255
 
     /// Files written by Pillow and Pillow's decoded pixels (Tools/golden/make_image_golden.py).
     @Test(arguments: ["grey.png", "grey1bit.png", "grey16.png", "grey_alpha.png", "rgb.png", "rgba.png",
-                      "palette_transparent.png", "jpeg_grey.jpg", "jpeg_rgb.jpg", "jpeg_cmyk.jpg"])
+                      "palette_transparent.png", "jpeg_grey.jpg", "jpeg_rgb.jpg", "jpeg_progressive.jpg", "jpeg_cmyk.jpg"])
     func agreesWithPillow(_ file: String) throws {
         let image = try ImageCodecs.decode(contentsOf: fixtureURL("golden/images/\(file)"))
         let stem = String(file.split(separator: ".")[0])

@@ -64,6 +64,8 @@ def main():
     save("palette_transparent", pal, "png", lambda im: planes(np.array(im.convert("RGB")), 255), transparency=2)
     save("jpeg_grey", Image.fromarray(smooth(1)[:, :, 0]), "jpg", lambda im: planes(np.array(im), 255), quality=95)
     save("jpeg_rgb", Image.fromarray(smooth(3)), "jpg", lambda im: planes(np.array(im), 255), quality=95)
+    save("jpeg_progressive", Image.fromarray(smooth(3)), "jpg", lambda im: planes(np.array(im), 255), quality=90,
+         progressive=True)
     save("jpeg_cmyk", Image.frombytes("CMYK", (W, H), smooth(4).tobytes()), "jpg",
          lambda im: planes(np.array(im.convert("RGB")), 255), quality=95)
     for f in sorted(os.listdir(OUT)):
