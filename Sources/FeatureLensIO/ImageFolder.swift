@@ -278,7 +278,7 @@ public enum ImageFolder {
         let classNames = classPaths.map { $0.map { $0.joined(separator: "/") } }
 
         // 2. The cache.
-        let key = cacheKey(scans: scans, splits: splitRoots.map(\.name), options: options, warnings: warnings)
+        let key = cacheKey(scans: scans, splits: splitRoots.map(\.name), options: options)
         if let dir = options.cacheDirectory {
             switch readCache(dir, key: key, datasetName: datasetName) {
             case .hit(var contents):
@@ -576,7 +576,7 @@ public enum ImageFolder {
 
     /// 128-bit FNV-1a (two 64-bit FNV-1a hashes with different offset bases) of the text that
     /// describes the input, as 32 hex digits.
-    static func cacheKey(scans: [Scan], splits: [String], options: ImageFolderOptions, warnings: [String]) -> String {
+    static func cacheKey(scans: [Scan], splits: [String], options: ImageFolderOptions) -> String {
         // Every free-form string is length-prefixed, so no two inputs give the same text.
         func field(_ s: String) -> String { "\(s.utf8.count):\(s)" }
         var text = "featurelens image folder cache v\(cacheFormatVersion)\n"

@@ -389,6 +389,15 @@ private func buildModeTree(_ root: URL) throws -> [String: (planes: [Float], cha
     }
 }
 
+@Suite struct ImageFolderBenchmarkTests {
+    @Test func smallRunIsConsistent() throws {
+        let r = try ImageFolderBenchmark.run(classes: 2, perClass: 3, size: ImageSize(height: 8, width: 6), format: .jpeg, threads: 2)
+        #expect(r.images == 6 && r.threads == 2 && r.identical)
+        #expect([r.serialSeconds, r.parallelSeconds, r.cacheWriteSeconds, r.cacheHitSeconds].allSatisfy { $0 > 0 })
+        #expect(r.summary.contains("6 JPEG images 8×6"))
+    }
+}
+
 @Suite struct MalformedImageFolderTests {
     private func goodPNG(_ seed: Int = 0) throws -> Data {
         try ImageCodecs.encodePNG(samples: samples8(12, seed: seed), width: 2, height: 2, colorType: .rgb)
