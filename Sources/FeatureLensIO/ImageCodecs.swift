@@ -145,7 +145,7 @@ public enum ImageCodecs {
     ///   message for corrupt or truncated data, `.tooLarge`, `.outOfMemory`).
     public static func decode(_ data: Data, file: String, maxPixels: Int = defaultMaxPixels) throws -> DecodedImage {
         if data.isEmpty { throw ImageCodecError.empty(file: file) }
-        let limit = max(1, maxPixels)
+        let limit = min(max(1, maxPixels), 1 << 40)   // keeps the C side's byte counts far from overflow
         return try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> DecodedImage in
             let bytes = raw.bindMemory(to: UInt8.self)
             let base = bytes.baseAddress!

@@ -13,14 +13,14 @@ import FeatureLensNumerics
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = data.map { Data(bytes: $0, count: size) } ?? Data()
-    // 2²⁰ pixels at most, so a lying header cannot exhaust libFuzzer's memory limit.
-    guard let image = try? ImageCodecs.decode(bytes, file: "fuzz.img", maxPixels: 1 << 20) else { return 0 }
+X
+    guard let image = try? ImageCodecs.decode(bytes, file: "fuzz.img", maxPixels: 1 << 16) else { return 0 }
     if image.channels != 1 && image.channels != 3 { fatalError("\(image.channels) channels") }
     if image.width < 1 || image.height < 1 || image.pixels.count != image.channels * image.width * image.height {
         fatalError("size \(image.width)×\(image.height)×\(image.channels) but \(image.pixels.count) values")
     }
     if let bad = image.pixels.first(where: { !($0 >= 0 && $0 <= 1) }) { fatalError("value \(bad) outside [0, 1]") }
-    guard let again = try? ImageCodecs.decode(bytes, file: "fuzz.img", maxPixels: 1 << 20), again == image else {
+    guard let again = try? ImageCodecs.decode(bytes, file: "fuzz.img", maxPixels: 1 << 16), again == image else {
         fatalError("decoding twice differs")
     }
     let lo = image.pixels.min()!, hi = image.pixels.max()!
