@@ -13,7 +13,8 @@ import FeatureLensNumerics
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = data.map { Data(bytes: $0, count: size) } ?? Data()
-X
+    // 2¹⁶ pixels at most: a lying header cannot exhaust libFuzzer's memory limit, and each
+    // input stays fast enough for many executions per second.
     guard let image = try? ImageCodecs.decode(bytes, file: "fuzz.img", maxPixels: 1 << 16) else { return 0 }
     if image.channels != 1 && image.channels != 3 { fatalError("\(image.channels) channels") }
     if image.width < 1 || image.height < 1 || image.pixels.count != image.channels * image.width * image.height {
