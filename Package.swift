@@ -3,7 +3,8 @@
 // FeatureLens: which features does a contrastive encoder learn?
 //
 // Targets, lowest first (a target imports only those below it; the map is docs/ARCHITECTURE.md):
-//   CFeatureLensKernels (SIMD micro-kernels, chosen at run time), CZlib
+//   CFeatureLensKernels (SIMD micro-kernels, chosen at run time), CZlib,
+//   CFeatureLensImageCodecs (C calls into system libpng and libjpeg: CPNG, CJPEG)
 //   FeatureLensNumerics (tensors, GEMM, RNG, linear algebra, layer kernels; the only user of the C kernels)
 //   FeatureLensIO (datasets, labels, synthetic data, file formats)
 //   FeatureLensNN (layers, losses, optimizers, Trainer)   FeatureLensLinear (Gram-space engine, theory)
@@ -35,16 +36,36 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // System libpng and libjpeg(-turbo), for image folders (no hand-written decoder).
+        .systemLibrary(
+            name: "CPNG",
+            pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"])]
+        ),
+        .systemLibrary(
+            name: "CJPEG",
+            pkgConfig: "libjpeg",
+            providers: [.apt(["libjpeg62-turbo-dev"])]
+        ),
+        // The C side of PNG and JPEG decoding and encoding: both libraries report errors by
+        // longjmp, so every setjmp/longjmp stays inside these C functions and never crosses a
+        // Swift frame; Swift sees plain status codes and messages.
+        .target(
+            name: "CFeatureLensImageCodecs",
+            dependencies: ["CPNG", "CJPEG"],
+            linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]
+        ),
         .target(
             name: "FeatureLensNumerics",
             dependencies: ["CFeatureLensKernels"],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         // Datasets, label sets, synthetic data models and file formats (IDX, NPY, CIFAR, CSV labels,
-        // safetensors, checkpoint headers, atomic files), image augmentations.
+        // safetensors, checkpoint headers, atomic files, PNG/JPEG image folders), image augmentations.
         .target(
             name: "FeatureLensIO",
-            dependencies: ["FeatureLensNumerics", "CZlib", .product(name: "SwiftCSV", package: "SwiftCSV")],
+            dependencies: ["FeatureLensNumerics", "CZlib", "CFeatureLensImageCodecs",
+                           .product(name: "SwiftCSV", package: "SwiftCSV")],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         // Layers, encoders, losses, optimizers, initializers, the mini-batch Trainer and its checkpoints.

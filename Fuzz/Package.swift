@@ -17,6 +17,7 @@ let harnesses = [
     "fuzz-npy",            // NumPy .npy header and data, encode/decode round trip
     "fuzz-labels-csv",     // CSV label tables (LabelTable)
     "fuzz-config",         // experiment config JSON (full and flat forms, --set keys, validate)
+    "fuzz-image",          // PNG and JPEG decoding (libpng, libjpeg behind the C shim), resize
 ]
 
 // A path dependency's identity is its folder name (e.g. "main" or a worktree's name), not

@@ -4,7 +4,7 @@
 Seeds are valid inputs for each parser, so libFuzzer starts from deep inside the format:
 safetensors files written by the reference `safetensors` library (run with
 /work/venv/bin/python), IDX files from the test fixtures, CIFAR records, CSV matrices and
-label-grouping configs.
+label-grouping configs, the Pillow-written PNG/JPEG golden fixtures.
 """
 import gzip
 import io
@@ -84,6 +84,12 @@ def main():
     put("fuzz-labels-csv", "int-and-string.csv", b"class,coarse\n0,top\n2,top\n10,bottom\n2,bag\n")
     put("fuzz-labels-csv", "quoted-crlf.csv", b'"name, with comma",y\r\n"a ""b""",1\r\nc,2\r\n')
     put("fuzz-labels-csv", "bom-one-column.csv", b"\xef\xbb\xbflabel\n7\n-3\n 7 \n")
+    # Images: the Pillow-written golden fixtures (every PNG mode, grey/RGB/progressive/CMYK JPEG).
+    images = os.path.join(REPO, "Tests/FeatureLensTests/Fixtures/golden/images")
+    for n in sorted(os.listdir(images)):
+        if n.endswith((".png", ".jpg")):
+            with open(os.path.join(images, n), "rb") as f:
+                put("fuzz-image", n, f.read())
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ SECONDS_PER=${1:-60}
 shift || true
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
-ALL=(fuzz-idx fuzz-idx-gzip fuzz-cifar fuzz-csv-features fuzz-safetensors fuzz-label-grouping fuzz-npy fuzz-labels-csv fuzz-config)
+ALL=(fuzz-idx fuzz-idx-gzip fuzz-cifar fuzz-csv-features fuzz-safetensors fuzz-label-grouping fuzz-npy fuzz-labels-csv fuzz-config fuzz-image)
 HARNESSES=("$@")
 [ ${#HARNESSES[@]} -eq 0 ] && HARNESSES=("${ALL[@]}")
 
@@ -34,6 +34,7 @@ parser_of() {  # harness → fixture folder name used by FuzzCrashReplayTests
         fuzz-npy) echo npy ;;
         fuzz-labels-csv) echo labels-csv ;;
         fuzz-config) echo config ;;
+        fuzz-image) echo image ;;
         *) echo "${1#fuzz-}" ;;
     esac
 }
@@ -46,11 +47,14 @@ extra_flags() {
         fuzz-npy) echo "-dict=$HERE/dicts/npy.dict -max_len=4096" ;;
         fuzz-labels-csv) echo "-dict=$HERE/dicts/csv.dict -max_len=4096" ;;
         fuzz-config) echo "-dict=$HERE/dicts/config.dict -max_len=4096" ;;
+        fuzz-image) echo "-max_len=4096" ;;
         *) echo "-max_len=4096" ;;
     esac
 }
 
-BUILD_FLAGS=(-c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld)
+# -Xcc: the package's C targets (the SIMD kernels, the libpng/libjpeg shim) get address
+# sanitizer checks and coverage too; the system libraries themselves are not instrumented.
+BUILD_FLAGS=(-c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld -Xcc -fsanitize=address -Xcc -fsanitize=fuzzer-no-link)
 for h in "${HARNESSES[@]}"; do
     echo "== building $h"
     swift build --package-path "$HERE" "${BUILD_FLAGS[@]}" --product "$h" 2>&1 \

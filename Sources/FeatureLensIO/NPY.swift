@@ -231,6 +231,11 @@ public enum NPY {
         var out = [T](repeating: 0, count: count)
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             let base = raw.baseAddress! + header.dataOffset
+            if storedAsIs(header.dtype, T.self) {
+                // The file's bytes are the array's bytes: one copy.
+                out.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: base, count: expected)) }
+                return
+            }
             switch header.dtype {
             case .float16:
                 for i in 0..<count {
@@ -286,6 +291,13 @@ public enum NPY {
         if m == 1024 { m = 0; e += 1 }
         if e > 15 { return sign | 0x7C00 }
         return sign | UInt16(e + 15) << 10 | UInt16(m)
+    }
+
+    /// Whether `dtype` data and an array of `T` have the same bytes (float32 and `Float`, float64
+    /// and `Double`, on a little-endian machine), so reading and writing is one copy.
+    static func storedAsIs<T>(_ dtype: NPYDType, _: T.Type) -> Bool {
+        guard 1.littleEndian == 1 else { return false }
+        return (dtype == .float32 && T.self == Float.self) || (dtype == .float64 && T.self == Double.self)
     }
 
     /// Rearranges `values`, the elements of an array of `shape` in Fortran order (first index
@@ -348,6 +360,10 @@ public enum NPY {
         d.append(contentsOf: [UInt8(hl & 0xFF), UInt8(hl >> 8)])
         d.append(contentsOf: Array(header.utf8))
         d.reserveCapacity(d.count + tensor.count * dtype.itemSize)
+        if storedAsIs(dtype, T.self) {
+            tensor.scalars.withUnsafeBytes { d.append(contentsOf: $0) }
+            return d
+        }
         switch dtype {
         case .float16:
             for x in tensor.scalars {

@@ -24,6 +24,7 @@ private let parsers: [(folder: String, parse: (Data, String) throws -> Void, isE
     }, { $0 is LabelGroupingError }),
     ("npy", { data, file in _ = try NPY.decode(data, file: file, as: Double.self) }, { $0 is NPYError }),
     ("labels-csv", { data, file in _ = try LabelTable(csvData: data, file: file) }, { $0 is LabelTableError }),
+    ("image", { data, file in _ = try ImageCodecs.decode(data, file: file, maxPixels: 1 << 22) }, { $0 is ImageCodecError }),
     // Config JSON: the library throws DecodingError / ConfigError; the CLI adds the file name.
     ("config", { data, _ in
         let dec = JSONDecoder()
@@ -33,7 +34,7 @@ private let parsers: [(folder: String, parse: (Data, String) throws -> Void, isE
 ]
 
 /// Parsers whose errors carry the file name themselves (config errors get it from the CLI).
-private let errorsNameTheFile: Set<String> = ["idx", "cifar", "csv-features", "safetensors", "label-grouping", "npy", "labels-csv"]
+private let errorsNameTheFile: Set<String> = ["idx", "cifar", "csv-features", "safetensors", "label-grouping", "npy", "labels-csv", "image"]
 
 @Suite struct FuzzCrashReplayTests {
     @Test(arguments: parsers.map(\.folder))
