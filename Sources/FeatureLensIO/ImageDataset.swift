@@ -145,6 +145,12 @@ public enum MNISTFormat {
                             groupings: groupings, limit: limit, limits: limits)
     }
 
+    /// Whether `directory` holds MNIST-layout training images (`train-images-idx3-ubyte`, with
+    /// or without `.gz`, or the `train-images.idx3-ubyte` spelling).
+    public static func isMNISTLayout(_ directory: URL) -> Bool {
+        (try? find(directory, stems: ["train-images-idx3-ubyte", "train-images.idx3-ubyte"])) != nil
+    }
+
     private static func find(_ directory: URL, stems: [String]) throws -> URL {
         let candidates = stems.flatMap { [$0 + ".gz", $0] }
         for c in candidates {

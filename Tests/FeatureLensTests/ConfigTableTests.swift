@@ -22,7 +22,7 @@ struct ConfigTableTests {
     static let imageValues: [String: String] = [
         "data": "/tmp/somewhere/features.npy", "labels": "/tmp/somewhere/labels.csv", "test_fraction": "0.3",
         "split_seed": "5", "grouping": "none", "train_limit": "123", "test_limit": "45", "probe_train": "67", "encoder": "mlp",
-        "mlp_hidden": "32,16", "resnet_width": "8", "p": "8", "backbone_width": "24", "loss": "spectral-joint", "temperature": "0.3",
+        "mlp_hidden": "32,16", "resnet_width": "8", "levels": "coarse,fine", "skip_bad_images": "true", "p": "8", "backbone_width": "24", "loss": "spectral-joint", "temperature": "0.3",
         "lambda": "0.5", "beta": "0.25", "bits": "7", "bits_mode": "per-view", "augmentation": "noise+mask",
         "crop_scale": "0.5", "noise_std": "0.2", "mask_prob": "0.5", "optimizer": "sgd", "lr": "0.05", "momentum": "0.8",
         "weight_decay": "0.0001", "batch_size": "32", "epochs": "3", "steps": "40", "audit_steps": "0,10,40",

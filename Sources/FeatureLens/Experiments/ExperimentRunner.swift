@@ -284,10 +284,10 @@ public struct ExperimentRunner: @unchecked Sendable {
     ///   larger than the data), the readers' errors (naming the file), `TabularDatasetError`,
     ///   `ConfigError` naming `train_label` or `within`.
     func loadData(_ configs: [ImageExperimentConfig]) throws -> MiniBatchData {
-        let sources = Set(configs.map { [$0.data, $0.labels, "\($0.testFraction)", "\($0.splitSeed)", $0.grouping] })
+        let sources = Set(configs.map { [$0.data, $0.labels, "\($0.testFraction)", "\($0.splitSeed)", $0.grouping, $0.levels, "\($0.skipBadImages)"] })
         guard sources.count == 1, let c0 = configs.first else {
             throw ImageRunnerError.invalidSetting(setting: "data",
-                detail: "every setting must read the same data (data, labels, test_fraction, split_seed, grouping), got \(sources.map { $0.joined(separator: " ") }.sorted())")
+                detail: "every setting must read the same data (data, labels, test_fraction, split_seed, grouping, levels, skip_bad_images), got \(sources.map { $0.joined(separator: " ") }.sorted())")
         }
         let loadStart = Date()
         let data: MiniBatchData
@@ -302,9 +302,14 @@ public struct ExperimentRunner: @unchecked Sendable {
         } else {
             let trainLimit = configs.contains { $0.trainLimit == 0 } ? nil : configs.map(\.trainLimit).max()
             let testLimit = configs.contains { $0.testLimit == 0 } ? nil : configs.map(\.testLimit).max()
-            let (train, test) = try MiniBatchEngine.loadImageFolder(folder: c0.data, grouping: c0.resolvedGrouping,
-                                                                    trainLimit: trainLimit, testLimit: testLimit)
-            let names = ["class"] + train.labelSets.keys.filter { $0 != "class" }.sorted()
+            let logger = self.logger
+            let (train, test) = try MiniBatchEngine.loadImageData(c0, trainLimit: trainLimit, testLimit: testLimit,
+                                                                  report: { logger?.notice("\($0)") })
+            // `class` first, then the folder levels in order, then the rest (a grouping's `coarse`).
+            var names: [String] = []
+            for n in ["class"] + c0.levels.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) })
+            where train.labelSets[n] != nil && !names.contains(n) { names.append(n) }
+            names += train.labelSets.keys.filter { !names.contains($0) }.sorted()
             logger?.info("loaded \(c0.data): \(train.count) training and \(test.count) test images (label sets \(names.joined(separator: ", "))) in \(String(format: "%.1f", Date().timeIntervalSince(loadStart))) s")
             data = MiniBatchData(train: train, test: test, labelNames: names)
         }

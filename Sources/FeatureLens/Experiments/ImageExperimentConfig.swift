@@ -87,6 +87,10 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
     public var splitSeed: UInt64 = 0
     /// Coarse label set of an image folder: `auto`, `fashion-mnist`, `none` or a grouping JSON file.
     public var grouping: String = "auto"
+    /// Names of the label sets of an image-folder tree, one per folder level (comma-separated).
+    public var levels: String = "class,subclass"
+    /// Skip images that cannot be decoded (each listed in a warning) instead of stopping.
+    public var skipBadImages: Bool = false
     /// Training images used (the first so many of the training split); 0 = all 60 000.
     public var trainLimit: Int = 10_000
     /// Test images scored by the probes (the first so many of the test split); 0 = all 10 000.
@@ -315,16 +319,24 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
         kind: "image", defaults: ImageExperimentConfig(),
         keys: [
             .init("data", \.data, type: "folder or file path",
-                  doc: "Folder with the four MNIST-layout IDX files (Fashion-MNIST from Debian's `dataset-fashion-mnist` by default), or a feature matrix [n, d]: a `.npy` file (float32/float64) or a `.csv`/`.txt` file of numbers (optional header row), with its label sets in `labels`. A feature matrix is split by `test_fraction`, standardized per column on its training rows (mean and population standard deviation of the training rows; a column constant there is 0 everywhere) and trained with the MLP encoder.",
+                  doc: "Folder with the four MNIST-layout IDX files (Fashion-MNIST from Debian's `dataset-fashion-mnist` by default), or a folder tree of PNG/JPEG images (every sub-folder level is a label set, named by `levels`; `train/` and `test/` at the top give the split, else `test_fraction`; images are resized to the first image's size (shorter side, then centre crop, bilinear) and read as grey or RGB, RGB when any image has colour; the decoded tree is cached in `DATA/.featurelens-cache/` and re-read when a file changes), or a feature matrix [n, d]: a `.npy` file (float32/float64) or a `.csv`/`.txt` file of numbers (optional header row), with its label sets in `labels`. A feature matrix is split by `test_fraction`, standardized per column on its training rows (mean and population standard deviation of the training rows; a column constant there is 0 everywhere) and trained with the MLP encoder.",
                   expected: "a folder path, or a .npy/.csv feature file",
                   valid: { $0.isEmpty ? noDataMessage : nil }, checkOnSet: true),
             .init("labels", \.labels, type: "file path",
                   doc: "Labels CSV of a feature matrix (required with a `.npy`/`.csv` `data`): a header row naming one label set per column, then one row per feature row (integer or string values; the unnamed index column pandas' `to_csv` writes first is ignored). Empty for an image folder."),
             .init("test_fraction", \.testFraction,
-                  doc: "Feature matrix only: fraction of the rows held out as the test split (a permutation seeded by `split_seed`; the first n − round(test_fraction · n) permuted rows train, the rest test). Image folders use their own test files.",
+                  doc: "Feature matrix, or an image-folder tree without `train/` and `test/`: fraction of the rows held out as the test split (a permutation seeded by `split_seed`; the first n − round(test_fraction · n) permuted rows train, the rest test). MNIST-layout folders use their own test files.",
                   valid: { $0 > 0 && $0 < 1 ? nil : "in (0, 1)" }),
             .init("split_seed", \.splitSeed,
-                  doc: "Feature matrix only: seed of the train/test split permutation (separate from `seed`, so runs of different seeds share one test split)."),
+                  doc: "Feature matrix or image-folder tree: seed of the train/test split permutation (separate from `seed`, so runs of different seeds share one test split); a tree with `train/` and `test/` has its rows shuffled by it, so `train_limit` and `test_limit` take a random subset."),
+            .init("levels", \.levels, type: "names joined by commas",
+                  doc: "Image-folder tree only: the label-set name of each folder level (level 1 below the root, or below `train/` and `test/`, is the first name), e.g. `status,defect` for `parts/ok/…`, `parts/defect/scratch/…`; each level is read within the one before it (`within` adds pairs). Levels past the list are `level3`, `level4`, ….",
+                  valid: { v in
+                      let names = v.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+                      return names.allSatisfy { !$0.isEmpty } && Set(names).count == names.count ? nil : "distinct non-empty names joined by commas"
+                  }),
+            .init("skip_bad_images", \.skipBadImages,
+                  doc: "Image-folder tree only: skip files that cannot be decoded (a warning lists every skipped file) instead of stopping at the first."),
             .init("grouping", \.grouping, type: "auto|fashion-mnist|none|PATH.json",
                   doc: "Image folder only: the coarse label set derived from `class`. `fashion-mnist`: Fashion-MNIST's 4 groups tops {0, 2, 4, 6}, bottoms {1, 3}, footwear {5, 7, 9}, bags {8} (label set `coarse`); `none`: `class` only; a path: a label-grouping JSON file (`{\"groups\": [{\"name\": …, \"members\": [codes]}, …]}`, optional `fineLabelSet` = `class` and `coarseLabelSet`). `auto`: `fashion-mnist` when `data` is the default Fashion-MNIST folder or the config names `coarse` (in `train_label` or `within`), else `none`.",
                   expected: "auto, fashion-mnist, none or a grouping JSON file",
@@ -456,8 +468,9 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
     }
 
     /// What a config without data must set (the `tabular` preset has no built-in data).
-    public static let noDataMessage = "a feature matrix and its labels: set --set data=FEATURES.npy (or .csv; [n, d]) "
-        + "--set labels=LABELS.csv (header row, one column per label set, n rows); or an MNIST-layout image folder in data"
+    public static let noDataMessage = "a folder of images or a feature matrix: --set data=DIR (PNG/JPEG files in one sub-folder per class, "
+        + "sub-sub-folders per subclass; or an MNIST-layout folder), or --set data=FEATURES.npy (or .csv; [n, d]) "
+        + "--set labels=LABELS.csv (header row, one column per label set, n rows)"
 
     /// Nil when `v` is a valid `within`, else what is expected.
     static func withinProblem(_ v: String) -> String? {

@@ -77,7 +77,7 @@ public enum ImagePresetError: Error, CustomStringConvertible, Equatable {
 /// The built-in real-image presets.
 public enum ImagePresets {
     /// Names of the built-in image presets.
-    public static let names = ["fashion-collapse", "fashion-class-collapse", "fashion-randbits", "fashion-randbits-full", "tabular"]
+    public static let names = ["fashion-collapse", "fashion-class-collapse", "fashion-randbits", "fashion-randbits-full", "tabular", "images"]
 
     /// The built-in preset `name`.
     /// - Throws: `ImagePresetError.unknown` listing the names.
@@ -88,6 +88,7 @@ public enum ImagePresets {
         case "fashion-randbits": return fashionRandBits
         case "fashion-randbits-full": return fashionRandBitsFull
         case "tabular": return tabular
+        case "images": return images
         default: throw ImagePresetError.unknown(name: name, known: names)
         }
     }
@@ -224,5 +225,34 @@ public enum ImagePresets {
             base: c,
             settings: ["supcon", "ntxent", "joint"].map { ["loss": $0] },
             expectedMinutes: 0.5)
+    }
+
+    /// Your own image folder: SupCon, NT-Xent and the joint loss L_SupCon + λ·L_NT-Xent (λ = 1,
+    /// τ = 0.1) on the ConvNet (h of width 128, projection head 128 → 128 → z, p = 128) with
+    /// crop (scale ≥ 0.25) + flip views, Adam 1e-3, batch 64, 20 epochs over the training
+    /// images; logistic probes of every folder level (each level within the one above it) on
+    /// the backbone and the head, at step 0 and 8 log-spaced steps, and which subclasses merged
+    /// at the end. The supervised losses train on the first level (`train_label` empty);
+    /// `levels` names the levels (default `class,subclass`).
+    ///
+    /// No built-in data: `data` is empty and validation names the key to set
+    /// (`--set data=DIR`).
+    public static var images: ImagePreset {
+        var c = ImageExperimentConfig()
+        c.data = ""; c.labels = ""; c.testFraction = 0.2; c.splitSeed = 0; c.grouping = "auto"
+        c.trainLimit = 0; c.testLimit = 0; c.probeTrain = 0
+        c.encoder = .convnet; c.backboneWidth = 128; c.p = 128
+        c.loss = .supcon; c.temperature = 0.1; c.lambda = 1
+        c.augmentation = "crop+flip"; c.cropScale = 0.25
+        c.optimizer = .adam; c.lr = 1e-3; c.batchSize = 64; c.epochs = 20; c.steps = 0
+        c.auditSteps = []
+        c.trainLabel = ""; c.within = "none"; c.probeLayer = .both; c.probe = .logistic
+        c.pcaPoints = 300
+        return ImagePreset(
+            name: "images",
+            summary: "Your own image folder (--set data=DIR, one sub-folder per class, sub-sub-folders per subclass): SupCon / NT-Xent / SupCon+NT-Xent on the ConvNet, probing every folder level",
+            base: c,
+            settings: ["supcon", "ntxent", "joint"].map { ["loss": $0] },
+            expectedMinutes: 2)
     }
 }

@@ -163,7 +163,9 @@ public final class MiniBatchEngine: TrainingEngine {
         splits = try ImageSplits(config, label: label, train: train, test: test, labelNames: names)
         totalSteps = config.totalSteps(trainCount: splits.train.count)
         auditSteps = try config.resolvedAuditSteps(totalSteps: totalSteps)
-        within = config.withinPairs
+        // The config's pairs over the label sets' own nesting (an image-folder tree reads each
+        // level within the one above it).
+        within = EmbeddingAuditor.effectiveWithin(config.withinPairs, labels: names.compactMap { train.labelSets[$0] })
         auditor = EmbeddingAuditor(configuration: AuditConfiguration(probe: config.probe, measure: .balanced, within: within))
         let testSplit = splits.test
         pcaLabels = Dictionary(uniqueKeysWithValues: try names.map { ($0, try testSplit.labels($0).codes) })
@@ -362,6 +364,62 @@ public final class MiniBatchEngine: TrainingEngine {
             throw ImageRunnerError.datasetMissing(folder: directory,
                                                   detail: "no file named \(candidates.joined(separator: " or "))")
         }
+    }
+
+    /// Loads the image data of `config`: an MNIST-layout folder (`loadImageFolder`) or a
+    /// folder tree of PNG/JPEG images (`ImageFolder`, label sets named by `levels`, cached in
+    /// `DATA/.featurelens-cache/`). A tree is split into training and test images by its `train/`
+    /// and `test/` folders, else by a permutation seeded by `split_seed` (`test_fraction` held out);
+    /// each side is then shuffled by that seed, so the limits take the first so many of a random
+    /// order. Warnings (skipped files) and notes go to `report`.
+    /// - Throws: `ImageRunnerError.datasetMissing`, `ImageFolderError` / `ImageCodecError` naming
+    ///   the file, `ConfigError` naming `grouping` or `test_fraction` when they do not fit a tree,
+    ///   and the MNIST loader's errors.
+    public static func loadImageData(_ config: ImageExperimentConfig, trainLimit: Int?, testLimit: Int?,
+                                     report: (String) -> Void = { _ in }) throws -> (train: ImageDataset, test: ImageDataset) {
+        let url = URL(fileURLWithPath: config.data)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: config.data, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ImageRunnerError.datasetMissing(folder: config.data, detail: "the folder does not exist")
+        }
+        if MNISTFormat.isMNISTLayout(url) {
+            return try loadImageFolder(folder: config.data, grouping: config.resolvedGrouping, trainLimit: trainLimit, testLimit: testLimit)
+        }
+        let levels = config.levels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        var options = ImageFolderOptions(labelSetNames: levels, skipBadImages: config.skipBadImages)
+        options.cacheDirectory = url.appendingPathComponent(".featurelens-cache")
+        let contents = try ImageFolder.load(directory: url, options: options)
+        for w in contents.warnings { report("warning: \(w)") }
+        for n in contents.notes { report(n) }
+        var generator = SeededGenerator(seed: config.splitSeed)
+        var train: ImageDataset, test: ImageDataset
+        switch contents.split {
+        case let .trainTest(tr, te):
+            train = tr.subset(generator.permutation(tr.count))
+            test = te.subset(generator.permutation(te.count))
+        case let .whole(d):
+            let n = d.count, nTest = Int((config.testFraction * Double(n)).rounded())
+            guard nTest >= 1, n - nTest >= 2 else {
+                throw ConfigError.invalidValue(key: "test_fraction", value: "\(config.testFraction)",
+                                               expected: "a fraction that leaves at least 2 training and 1 test image of the \(n) in \(config.data)")
+            }
+            let order = generator.permutation(n)
+            train = d.subset(Array(order[0..<(n - nTest)]))
+            test = d.subset(Array(order[(n - nTest)...]))
+        }
+        if let l = trainLimit, l < train.count { train = train.subset(Array(0..<l)) }
+        if let l = testLimit, l < test.count { test = test.subset(Array(0..<l)) }
+        switch config.grouping {
+        case "auto", "none": break
+        case "fashion-mnist":
+            throw ConfigError.invalidValue(key: "grouping", value: config.grouping,
+                                           expected: "auto, none or a grouping JSON file for an image-folder tree (\(config.data) is not in the MNIST layout; its folder levels are its label sets)")
+        default:
+            let g = try LabelGrouping.load(contentsOf: URL(fileURLWithPath: config.grouping))
+            train = try train.addingGrouping(g, file: config.grouping)
+            test = try test.addingGrouping(g, file: config.grouping)
+        }
+        return (train, test)
     }
 
     /// The loss of `config`.
