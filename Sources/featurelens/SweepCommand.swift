@@ -17,7 +17,7 @@ struct SweepGroupCommand: ParsableCommand {
             HelpExample("Class probe against the embedding size, three seeds",
                         "featurelens sweep suppression-embedding-size --grid p=1,3,5,7 --seeds 0,1,2"),
             HelpExample("Plan a Slurm job array, 4 tasks at a time, and submit it",
-                        "featurelens sweep suppression-embedding-size --seeds 0,1,2 \\",
+                        "featurelens sweep suppression-embedding-size --seeds 0,1,2",
                         "--plan sweeps/ses --array-limit 4 --time 30 --submit"),
             HelpExample("Summarize the plan once its runs are done",
                         "featurelens sweep collect sweeps/ses"),

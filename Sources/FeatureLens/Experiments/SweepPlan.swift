@@ -240,6 +240,11 @@ public struct SweepLock: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey { case host, pid, slurmJobID = "slurm_job_id", token }
 
+    /// - Parameters: see the properties.
+    public init(host: String, pid: Int32, slurmJobID: String?, token: String) {
+        self.host = host; self.pid = pid; self.slurmJobID = slurmJobID; self.token = token
+    }
+
     /// This process as a holder.
     public static func current(environment: [String: String] = ProcessInfo.processInfo.environment) -> SweepLock {
         SweepLock(host: hostName(), pid: getpid(), slurmJobID: environment["SLURM_JOB_ID"].flatMap { $0.isEmpty ? nil : $0 },
