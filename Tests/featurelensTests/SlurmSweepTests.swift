@@ -57,9 +57,9 @@ private func submittedJob(_ stdout: String) throws -> String {
 
 /// The run length for the fault tests: long enough (a few seconds) to cancel a task mid-run.
 #if DEBUG
-private let longSteps = "40000"
+private let longSteps = "20000"
 #else
-private let longSteps = "200000"
+private let longSteps = "100000"
 #endif
 
 @Suite("featurelens sweep on a real Slurm", .serialized,
