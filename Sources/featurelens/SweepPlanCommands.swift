@@ -33,8 +33,9 @@ struct SweepRunOneCommand: ParsableCommand {
         (DIR/tasks/I.lock: host, pid, SLURM_JOB_ID) another exits with code 5 without touching \
         the folder; a lock whose holder is gone (dead process on this host, or a Slurm job no \
         longer in squeue) is broken. A failure is recorded in DIR/tasks/I.failed.json for \
-        `sweep status`. Exit codes: 0 finished, 1 failed, 3 diverged, 5 held by another task, \
-        130/143 stopped by SIGINT/SIGTERM (checkpoint written).
+        `sweep status`. Exit codes: 0 finished, 1 failed, 3 diverged (its report is written and \
+        the run counts as done, as in a local sweep), 5 held by another task, 130/143 stopped \
+        by SIGINT/SIGTERM (checkpoint written).
         """, examples: [
             HelpExample("Run index 3 of the plan in sweeps/ses (any launcher)",
                         "featurelens sweep run-one sweeps/ses --index 3"),
@@ -59,7 +60,7 @@ struct SweepRunOneCommand: ParsableCommand {
             }
             let outcome: RunOneOutcome
             do {
-                outcome = try plan.runOne(index: index) { experiment, policy in
+                outcome = try plan.runOne(index: index, signal: { Interruption.signal }) { experiment, policy in
                     try runExperiment(experiment, out: policy.folder, concurrency: 1, checkpoints: policy, quiet: true, logger: logger)
                 }
             } catch let e as SweepError {

@@ -325,11 +325,17 @@ public struct SweepPlan: Sendable {
     /// Its manifest.
     public var manifest: SweepManifest
 
+    /// `manifest.json`.
     public static let manifestName = "manifest.json"
+    /// `sweep.sbatch`, the job array of every run.
     public static let scriptName = "sweep.sbatch"
+    /// `sweep-resubmit.sbatch`, the job array of the runs `collect --resubmit-failed` chose.
     public static let resubmitScriptName = "sweep-resubmit.sbatch"
+    /// `jobs.json`, the Slurm job ids submitted for the plan.
     public static let jobsName = "jobs.json"
+    /// `tasks/`: the locks and failure records.
     public static let tasksFolder = "tasks"
+    /// `logs/`: Slurm's output files.
     public static let logsFolder = "logs"
 
     /// The manifest file.
@@ -462,12 +468,16 @@ public struct SweepPlan: Sendable {
     /// - Parameters:
     ///   - index: the run's index.
     ///   - queue: Slurm's queue, asked only when a lock exists (default: `Slurm.queue()`).
+    ///   - environment: where `SLURM_JOB_ID` is read (default: the process's).
+    ///   - signal: the signal that stopped the run, if known (its exit code goes into the
+    ///     failure record; default 143, SIGTERM, the scheduler's signal).
     ///   - run: runs the experiment into the folder with checkpoints (resume or not) and
     ///     returns the result, written (the CLI passes its runner with signal handling).
     /// - Throws: `SweepError.noSuchIndex`; `SweepError.runHeld` (nothing touched) when a live
     ///   task holds the lock; the run's own errors (`ConfigError`, `OutputError`, …).
     public func runOne(index: Int, queue: () -> [SlurmQueueEntry]? = { Slurm.queue() },
                        environment: [String: String] = ProcessInfo.processInfo.environment,
+                       signal: () -> InterruptionSignal? = { nil },
                        run: (Experiment, CheckpointPolicy) throws -> ExperimentResult) throws -> RunOneOutcome {
         guard manifest.runs.indices.contains(index) else { throw SweepError.noSuchIndex(index: index, count: manifest.runs.count) }
         let sweepRun = manifest.sweepRuns[index]
@@ -492,7 +502,9 @@ public struct SweepPlan: Sendable {
                 result = try run(sweepRun.experiment, CheckpointPolicy(folder: runFolder, every: every, resume: false))
             }
             if result.interrupted {
-                try recordFailure(index, SweepFailure(exitCode: 143, message: "interrupted by a signal; continues from its checkpoint when run again",
+                let stoppedBy = signal() ?? .terminate
+                try recordFailure(index, SweepFailure(exitCode: stoppedBy.exitCode,
+                                                      message: "interrupted by \(stoppedBy); continues from its checkpoint when run again",
                                                       host: me.host, slurmJobID: me.slurmJobID))
                 return .interrupted(resumed: resumed)
             }
