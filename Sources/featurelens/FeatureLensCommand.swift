@@ -15,7 +15,7 @@ struct FeatureLensCommand: ParsableCommand {
                         "featurelens audit --embeddings z.npy --labels labels.csv"),
         ]),
         version: FeatureLensInfo.version,
-        subcommands: [DemoCommand.self, RunCommand.self, SweepCommand.self, PresetsCommand.self,
+        subcommands: [DemoCommand.self, RunCommand.self, SweepGroupCommand.self, PresetsCommand.self,
                       AuditCommand.self, BenchCommand.self]
     )
 }

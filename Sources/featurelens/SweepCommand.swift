@@ -2,20 +2,54 @@ import ArgumentParser
 import FeatureLens
 import Foundation
 
-struct SweepCommand: ParsableCommand {
+/// `featurelens sweep`: the sweep of a grid (`sweep PRESET …`, the default subcommand
+/// `sweep run`) and the commands of a planned sweep (`run-one`, `status`, `collect`).
+struct SweepGroupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sweep",
         abstract: "Run a preset over a grid and several seeds; summarize final probe accuracy against the swept keys.",
+        discussion: helpDiscussion("""
+        `featurelens sweep PRESET …` runs the sweep here (the same as `sweep run PRESET …`; \
+        see `featurelens sweep run --help`), a shard of it (--shard i/n) or writes it as a plan \
+        for Slurm or any other launcher (--plan DIR); `run-one`, `status` and `collect` work on \
+        a plan.
+        """, examples: [
+            HelpExample("Class probe against the embedding size, three seeds",
+                        "featurelens sweep suppression-embedding-size --grid p=1,3,5,7 --seeds 0,1,2"),
+            HelpExample("Plan a Slurm job array, 4 tasks at a time, and submit it",
+                        "featurelens sweep suppression-embedding-size --seeds 0,1,2",
+                        "--plan sweeps/ses --array-limit 4 --time 30 --submit"),
+            HelpExample("Summarize the plan once its runs are done",
+                        "featurelens sweep collect sweeps/ses"),
+        ]),
+        subcommands: [SweepCommand.self, SweepRunOneCommand.self, SweepStatusCommand.self, SweepCollectCommand.self],
+        defaultSubcommand: SweepCommand.self)
+}
+
+/// `featurelens sweep [run] PRESET …`: every (grid point, seed) of a preset, here, a shard of
+/// it, or as a plan.
+struct SweepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a preset over a grid and several seeds (here, a shard, or as a plan).",
         discussion: helpDiscussion("""
         Each (grid point, seed) gets its own run folder under --out; a folder that already \
         holds a complete report.json of the same config is skipped, and a run cut short by \
         SIGINT/SIGTERM continues from its checkpoints, so an interrupted sweep resumes where it stopped. \
         Writes summary.csv (mean and standard deviation over seeds) and summary.html.
+        --shard i/n runs only the runs whose index is i modulo n (0 ≤ i < n), so n machines \
+        split one sweep folder; the summary is written once every run is finished.
+        --plan DIR writes the sweep without running it: DIR/manifest.json (every run's index, \
+        grid point, seed and config), one folder per run and DIR/sweep.sbatch, a Slurm job \
+        array whose task i runs `featurelens sweep run-one DIR --index i` (--submit: sbatch \
+        it). Then `sweep status DIR` and `sweep collect DIR`.
         """, examples: [
-            HelpExample("Class probe against the embedding size, three seeds",
-                        "featurelens sweep suppression-embedding-size --grid p=1,3,5,7 --seeds 0,1,2"),
             HelpExample("Two learning rates on a shorter run (the audit steps follow steps)",
                         "featurelens sweep class-collapse --grid lr=0.01,0.05 --set steps=2000"),
+            HelpExample("The second of four machines sharing one sweep folder",
+                        "featurelens sweep run class-collapse --seeds 0,1,2,3 --shard 1/4 --out sw"),
+            HelpExample("Plan a Slurm job array with a partition and a time limit",
+                        "featurelens sweep joint-loss --plan sweeps/jl --partition cpu --time 1:00:00"),
         ]))
 
     @Argument(help: "Preset name or config .json.")
@@ -33,50 +67,76 @@ struct SweepCommand: ParsableCommand {
     @Option(name: .long, help: "Output folder (default: featurelens-sweeps/<preset>).")
     var out: String?
 
+    @Option(name: .long, help: ArgumentHelp("Run only the runs whose index is i modulo n (0 ≤ i < n).", valueName: "i/n"))
+    var shard: String?
+
+    @Option(name: .long, help: ArgumentHelp("Write the plan (manifest, run folders, sweep.sbatch) to DIR instead of running.", valueName: "DIR"))
+    var plan: String?
+
+    @Flag(name: .long, help: "With --plan: submit sweep.sbatch with sbatch and print the job id.")
+    var submit = false
+
+    @Option(name: .long, help: ArgumentHelp("With --plan: at most M array tasks at once (%M).", valueName: "M"))
+    var arrayLimit: Int?
+
+    @Option(name: .long, help: ArgumentHelp("With --plan: Slurm partition.", valueName: "P"))
+    var partition: String?
+
+    @Option(name: .long, help: ArgumentHelp("With --plan: Slurm time limit per task (e.g. 30, 2:00:00).", valueName: "T"))
+    var time: String?
+
+    @Option(name: .long, help: ArgumentHelp("With --plan: CPUs per task (also each run's --threads).", valueName: "N"))
+    var cpusPerTask: Int?
+
+    @Option(name: .long, help: ArgumentHelp("With --plan: memory per task (e.g. 4G).", valueName: "M"))
+    var mem: String?
+
+    @Option(name: .long, help: ArgumentHelp("With --plan: Slurm account.", valueName: "A"))
+    var account: String?
+
+    @Option(name: .long, help: ArgumentHelp("With --plan: any other #SBATCH option (repeatable).", valueName: "KEY=VALUE"))
+    var slurmOption: [String] = []
+
     @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if plan == nil {
+            let slurmOnly: [(String, Bool)] = [("--submit", submit), ("--array-limit", arrayLimit != nil), ("--partition", partition != nil),
+                                               ("--time", time != nil), ("--cpus-per-task", cpusPerTask != nil), ("--mem", mem != nil),
+                                               ("--account", account != nil), ("--slurm-option", !slurmOption.isEmpty)]
+            if let (name, _) = slurmOnly.first(where: { $0.1 }) { throw ValidationError("\(name) goes with --plan DIR") }
+        } else {
+            if out != nil { throw ValidationError("--plan DIR is the sweep folder; drop --out") }
+            if shard != nil { throw ValidationError("--shard runs a local sweep; a plan's runs are run by `sweep run-one` (drop --shard or --plan)") }
+        }
+        if let m = arrayLimit, m < 1 { throw ValidationError("--array-limit must be at least 1, got \(m)") }
+        if let n = cpusPerTask, n < 1 { throw ValidationError("--cpus-per-task must be at least 1, got \(n)") }
+    }
 
     func run() throws {
         let logger = global.apply()
         do {
-            let seedList = try seeds.split(separator: ",").map { s -> UInt64 in
-                guard let v = UInt64(s.trimmingCharacters(in: .whitespaces)) else {
-                    throw CLIError("--seeds: '\(s)' is not a non-negative integer")
-                }
-                return v
-            }
-            guard !seedList.isEmpty else { throw CLIError("--seeds: give at least one seed") }
+            let seedList = try SweepRun.parseSeeds(seeds)
+            let shard = try self.shard.map { try SweepShard(parsing: $0) }
             let sets = try assignments.map(parseAssignment), axes = try grid.map(parseGridAxis)
             let base = try resolveExperiment(preset).applying(set: sets, grid: axes)
             try base.validate()
             if !global.quiet, let note = auditStepsNote(base, set: sets, grid: axes) {
                 FileHandle.standardError.write(Data("note: \(note)\n".utf8))
             }
+            let runs = try SweepRun.all(of: base, seeds: seedList)
+            if let plan {
+                try writePlan(runs, base: base, folder: URL(fileURLWithPath: plan))
+                return
+            }
             let root = URL(fileURLWithPath: out ?? "featurelens-sweeps/\(base.name)")
             try AtomicFile.prepareDirectory(root)
-            struct Job { var values: [String: String]; var seed: UInt64; var folder: URL; var experiment: Experiment }
-            var jobs: [Job] = []
-            for (i, values) in base.settingValues.enumerated() {
-                for seed in seedList {
-                    let slug = values.keys.sorted().map { "\($0)-\(values[$0]!)" }.joined(separator: "_")
-                    jobs.append(Job(values: values, seed: seed,
-                                    folder: root.appendingPathComponent((slug.isEmpty ? "default" : slug) + "_seed-\(seed)"),
-                                    experiment: try base.single(setting: i, seed: seed)))
-                }
-            }
-            // A run is finished when its report.json exists and was not cut short by a signal.
-            // It must also have been made with the same config (base and setting), else it is redone.
-            func finished(_ folder: URL, _ job: Job) -> Bool {
-                guard let cdata = FileManager.default.contents(atPath: folder.appendingPathComponent("config.json").path),
-                      let written = try? ExperimentFile.decode(cdata, file: folder.appendingPathComponent("config.json").path),
-                      written.experiment.hasSameConfig(as: job.experiment) else { return false }
-                guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent("report.json").path),
-                      let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                      let runs = obj["runs"] as? [[String: Any]] else { return false }
-                return !runs.contains { $0["interrupted_at_step"] != nil }
-            }
-            let todo = jobs.filter { !finished($0.folder, $0) }
-            if todo.count < jobs.count && !global.quiet {
-                print("Skipping \(jobs.count - todo.count) finished run(s) already in \(root.path).")
+            struct Job { var run: SweepRun; var folder: URL }
+            let jobs = runs.map { Job(run: $0, folder: root.appendingPathComponent($0.folderName)) }
+            let mine = jobs.filter { shard?.contains($0.run.index) ?? true }
+            let todo = mine.filter { !$0.run.isFinished(in: $0.folder) }
+            if todo.count < mine.count && !global.quiet {
+                print("Skipping \(mine.count - todo.count) finished run(s) already in \(root.path).")
             }
             let progress = ProgressDisplay(label: "sweep \(base.name)", unit: "runs", enabled: !global.quiet)
             progress.handle(.planned(steps: [todo.count]))
@@ -99,7 +159,7 @@ struct SweepCommand: ParsableCommand {
                         func attempt(_ resume: Bool) throws {
                             let every = base.kind == .synthetic ? CheckpointPolicy.defaultSyntheticEvery : CheckpointPolicy.defaultImageEvery
                             let policy = CheckpointPolicy(folder: job.folder, every: every, resume: resume)
-                            _ = try runExperiment(job.experiment, out: job.folder, concurrency: 1, checkpoints: policy,
+                            _ = try runExperiment(job.run.experiment, out: job.folder, concurrency: 1, checkpoints: policy,
                                                   quiet: true, logger: logger)
                         }
                         do { try attempt(resumable) } catch where resumable && (error is ResumeError || error is CheckpointError || error is SafeTensorsError) {
@@ -117,90 +177,36 @@ struct SweepCommand: ParsableCommand {
             if let e = firstError { throw e }
             try Interruption.exitIfInterrupted(
                 root, howToContinue: "continue by running the same sweep command again (finished runs are kept, interrupted ones continue from their checkpoints)")
-            try writeSweepSummary(name: base.name, jobs: jobs.map { ($0.values, $0.seed, $0.folder) }, root: root)
+            if shard != nil {
+                let others = jobs.filter { !$0.run.isFinished(in: $0.folder) }
+                if !others.isEmpty {
+                    print("Shard \(self.shard!) finished; \(others.count) run(s) of other shards are not finished yet. The summary is written by the shard that finishes last, or by the same command without --shard.")
+                    return
+                }
+            }
+            try SweepSummary.write(name: base.name, runs: jobs.map { ($0.run.gridPoint, $0.run.seed, $0.folder) }, root: root)
             print("Summary: \(root.appendingPathComponent("summary.csv").path), \(root.appendingPathComponent("summary.html").path)")
         } catch {
             throw oneLineError(error)
         }
     }
-}
 
-/// The runs of a report.json (either kind).
-private struct ReportRuns: Decodable {
-    var runs: [RunReport]
-}
-
-/// Aggregates the finished runs of a sweep into summary.csv and summary.html (the first run
-/// of each folder: with `probe_layer = both`, the backbone).
-func writeSweepSummary(name: String, jobs: [([String: String], UInt64, URL)], root: URL) throws {
-    let dec = FeatureLensJSON.decoder()
-    struct Setting { var values: [String: String] }
-    var order: [String] = []
-    var groups: [String: (setting: Setting, finals: [[String: Double]])] = [:]
-    var labels: [String] = []
-    for (values, _, folder) in jobs {
-        let url = folder.appendingPathComponent("report.json")
-        let data = try Data(contentsOf: url)
-        let doc: ReportRuns
-        do { doc = try dec.decode(ReportRuns.self, from: data) } catch {
-            throw CLIError("\(url.path): cannot read report (\(describe(error))); delete the folder to rerun it")
+    /// `--plan DIR`: writes the plan and, with `--submit`, submits it.
+    func writePlan(_ runs: [SweepRun], base: Experiment, folder: URL) throws {
+        let seedList = try SweepRun.parseSeeds(seeds)
+        let options = SlurmOptions(arrayLimit: arrayLimit, partition: partition, time: time, cpusPerTask: cpusPerTask,
+                                   mem: mem, account: account, extra: try slurmOption.map(SlurmOptions.parseExtra))
+        let plan = SweepPlan(folder: URL(fileURLWithPath: folder.path).standardizedFileURL, preset: base.name, seeds: seedList,
+                             runs: runs, executable: currentExecutablePath())
+        try plan.write(slurm: options)
+        let script = plan.folder.appendingPathComponent(SweepPlan.scriptName)
+        print("Planned \(runs.count) run(s) in \(plan.folder.path): \(SweepPlan.manifestName), \(script.path)")
+        if submit {
+            let id = try Slurm.submit(script, planFolder: plan.folder)
+            try plan.recordJob(id)
+            print("Submitted batch job \(id)")
+        } else if !global.quiet {
+            print("Run it with `sbatch \(script.path)`, or each index with `featurelens sweep run-one \(plan.folder.path) --index I`; then `featurelens sweep status \(plan.folder.path)` and `featurelens sweep collect \(plan.folder.path)`.")
         }
-        guard let run = doc.runs.first else { continue }
-        for l in run.labels where !labels.contains(l) { labels.append(l) }
-        let key = values.keys.sorted().map { "\($0)=\(values[$0]!)" }.joined(separator: ",")
-        if groups[key] == nil { order.append(key); groups[key] = (Setting(values: values), []) }
-        groups[key]!.finals.append(run.final.probes)
     }
-    let keys = Array(Set(order.flatMap { groups[$0]!.setting.values.keys })).sorted()
-    var csv = (keys + ["seeds"] + labels.flatMap { ["\($0)_mean", "\($0)_std"] }).joined(separator: ",") + "\n"
-    var stats: [(key: String, setting: Setting, mean: [String: Double], std: [String: Double])] = []
-    for key in order {
-        let g = groups[key]!
-        var mean: [String: Double] = [:], std: [String: Double] = [:]
-        for l in labels {
-            // A label set a run does not have (no bits at bits=0) or could not measure is left
-            // out; with no value at all the cell stays empty, never a made-up 0.
-            let xs = g.finals.compactMap { $0[l] }.filter { $0.isFinite }
-            guard !xs.isEmpty else { mean[l] = .nan; std[l] = .nan; continue }
-            let m = xs.reduce(0, +) / Double(xs.count)
-            let v = xs.count > 1 ? xs.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(xs.count - 1) : 0
-            mean[l] = m; std[l] = v.squareRoot()
-        }
-        stats.append((key, g.setting, mean, std))
-        csv += (keys.map { g.setting.values[$0] ?? "" } + [String(g.finals.count)]
-                + labels.flatMap { l in mean[l]!.isNaN ? ["", ""] : [String(format: "%.4f", mean[l]!), String(format: "%.4f", std[l]!)] })
-            .joined(separator: ",") + "\n"
-    }
-    try AtomicFile.write(csv, to: root.appendingPathComponent("summary.csv"))
-
-    var page = HTMLPage(title: "FeatureLens sweep — \(name)")
-    page.paragraph("Final probe accuracy (balanced) per label set: mean ± standard deviation over seeds.")
-    page.table(header: keys + ["seeds"] + labels, rows: stats.map { s in
-        keys.map { s.setting.values[$0] ?? "" } + [String(groups[s.key]!.finals.count)]
-            + labels.map { l in s.mean[l]!.isNaN ? "—" : String(format: "%.3f ± %.3f", s.mean[l]!, s.std[l]!) }
-    })
-    if let xKey = keys.first(where: { k in stats.allSatisfy { Double($0.setting.values[k] ?? "") != nil } }) {
-        let others = keys.filter { $0 != xKey }
-        var byGroup: [String: [(Double, [String: Double], [String: Double])]] = [:]
-        var gOrder: [String] = []
-        for s in stats {
-            let g = others.map { "\($0)=\(s.setting.values[$0] ?? "")" }.joined(separator: ", ")
-            if byGroup[g] == nil { gOrder.append(g) }
-            byGroup[g, default: []].append((Double(s.setting.values[xKey]!)!, s.mean, s.std))
-        }
-        page.beginRow()
-        for g in gOrder {
-            let pts = byGroup[g]!.sorted { $0.0 < $1.0 }
-            let series = labels.map { l in
-                ChartSeries(name: l, x: pts.map { $0.0 }, y: pts.map { $0.1[l] ?? .nan }, error: pts.map { p in p.2[l].map { $0.isNaN ? 0 : $0 } ?? 0 })
-            }
-            var c = LineChart(title: "Final probe accuracy vs \(xKey)\(g.isEmpty ? "" : " (\(g))")", xLabel: xKey,
-                              yLabel: "balanced accuracy (mean ± sd over seeds)", series: series, yRange: 0...1.02)
-            c.referenceLines = [(0.5, "chance")]
-            let svg = c.svg()
-            page.figure(svg: svg, caption: "Band: ± one standard deviation over seeds.")
-        }
-        page.endRow()
-    }
-    try AtomicFile.write(page.render(), to: root.appendingPathComponent("summary.html"))
 }

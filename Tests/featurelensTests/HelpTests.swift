@@ -118,7 +118,7 @@ struct HelpTests {
         walk(try #require(dump["command"] as? [String: Any]), path: [])
         // The check is not vacuous: audit's two required options were found (and run/sweep's PRESET).
         #expect(required["audit"] == ["--embeddings", "--labels"], "\(required)")
-        #expect(required["run"] == ["<preset>"] && required["sweep"] == ["<preset>"], "\(required)")
+        #expect(required["run"] == ["<preset>"] && required["sweep run"] == ["<preset>"], "\(required)")
         // And the command line enforces it.
         let (code2, _, err2) = try runCLI(["audit", "--labels", "labels.csv"])
         #expect(code2 != 0 && err2.contains("--embeddings"), "stderr: \(err2)")
