@@ -34,6 +34,7 @@ public enum ImageRunnerError: Error, CustomStringConvertible, Equatable {
                 + "`apt-get install dataset-fashion-mnist` (files under /usr/share/datasets/fashion-mnist), "
                 + "or pass `--set data=DIR` (the config key `data`) for a folder holding train-images-idx3-ubyte[.gz], "
                 + "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz], "
+                + "or `--set data=DIR` for a folder of PNG/JPEG images with one sub-folder per class, "
                 + "or `--set data=FEATURES.npy --set labels=LABELS.csv` for your own feature matrix."
         case let .emptyPreset(name):
             return "preset \(name) has no settings to run"
@@ -366,8 +367,8 @@ public final class MiniBatchEngine: TrainingEngine {
         }
     }
 
-    /// Loads the image data of `config`: an MNIST-layout folder (`loadImageFolder`) or a
-    /// folder tree of PNG/JPEG images (`ImageFolder`, label sets named by `levels`, cached in
+    /// Loads the image data of `config`: an MNIST-layout folder (`loadImageFolder`; also a
+    /// folder without sub-folders, whose error names the missing files) or a folder tree of PNG/JPEG images (`ImageFolder`, label sets named by `levels`, cached in
     /// `DATA/.featurelens-cache/`). A tree is split into training and test images by its `train/`
     /// and `test/` folders, else by a permutation seeded by `split_seed` (`test_fraction` held out);
     /// each side is then shuffled by that seed, so the limits take the first so many of a random
@@ -382,7 +383,11 @@ public final class MiniBatchEngine: TrainingEngine {
         guard FileManager.default.fileExists(atPath: config.data, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw ImageRunnerError.datasetMissing(folder: config.data, detail: "the folder does not exist")
         }
-        if MNISTFormat.isMNISTLayout(url) {
+        // MNIST layout, or a folder with no sub-folder at all (then the MNIST loader's error
+        // names the missing files).
+        let subfolders = ((try? FileManager.default.contentsOfDirectory(at: url, includingPropertiesForKeys: [.isDirectoryKey])) ?? [])
+            .filter { !$0.lastPathComponent.hasPrefix(".") && (try? $0.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true }
+        if MNISTFormat.isMNISTLayout(url) || subfolders.isEmpty {
             return try loadImageFolder(folder: config.data, grouping: config.resolvedGrouping, trainLimit: trainLimit, testLimit: testLimit)
         }
         let levels = config.levels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
