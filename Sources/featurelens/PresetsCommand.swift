@@ -38,7 +38,8 @@ struct PresetsCommand: ParsableCommand {
         for name in ImagePresets.names {
             let p = try ImagePresets.named(name)
             let data = p.base.data.isEmpty ? "your data" : "Fashion-MNIST"
-            let minutes = p.expectedMinutes < 1 ? "under a minute for 4000 × 32" : "about \(Int(p.expectedMinutes.rounded())) min"
+            let minutes = (p.expectedMinutes < 1 ? "under a minute" : "about \(Int(p.expectedMinutes.rounded())) min")
+                + (p.timeNote.map { " \($0)" } ?? "")
             print("\(name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(p.summary) (\(data), \(minutes))")
         }
     }

@@ -20,15 +20,19 @@ public struct ImagePreset: Sendable, Equatable {
     /// Measured wall time of the default run for one seed on the 2-core development machine
     /// under load, in minutes (docs/REAL_DATA.md).
     public var expectedMinutes: Double
+    /// For a preset without built-in data, what `expectedMinutes` was measured on (e.g. "for
+    /// 4000 × 32"); nil for presets with built-in data.
+    public var timeNote: String?
 
     /// Creates a preset.
     public init(name: String, summary: String, base: ImageExperimentConfig, settings: [[String: String]],
-                expectedMinutes: Double) {
+                expectedMinutes: Double, timeNote: String? = nil) {
         self.name = name
         self.summary = summary
         self.base = base
         self.settings = settings
         self.expectedMinutes = expectedMinutes
+        self.timeNote = timeNote
     }
 
     /// The config of setting `index`: `base` ← the setting's overrides (in key order) ←
@@ -224,7 +228,7 @@ public enum ImagePresets {
             summary: "Your own feature matrix (--set data=FEATURES.npy|.csv --set labels=LABELS.csv): SupCon / NT-Xent / SupCon+NT-Xent on the MLP, probing every labels column",
             base: c,
             settings: ["supcon", "ntxent", "joint"].map { ["loss": $0] },
-            expectedMinutes: 0.5)
+            expectedMinutes: 0.5, timeNote: "for 4000 × 32")
     }
 
     /// Your own image folder: SupCon, NT-Xent and the joint loss L_SupCon + λ·L_NT-Xent (λ = 1,
@@ -253,6 +257,6 @@ public enum ImagePresets {
             summary: "Your own image folder (--set data=DIR, one sub-folder per class, sub-sub-folders per subclass): SupCon / NT-Xent / SupCon+NT-Xent on the ConvNet, probing every folder level",
             base: c,
             settings: ["supcon", "ntxent", "joint"].map { ["loss": $0] },
-            expectedMinutes: 2)
+            expectedMinutes: 0.5, timeNote: "for the 160 images of examples/parts")
     }
 }
