@@ -67,7 +67,8 @@ struct SweepCommand: ParsableCommand {
     @Option(name: .long, help: "Output folder (default: featurelens-sweeps/<preset>).")
     var out: String?
 
-    @Option(name: .long, help: ArgumentHelp("Run only the runs whose index is i modulo n (0 ≤ i < n).", valueName: "i/n"))
+    // Unconditional: `--shard -1/2` reads "-1/2" (and gets the shard error), not a missing value.
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Run only the runs whose index is i modulo n (0 ≤ i < n).", valueName: "i/n"))
     var shard: String?
 
     @Option(name: .long, help: ArgumentHelp("Write the plan (manifest, run folders, sweep.sbatch) to DIR instead of running.", valueName: "DIR"))

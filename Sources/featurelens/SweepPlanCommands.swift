@@ -46,7 +46,8 @@ struct SweepRunOneCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The plan folder (written by `sweep … --plan DIR`).", valueName: "DIR"))
     var dir: String
 
-    @Option(name: .long, help: "The run's index (0 … N−1; $SLURM_ARRAY_TASK_ID under Slurm).")
+    // Unconditional: `--index -1` reads -1 (and gets the range error), not a missing value.
+    @Option(name: .long, parsing: .unconditional, help: "The run's index (0 … N−1; $SLURM_ARRAY_TASK_ID under Slurm).")
     var index: Int
 
     @OptionGroup var global: GlobalOptions

@@ -385,7 +385,8 @@ public struct SweepPlan: Sendable {
         }
         let manifest: SweepManifest
         do { manifest = try FeatureLensJSON.decode(SweepManifest.self, from: data, file: url.path) } catch let e as JSONFileError {
-            throw SweepError.badManifest(file: url.path, detail: e.field.map { "field \($0): \(e.message)" } ?? e.message)
+            throw SweepError.badManifest(file: url.path, detail: e.field.map { "field \($0): \(e.message)" }
+                ?? "\(e.message) (the file is damaged: restore it, or plan the sweep again into a new folder)")
         }
         guard manifest.formatVersion == 1 else {
             throw SweepError.badManifest(file: url.path, detail: "field format_version: \(manifest.formatVersion); this featurelens reads 1")
