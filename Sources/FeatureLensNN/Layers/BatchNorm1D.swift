@@ -39,21 +39,11 @@ public final class BatchNorm1D<Scalar: TensorScalar>: Layer {
     /// - Throws: `LayerError.invalidConfiguration` if F ≤ 0, ε ≤ 0 or m ∉ [0, 1].
     public init(featureCount: Int, epsilon: Scalar = 1e-5, momentum: Scalar = 0.1, affine: Bool = true) throws {
         try requirePositive(featureCount, "featureCount", in: "BatchNorm1D")
-        guard epsilon.isFinite, epsilon > 0 else {
-            throw LayerError.invalidConfiguration(layer: "BatchNorm1D", field: "epsilon", expected: "finite and > 0",
-                                                  got: "\(epsilon)")
-        }
-        guard momentum >= 0, momentum <= 1 else {
-            throw LayerError.invalidConfiguration(layer: "BatchNorm1D", field: "momentum", expected: "in [0, 1]",
-                                                  got: "\(momentum)")
-        }
+        try validateBatchNorm(layer: "BatchNorm1D", epsilon: epsilon, momentum: momentum)
         self.featureCount = featureCount
         self.epsilon = epsilon
         self.momentum = momentum
-        weight = affine ? Parameter(name: "weight", value: Tensor(repeating: 1, shape: [featureCount])) : nil
-        bias = affine ? Parameter(name: "bias", value: Tensor(zeros: [featureCount])) : nil
-        runningMean = Buffer(name: "running_mean", value: Tensor(zeros: [featureCount]))
-        runningVariance = Buffer(name: "running_var", value: Tensor(repeating: 1, shape: [featureCount]))
+        (weight, bias, runningMean, runningVariance) = batchNormState(count: featureCount, affine: affine)
     }
 
     public var parameters: [Parameter<Scalar>] { [weight, bias].compactMap { $0 } }
@@ -72,24 +62,8 @@ public final class BatchNorm1D<Scalar: TensorScalar>: Layer {
         let n = input.shape[0], f = featureCount
         precondition(!training || n >= 2,
                      "BatchNorm1D: training mode needs a batch of at least 2 (got \(n)); the unbiased variance is undefined")
-        var mean = [Scalar](repeating: 0, count: f)
-        var inverseStd = [Scalar](repeating: 0, count: f)
-        if training {
-            let moments = batchMoments(input)
-            mean = moments.mean
-            let variance = moments.variance
-            let m = momentum, unbias = Scalar(n) / Scalar(n - 1)
-            for j in 0..<f {
-                inverseStd[j] = 1 / Scalar.sqrt(variance[j] + epsilon)
-                runningMean.value.scalars[j] = (1 - m) * runningMean.value.scalars[j] + m * mean[j]
-                runningVariance.value.scalars[j] = (1 - m) * runningVariance.value.scalars[j] + m * variance[j] * unbias
-            }
-        } else {
-            for j in 0..<f {
-                mean[j] = runningMean.value.scalars[j]
-                inverseStd[j] = 1 / Scalar.sqrt(runningVariance.value.scalars[j] + epsilon)
-            }
-        }
+        let (mean, inverseStd) = batchNormStatistics(batch: training ? batchMoments(input) : nil, valuesPerFeature: n, epsilon: epsilon,
+                                                     momentum: momentum, runningMean: runningMean, runningVariance: runningVariance)
         let gamma = weight?.value.scalars ?? [Scalar](repeating: 1, count: f)
         let beta = bias?.value.scalars ?? [Scalar](repeating: 0, count: f)
         let (xhat, y) = batchNormApply(input.scalars, rows: n, columns: f, mean: mean, inverseStd: inverseStd,

@@ -46,21 +46,11 @@ public final class BatchNorm2D<Scalar: TensorScalar>: Layer {
     /// - Throws: `LayerError.invalidConfiguration` if C ≤ 0, ε ≤ 0 or m ∉ [0, 1].
     public init(channelCount: Int, epsilon: Scalar = 1e-5, momentum: Scalar = 0.1, affine: Bool = true) throws {
         try requirePositive(channelCount, "channelCount", in: "BatchNorm2D")
-        guard epsilon.isFinite, epsilon > 0 else {
-            throw LayerError.invalidConfiguration(layer: "BatchNorm2D", field: "epsilon", expected: "finite and > 0",
-                                                  got: "\(epsilon)")
-        }
-        guard momentum >= 0, momentum <= 1 else {
-            throw LayerError.invalidConfiguration(layer: "BatchNorm2D", field: "momentum", expected: "in [0, 1]",
-                                                  got: "\(momentum)")
-        }
+        try validateBatchNorm(layer: "BatchNorm2D", epsilon: epsilon, momentum: momentum)
         self.channelCount = channelCount
         self.epsilon = epsilon
         self.momentum = momentum
-        weight = affine ? Parameter(name: "weight", value: Tensor(repeating: 1, shape: [channelCount])) : nil
-        bias = affine ? Parameter(name: "bias", value: Tensor(zeros: [channelCount])) : nil
-        runningMean = Buffer(name: "running_mean", value: Tensor(zeros: [channelCount]))
-        runningVariance = Buffer(name: "running_var", value: Tensor(repeating: 1, shape: [channelCount]))
+        (weight, bias, runningMean, runningVariance) = batchNormState(count: channelCount, affine: affine)
     }
 
     public var parameters: [Parameter<Scalar>] { [weight, bias].compactMap { $0 } }
@@ -80,24 +70,8 @@ public final class BatchNorm2D<Scalar: TensorScalar>: Layer {
         let c = channelCount, m = input.shape[0] * input.shape[2] * input.shape[3]
         precondition(!training || m >= 2,
                      "BatchNorm2D: training mode needs at least 2 values per channel (N·H·W = \(m)); the unbiased variance is undefined")
-        var mean = [Scalar](repeating: 0, count: c)
-        var inverseStd = [Scalar](repeating: 0, count: c)
-        if training {
-            let moments = channelMoments(input)
-            mean = moments.mean
-            let variance = moments.variance
-            let mo = momentum, unbias = Scalar(m) / Scalar(m - 1)
-            for j in 0..<c {
-                inverseStd[j] = 1 / Scalar.sqrt(variance[j] + epsilon)
-                runningMean.value.scalars[j] = (1 - mo) * runningMean.value.scalars[j] + mo * mean[j]
-                runningVariance.value.scalars[j] = (1 - mo) * runningVariance.value.scalars[j] + mo * variance[j] * unbias
-            }
-        } else {
-            for j in 0..<c {
-                mean[j] = runningMean.value.scalars[j]
-                inverseStd[j] = 1 / Scalar.sqrt(runningVariance.value.scalars[j] + epsilon)
-            }
-        }
+        let (mean, inverseStd) = batchNormStatistics(batch: training ? channelMoments(input) : nil, valuesPerFeature: m, epsilon: epsilon,
+                                                     momentum: momentum, runningMean: runningMean, runningVariance: runningVariance)
         let gamma = weight?.value.scalars ?? [Scalar](repeating: 1, count: c)
         let beta = bias?.value.scalars ?? [Scalar](repeating: 0, count: c)
         let (xhat, y) = channelNormApply(input, mean: mean, inverseStd: inverseStd, gamma: gamma, beta: beta)
