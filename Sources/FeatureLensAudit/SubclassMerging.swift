@@ -123,7 +123,7 @@ public struct SubclassMerging: Codable, Sendable, Equatable {
         }
         // Each job reads only its own rows; results are placed by job index, so the result does
         // not depend on the thread count.
-        var results = [Result<[Int], Error>?](repeating: nil, count: jobs.count)
+        var results = [Result<(predicted: [Int], truth: [Int]), Error>?](repeating: nil, count: jobs.count)
         results.withUnsafeMutableBufferPointer { out in
             let base = out.baseAddress
             Parallel.forEachJob(jobs.count, workers: Parallel.threadCount) { j, _ in
@@ -134,8 +134,8 @@ public struct SubclassMerging: Codable, Sendable, Equatable {
                     te = te.filter { testCodes[$0] == a || testCodes[$0] == b }
                 }
                 base![j] = Result {
-                    try probe.fitPredictMany(train: train.gatherRows(tr), labelSets: [tr.map { trainCodes[$0] }],
-                                             test: test.gatherRows(te))[0].predicted
+                    (try probe.fitPredictMany(train: train.gatherRows(tr), labelSets: [tr.map { trainCodes[$0] }],
+                                              test: test.gatherRows(te))[0].predicted, te.map { testCodes[$0] })
                 }
             }
         }
@@ -147,9 +147,7 @@ public struct SubclassMerging: Codable, Sendable, Equatable {
                               testRows: [], recall: [], recallStandardError: [],
                               confusion: Array(repeating: Array(repeating: 0, count: codes.count), count: codes.count), pairs: [])
             for (j, job) in jobs.enumerated() where job.group == gi {
-                let te = job.pair.map { (a, b) in q.test.filter { testCodes[$0] == a || testCodes[$0] == b } } ?? q.test
-                let predicted = try results[j]!.get()
-                let truth = te.map { testCodes[$0] }
+                let (predicted, truth) = try results[j]!.get()
                 if let (a, b) = job.pair {
                     let s = ProbeScore(predicted: predicted, truth: truth, measure: .balanced)
                     group.pairs.append(Pair(a: name(testLabels, a), b: name(testLabels, b), accuracy: s.accuracy,
