@@ -2,6 +2,7 @@
 // experiments (C = K · B with K a fixed n×n Gram matrix and B an n×p panel, p small).
 #include "FeatureLensNarrowGEMM.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -472,4 +473,123 @@ void fl_dgemm_narrow_packed(long m, long n, long k, const double *packed, const 
 #endif
     (void)packed;
     narrow_generic(m, n, k, a, lda, b, ldb, beta, c, ldc);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fused pass of the multinomial logistic objective (fl_logistic_rows).
+
+// Loss and logit gradient of one row from its logits z[m] (before b): the same expressions, in
+// the same order, as the objective's reference implementation.
+#pragma STDC FP_CONTRACT OFF
+static inline double logistic_row(long m, double *z, const double *b, long y, double *d) {
+    if (m == 1) {
+        const double v = z[0] + b[0];
+        const double lse = v > 0 ? v + log1p(exp(-v)) : log1p(exp(v));
+        const double sig = v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v));
+        d[0] = sig - (y == 1 ? 1 : 0);
+        return lse - (y == 1 ? v : 0);
+    }
+    double mx = -INFINITY;
+    for (long k = 0; k < m; k++) { z[k] += b[k]; mx = z[k] >= mx ? z[k] : mx; }
+    double sum = 0;
+    for (long k = 0; k < m; k++) { const double e = exp(z[k] - mx); d[k] = e; sum += e; }
+    const double l = mx + log(sum) - z[y];
+    for (long k = 0; k < m; k++) d[k] /= sum;
+    d[y] -= 1;
+    return l;
+}
+
+// z[r, k] for the rows of one packed block: one FMA chain over the p features in order.
+static void logistic_logits_generic(long p, long m, const double *block, const double *w, double *z, long rows) {
+    for (long r = 0; r < rows; r++)
+        for (long k = 0; k < m; k++) {
+            double acc = 0;
+            for (long j = 0; j < p; j++) acc = fma(block[j * FL_PACK_ROWS + r], w[j * m + k], acc);
+            z[r * m + k] = acc;
+        }
+}
+
+// acc[j, :] += X[i, j] · d[i, :] for the rows i of a block in [i0, i1) (block-local), FMA chains.
+static void logistic_accumulate_generic(long p, long mp, const double *block, const double *d, long i0, long i1,
+                                        double *acc) {
+    for (long j = 0; j < p; j++) {
+        double *aj = acc + j * mp;
+        const double *xj = block + j * FL_PACK_ROWS;
+        for (long i = i0; i < i1; i++)
+            for (long k = 0; k < mp; k++) aj[k] = fma(xj[i], d[i * mp + k], aj[k]);
+    }
+}
+
+#ifdef FL_NARROW_X86
+__attribute__((target("avx2,fma"))) static void logistic_logits_avx2(long p, long m, const double *block,
+                                                                   const double *w, double *z, long rows) {
+    long j = 0;
+    for (; j + 3 <= m; j += 3) pblock_3(p, block, w + j, m, 0, z + j, m, rows);
+    switch (m - j) {
+    case 2: pblock_2(p, block, w + j, m, 0, z + j, m, rows); break;
+    case 1: pblock_1(p, block, w + j, m, 0, z + j, m, rows); break;
+    default: break;
+    }
+}
+
+#define FL_LOGISTIC_ACC(NV)                                                                       \
+__attribute__((target("avx2,fma"))) static void logistic_accumulate_avx2_##NV(                    \
+    long p, const double *block, const double *d, long i0, long i1, double *acc) {                \
+    for (long j = 0; j < p; j++) {                                                                \
+        double *aj = acc + j * 4 * NV;                                                            \
+        const double *xj = block + j * FL_PACK_ROWS;                                              \
+        __m256d a[NV];                                                                            \
+        for (int v = 0; v < NV; v++) a[v] = _mm256_loadu_pd(aj + 4 * v);                          \
+        for (long i = i0; i < i1; i++) {                                                          \
+            const __m256d x = _mm256_broadcast_sd(xj + i);                                        \
+            for (int v = 0; v < NV; v++)                                                          \
+                a[v] = _mm256_fmadd_pd(x, _mm256_loadu_pd(d + i * 4 * NV + 4 * v), a[v]);         \
+        }                                                                                         \
+        for (int v = 0; v < NV; v++) _mm256_storeu_pd(aj + 4 * v, a[v]);                          \
+    }                                                                                             \
+}
+FL_LOGISTIC_ACC(1)
+FL_LOGISTIC_ACC(2)
+FL_LOGISTIC_ACC(3)
+#endif
+
+void fl_logistic_rows(long r0, long r1, long p, long m, const double *packed, const double *w,
+                      const double *b, const long *y, double *dz, long mp, double *loss, double *acc) {
+    for (long e = 0; e < p * mp; e++) acc[e] = 0;
+    if (r1 <= r0) return;
+#ifdef FL_NARROW_X86
+    const int avx2 = narrow_has_avx2();
+#else
+    const int avx2 = 0;
+#endif
+    double z[FL_PACK_ROWS * 64];
+    double *zs = m <= 64 ? z : malloc(sizeof(double) * FL_PACK_ROWS * m);
+    for (long b0 = r0 / FL_PACK_ROWS * FL_PACK_ROWS; b0 < r1; b0 += FL_PACK_ROWS) {
+        const double *block = packed + (b0 / FL_PACK_ROWS) * FL_PACK_ROWS * p;
+        const long i0 = r0 > b0 ? r0 - b0 : 0;
+        const long i1 = r1 - b0 < FL_PACK_ROWS ? r1 - b0 : FL_PACK_ROWS;
+#ifdef FL_NARROW_X86
+        if (avx2) logistic_logits_avx2(p, m, block, w, zs, i1);
+        else
+#endif
+            logistic_logits_generic(p, m, block, w, zs, i1);
+        for (long i = i0; i < i1; i++) {
+            double *d = dz + (b0 + i) * mp;
+            loss[b0 + i] = logistic_row(m, zs + i * m, b, y[b0 + i], d);
+            for (long k = m; k < mp; k++) d[k] = 0;
+        }
+        const double *dblock = dz + b0 * mp;
+#ifdef FL_NARROW_X86
+        if (avx2 && mp <= 12) {
+            switch (mp / 4) {
+            case 1: logistic_accumulate_avx2_1(p, block, dblock, i0, i1, acc); break;
+            case 2: logistic_accumulate_avx2_2(p, block, dblock, i0, i1, acc); break;
+            default: logistic_accumulate_avx2_3(p, block, dblock, i0, i1, acc); break;
+            }
+            continue;
+        }
+#endif
+        logistic_accumulate_generic(p, mp, block, dblock, i0, i1, acc);
+    }
+    if (zs != z) free(zs);
 }

@@ -284,10 +284,9 @@ public struct LogisticProbe: Probe {
 
 /// The data of one logistic fit, prepared once for every C and every evaluation of the
 /// objective: the sorted classes and class indices, the standardization, and the standardized
-/// features X `[n, p]` packed for the two narrow products of the objective, X·W (`[n, m]`) and
-/// Xᵀ·dZ (`[p, m]`), m = K (or 1 for two classes). Xᵀ is packed in panels of `panelRows` rows
-/// of X, so each panel of the long reduction stays in cache while it is read once per column
-/// block of dZ.
+/// features X `[n, p]` packed in blocks of rows, which one pass of `logisticDataTerm` reads
+/// once per evaluation for both products of the objective, X·W (`[n, m]`) and Xᵀ·dZ
+/// (`[p, m]`), m = K (or 1 for two classes).
 struct LogisticProblem {
     /// Sorted class labels `[K]` and each row's index into them `[n]`.
     let classes: [Int], y: [Int]
@@ -295,9 +294,7 @@ struct LogisticProblem {
     let mean: [Double], scale: [Double]
     /// Standardized features X `[n, p]`, packed.
     let x: PackedNarrowOperand
-    /// Xᵀ in panels: panel q is Xᵀ[:, q·panelRows ..< (q + 1)·panelRows] `[p, ≤ panelRows]`, packed.
-    let xTPanels: [PackedNarrowOperand]
-    /// Rows of X per panel of Xᵀ.
+    /// Rows per panel of the gradient's reduction Xᵀ·dZ (`logisticDataTerm`).
     static let panelRows = 512
 
     var rows: Int { x.matrix.shape[0] }
@@ -311,13 +308,6 @@ struct LogisticProblem {
         scale = squaredDeviationSums(train, from: mean).map { v in let s = (v / Double(n)).squareRoot(); return s > 0 ? s : 1 }
         let xs = LogisticProbe.standardize(train, mean: mean, scale: scale)
         x = PackedNarrowOperand(xs)
-        xTPanels = Self.panels(xs)
-    }
-
-    static func panels(_ x: Tensor<Double>) -> [PackedNarrowOperand] {
-        stride(from: 0, to: x.shape[0], by: panelRows).map { r0 in
-            PackedNarrowOperand(x.rows(r0..<min(x.shape[0], r0 + panelRows)).transposed())
-        }
     }
 
     /// Already standardized features `x` `[n, p]` with class indices `y` in 0..<`classes`.
@@ -327,15 +317,15 @@ struct LogisticProblem {
         mean = [Double](repeating: 0, count: x.shape[1])
         scale = [Double](repeating: 1, count: x.shape[1])
         self.x = PackedNarrowOperand(x)
-        xTPanels = Self.panels(x)
     }
 }
 
 /// The logistic objective (1/n)·[Σ_i CE_i + 1/(2C)‖W‖²] and its gradient, on the standardized
 /// features X `[n, p]` of `problem`, class indices y in 0..<K, parameters θ = (W `[p, m]`
-/// row-major, b `[m]`). The two products (Z = X·W, ∂W = Xᵀ·dZ, the latter accumulated panel by
-/// panel of rows) are narrow GEMMs on the packed X and Xᵀ; every sum is in a fixed order, so
-/// the value does not depend on the thread count.
+/// row-major, b `[m]`). Both products (Z = X·W, ∂W = Xᵀ·dZ, the latter accumulated panel by
+/// panel of rows) come from one pass over the packed X (`logisticDataTerm`), block of rows by
+/// block of rows while it is in cache; every sum is in a fixed order, so the value does not
+/// depend on the thread count.
 struct LogisticObjective {
     let problem: LogisticProblem
     let c: Double
@@ -353,51 +343,20 @@ struct LogisticObjective {
     }
 
     func valueAndGradient(_ theta: [Double]) -> (Double, [Double]) {
-        let n = problem.rows, p = problem.width, y = problem.y
+        let n = problem.rows, p = problem.width
         let m = problem.classes.count == 2 ? 1 : problem.classes.count
-        let w = Tensor<Double>(shape: [p, m], scalars: Array(theta[0..<(p * m)]))
-        var z = Tensor<Double>(zeros: [n, m])
-        narrowGEMM(problem.x, w, into: &z, threads: threads)   // [n, m], without b
-        var dz = Tensor<Double>(zeros: [n, m])
+        let w = Array(theta[0..<(p * m)])
+        let term = logisticDataTerm(problem.x, weights: w, intercept: Array(theta[(p * m)...]), classes: m,
+                                    labels: problem.y, panelRows: LogisticProblem.panelRows, threads: threads)
         var loss = 0.0
+        for v in term.loss { loss += v }
         var gb = [Double](repeating: 0, count: m)
-        theta.withUnsafeBufferPointer { th in
-            let b = th.baseAddress! + p * m
-            z.scalars.withUnsafeMutableBufferPointer { zs in
-                dz.scalars.withUnsafeMutableBufferPointer { ds in
-                    for i in 0..<n {
-                        let zi = zs.baseAddress! + i * m, di = ds.baseAddress! + i * m
-                        if m == 1 {
-                            let v = zi[0] + b[0]
-                            // CE = log(1 + e^z) − z·[y = 1], stable.
-                            let lse = v > 0 ? v + Foundation.log1p(Foundation.exp(-v)) : Foundation.log1p(Foundation.exp(v))
-                            loss += lse - (y[i] == 1 ? v : 0)
-                            let sig = v >= 0 ? 1 / (1 + Foundation.exp(-v)) : Foundation.exp(v) / (1 + Foundation.exp(v))
-                            di[0] = sig - (y[i] == 1 ? 1 : 0)
-                        } else {
-                            var mx = -Double.infinity
-                            for k in 0..<m { zi[k] += b[k]; mx = max(mx, zi[k]) }
-                            var sum = 0.0
-                            for k in 0..<m { let e = Foundation.exp(zi[k] - mx); di[k] = e; sum += e }
-                            loss += mx + Foundation.log(sum) - zi[y[i]]
-                            for k in 0..<m { di[k] /= sum }
-                            di[y[i]] -= 1
-                        }
-                        for k in 0..<m { gb[k] += di[k] }
-                    }
-                }
-            }
-        }
+        for i in 0..<n { for k in 0..<m { gb[k] += term.dz[i * term.dzStride + k] } }
         var wsq = 0.0
-        for v in w.scalars { wsq += v * v }
+        for v in w { wsq += v * v }
         let value = (loss + wsq / (2 * c)) / Double(n)
-        var gw = Tensor<Double>(zeros: [p, m])  // Σ over panels of Xᵀ[:, panel]·dZ[panel, :]
-        for (q, panel) in problem.xTPanels.enumerated() {
-            let r0 = q * LogisticProblem.panelRows
-            narrowGEMM(panel, dz.rows(r0..<(r0 + panel.matrix.shape[1])), beta: q == 0 ? 0 : 1, into: &gw, threads: threads)
-        }
         var grad = [Double](repeating: 0, count: p * m + m)
-        for j in 0..<(p * m) { grad[j] = (gw.scalars[j] + w.scalars[j] / c) / Double(n) }
+        for j in 0..<(p * m) { grad[j] = (term.gradient[j] + w[j] / c) / Double(n) }
         for k in 0..<m { grad[p * m + k] = gb[k] / Double(n) }
         return (value, grad)
     }

@@ -119,3 +119,60 @@ public func narrowGEMM(_ a: PackedNarrowOperand, _ b: Tensor<Double>, beta: Doub
 
 /// Name of the kernel `narrowGEMM` uses on this CPU (`avx512f`, `avx2+fma` or `generic`).
 public var narrowGEMMKernelName: String { String(cString: fl_dgemm_narrow_kernel()) }
+
+/// The data term of the multinomial logistic objective in one pass over the features: the
+/// per-row cross-entropy, its logit gradient dZ and Xᵀ·dZ, for standardized features X
+/// `[n, p]` (packed), weights W `[p, m]` (row-major) and intercepts b `[m]` (m = 1: the
+/// binary model with the sigmoid and labels in {0, 1}; m ≥ 2: the softmax over m classes,
+/// labels in 0..<m).
+///
+/// The rows are cut into panels of `panelRows`; each panel's Xᵀ·dZ is one FMA chain per
+/// element over its rows in order, and the panels are added in order (the first copied), so
+/// the result does not depend on `threads` (panels run on up to `threads` threads).
+/// - Returns: `loss` `[n]` (CE of each row), `dz` `[n, dzStride]` (columns m..<dzStride zero),
+///   and `gradient` = Xᵀ·dZ `[p, m]` row-major.
+/// - Precondition: `weights.count == p·m`, `intercept.count == m`, `labels.count == n`,
+///   `panelRows > 0`.
+public func logisticDataTerm(_ x: PackedNarrowOperand, weights: [Double], intercept: [Double], classes m: Int,
+                             labels: [Int], panelRows: Int, threads: Int)
+    -> (loss: [Double], dz: [Double], dzStride: Int, gradient: [Double]) {
+    let n = x.matrix.shape[0], p = x.matrix.shape[1]
+    precondition(m >= 1 && weights.count == p * m && intercept.count == m && labels.count == n && panelRows > 0,
+                 "logisticDataTerm: W \(weights.count) for [\(p), \(m)], b \(intercept.count), labels \(labels.count) for \(n) rows")
+    let mp = (m + 3) / 4 * 4
+    let panels = (n + panelRows - 1) / panelRows
+    var loss = [Double](repeating: 0, count: n)
+    var dz = [Double](repeating: 0, count: n * mp)
+    var partial = [Double](repeating: 0, count: max(1, panels) * p * mp)
+    x.packed.withUnsafeBufferPointer { pk in
+        weights.withUnsafeBufferPointer { wp in
+            intercept.withUnsafeBufferPointer { bp in
+                labels.withUnsafeBufferPointer { yp in
+                    loss.withUnsafeMutableBufferPointer { lp in
+                        dz.withUnsafeMutableBufferPointer { dp in
+                            partial.withUnsafeMutableBufferPointer { ap in
+                                let (pk, wp, bp, yp) = (pk.baseAddress!, wp.baseAddress, bp.baseAddress!, yp.baseAddress)
+                                let (lp, dp, ap) = (lp.baseAddress, dp.baseAddress, ap.baseAddress!)
+                                Parallel.forEachJob(panels, workers: threads) { q, _ in
+                                    fl_logistic_rows(q * panelRows, min(n, (q + 1) * panelRows), p, m, pk, wp, bp, yp,
+                                                     dp, mp, lp, ap + q * p * mp)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    var gradient = [Double](repeating: 0, count: p * m)
+    for q in 0..<panels {
+        let base = q * p * mp
+        for j in 0..<p {
+            for k in 0..<m {
+                let v = partial[base + j * mp + k]
+                gradient[j * m + k] = q == 0 ? v : gradient[j * m + k] + v
+            }
+        }
+    }
+    return (loss, dz, mp, gradient)
+}

@@ -35,6 +35,20 @@ void fl_dgemm_narrow_packed(long m, long n, long k, const double *packed, const 
 /// Zᵀ·Z, so the result is bit-identical to it), mirrored to the lower one. Streams Z once.
 void fl_dgram_columns(long rows, long p, const double *z, long ldz, double *out);
 
+/// Rows [r0, r1) of the multinomial logistic objective, one pass over the features: for each
+/// 12-row block of the standardized features X (`packed`: X[n, p] packed by
+/// fl_dgemm_narrow_pack), the logits z = X·W + b (W[p, m] row-major, b[m]), the per-row
+/// cross-entropy `loss[i]` and its logit gradient `dz[i, 0..<m]` (row stride `mp`, mp ≥ m a
+/// multiple of 4; columns m..<mp set to 0), then acc[p, mp] = Σ_{i in [r0, r1)} X[i, :]ᵀ·dz[i, :],
+/// each element one FMA chain over the rows in order starting from 0 (overwrites acc).
+/// m = 1 is the binary model (sigmoid; y in {0, 1}), m ≥ 2 the softmax over m classes (y in
+/// 0..<m). Every z, loss and dz is bit-identical to fl_dgemm_narrow (X·W) followed by the
+/// same scalar expressions in the same order, and acc to fl_dgemm_narrow (Xᵀ·dZ) over the rows
+/// [r0, r1), so splitting the rows into ranges at fixed boundaries gives results independent
+/// of the thread count.
+void fl_logistic_rows(long r0, long r1, long p, long m, const double *packed, const double *w,
+                      const double *b, const long *y, double *dz, long mp, double *loss, double *acc);
+
 /// Name of the kernel fl_dgemm_narrow uses on this CPU ("avx512f", "avx2+fma" or "generic").
 const char *fl_dgemm_narrow_kernel(void);
 
