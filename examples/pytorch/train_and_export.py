@@ -14,7 +14,7 @@ view per image, temperature 0.1) on `coarse` only, the class-collapse setting of
 Checkpoints: step 0 (untrained: the audit's baseline), step 50 and the last step, each the
 embedding of the same held-out rows (2000 test images, in file order). Prints the
 `featurelens audit` command that reads them. Needs NumPy and PyTorch (CPU is enough;
-about 10 s on one core).
+about 15 s of CPU time).
 """
 import argparse
 import gzip
