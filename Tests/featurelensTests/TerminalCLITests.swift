@@ -16,13 +16,13 @@ enum PseudoTerminal {
     }()
 
     /// Runs the built featurelens with `args` on a pseudo-terminal (stdout and stderr both on
-    /// it, 160 columns); returns the exit code and the bytes the terminal received.
-    static func run(_ args: [String]) throws -> (Int32, String) {
+    /// it, `columns` wide); returns the exit code and the bytes the terminal received.
+    static func run(_ args: [String], columns: Int = 160) throws -> (Int32, String) {
         let exe = productsDirectory.appendingPathComponent("featurelens").path
         let quoted = ([exe] + args).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: script!)
-        p.arguments = ["-q", "-e", "-c", "stty cols 160 2>/dev/null; exec " + quoted, "/dev/null"]
+        p.arguments = ["-q", "-e", "-c", "stty cols \(columns) 2>/dev/null; exec " + quoted, "/dev/null"]
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out
@@ -69,6 +69,22 @@ struct TerminalCLITests {
         for (i, line) in lines.enumerated() where line.contains(Self.record) && i + 1 < lines.count {
             #expect(lines[i + 1].hasPrefix("\rclass-collapse: "), "\(lines[i + 1].debugDescription)")
         }
+    }
+
+    /// On a narrow terminal the progress line is cut to the width less one column (it would
+    /// otherwise wrap and leave a row behind at every redraw).
+    @Test func progressLineFitsANarrowTerminal() throws {
+        let dir = try tempFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (code, bytes) = try PseudoTerminal.run(Self.tinyRun(dir.appendingPathComponent("run")), columns: 40)
+        #expect(code == 0, "\(bytes)")
+        // Each draw is `\r TEXT ESC[K`; a clear is `\r ESC[K` (empty text).
+        let draws = bytes.components(separatedBy: "\r").compactMap { part -> String? in
+            guard let end = part.range(of: "\u{1B}[K") else { return nil }
+            return String(part[..<end.lowerBound])
+        }.filter { !$0.isEmpty }
+        #expect(draws.contains { $0.hasPrefix("class-collapse: ") && $0.hasSuffix("…") }, "\(draws)")
+        #expect(draws.allSatisfy { $0.count <= 39 }, "\(draws.filter { $0.count > 39 })")
     }
 
     /// With --verbose, the same records are full swift-log lines, still on a cleared line.
