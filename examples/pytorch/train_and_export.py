@@ -29,7 +29,8 @@ from featurelens_export import EmbeddingExporter  # noqa: E402
 
 FASHION = "/usr/share/datasets/fashion-mnist"
 FINE_NAMES = ["tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"]
-COARSE_OF_FINE = ["tops", "bottoms", "tops", "tops", "tops", "footwear", "tops", "footwear", "bags", "footwear"]
+# The coarse groups of the fashion presets: tops {0, 2, 4, 6}, bottoms {1, 3}, footwear {5, 7, 9}, bags {8}.
+COARSE_OF_FINE = ["tops", "bottoms", "tops", "bottoms", "tops", "footwear", "tops", "footwear", "bags", "footwear"]
 
 
 def read_idx(path):
