@@ -118,7 +118,7 @@ struct AuditCommand: ParsableCommand {
         }
         // Conversions of the inputs (float16 or Fortran-order NPY, a pandas index column), once per file.
         let reports = try request.runAll(note: { message in
-            if !global.quiet { FileHandle.standardError.write(Data("note: \(message)\n".utf8)) }
+            if !global.quiet { writeError("note: \(message)\n") }
         })
         if json {
             if reports.count == 1 {

@@ -83,14 +83,14 @@ struct BenchGEMMCommand: ParsableCommand {
         for size in sizes {
             for t in threadCounts {
                 if progress {
-                    FileHandle.standardError.write(Data("\r  timing \(size)³ on \(t) thread(s)…   ".utf8))
+                    TerminalStatusLine.standardError.show("  timing \(size)³ on \(t) thread(s)…")
                 }
                 results.append(double
                     ? timeGEMM(Double.self, size: size, threads: t, kernel: kernel, repeats: repeats)
                     : timeGEMM(Float.self, size: size, threads: t, kernel: kernel, repeats: repeats))
             }
         }
-        if progress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if progress { TerminalStatusLine.standardError.clear() }
 
         var torch: [GEMMBenchResult] = []
         if let python {

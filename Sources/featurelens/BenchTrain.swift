@@ -175,12 +175,13 @@ enum BenchScripts {
     }
 
     static func warn(_ message: String) {
-        FileHandle.standardError.write(Data("featurelens bench: \(message)\n".utf8))
+        writeError("featurelens bench: \(message)\n")
     }
 
-    /// One-line status on a terminal's standard error (nil clears it).
+    /// One-line status on a terminal's standard error (nil clears it), under the same lock as
+    /// the log lines (`TerminalStatusLine`).
     static func status(_ message: String?) {
-        FileHandle.standardError.write(Data(("\r\u{1B}[K" + (message ?? "")).utf8))
+        if let message { TerminalStatusLine.standardError.show(message) } else { TerminalStatusLine.standardError.clear() }
     }
 }
 

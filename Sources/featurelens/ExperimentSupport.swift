@@ -92,7 +92,7 @@ enum Interruption {
     static func exitIfInterrupted(_ folder: URL, howToContinue: String? = nil) throws {
         if let s = signal {
             let hint = howToContinue ?? "continue by running the same command with --resume \(folder.path)"
-            FileHandle.standardError.write(Data("interrupted by \(s): the partial report is in \(folder.path); \(hint)\n".utf8))
+            writeError("interrupted by \(s): the partial report is in \(folder.path); \(hint)\n")
             throw ExitCode(s.exitCode)
         }
     }

@@ -20,11 +20,12 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
-    /// Applies the thread count and bootstraps logging (stderr). Call once per process.
+    /// Applies the thread count and bootstraps logging (stderr, above the progress line;
+    /// short lines on a terminal unless `--verbose`, `LogLineFormat`). Call once per process.
     func apply() -> Logger {
         if let t = threads { Parallel.threadCount = t }
         let level: Logger.Level = verbose ? .debug : (quiet ? .warning : .info)
-        LoggingBootstrap.once(level: level)
+        LoggingBootstrap.once(level: level, verbose: verbose)
         var logger = Logger(label: "featurelens")
         logger.logLevel = level
         return logger
@@ -33,19 +34,18 @@ struct GlobalOptions: ParsableArguments {
 
 enum LoggingBootstrap {
     nonisolated(unsafe) private static var done = false
-    static func once(level: Logger.Level) {
+    static func once(level: Logger.Level, verbose: Bool) {
         guard !done else { return }
         done = true
+        let line = TerminalStatusLine.standardError
+        let format = LogLineFormat.choose(isTerminal: line.isTerminal, verbose: verbose)
         LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler(label: label, stream: StatusLineStream())
-            h.logLevel = level
-            return h
+            TerminalLogging.handler(label: label, level: level, format: format, statusLine: line)
         }
     }
 }
 
-/// Standard error for log records, written above the progress line (`TerminalStatusLine`) so
-/// the two do not run into each other.
-struct StatusLineStream: TextOutputStream, Sendable {
-    func write(_ string: String) { TerminalStatusLine.standardError.write(string) }
+/// Writes `text` (whole lines) to standard error above the progress line, under its lock.
+func writeError(_ text: String) {
+    TerminalStatusLine.standardError.write(text)
 }

@@ -81,7 +81,7 @@ struct RunCommand: ParsableCommand {
             let experiment = try resolveExperiment(preset).applying(set: sets, grid: axes)
             try experiment.validate()
             if !global.quiet, let note = auditStepsNote(experiment, set: sets, grid: axes) {
-                FileHandle.standardError.write(Data("note: \(note)\n".utf8))
+                writeError("note: \(note)\n")
             }
             let defaultEvery = experiment.kind == .synthetic ? CheckpointPolicy.defaultSyntheticEvery : CheckpointPolicy.defaultImageEvery
             let (folder, policy) = try folderAndCheckpoints(defaultName: experiment.name, defaultEvery: defaultEvery)
@@ -103,8 +103,8 @@ struct RunCommand: ParsableCommand {
         try Interruption.exitIfInterrupted(folder)
         let diverged = runs.compactMap { r in r.divergence.map { "\(ReportCharts.title(r)): \($0)" } }
         if !diverged.isEmpty {
-            for d in diverged { FileHandle.standardError.write(Data("error: \(d)\n".utf8)) }
-            FileHandle.standardError.write(Data("The audits before the divergence are in \(folder.path)/report.json.\n".utf8))
+            for d in diverged { writeError("error: \(d)\n") }
+            writeError("The audits before the divergence are in \(folder.path)/report.json.\n")
             throw ExitCode(3)
         }
     }

@@ -123,7 +123,7 @@ struct SweepCommand: ParsableCommand {
             let base = try resolveExperiment(preset).applying(set: sets, grid: axes)
             try base.validate()
             if !global.quiet, let note = auditStepsNote(base, set: sets, grid: axes) {
-                FileHandle.standardError.write(Data("note: \(note)\n".utf8))
+                writeError("note: \(note)\n")
             }
             let runs = try SweepRun.all(of: base, seeds: seedList)
             if let plan {

@@ -57,7 +57,7 @@ struct SweepRunOneCommand: ParsableCommand {
         do {
             let plan = try loadPlan(dir)
             if plan.manifest.featurelensVersion != FeatureLensInfo.version && !global.quiet {
-                FileHandle.standardError.write(Data("note: the plan was made by featurelens \(plan.manifest.featurelensVersion); this is \(FeatureLensInfo.version)\n".utf8))
+                writeError("note: the plan was made by featurelens \(plan.manifest.featurelensVersion); this is \(FeatureLensInfo.version)\n")
             }
             let outcome: RunOneOutcome
             do {
@@ -66,7 +66,7 @@ struct SweepRunOneCommand: ParsableCommand {
                 }
             } catch let e as SweepError {
                 if case .runHeld = e {
-                    FileHandle.standardError.write(Data("error: \(e)\n".utf8))
+                    writeError("error: \(e)\n")
                     throw ExitCode(exitCodeRunHeld)
                 }
                 throw e
@@ -80,7 +80,7 @@ struct SweepRunOneCommand: ParsableCommand {
             case .interrupted:
                 try Interruption.exitIfInterrupted(folder, howToContinue: "run the same index again (it continues from its checkpoint)")
             case let .diverged(message):
-                FileHandle.standardError.write(Data("error: run \(index) diverged: \(message); its report is in \(folder.path)\n".utf8))
+                writeError("error: run \(index) diverged: \(message); its report is in \(folder.path)\n")
                 throw ExitCode(3)
             }
         } catch {
@@ -180,9 +180,9 @@ struct SweepCollectCommand: ParsableCommand {
                 }
             }
             if !collection.unfinished.isEmpty {
-                FileHandle.standardError.write(Data("\(collection.unfinished.count) run(s) not finished, left out of the summary:\n".utf8))
+                writeError("\(collection.unfinished.count) run(s) not finished, left out of the summary:\n")
                 for s in collection.unfinished {
-                    FileHandle.standardError.write(Data("  \(s.index)\t\(s.state.rawValue)\t\(s.folder)\(s.detail.isEmpty ? "" : "\t\(s.detail)")\n".utf8))
+                    writeError("  \(s.index)\t\(s.state.rawValue)\t\(s.folder)\(s.detail.isEmpty ? "" : "\t\(s.detail)")\n")
                 }
                 throw ExitCode(exitCodeSweepIncomplete)
             }

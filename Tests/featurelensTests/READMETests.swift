@@ -2,8 +2,9 @@
 //
 // What is covered (the README's Development section says the same):
 // * Every fenced block of README.md is classified by its info string: `sh` blocks are run,
-//   whatever heading they sit under; `swift` blocks (the library API) and blocks without a
-//   language (sample output) are not run. Any other info string fails
+//   whatever heading they sit under; `swift` blocks (the library API), `python` blocks (the
+//   export helper's calls; PyTorchExportTests runs the helper and the `featurelens audit`
+//   command of the block after them) and blocks without a language (sample output) are not run. Any other info string fails
 //   `everyBlockIsRunOrSkippedWithAReason`: a new kind of block must be classified here first.
 // * An `sh` block is read line by line: blank lines and `#` comment lines are dropped, a line
 //   ending in `\` continues on the next, a `#` that starts a word begins a trailing comment,
@@ -495,6 +496,7 @@ struct READMETests {
     @Test func everyBlockIsRunOrSkippedWithAReason() throws {
         let blocks = READMEParser.blocks(try READMERun.readme())
         let notRun = ["swift": "Swift API example (library code, not a shell command)",
+                      "python": "Python calling the export helper (PyTorchExportTests runs the helper and the audit command shown after it)",
                       "": "sample output"]
         var pathExported = false
         var lastBuild: String?

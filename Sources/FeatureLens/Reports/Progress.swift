@@ -151,32 +151,43 @@ public struct RunProgress: Sendable, Equatable {
 }
 
 /// The one status line at the bottom of standard error on a terminal, and the lines written
-/// above it: `write` clears the status line, writes the text and draws the status line again,
-/// so log lines and progress do not run into each other. Off a terminal, `show` does nothing
-/// and `write` writes the text as is.
+/// above it: `write` clears the status line (`\r` then erase-to-end-of-line, `ESC [ K`), writes
+/// the text and draws the status line again, so log lines and progress do not run into each
+/// other. Every write goes through one lock, so a log record from one thread and a redraw from
+/// another never interleave. The status line is cut to the terminal's width less one column
+/// (ending in `…`): a line that wrapped would leave its first rows behind when `\r` returns to
+/// the start of the last one. Off a terminal, `show` does nothing and `write` writes the text
+/// as is.
 public final class TerminalStatusLine: @unchecked Sendable {
-    /// The process's status line on standard error (active when standard error is a terminal).
+    /// The process's status line on standard error (active when standard error is a terminal;
+    /// width from the terminal, read at each draw so a resized window is followed).
     public static let standardError = TerminalStatusLine(
-        isTerminal: isatty(STDERR_FILENO) != 0, output: { FileHandle.standardError.write(Data($0.utf8)) })
+        isTerminal: isatty(STDERR_FILENO) != 0, output: { FileHandle.standardError.write(Data($0.utf8)) },
+        columns: { terminalColumns(STDERR_FILENO) })
 
     /// Whether the status line is drawn.
     public let isTerminal: Bool
     private let output: @Sendable (String) -> Void
+    private let columns: @Sendable () -> Int?
     private var status: String?
     private let lock = NSLock()
 
-    /// - Parameters: `isTerminal`: whether to draw the status line; `output`: where text goes.
-    public init(isTerminal: Bool, output: @escaping @Sendable (String) -> Void) {
+    /// - Parameters: `isTerminal`: whether to draw the status line; `output`: where text goes;
+    ///   `columns`: the terminal's width in columns (nil: unknown, the line is not cut).
+    public init(isTerminal: Bool, output: @escaping @Sendable (String) -> Void,
+                columns: @escaping @Sendable () -> Int? = { nil }) {
         self.isTerminal = isTerminal
         self.output = output
+        self.columns = columns
     }
 
-    /// Draws `text` as the status line (replacing the previous one).
+    /// Draws `text` as the status line (replacing the previous one), cut to the width.
     public func show(_ text: String) {
         guard isTerminal else { return }
         lock.lock(); defer { lock.unlock() }
-        status = text
-        output("\r" + text + "\u{1B}[K")
+        let fitted = Self.fit(text, columns: columns())
+        status = fitted
+        output("\r" + fitted + "\u{1B}[K")
     }
 
     /// Clears the status line.
@@ -192,6 +203,26 @@ public final class TerminalStatusLine: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         guard isTerminal, let s = status else { output(text); return }
         output("\r\u{1B}[K" + text + "\r" + s + "\u{1B}[K")
+    }
+
+    /// `text` cut to `columns - 1` characters, the last one `…`, when longer (one character per
+    /// column: the status lines are ASCII but for `…`); as is when `columns` is nil or below 2.
+    static func fit(_ text: String, columns: Int?) -> String {
+        guard let c = columns, c >= 2, text.count > c - 1 else { return text }
+        return String(text.prefix(c - 2)) + "…"
+    }
+
+    /// The width of the terminal on `fd` (`TIOCGWINSZ`), else `COLUMNS` from the environment,
+    /// else nil.
+    static func terminalColumns(_ fd: Int32) -> Int? {
+        var size = winsize()
+        #if os(Linux)
+        let request = UInt(TIOCGWINSZ)
+        #else
+        let request = TIOCGWINSZ
+        #endif
+        if ioctl(fd, request, &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
+        return ProcessInfo.processInfo.environment["COLUMNS"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil }
     }
 }
 
