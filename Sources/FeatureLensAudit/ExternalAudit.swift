@@ -12,6 +12,12 @@ import Foundation
 /// whole matrix with a split; the train file followed by the test file with test files).
 /// The last checkpoint also measures which subclasses merged (`SubclassMerging`) for every
 /// label read within groups.
+///
+/// Size: the NPY files are memory-mapped (`NPYMatrixFile`) and only the rows used are
+/// converted to Double. When the training side has more than `maxFitRows` rows, the probes are
+/// fit on a seeded random subsample of that many (drawn once from `SeededGenerator(seed: seed ^
+/// 0x5AB5)`, the same rows for every checkpoint); likewise the test side is scored on
+/// `maxScoreRows` of its rows. The report's `rows` says how many were fitted and scored.
 public struct ExternalAudit: Codable, Sendable, Equatable {
     /// Train (or whole, with `split`) embedding files `[n, p]`, one per checkpoint, in order.
     public var embeddings: [String]
@@ -37,11 +43,25 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
     public var probes: [ProbeKind]
     /// The rows of the representation metrics (default: the test rows).
     public var metricsOn: MetricsRows
+    /// At most this many training rows are fitted (a seeded subsample beyond it); 0: all.
+    public var maxFitRows: Int
+    /// At most this many test rows are scored (a seeded subsample beyond it); 0: all.
+    public var maxScoreRows: Int
+
+    /// Default cap on fitted rows: 50 000 (the probes' cost grows with it; the accuracy of a
+    /// linear probe on a few hundred dimensions changes little beyond it).
+    public static let defaultMaxFitRows = 50_000
+    /// Default cap on scored rows: 50 000 (a balanced accuracy's standard error is then at
+    /// most about 0.0022 per class-balanced 50 000 rows).
+    public static let defaultMaxScoreRows = 50_000
 
     /// Creates the request.
     public init(embeddings: [String], testEmbeddings: [String] = [], labels: String, testLabels: String? = nil,
                 split: Double = 0.8, seed: UInt64 = 0, columns: [String] = [], steps: [Int] = [],
-                audit: AuditConfiguration = .init(), probes: [ProbeKind] = [], metricsOn: MetricsRows = .test) {
+                audit: AuditConfiguration = .init(), probes: [ProbeKind] = [], metricsOn: MetricsRows = .test,
+                maxFitRows: Int = ExternalAudit.defaultMaxFitRows, maxScoreRows: Int = ExternalAudit.defaultMaxScoreRows) {
+        self.maxFitRows = maxFitRows
+        self.maxScoreRows = maxScoreRows
         self.probes = probes
         self.metricsOn = metricsOn
         self.embeddings = embeddings
@@ -58,6 +78,7 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case embeddings, testEmbeddings = "test_embeddings", labels, testLabels = "test_labels", split, seed
         case columns, steps, audit, probes, metricsOn = "metrics_on"
+        case maxFitRows = "max_fit_rows", maxScoreRows = "max_score_rows"
     }
 
     /// Decodes a request; a missing `metrics_on` (configs written before it existed) is `test`.
@@ -75,6 +96,8 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
         audit = try c.decode(AuditConfiguration.self, forKey: .audit)
         probes = try c.decode([ProbeKind].self, forKey: .probes)
         metricsOn = try c.decodeIfPresent(MetricsRows.self, forKey: .metricsOn) ?? .test
+        maxFitRows = try c.decodeIfPresent(Int.self, forKey: .maxFitRows) ?? Self.defaultMaxFitRows
+        maxScoreRows = try c.decodeIfPresent(Int.self, forKey: .maxScoreRows) ?? Self.defaultMaxScoreRows
     }
 
     /// Parses `--within` values of the form `subclass:class`.
@@ -149,9 +172,12 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
             }
         }
 
+        guard maxFitRows >= 0, maxScoreRows >= 0 else {
+            throw AuditError.badSplit("max_fit_rows and max_score_rows must be ≥ 0 (0: all rows), got \(maxFitRows) and \(maxScoreRows)")
+        }
         // The split (same rows for every checkpoint), after checking the first file's row count.
-        let first = try Self.loadEmbeddings(embeddings[0], note: note)
-        try trainTable.requireRowCount(first.shape[0], embeddingsFile: embeddings[0])
+        let first = try Self.openEmbeddings(embeddings[0], note: note)
+        try trainTable.requireRowCount(first.rows, embeddingsFile: embeddings[0])
         var trainIdx: [Int]? = nil, testIdx: [Int]? = nil
         if testEmbeddings.isEmpty {
             guard split > 0, split < 1 else { throw AuditError.badSplit("fraction must be in (0, 1), got \(split)") }
@@ -164,33 +190,56 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
             let perm = rng.permutation(n)
             trainIdx = Array(perm[0..<nTrain]); testIdx = Array(perm[nTrain...])
         }
+        // Caps: seeded subsamples of each side, the same rows for every checkpoint.
+        var sub = SeededGenerator(seed: seed ^ 0x5AB5)
+        let trainRows = trainIdx?.count ?? first.rows
+        let testFileRows = testEmbeddings.isEmpty ? nil : try Self.openEmbeddings(testEmbeddings[0], note: note).rows
+        let testRows = testIdx?.count ?? testFileRows!
+        let fitPick = Self.subsample(trainRows, cap: maxFitRows, using: &sub)
+        let scorePick = Self.subsample(testRows, cap: maxScoreRows, using: &sub)
+        if let fitPick { trainIdx = fitPick.map { trainIdx?[$0] ?? $0 } }
+        if let scorePick { testIdx = scorePick.map { testIdx?[$0] ?? $0 } }
+        let rows = AuditRows(trainRows: trainRows, fitted: fitPick?.count ?? trainRows,
+                             testRows: testRows, scored: scorePick?.count ?? testRows)
+        if rows.subsampled { note(rows.sentence + " (--max-fit-rows \(maxFitRows), --max-score-rows \(maxScoreRows))") }
+        // Indices into the training file and into the test file (nil: every row, in order).
+        let (trainFileIdx, testFileIdx) = (trainIdx, testIdx)
+        let splitting = testEmbeddings.isEmpty
         let auditTrain: [LabelSet] = needed.map { name in
-            if let trainIdx { return trainSets[name]!.gather(trainIdx) }
+            if let trainFileIdx { return trainSets[name]!.gather(trainFileIdx) }
             return trainSets[name]!
         }
         let auditTest: [LabelSet] = needed.map { name in
-            if let testIdx { return trainSets[name]!.gather(testIdx) }
-            return testSets[name]!
+            let source = splitting ? trainSets[name]! : testSets[name]!
+            if let testFileIdx { return source.gather(testFileIdx) }
+            return source
         }
 
         let kinds = probes.isEmpty ? [audit.probe] : probes
         var timelines = Array(repeating: [TimelineEntry](), count: kinds.count)
         for (i, file) in embeddings.enumerated() {
-            let x = i == 0 ? first : try Self.loadEmbeddings(file, note: note)
-            try trainTable.requireRowCount(x.shape[0], embeddingsFile: file)
-            var train = x, test: Tensor<Double>
+            let x = i == 0 ? first : try Self.openEmbeddings(file, note: note)
+            try trainTable.requireRowCount(x.rows, embeddingsFile: file)
+            let train: Tensor<Double>, test: Tensor<Double>
             var allRows: Tensor<Double>? = nil
-            if let trainIdx, let testIdx {
-                train = x.gatherRows(trainIdx); test = x.gatherRows(testIdx)
-                if metricsOn == .all { allRows = x }
-            } else {
-                test = try Self.loadEmbeddings(testEmbeddings[i], note: note)
-                try testTable!.requireRowCount(test.shape[0], embeddingsFile: testEmbeddings[i])
-                guard test.shape[1] == x.shape[1] else {
-                    throw AuditError.widthMismatch(trainFile: file, trainWidth: x.shape[1], testFile: testEmbeddings[i], testWidth: test.shape[1])
-                }
+            if splitting {
+                train = try Self.rows(x, trainFileIdx!)
+                test = try Self.rows(x, testFileIdx!)
+                // Every row as stored, or the rows read when a side was subsampled.
                 if metricsOn == .all {
-                    allRows = Tensor(shape: [x.shape[0] + test.shape[0], x.shape[1]], scalars: x.scalars + test.scalars)
+                    allRows = rows.subsampled ? Tensor(shape: [train.shape[0] + test.shape[0], x.columns], scalars: train.scalars + test.scalars)
+                                              : try Self.rows(x, nil)
+                }
+            } else {
+                let t = try Self.openEmbeddings(testEmbeddings[i], note: note)
+                try testTable!.requireRowCount(t.rows, embeddingsFile: testEmbeddings[i])
+                guard t.columns == x.columns else {
+                    throw AuditError.widthMismatch(trainFile: file, trainWidth: x.columns, testFile: testEmbeddings[i], testWidth: t.columns)
+                }
+                train = try Self.rows(x, trainFileIdx)
+                test = try Self.rows(t, testFileIdx)
+                if metricsOn == .all {
+                    allRows = Tensor(shape: [train.shape[0] + test.shape[0], x.columns], scalars: train.scalars + test.scalars)
                 }
             }
             // Metrics and geometry do not depend on the probe: computed with the first probe,
@@ -213,7 +262,7 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
         // Group-only labels are not reported as rows of their own.
         let keep = Set(names)
         return try zip(kinds, timelines).map { kind, timeline in
-            try RunReport(settings: kinds.count > 1 ? ["probe": .string(kind.rawValue)] : [:],
+            var report = try RunReport(settings: kinds.count > 1 ? ["probe": .string(kind.rawValue)] : [:],
                           probe: kind, measure: audit.measure, labels: names, within: audit.within,
                           timeline: timeline.map { e in
                               var e = e
@@ -222,17 +271,32 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
                               e.retention = e.retention?.filter { keep.contains($0.key) }
                               return e
                           }, thresholds: audit.thresholds)
+            report.rows = rows
+            return report
         }
     }
 
-    /// Reads an `[n, p]` NPY matrix (float16 and Fortran order converted, with a `note`) and
-    /// checks it is finite.
-    /// - Throws: `NPYError`, `AuditError.nonFinite`.
-    static func loadEmbeddings(_ file: String, note: (String) -> Void) throws -> Tensor<Double> {
-        var notes: [String] = []
-        let x = try NPY.readMatrix(URL(fileURLWithPath: file), notes: &notes)
-        for n in notes { note(n) }
-        guard x.scalars.allSatisfy({ $0.isFinite }) else { throw AuditError.nonFinite(file: file) }
+    /// `cap` indices drawn without replacement from 0..<`count` (ascending), or nil when the
+    /// side has at most `cap` rows or `cap` is 0 (all rows).
+    static func subsample(_ count: Int, cap: Int, using g: inout SeededGenerator) -> [Int]? {
+        guard cap > 0, count > cap else { return nil }
+        return Array(g.permutation(count)[0..<cap]).sorted()
+    }
+
+    /// Opens an `[n, p]` NPY matrix by memory mapping (reporting a float16 or Fortran-order
+    /// conversion with `note`).
+    /// - Throws: `NPYError`.
+    static func openEmbeddings(_ file: String, note: (String) -> Void) throws -> NPYMatrixFile {
+        let m = try NPYMatrixFile(URL(fileURLWithPath: file))
+        if let n = m.conversionNote { note(n) }
+        return m
+    }
+
+    /// Rows `indices` of `file` (nil: every row), checked finite.
+    /// - Throws: `AuditError.nonFinite`.
+    static func rows(_ file: NPYMatrixFile, _ indices: [Int]?) throws -> Tensor<Double> {
+        let x = indices.map { file.gatherRows($0) } ?? file.allRows()
+        guard x.scalars.allSatisfy({ $0.isFinite }) else { throw AuditError.nonFinite(file: file.file) }
         return x
     }
 }

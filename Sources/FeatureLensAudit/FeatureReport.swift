@@ -464,10 +464,13 @@ public struct RunReport: Codable, Sendable, Equatable {
     /// Set when training was interrupted (SIGINT/SIGTERM): the last step reached, which is the
     /// last timeline entry.
     public var interruptedAtStep: Int?
+    /// For an audit of saved embeddings: how many rows the probes were fit on and scored on,
+    /// out of how many (nil for training runs, whose sizes are in their config).
+    public var rows: AuditRows?
 
     enum CodingKeys: String, CodingKey {
         case settings, probe, measure, labels, within, layer, timeline, final, theory, verdicts, features, thresholds
-        case divergence, interruptedAtStep = "interrupted_at_step"
+        case divergence, interruptedAtStep = "interrupted_at_step", rows
     }
 
     /// Builds a run report from its timeline.
@@ -489,6 +492,50 @@ public struct RunReport: Codable, Sendable, Equatable {
         self.verdicts = report.verdicts
         self.features = report.features
         self.thresholds = thresholds
+    }
+}
+
+/// The rows of an audit of saved embeddings (`rows` in report.json): the training and test
+/// sides after the split or as given, and the seeded subsamples of them the probes were fit on
+/// and scored on when a side has more rows than the audit's caps (`max_fit_rows`,
+/// `max_score_rows`). The representation metrics use the scored rows (or, with `metrics_on`
+/// `all`, the fitted and scored rows).
+public struct AuditRows: Codable, Sendable, Equatable {
+    /// Rows on the training side.
+    public var trainRows: Int
+    /// Rows the probes were fit on (all of the training side, or a seeded subsample).
+    public var fitted: Int
+    /// Rows on the test side.
+    public var testRows: Int
+    /// Rows the probes were scored on (all of the test side, or a seeded subsample).
+    public var scored: Int
+
+    enum CodingKeys: String, CodingKey {
+        case trainRows = "train_rows", fitted, testRows = "test_rows", scored
+    }
+
+    /// Creates the record.
+    public init(trainRows: Int, fitted: Int, testRows: Int, scored: Int) {
+        self.trainRows = trainRows
+        self.fitted = fitted
+        self.testRows = testRows
+        self.scored = scored
+    }
+
+    /// Whether either side was subsampled.
+    public var subsampled: Bool { fitted < trainRows || scored < testRows }
+
+    /// One sentence for the terminal and the HTML report, e.g. "probes fit on 50 000 of
+    /// 800 000 training rows and scored on 50 000 of 200 000 test rows (seeded subsamples)".
+    public var sentence: String {
+        func count(_ n: Int) -> String {
+            let s = String(n)
+            var out = ""
+            for (i, ch) in s.reversed().enumerated() { if i > 0 && i % 3 == 0 { out.append(" ") }; out.append(ch) }
+            return String(out.reversed())
+        }
+        return "probes fit on \(count(fitted)) of \(count(trainRows)) training rows and scored on \(count(scored)) of \(count(testRows)) test rows"
+            + (subsampled ? " (seeded subsamples)" : "")
     }
 }
 

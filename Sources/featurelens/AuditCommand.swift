@@ -67,6 +67,12 @@ struct AuditCommand: ParsableCommand {
         valueName: "test|all"))
     var metricsOn: String = MetricsRows.test.rawValue
 
+    @Option(name: .customLong("max-fit-rows"), help: "Fit the probes on at most this many training rows (a seeded subsample beyond it; 0: all).")
+    var maxFitRows: Int = ExternalAudit.defaultMaxFitRows
+
+    @Option(name: .customLong("max-score-rows"), help: "Score the probes on at most this many test rows (a seeded subsample beyond it; 0: all).")
+    var maxScoreRows: Int = ExternalAudit.defaultMaxScoreRows
+
     @Flag(help: "Print the JSON summary instead of the table.")
     var json = false
 
@@ -86,6 +92,8 @@ struct AuditCommand: ParsableCommand {
         if MetricsRows(rawValue: metricsOn) == nil {
             throw ValidationError("unknown --metrics-on '\(metricsOn)' (expected test or all)")
         }
+        if maxFitRows < 0 { throw ValidationError("--max-fit-rows must be ≥ 0 (0: all rows), got \(maxFitRows)") }
+        if maxScoreRows < 0 { throw ValidationError("--max-score-rows must be ≥ 0 (0: all rows), got \(maxScoreRows)") }
     }
 
     var probeNames: [String] { probe.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
@@ -108,7 +116,7 @@ struct AuditCommand: ParsableCommand {
             audit: AuditConfiguration(probe: ProbeKind(rawValue: probeNames[0])!, measure: AccuracyMeasure(rawValue: accuracy)!,
                                       within: try ExternalAudit.parseWithin(within)),
             probes: probeNames.count > 1 ? probeNames.map { ProbeKind(rawValue: $0)! } : [],
-            metricsOn: MetricsRows(rawValue: metricsOn)!)
+            metricsOn: MetricsRows(rawValue: metricsOn)!, maxFitRows: maxFitRows, maxScoreRows: maxScoreRows)
         // Check the output folder before the work, so a bad folder fails fast.
         var outURL: URL?
         if let out {
