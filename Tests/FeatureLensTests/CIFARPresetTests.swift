@@ -183,6 +183,38 @@ func writeTinyCIFARFolder(cifar100: Bool, train: Int, test: Int, seed: UInt64 = 
         }
     }
 
+    /// `normalize = per-channel` in the engine: without augmentation the training inputs are
+    /// normalized once (the views stay equal to the input); with augmentation the images stay
+    /// in [0, 1] and the normalization is the last step of each view. Either way the training
+    /// images have per-channel mean 0 and standard deviation 1 as the model sees them.
+    @Test func engineNormalizesTheTrainingViewsAndTheAuditImages() throws {
+        let (dir, _) = try writeTinyCIFARFolder(cifar100: true, train: 24, test: 16)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for augmentation in ["none", "crop+jitter"] {
+            var c = try ImagePresets.cifar100Collapse.config(setting: 0, overrides: [("data", dir.path)] + Self.tiny
+                                                              + [("augmentation", augmentation), ("encoder", "mlp"), ("mlp_hidden", "8")])
+            c.normalizeMean = []; c.normalizeStd = []
+            let (train, test) = try MiniBatchEngine.loadImageData(c, trainLimit: 24, testLimit: 16)
+            let engine = try MiniBatchEngine(config: c, label: "t", train: train, test: test)
+            let trainer = engine.trainer
+            var g = SeededGenerator(seed: 0)
+            let views = augmentation == "none" ? trainer.inputs
+                : (trainer.viewMaker as! TwoViewAugmenter).views(of: trainer.inputs, exampleIndices: Array(0..<24), using: &g)
+            #expect(trainer.viewMaker.viewsEqualInput == (augmentation == "none"))
+            if augmentation == "none" {
+                let fit = ChannelNormalization.fit(views)
+                for ch in 0..<3 { #expect(abs(fit.mean[ch]) < 1e-5 && abs(fit.standardDeviation[ch] - 1) < 1e-5) }
+            } else {
+                #expect(trainer.inputs == train.images)  // pixels in [0, 1]; normalized in the views
+                #expect(views.scalars.contains { $0 < 0 } && views.scalars.contains { $0 > 1 })
+            }
+            // The audit images are normalized with the training images' statistics.
+            let fit = ChannelNormalization.fit(train.images)
+            let expected = try ChannelNormalization(mean: fit.mean, standardDeviation: fit.standardDeviation).normalized(test.images)
+            #expect(engine.splits.testImages == expected)
+        }
+    }
+
     /// The ConvNet and the MLP take any channel count (RGB, grey, RGB + RandBits channels).
     @Test func encodersTakeAnyChannelCount() throws {
         for encoder in ["convnet", "mlp"] {

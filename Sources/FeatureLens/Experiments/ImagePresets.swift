@@ -2,13 +2,14 @@
 // coarse to fine labels on Fashion-MNIST, and feature suppression by RandBits. Defaults are
 // subsets and few epochs so one seed finishes in ≤ 15 minutes on a 2-core machine
 // (docs/REAL_DATA.md has the measured times); the full setting is reached through `--set`.
-// `tabular` runs the same comparison on a user's feature matrix (no built-in data).
+// `tabular` runs the same comparison on a user's feature matrix, `images` on a user's image
+// folder, and `cifar100-collapse` / `cifar10-randbits` on a user's CIFAR copy (no built-in data).
 
 import Foundation
 
 /// A named real-image experiment: a base config and one setting per compared run.
 public struct ImagePreset: Sendable, Equatable {
-    /// Preset name (`fashion-collapse`, `fashion-randbits`, `fashion-randbits-full`).
+    /// Preset name (`fashion-collapse`, `fashion-randbits`, `cifar100-collapse`, …; `ImagePresets.names`).
     public var name: String
     /// One-line description.
     public var summary: String

@@ -38,6 +38,7 @@ public enum ImageRunnerError: Error, CustomStringConvertible, Equatable {
                 + "or pass `--set data=DIR` (the config key `data`) for a folder holding train-images-idx3-ubyte[.gz], "
                 + "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz], "
                 + "or `--set data=DIR` for a folder of PNG/JPEG images with one sub-folder per class, "
+                + "or `--set data=DIR` for a CIFAR-10 or CIFAR-100 binary folder (data_format), "
                 + "or `--set data=FEATURES.npy --set labels=LABELS.csv` for your own feature matrix."
         case let .cifarMissing(folder, format, detail):
             let source = CIFARSource(format)
@@ -254,19 +255,24 @@ public final class MiniBatchEngine: TrainingEngine {
         let loss = try makeLoss(config)
         let labels = loss.requiresLabels ? try splits.train.labels(trainLabel).codes : nil
         var augmentation = try makeAugmentation(config, channels: splits.train.channels)
-        if let n = splits.normalization { augmentation = Compose([augmentation, n]) }
+        var inputs = splits.train.images
+        if let n = splits.normalization {
+            // After the random steps (they work on [0, 1] pixels); without any, the training
+            // images are normalized once and the views stay equal to the input (encoded once).
+            if augmentation.isIdentity { inputs = n.normalized(inputs) } else { augmentation = Compose([augmentation, n]) }
+        }
         let viewMaker = TwoViewAugmenter(augmentation: augmentation, randBits: splits.trainingBits)
         let configuration = TrainerConfiguration(batchSize: config.batchSize, shuffle: true, dropLast: true,
                                                  seed: config.seed, callbacks: .steps(auditSteps))
         switch config.optimizer {
         case .adam:
             let adam = try Adam<Float>(parameters: encoder.parameters, learningRate: config.lr, weightDecay: config.weightDecay)
-            return try Trainer(encoder: encoder, loss: loss, optimizer: adam, inputs: splits.train.images, labels: labels,
+            return try Trainer(encoder: encoder, loss: loss, optimizer: adam, inputs: inputs, labels: labels,
                                viewMaker: viewMaker, configuration: configuration)
         case .sgd:
             let sgd = try SGD<Float>(parameters: encoder.parameters, learningRate: config.lr, momentum: config.momentum,
                                      weightDecay: config.weightDecay)
-            return try Trainer(encoder: encoder, loss: loss, optimizer: sgd, inputs: splits.train.images, labels: labels,
+            return try Trainer(encoder: encoder, loss: loss, optimizer: sgd, inputs: inputs, labels: labels,
                                viewMaker: viewMaker, configuration: configuration)
         }
     }
