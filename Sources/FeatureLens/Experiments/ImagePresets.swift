@@ -22,7 +22,7 @@ public struct ImagePreset: Sendable, Equatable {
     /// under load, in minutes (docs/REAL_DATA.md).
     public var expectedMinutes: Double
     /// For a preset without built-in data, what `expectedMinutes` was measured on (e.g. "for
-    /// 4000 × 32"); nil for presets with built-in data.
+    /// 4000 × 32"), or that it is an estimate; nil for presets with built-in data.
     public var timeNote: String?
 
     /// Creates a preset.
@@ -206,7 +206,7 @@ public enum ImagePresets {
     }
 
     /// The note of the CIFAR presets' times: there is no CIFAR copy on the development machine.
-    static let cifarTimeNote = "(estimated from fashion-collapse and fashion-randbits, not measured: no CIFAR copy on the development machine)"
+    static let cifarTimeNote = "estimated from the Fashion-MNIST presets, not measured: no CIFAR copy on the development machine"
 
     /// SimCLR's views for CIFAR (Chen et al., ICML 2020, appendix A and B.9): random resized
     /// crop (area ≥ 0.2 here), horizontal flip, colour jitter (strengths 0.4, 0.4, 0.4, 0.1
