@@ -1,5 +1,5 @@
-// The mini-batch engine: an encoder (ConvNet or MLP) trained with the `Trainer` on
-// Fashion-MNIST (or any MNIST-layout folder), or the MLP on a user's feature matrix
+// The mini-batch engine: an encoder (ConvNet, MLP or ResNet-18) trained with the `Trainer` on
+// Fashion-MNIST (or any MNIST-layout folder), CIFAR, an image-folder tree, or the MLP on a user's feature matrix
 // (TabularDataset: rows as [n, 1, 1, d]), audited frozen at the audit steps.
 //
 // Per setting and audit step t (t = 0 is the untrained baseline):
@@ -410,8 +410,9 @@ public final class MiniBatchEngine: TrainingEngine {
         }
     }
 
-    /// Loads the image data of `config`: an MNIST-layout folder (`loadImageFolder`; also a
-    /// folder without sub-folders, whose error names the missing files) or a folder tree of PNG/JPEG images (`ImageFolder`, label sets named by `levels`, cached in
+    /// Loads the image data of `config` in its `data_format` (`auto`: detected from the files):
+    /// an MNIST-layout folder (`loadImageFolder`; also a folder without sub-folders, whose error
+    /// names the missing files), a CIFAR-10 / CIFAR-100 binary folder (`loadCIFAR`), or a folder tree of PNG/JPEG images (`ImageFolder`, label sets named by `levels`, cached in
     /// `DATA/.featurelens-cache/`). A tree is split into training and test images by its `train/`
     /// and `test/` folders, else by a permutation seeded by `split_seed` (`test_fraction` held out);
     /// each side is then shuffled by that seed, so the limits take the first so many of a random
