@@ -476,3 +476,323 @@ public struct TwoViewAugmenter: Sendable {
         return Tensor(shape: shape, scalars: v1.scalars + v2.scalars)
     }
 }
+
+// MARK: - Colour distortion (SimCLR appendix A: colour jitter, then random greyscale)
+
+/// The luma weights (R, G, B) of torchvision's tensor `rgb_to_grayscale`: (0.2989, 0.587,
+/// 0.114), ITU-R BT.601's (0.299, 0.587, 0.114) with the red weight rounded down as torchvision
+/// writes it (they sum to 0.9999, so white maps to 0.9999). Used by `ColorJitter` (contrast
+/// mean, saturation) and `RandomGrayscale`, so both match torchvision's float-tensor path.
+public enum TorchvisionLuma {
+    public static let red: Float = 0.2989
+    public static let green: Float = 0.587
+    public static let blue: Float = 0.114
+
+    /// Luma of one pixel, computed in single precision in torchvision's order
+    /// (0.2989·R + 0.587·G, then + 0.114·B).
+    @inline(__always)
+    static func luma(_ r: Float, _ g: Float, _ b: Float) -> Float { (red * r + green * g) + blue * b }
+}
+
+/// Colour jitter (torchvision `ColorJitter` on float images in [0, 1], applied with a
+/// probability as SimCLR's `RandomApply([ColorJitter(…)], p = 0.8)`; Chen et al., ICML 2020,
+/// appendix A). Per image, with probability `probability`:
+///
+/// 1. a random order of the four adjustments (a uniform permutation), then four factors drawn
+///    in the fixed order brightness b ~ U[max(0, 1 − s_b), 1 + s_b], contrast c ~ U[max(0, 1 − s_c),
+///    1 + s_c], saturation s ~ U[max(0, 1 − s_s), 1 + s_s], hue shift h ~ U[−s_h, s_h];
+/// 2. the adjustments in that order, each skipped when its strength is 0 (as torchvision):
+///    - brightness: x ← clamp(b·x, 0, 1);
+///    - contrast: x ← clamp(c·x + (1 − c)·m, 0, 1), m the mean over the image of its luma
+///      (`TorchvisionLuma`; of the image itself for 1 channel);
+///    - saturation: x ← clamp(s·x + (1 − s)·Y, 0, 1), Y the pixel's luma;
+///    - hue: RGB → HSV (torchvision's `_rgb2hsv`), H ← (H + h) mod 1, HSV → RGB (`_hsv2rgb`).
+///
+/// Channels: 3 (RGB) or 1 (grey). On a 1-channel image saturation and hue are no-ops (as in
+/// torchvision: a grey image has no colour to change), so colour jitter reduces to brightness
+/// and contrast; the same numbers are drawn either way.
+///
+/// Random draws per image, from the image's own split generator (`PerImage`): one uniform for
+/// the probability; when applied, 3 for the permutation (Fisher–Yates) and 4 for the factors.
+public struct ColorJitter: ImageAugmentation, Equatable {
+    /// Brightness strength s_b ≥ 0 (SimCLR: 0.8·strength; 0.4 for CIFAR).
+    public var brightness: Double
+    /// Contrast strength s_c ≥ 0.
+    public var contrast: Double
+    /// Saturation strength s_s ≥ 0.
+    public var saturation: Double
+    /// Hue strength s_h in [0, 0.5] (a shift of the hue circle, whose period is 1).
+    public var hue: Double
+    /// Probability that an image is jittered at all (SimCLR: 0.8).
+    public var probability: Double
+
+    /// The adjustments, by their index in torchvision's `ColorJitter` (0…3).
+    public enum Adjustment: Int, Sendable, CaseIterable { case brightness, contrast, saturation, hue }
+
+    /// - Throws: `AugmentationError.invalidParameter` naming the parameter unless every
+    ///   strength is finite and ≥ 0, hue ≤ 0.5 and 0 ≤ probability ≤ 1.
+    public init(brightness: Double = 0.4, contrast: Double = 0.4, saturation: Double = 0.4, hue: Double = 0.1,
+                probability: Double = 0.8) throws {
+        for (name, v) in [("brightness", brightness), ("contrast", contrast), ("saturation", saturation)]
+        where !(v >= 0 && v.isFinite) {
+            throw AugmentationError.invalidParameter(augmentation: "ColorJitter", parameter: name, value: "\(v)",
+                                                     expected: "a finite value ≥ 0")
+        }
+        guard hue >= 0 && hue <= 0.5 else {
+            throw AugmentationError.invalidParameter(augmentation: "ColorJitter", parameter: "hue", value: "\(hue)",
+                                                     expected: "0…0.5")
+        }
+        guard (0...1).contains(probability) else {
+            throw AugmentationError.invalidParameter(augmentation: "ColorJitter", parameter: "probability",
+                                                     value: "\(probability)", expected: "0…1")
+        }
+        self.brightness = brightness
+        self.contrast = contrast
+        self.saturation = saturation
+        self.hue = hue
+        self.probability = probability
+    }
+
+    /// One image's draws: whether it is jittered, the order of the adjustments and the four
+    /// factors (brightness, contrast, saturation, hue shift).
+    public func draw(using g: inout SeededGenerator)
+        -> (apply: Bool, order: [Adjustment], factors: (b: Float, c: Float, s: Float, h: Float)) {
+        guard g.nextUniform() < probability else { return (false, [], (1, 1, 1, 0)) }
+        var order = Adjustment.allCases
+        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, g.nextInt(below: i + 1)) }
+        func factor(_ s: Double) -> Float {
+            let lo = max(0, 1 - s), hi = 1 + s
+            return Float(lo + (hi - lo) * g.nextUniform())
+        }
+        let b = factor(brightness), c = factor(contrast), s = factor(saturation)
+        let h = Float(-hue + 2 * hue * g.nextUniform())
+        return (true, order, (b, c, s, h))
+    }
+
+    /// Applies the adjustments `order` with `factors` to one `[channels, height, width]` image
+    /// in place (deterministic; the kernel `apply` uses). Adjustments whose strength is 0 are skipped.
+    /// - Precondition: channels is 1 or 3.
+    public func adjust(_ x: UnsafeMutableBufferPointer<Float>, channels: Int, order: [Adjustment],
+                       factors: (b: Float, c: Float, s: Float, h: Float)) {
+        precondition(channels == 1 || channels == 3, "ColorJitter takes 1 or 3 channels, got \(channels)")
+        for a in order {
+            switch a {
+            case .brightness where brightness > 0:
+                ColorOps.blend(x, factors.b, with: { _ in 0 }, channels: channels)
+            case .contrast where contrast > 0:
+                let m = ColorOps.meanLuma(x, channels: channels)
+                ColorOps.blend(x, factors.c, with: { _ in m }, channels: channels)
+            case .saturation where saturation > 0 && channels == 3:
+                let plane = x.count / 3
+                var y = [Float](repeating: 0, count: plane)
+                for i in 0..<plane { y[i] = TorchvisionLuma.luma(x[i], x[plane + i], x[2 * plane + i]) }
+                ColorOps.blend(x, factors.s, with: { y[$0] }, channels: channels)
+            case .hue where hue > 0 && channels == 3:
+                ColorOps.shiftHue(x, by: factors.h)
+            default:
+                break
+            }
+        }
+    }
+
+    public func apply(to images: Tensor<Float>, using generator: inout SeededGenerator) -> Tensor<Float> {
+        precondition(images.rank == 4, "ColorJitter takes [n, c, h, w], got \(images.shape)")
+        let c = images.shape[1]
+        precondition(c == 1 || c == 3, "ColorJitter takes 1 or 3 channels, got \(c)")
+        return PerImage.map(images, outShape: Array(images.shape.dropFirst()), using: &generator) { g, src, dst in
+            for i in 0..<src.count { dst[i] = src[i] }
+            let d = draw(using: &g)
+            if d.apply { adjust(dst, channels: c, order: d.order, factors: d.factors) }
+        }
+    }
+}
+
+/// Random greyscale (torchvision `RandomGrayscale`; SimCLR appendix A uses p = 0.2): with
+/// probability `probability` every channel of an RGB image becomes its luma
+/// Y = 0.2989 R + 0.587 G + 0.114 B (`TorchvisionLuma`), so the three channels are equal and the
+/// shape is kept. A 1-channel image is already grey and stays unchanged. One uniform per image
+/// from its own split generator.
+public struct RandomGrayscale: ImageAugmentation, Equatable {
+    /// Probability of converting an image (default 0.2).
+    public var probability: Double
+
+    /// - Throws: `AugmentationError.invalidParameter` unless 0 ≤ probability ≤ 1.
+    public init(probability: Double = 0.2) throws {
+        guard (0...1).contains(probability) else {
+            throw AugmentationError.invalidParameter(augmentation: "RandomGrayscale", parameter: "probability",
+                                                     value: "\(probability)", expected: "0…1")
+        }
+        self.probability = probability
+    }
+
+    public func apply(to images: Tensor<Float>, using generator: inout SeededGenerator) -> Tensor<Float> {
+        precondition(images.rank == 4, "RandomGrayscale takes [n, c, h, w], got \(images.shape)")
+        let c = images.shape[1]
+        precondition(c == 1 || c == 3, "RandomGrayscale takes 1 or 3 channels, got \(c)")
+        let p = probability
+        return PerImage.map(images, outShape: Array(images.shape.dropFirst()), using: &generator) { g, src, dst in
+            let grey = g.nextUniform() < p
+            guard grey && c == 3 else {
+                for i in 0..<src.count { dst[i] = src[i] }
+                return
+            }
+            let plane = src.count / 3
+            for i in 0..<plane {
+                let y = TorchvisionLuma.luma(src[i], src[plane + i], src[2 * plane + i])
+                dst[i] = y; dst[plane + i] = y; dst[2 * plane + i] = y
+            }
+        }
+    }
+}
+
+/// The pixel kernels of `ColorJitter`, on one `[c, h, w]` image in place.
+enum ColorOps {
+    /// x ← clamp(f·x + (1 − f)·other(pixel), 0, 1) for every channel (torchvision `_blend`;
+    /// `other` takes the pixel index within a plane).
+    @inline(__always)
+    static func blend(_ x: UnsafeMutableBufferPointer<Float>, _ f: Float, with other: (Int) -> Float, channels: Int) {
+        let plane = x.count / channels
+        for ch in 0..<channels {
+            for i in 0..<plane {
+                let v = f * x[ch * plane + i] + (1 - f) * other(i)
+                x[ch * plane + i] = min(1, max(0, v))
+            }
+        }
+    }
+
+    /// Mean over the image of its luma (3 channels) or of its values (1 channel), summed in
+    /// double precision and rounded to single (torchvision: `mean(rgb_to_grayscale(img))`).
+    static func meanLuma(_ x: UnsafeMutableBufferPointer<Float>, channels: Int) -> Float {
+        let plane = x.count / channels
+        var sum = 0.0
+        if channels == 3 {
+            for i in 0..<plane { sum += Double(TorchvisionLuma.luma(x[i], x[plane + i], x[2 * plane + i])) }
+        } else {
+            for i in 0..<plane { sum += Double(x[i]) }
+        }
+        return Float(sum / Double(plane))
+    }
+
+    /// Shifts the hue of an RGB image by `shift` (a fraction of the hue circle), through
+    /// torchvision's HSV conversion: V = max, S = (max − min)/max (0 when max = min), H from
+    /// the sector of the largest channel (red first, then green), H ← (H/6 + 1) mod 1; then
+    /// H ← (H + shift) mod 1 (floor modulo), and back with sector i = ⌊6H⌋ mod 6,
+    /// f = 6H − ⌊6H⌋, p = clamp(V(1 − S)), q = clamp(V(1 − S·f)), t = clamp(V(1 − S(1 − f))).
+    static func shiftHue(_ x: UnsafeMutableBufferPointer<Float>, by shift: Float) {
+        let plane = x.count / 3
+        for i in 0..<plane {
+            let r = x[i], g = x[plane + i], b = x[2 * plane + i]
+            let maxc = max(r, max(g, b)), minc = min(r, min(g, b))
+            let equal = maxc == minc
+            let cr = maxc - minc
+            let s = cr / (equal ? 1 : maxc)
+            let divisor = equal ? 1 : cr
+            let rc = (maxc - r) / divisor, gc = (maxc - g) / divisor, bc = (maxc - b) / divisor
+            var h: Float
+            if maxc == r {
+                h = bc - gc
+            } else if maxc == g {
+                h = 2 + rc - bc
+            } else {
+                h = 4 + gc - rc
+            }
+            h = fmodf(h / 6 + 1, 1)
+            h += shift
+            h -= h.rounded(.down)
+            let v = maxc
+            let h6 = h * 6
+            let sector = h6.rounded(.down)
+            let f = h6 - sector
+            let p = min(1, max(0, v * (1 - s)))
+            let q = min(1, max(0, v * (1 - s * f)))
+            let t = min(1, max(0, v * (1 - s * (1 - f))))
+            let rgb: (Float, Float, Float)
+            switch ((Int(sector) % 6) + 6) % 6 {
+            case 0: rgb = (v, t, p)
+            case 1: rgb = (q, v, p)
+            case 2: rgb = (p, v, t)
+            case 3: rgb = (p, q, v)
+            case 4: rgb = (t, p, v)
+            default: rgb = (v, p, q)
+            }
+            x[i] = rgb.0; x[plane + i] = rgb.1; x[2 * plane + i] = rgb.2
+        }
+    }
+}
+
+// MARK: - Per-channel normalization
+
+/// Per-channel normalization (torchvision `Normalize`): x_c ← (x_c − μ_c) / σ_c for every pixel
+/// of channel c, with μ and σ usually the per-channel mean and standard deviation of the
+/// training images (`fit`). Deterministic: draws nothing from the generator. Applied to a
+/// view after the random augmentations (which work on [0, 1] pixels), as torchvision pipelines
+/// put `Normalize` last.
+public struct ChannelNormalization: ImageAugmentation, Equatable {
+    /// μ_c per channel.
+    public var mean: [Float]
+    /// σ_c per channel (> 0).
+    public var standardDeviation: [Float]
+
+    /// - Throws: `AugmentationError.invalidParameter` unless both lists have the same non-zero
+    ///   length, the means are finite and every σ is finite and > 0.
+    public init(mean: [Double], standardDeviation: [Double]) throws {
+        guard !mean.isEmpty, mean.count == standardDeviation.count else {
+            throw AugmentationError.invalidParameter(augmentation: "ChannelNormalization", parameter: "standardDeviation",
+                                                     value: "\(standardDeviation.count) values",
+                                                     expected: "one per channel, as many as the \(mean.count) means (≥ 1)")
+        }
+        guard mean.allSatisfy(\.isFinite) else {
+            throw AugmentationError.invalidParameter(augmentation: "ChannelNormalization", parameter: "mean",
+                                                     value: "\(mean)", expected: "finite values")
+        }
+        guard standardDeviation.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+            throw AugmentationError.invalidParameter(augmentation: "ChannelNormalization", parameter: "standardDeviation",
+                                                     value: "\(standardDeviation)", expected: "finite values > 0")
+        }
+        self.mean = mean.map(Float.init)
+        self.standardDeviation = standardDeviation.map(Float.init)
+    }
+
+    /// The per-channel mean μ_c and population standard deviation σ_c of `images` `[n, c, h, w]`
+    /// over all n·h·w values of the channel (double-precision sums). A channel constant over the
+    /// images gets σ_c = 1 (it becomes 0 everywhere, as a constant column of a feature matrix).
+    /// - Precondition: at least one image.
+    public static func fit(_ images: Tensor<Float>) -> (mean: [Double], standardDeviation: [Double]) {
+        precondition(images.rank == 4 && images.shape[0] > 0, "fit takes images [n, c, h, w] with n ≥ 1, got \(images.shape)")
+        let n = images.shape[0], c = images.shape[1], plane = images.shape[2] * images.shape[3]
+        var mean = [Double](repeating: 0, count: c), std = [Double](repeating: 0, count: c)
+        images.scalars.withUnsafeBufferPointer { x in
+            for ch in 0..<c {
+                var sum = 0.0
+                for i in 0..<n { let o = (i * c + ch) * plane; for j in 0..<plane { sum += Double(x[o + j]) } }
+                let m = sum / Double(n * plane)
+                var ss = 0.0
+                for i in 0..<n { let o = (i * c + ch) * plane; for j in 0..<plane { let d = Double(x[o + j]) - m; ss += d * d } }
+                let s = (ss / Double(n * plane)).squareRoot()
+                mean[ch] = m
+                std[ch] = s > 0 ? s : 1
+            }
+        }
+        return (mean, std)
+    }
+
+    /// `images` `[n, c, h, w]` normalized (the same shape).
+    /// - Precondition: c equals the number of channels of the normalization.
+    public func normalized(_ images: Tensor<Float>) -> Tensor<Float> {
+        precondition(images.rank == 4 && images.shape[1] == mean.count,
+                     "ChannelNormalization of \(mean.count) channels takes [n, \(mean.count), h, w], got \(images.shape)")
+        let c = mean.count, plane = images.shape[2] * images.shape[3]
+        var out = images.scalars
+        out.withUnsafeMutableBufferPointer { x in
+            for row in 0..<(images.shape[0] * c) {
+                let ch = row % c, m = mean[ch], s = standardDeviation[ch]
+                for j in (row * plane)..<((row + 1) * plane) { x[j] = (x[j] - m) / s }
+            }
+        }
+        return Tensor(shape: images.shape, scalars: out)
+    }
+
+    public func apply(to images: Tensor<Float>, using generator: inout SeededGenerator) -> Tensor<Float> {
+        normalized(images)
+    }
+}

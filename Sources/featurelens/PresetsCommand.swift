@@ -37,7 +37,8 @@ struct PresetsCommand: ParsableCommand {
         }
         for name in ImagePresets.names {
             let p = try ImagePresets.named(name)
-            let data = p.base.data.isEmpty ? "your data" : "Fashion-MNIST"
+            let data = !p.base.data.isEmpty ? "Fashion-MNIST"
+                : p.base.dataFormat == .cifar10 ? "your CIFAR-10 copy" : p.base.dataFormat == .cifar100 ? "your CIFAR-100 copy" : "your data"
             let minutes = (p.expectedMinutes < 1 ? "under a minute" : "about \(Int(p.expectedMinutes.rounded())) min")
                 + (p.timeNote.map { " \($0)" } ?? "")
             print("\(name.padding(toLength: 28, withPad: " ", startingAt: 0)) \(p.summary) (\(data), \(minutes))")

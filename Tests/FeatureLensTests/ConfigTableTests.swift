@@ -27,7 +27,10 @@ struct ConfigTableTests {
         "crop_scale": "0.5", "noise_std": "0.2", "mask_prob": "0.5", "optimizer": "sgd", "lr": "0.05", "momentum": "0.8",
         "weight_decay": "0.0001", "batch_size": "32", "epochs": "3", "steps": "40", "audit_steps": "0,10,40",
         "train_label": "coarse", "within": "fine:coarse", "probe_layer": "both", "probe": "centroid",
-        "pca_points": "50", "seed": "9", "threads": "1",
+        "pca_points": "50", "seed": "9", "threads": "1", "data_format": "cifar100",
+        "jitter_brightness": "0.3", "jitter_contrast": "0.2", "jitter_saturation": "0.1", "jitter_hue": "0.05",
+        "jitter_prob": "0.5", "grayscale_prob": "0.1", "normalize": "per-channel", "normalize_mean": "0.5,0.25",
+        "normalize_std": "0.2,0.3",
     ]
 
     @Test func everySyntheticKeyRoundTripsThroughSetAndJSON() throws {

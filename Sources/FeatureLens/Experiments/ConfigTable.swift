@@ -152,6 +152,33 @@ extension Array: ConfigValue where Element == Int {
     public var configString: String { map(String.init).joined(separator: ",") }
 }
 
+/// A list of real numbers as a config value: a JSON array of numbers, or comma-separated
+/// reals in the string form (the empty string is the empty list). A struct rather than
+/// `[Double]` because `Array` already conforms to `ConfigValue` for integer lists.
+public struct RealList: ConfigValue, Sendable, ExpressibleByArrayLiteral {
+    /// The numbers, in order.
+    public var values: [Double]
+    public init(_ values: [Double]) { self.values = values }
+    public init(arrayLiteral elements: Double...) { values = elements }
+    public init(from decoder: Swift.Decoder) throws { values = try decoder.singleValueContainer().decode([Double].self) }
+    public func encode(to encoder: Swift.Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(values)
+    }
+    public static var configType: String { "list of reals" }
+    public static var configExpected: String { "a comma-separated list of finite real numbers" }
+    public init?(configString s: String) {
+        if s.isEmpty { values = []; return }
+        var out: [Double] = []
+        for part in s.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let x = Double(part.trimmingCharacters(in: .whitespaces)), x.isFinite else { return nil }
+            out.append(x)
+        }
+        values = out
+    }
+    public var configString: String { values.map { "\($0)" }.joined(separator: ",") }
+}
+
 /// An enumeration a config key can hold, written by its raw name.
 public protocol ConfigChoice: ConfigValue, RawRepresentable, CaseIterable where RawValue == String {}
 

@@ -223,17 +223,18 @@ public struct ExperimentRunner: @unchecked Sendable {
     func runImage(_ preset: ImagePreset) throws -> ExperimentResult {
         guard !preset.settings.isEmpty else { throw ImageRunnerError.emptyPreset(preset.name) }
         try preset.base.validate()
-        let configs = try preset.settings.indices.map { try preset.config(setting: $0) }
-        for c in configs { try c.validate() }
-        let jobs = try configs.indices.map { i in
+        let planned = try preset.settings.indices.map { try preset.config(setting: $0) }
+        for c in planned { try c.validate() }
+        let jobs = try planned.indices.map { i in
             let keys = preset.settings[i].keys.sorted()
-            return SettingJob(name: keys.map { "\($0)=\(configs[i].value(forKey: $0) ?? "?")" }.joined(separator: ","),
-                              settings: Dictionary(uniqueKeysWithValues: keys.map { ($0, SettingValue(parsing: configs[i].value(forKey: $0) ?? "")) }),
-                              configJSON: try RunCheckpoints.json(configs[i]))
+            return SettingJob(name: keys.map { "\($0)=\(planned[i].value(forKey: $0) ?? "?")" }.joined(separator: ","),
+                              settings: Dictionary(uniqueKeysWithValues: keys.map { ($0, SettingValue(parsing: planned[i].value(forKey: $0) ?? "")) }),
+                              configJSON: try RunCheckpoints.json(planned[i]))
         }
         let resumeFiles = try checkResume(jobs, kind: MiniBatchEngine.checkpointKind)
-        let data = try loadData(configs)
+        let data = try loadData(planned)
         let (train, test) = (data.train, data.test)
+        let (configs, base) = fillNormalization(planned, base: preset.base, train: train)
         // Only now that the data loaded and fits, clear an earlier run's checkpoints (a typo in
         // `data` must not destroy resumable state).
         try prepareCheckpointFolder()
@@ -264,8 +265,31 @@ public struct ExperimentRunner: @unchecked Sendable {
         Parallel.threadCount = savedThreads  // the report's provenance names the run's thread count
         var runs: [RunReport] = [], testCounts: [Int] = []
         for (i, r) in reports.enumerated() { for run in r ?? [] { runs.append(run); testCounts.append(configs[i].testCount(available: test.count)) } }
-        let doc = ReportDocument(preset: preset.name, config: preset.base, runs: runs, provenance: Provenance.current(seed: preset.base.seed))
+        let doc = ReportDocument(preset: preset.name, config: base, runs: runs, provenance: Provenance.current(seed: preset.base.seed))
         return ExperimentResult(experiment: .image(preset), document: .image(doc), testCounts: testCounts)
+    }
+
+    /// `normalize = per-channel` with `auto` statistics: μ and σ of each setting's training
+    /// images (the first `train_limit` of `train`), written into its config and into the
+    /// report's config `base`, so the report says which values were used and running its
+    /// config again uses the same. Other configs are returned unchanged.
+    func fillNormalization(_ configs: [ImageExperimentConfig], base: ImageExperimentConfig, train: ImageDataset)
+        -> (configs: [ImageExperimentConfig], base: ImageExperimentConfig) {
+        var fitted: [Int: (mean: [Double], standardDeviation: [Double])] = [:]
+        func fill(_ c: ImageExperimentConfig) -> ImageExperimentConfig {
+            guard c.normalize == .perChannel, c.normalizeMean.values.isEmpty, !c.isFeatureMatrix else { return c }
+            let n = c.trainCount(available: train.count)
+            if fitted[n] == nil { fitted[n] = ChannelNormalization.fit(n == train.count ? train.images : train.images.rows(0..<n)) }
+            var out = c
+            out.normalizeMean = RealList(fitted[n]!.mean)
+            out.normalizeStd = RealList(fitted[n]!.standardDeviation)
+            return out
+        }
+        let filled = configs.map(fill), filledBase = fill(base)
+        for (n, f) in fitted.sorted(by: { $0.key < $1.key }) {
+            logger?.info("normalize = per-channel on \(n) training images: mean \(RealList(f.mean).configString), std \(RealList(f.standardDeviation).configString)")
+        }
+        return (filled, filledBase)
     }
 
     /// The data every mini-batch setting reads, with its label sets in report order.
@@ -284,10 +308,10 @@ public struct ExperimentRunner: @unchecked Sendable {
     ///   larger than the data), the readers' errors (naming the file), `TabularDatasetError`,
     ///   `ConfigError` naming `train_label` or `within`.
     func loadData(_ configs: [ImageExperimentConfig]) throws -> MiniBatchData {
-        let sources = Set(configs.map { [$0.data, $0.labels, "\($0.testFraction)", "\($0.splitSeed)", $0.grouping, $0.levels, "\($0.skipBadImages)"] })
+        let sources = Set(configs.map { [$0.data, $0.dataFormat.rawValue, $0.labels, "\($0.testFraction)", "\($0.splitSeed)", $0.grouping, $0.levels, "\($0.skipBadImages)"] })
         guard sources.count == 1, let c0 = configs.first else {
             throw ImageRunnerError.invalidSetting(setting: "data",
-                detail: "every setting must read the same data (data, labels, test_fraction, split_seed, grouping, levels, skip_bad_images), got \(sources.map { $0.joined(separator: " ") }.sorted())")
+                detail: "every setting must read the same data (data, data_format, labels, test_fraction, split_seed, grouping, levels, skip_bad_images), got \(sources.map { $0.joined(separator: " ") }.sorted())")
         }
         let loadStart = Date()
         let data: MiniBatchData

@@ -54,6 +54,33 @@ public enum ImageOptimizerKind: String, Codable, Sendable, CaseIterable {
     case sgd
 }
 
+/// How the folder in `data` is read (`data_format`).
+public enum ImageDataFormat: String, Codable, Sendable, CaseIterable {
+    /// Decided by the folder's files: the MNIST layout (four IDX files), the CIFAR-10 binary
+    /// folder (`data_batch_1.bin`), the CIFAR-100 binary folder (`train.bin`), else a tree of
+    /// PNG/JPEG images.
+    case auto
+    /// Four MNIST-layout IDX files (`train-images-idx3-ubyte[.gz]`, …).
+    case mnist
+    /// The CIFAR-10 binary version: `data_batch_1.bin` … `data_batch_5.bin`, `test_batch.bin`;
+    /// label set `class` (10).
+    case cifar10
+    /// The CIFAR-100 binary version: `train.bin`, `test.bin`; label sets `coarse` (the 20
+    /// superclasses) and `class` (the 100 fine classes).
+    case cifar100
+    /// A tree of PNG/JPEG images, one folder level per label set.
+    case imageFolder = "image-folder"
+}
+
+/// Whether and how image channels are normalized (`normalize`).
+public enum ImageNormalization: String, Codable, Sendable, CaseIterable {
+    /// Pixels as read, in [0, 1].
+    case none
+    /// x_c ← (x_c − μ_c)/σ_c per channel c (`ChannelNormalization`), μ and σ from
+    /// `normalize_mean` / `normalize_std` or computed on the training images.
+    case perChannel = "per-channel"
+}
+
 /// Which embedding the probes read.
 public enum ProbeLayer: String, Codable, Sendable, CaseIterable {
     /// The backbone features h `[n, width of h]`.
@@ -74,7 +101,7 @@ public enum ProbeLayer: String, Codable, Sendable, CaseIterable {
 /// Missing keys keep their defaults when decoding, so a config file may list only what it changes.
 public struct ImageExperimentConfig: Codable, Sendable, Equatable {
     /// Folder with the four MNIST-layout IDX files (Fashion-MNIST from Debian's
-    /// `dataset-fashion-mnist` by default), or a feature matrix `[n, d]` (`.npy` or `.csv`)
+    /// `dataset-fashion-mnist` by default), a CIFAR binary folder, an image-folder tree, or a feature matrix `[n, d]` (`.npy` or `.csv`)
     /// whose label sets are in `labels`.
     public var data: String = FashionMNIST.defaultDirectory.path
     /// The labels CSV of a feature matrix (header row, one column per label set, one row per
@@ -87,6 +114,8 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
     public var splitSeed: UInt64 = 0
     /// Coarse label set of an image folder: `auto`, `fashion-mnist`, `none` or a grouping JSON file.
     public var grouping: String = "auto"
+    /// How `data` is read: auto-detected, MNIST layout, CIFAR-10 / CIFAR-100 binary, or an image-folder tree.
+    public var dataFormat: ImageDataFormat = .auto
     /// Names of the label sets of an image-folder tree, one per folder level (comma-separated).
     public var levels: String = "class,subclass"
     /// Skip images that cannot be decoded (each listed in a warning) instead of stopping.
@@ -123,8 +152,9 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
     /// Whether the bits are shared by the two views or redrawn per view.
     public var bitsMode: ImageBitsMode = .shared
     /// Augmentation of each view: `none`, or tokens joined by `+` from `crop` (random resized
-    /// crop, area in [crop_scale, 1]), `flip` (horizontal, p = 0.5), `noise` (N(0, noise_std²),
-    /// clipped to [0, 1]), `erase` (random erasing, p = 0.5). Applied in that order.
+    /// crop, area in [crop_scale, 1]), `flip` (horizontal, p = 0.5), `jitter` (colour jitter,
+    /// `jitter_*`), `grayscale` (random greyscale, p = `grayscale_prob`), `noise` (N(0,
+    /// noise_std²), clipped to [0, 1]), `erase` (random erasing, p = 0.5), `mask`. Applied in that order.
     public var augmentation: String = "crop+flip"
     /// Smallest crop area fraction of `crop`, in (0, 1].
     public var cropScale: Double = 0.25
@@ -133,6 +163,25 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
     public var noiseStd: Double = 0.1
     /// Probability p that `mask` zeroes a value of a view.
     public var maskProb: Double = 0.2
+    /// Brightness strength of `jitter` (factor uniform in [max(0, 1 − s), 1 + s]).
+    public var jitterBrightness: Double = 0.4
+    /// Contrast strength of `jitter`.
+    public var jitterContrast: Double = 0.4
+    /// Saturation strength of `jitter` (no effect on 1-channel images).
+    public var jitterSaturation: Double = 0.4
+    /// Hue strength of `jitter`, in [0, 0.5] (shift uniform in [−s, s]; no effect on 1-channel images).
+    public var jitterHue: Double = 0.1
+    /// Probability that `jitter` changes an image at all.
+    public var jitterProb: Double = 0.8
+    /// Probability that `grayscale` turns an RGB image grey.
+    public var grayscaleProb: Double = 0.2
+    /// Per-channel normalization of the images (training views after augmentation, and the
+    /// probe and test images).
+    public var normalize: ImageNormalization = .none
+    /// μ per channel of `normalize = per-channel`; empty (`auto`) = computed on the training images.
+    public var normalizeMean: RealList = []
+    /// σ per channel of `normalize = per-channel`; empty (`auto`) = computed on the training images.
+    public var normalizeStd: RealList = []
     /// Optimizer.
     public var optimizer: ImageOptimizerKind = .adam
     /// Learning rate η.
@@ -185,10 +234,10 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
     public static var keys: [String] { table.names }
 
     /// The augmentation tokens `augmentation` may combine with `+`, in the order they apply.
-    public static let augmentationTokens = ["crop", "flip", "noise", "erase", "mask"]
+    public static let augmentationTokens = ["crop", "flip", "jitter", "grayscale", "noise", "erase", "mask"]
 
     /// The tokens that need an image (a spatial layout); a feature matrix takes only the others.
-    public static let imageOnlyAugmentationTokens = ["crop", "flip", "erase"]
+    public static let imageOnlyAugmentationTokens = ["crop", "flip", "jitter", "grayscale", "erase"]
 
     /// Extensions of `data` read as a feature matrix (anything else is an image folder).
     public static let featureMatrixExtensions = ["npy", "csv", "txt"]
@@ -319,9 +368,9 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
         kind: "image", defaults: ImageExperimentConfig(),
         keys: [
             .init("data", \.data, type: "folder or file path",
-                  doc: "Folder with the four MNIST-layout IDX files (Fashion-MNIST from Debian's `dataset-fashion-mnist` by default), or a folder tree of PNG/JPEG images (every sub-folder level is a label set, named by `levels`; `train/` and `test/` at the top give the split, else `test_fraction`; images are resized to the first image's size (shorter side, then centre crop, bilinear) and read as grey or RGB, RGB when any image has colour; the decoded tree is cached in `DATA/.featurelens-cache/` and re-read when a file changes), or a feature matrix [n, d]: a `.npy` file (float32/float64) or a `.csv`/`.txt` file of numbers (optional header row), with its label sets in `labels`. A feature matrix is split by `test_fraction`, standardized per column on its training rows (mean and population standard deviation of the training rows; a column constant there is 0 everywhere) and trained with the MLP encoder.",
+                  doc: "Folder with the four MNIST-layout IDX files (Fashion-MNIST from Debian's `dataset-fashion-mnist` by default), or a folder tree of PNG/JPEG images (every sub-folder level is a label set, named by `levels`; `train/` and `test/` at the top give the split, else `test_fraction`; images are resized to the first image's size (shorter side, then centre crop, bilinear) and read as grey or RGB, RGB when any image has colour; the decoded tree is cached in `DATA/.featurelens-cache/` and re-read when a file changes), or a CIFAR-10 / CIFAR-100 binary folder (see `data_format`), or a feature matrix [n, d]: a `.npy` file (float32/float64) or a `.csv`/`.txt` file of numbers (optional header row), with its label sets in `labels`. A feature matrix is split by `test_fraction`, standardized per column on its training rows (mean and population standard deviation of the training rows; a column constant there is 0 everywhere) and trained with the MLP encoder.",
                   expected: "a folder path, or a .npy/.csv feature file",
-                  valid: { $0.isEmpty ? noDataMessage : nil }, checkOnSet: true),
+                  valid: nil),
             .init("labels", \.labels, type: "file path",
                   doc: "Labels CSV of a feature matrix (required with a `.npy`/`.csv` `data`): a header row naming one label set per column, then one row per feature row (integer or string values; the unnamed index column pandas' `to_csv` writes first is ignored). Empty for an image folder."),
             .init("test_fraction", \.testFraction,
@@ -329,6 +378,8 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
                   valid: { $0 > 0 && $0 < 1 ? nil : "in (0, 1)" }),
             .init("split_seed", \.splitSeed,
                   doc: "Feature matrix or image-folder tree: seed of the train/test split permutation (separate from `seed`, so runs of different seeds share one test split); a tree with `train/` and `test/` has its rows shuffled by it, so `train_limit` and `test_limit` take a random subset."),
+            .init("data_format", \.dataFormat,
+                  doc: "How the folder in `data` is read. `auto`: by its files: the four MNIST-layout IDX files, else the CIFAR-10 binary version (`data_batch_1.bin`), else the CIFAR-100 binary version (`train.bin`), else a tree of PNG/JPEG images. `mnist`, `cifar10`, `cifar100`, `image-folder` force one (a missing file is then named with where to get the data). CIFAR-10 (binary version: `data_batch_1.bin` … `data_batch_5.bin`, `test_batch.bin`; absent training batches are skipped) has the label set `class` (10); CIFAR-100 (`train.bin`, `test.bin`) has `coarse` (the 20 superclasses) and `class` (the 100 fine classes). Images [3, 32, 32] in [0, 1]; `train_limit` and `test_limit` take the first images of the files (CIFAR's files are in random order). Ignored for a feature matrix."),
             .init("levels", \.levels, type: "names joined by commas",
                   doc: "Image-folder tree only: the label-set name of each folder level (level 1 below the root, or below `train/` and `test/`, is the first name), e.g. `status,defect` for `parts/ok/…`, `parts/defect/scratch/…`; each level is read within the one before it (`within` adds pairs). Levels past the list are `level3`, `level4`, ….",
                   valid: { v in
@@ -366,8 +417,8 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
             .init("bits", \.bits, doc: "RandBits k: constant bit channels appended to every view (0 = none).",
                   valid: { (0...1024).contains($0) ? nil : "0…1024" }),
             .init("bits_mode", \.bitsMode, doc: "Whether the bits are the same in both views (`shared`) or redrawn for each view (`per-view`)."),
-            .init("augmentation", \.augmentation, type: "none or crop+flip+noise+erase+mask",
-                  doc: "Augmentation of each view (the two views of an example are drawn independently): `none`, or distinct tokens joined by `+` from `crop` (random resized crop, area in [crop_scale, 1]), `flip` (horizontal, p = 0.5), `noise` (N(0, noise_std²) added to every value; clipped to [0, 1] for images, not clipped for a feature matrix), `erase` (random erasing, p = 0.5), `mask` (feature masking: every value of every view set to 0 independently with probability `mask_prob`, as feature dropout without rescaling; on a standardized feature matrix 0 is the feature's training mean). Applied in that order. A feature matrix takes only `noise` and `mask` (`crop`, `flip`, `erase` need images).",
+            .init("augmentation", \.augmentation, type: "none or crop+flip+jitter+grayscale+noise+erase+mask",
+                  doc: "Augmentation of each view (the two views of an example are drawn independently): `none`, or distinct tokens joined by `+` from `crop` (random resized crop, area in [crop_scale, 1]), `flip` (horizontal, p = 0.5), `jitter` (colour jitter as torchvision's `ColorJitter` and SimCLR appendix A: with probability `jitter_prob`, brightness, contrast, saturation and hue adjusted by random factors of strengths `jitter_brightness`, `jitter_contrast`, `jitter_saturation`, `jitter_hue`, in a random order per image; on 1-channel images only brightness and contrast act), `grayscale` (random greyscale: with probability `grayscale_prob` every channel of an RGB image becomes its luma 0.2989 R + 0.587 G + 0.114 B, torchvision's weights; 1-channel images unchanged), `noise` (N(0, noise_std²) added to every value; clipped to [0, 1] for images, not clipped for a feature matrix), `erase` (random erasing, p = 0.5), `mask` (feature masking: every value of every view set to 0 independently with probability `mask_prob`, as feature dropout without rescaling; on a standardized feature matrix 0 is the feature's training mean). Applied in that order, whatever order the tokens are written in (SimCLR's colour distortion is `jitter+grayscale` after `crop+flip`). `jitter` and `grayscale` take images of 1 or 3 channels. A feature matrix takes only `noise` and `mask` (`crop`, `flip`, `jitter`, `grayscale`, `erase` need images).",
                   valid: { augmentationProblem($0) }, checkOnSet: true),
             .init("crop_scale", \.cropScale, doc: "Smallest crop area fraction of `crop`.",
                   valid: { $0 > 0 && $0 <= 1 ? nil : "in (0, 1]" }),
@@ -375,6 +426,26 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
                   valid: { $0 >= 0 && $0.isFinite ? nil : "a finite value ≥ 0" }),
             .init("mask_prob", \.maskProb, doc: "Probability p that `mask` zeroes each value of each view, independently.",
                   valid: { $0 >= 0 && $0 <= 1 ? nil : "in [0, 1]" }),
+            .init("jitter_brightness", \.jitterBrightness, doc: "Brightness strength s of `jitter`: x ← clamp(b·x, 0, 1) with b uniform in [max(0, 1 − s), 1 + s]; 0 = no brightness change. SimCLR: 0.8 × its colour strength (0.4 at strength 0.5, its CIFAR setting).",
+                  valid: { $0 >= 0 && $0.isFinite ? nil : "a finite value ≥ 0" }),
+            .init("jitter_contrast", \.jitterContrast, doc: "Contrast strength s of `jitter`: x ← clamp(c·x + (1 − c)·m, 0, 1), m the image's mean luma, c uniform in [max(0, 1 − s), 1 + s]; 0 = none.",
+                  valid: { $0 >= 0 && $0.isFinite ? nil : "a finite value ≥ 0" }),
+            .init("jitter_saturation", \.jitterSaturation, doc: "Saturation strength s of `jitter`: x ← clamp(f·x + (1 − f)·Y, 0, 1), Y the pixel's luma, f uniform in [max(0, 1 − s), 1 + s]; 0 = none; no effect on 1-channel images.",
+                  valid: { $0 >= 0 && $0.isFinite ? nil : "a finite value ≥ 0" }),
+            .init("jitter_hue", \.jitterHue, doc: "Hue strength s of `jitter`: the hue (in HSV, period 1) is shifted by h uniform in [−s, s]; 0 = none; no effect on 1-channel images. SimCLR: 0.2 × its colour strength (0.1 for CIFAR).",
+                  valid: { $0 >= 0 && $0 <= 0.5 ? nil : "in [0, 0.5]" }),
+            .init("jitter_prob", \.jitterProb, doc: "Probability that `jitter` adjusts an image (SimCLR: 0.8); the image is left unchanged otherwise.",
+                  valid: { $0 >= 0 && $0 <= 1 ? nil : "in [0, 1]" }),
+            .init("grayscale_prob", \.grayscaleProb, doc: "Probability that `grayscale` turns an RGB image grey (SimCLR: 0.2).",
+                  valid: { $0 >= 0 && $0 <= 1 ? nil : "in [0, 1]" }),
+            .init("normalize", \.normalize, doc: "Per-channel normalization of images: `none` (pixels in [0, 1]) or `per-channel` (x_c ← (x_c − μ_c)/σ_c, as torchvision's `Normalize`, applied to every training view after its augmentations and to the probe-train and test images; RandBits channels are appended after it and not normalized). μ and σ are `normalize_mean` and `normalize_std`, or, when those are `auto`, the per-channel mean and population standard deviation of the training images (σ = 1 for a channel constant there); the report's config records the values used. Not for a feature matrix (it is standardized per column already)."),
+            .init("normalize_mean", \.normalizeMean, type: "list of reals or auto",
+                  doc: "μ per channel for `normalize = per-channel` (as many values as the images have channels); `auto` (or empty) = computed on the training images of the run.",
+                  parse: { $0 == "auto" ? [] : RealList(configString: $0) }, format: { $0.values.isEmpty ? "auto" : $0.configString }),
+            .init("normalize_std", \.normalizeStd, type: "list of reals or auto",
+                  doc: "σ per channel for `normalize = per-channel` (each > 0, as many as `normalize_mean`); `auto` (or empty) = computed on the training images of the run.",
+                  parse: { $0 == "auto" ? [] : RealList(configString: $0) }, format: { $0.values.isEmpty ? "auto" : $0.configString },
+                  valid: { $0.values.allSatisfy { $0 > 0 } ? nil : "values > 0, or auto" }),
             .init("optimizer", \.optimizer, doc: "Adam (PyTorch defaults besides lr and weight_decay) or SGD with momentum."),
             .init("lr", \.lr, doc: "Learning rate η.", valid: { $0 > 0 && $0.isFinite ? nil : "a finite value > 0" }),
             .init("momentum", \.momentum, doc: "SGD momentum μ (ignored by Adam).",
@@ -432,6 +503,11 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
                 throw ConfigError.invalidValue(key: "steps", value: "\(c.steps)", expected: "> 0, or epochs > 0")
             }
             try checkDataKeys(c)
+            if c.normalizeMean.values.isEmpty != c.normalizeStd.values.isEmpty
+                || (!c.normalizeMean.values.isEmpty && c.normalizeMean.values.count != c.normalizeStd.values.count) {
+                throw ConfigError.invalidValue(key: "normalize_std", value: c.normalizeStd.configString.isEmpty ? "auto" : c.normalizeStd.configString,
+                                               expected: "as many values as normalize_mean (\(c.normalizeMean.values.isEmpty ? "auto" : c.normalizeMean.configString)), or both auto")
+            }
         })
 
     /// The cross-key checks of the data: a feature matrix needs `labels`, the MLP encoder and
@@ -439,7 +515,7 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
     /// - Throws: `ConfigError.invalidValue` naming the key to change.
     static func checkDataKeys(_ c: ImageExperimentConfig) throws {
         if c.data.isEmpty {
-            throw ConfigError.invalidValue(key: "data", value: "", expected: noDataMessage)
+            throw ConfigError.invalidValue(key: "data", value: "", expected: noDataMessage(format: c.dataFormat))
         }
         guard c.isFeatureMatrix else {
             if !c.labels.isEmpty {
@@ -464,6 +540,15 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
         if c.grouping != "auto" && c.grouping != "none" {
             throw ConfigError.invalidValue(key: "grouping", value: c.grouping,
                                            expected: "auto or none for a feature matrix (its label sets are the columns of labels = \(c.labels))")
+        }
+    }
+
+    /// What a config without data must set, for `format` (the CIFAR formats name their files
+    /// and where to get them).
+    public static func noDataMessage(format: ImageDataFormat) -> String {
+        switch format {
+        case .cifar10, .cifar100: return "the folder of the \(CIFARSource(format).datasetName) binary version: --set data=DIR (\(CIFARSource(format).help))"
+        default: return noDataMessage
         }
     }
 
@@ -530,7 +615,33 @@ public struct ImageExperimentConfig: Codable, Sendable, Equatable {
     }
 }
 
+/// Where a CIFAR binary folder comes from, for the messages of a missing folder or file.
+public struct CIFARSource: Sendable {
+    /// `cifar10` or `cifar100`.
+    public var format: ImageDataFormat
+    /// - Precondition: `format` is `cifar10` or `cifar100`.
+    public init(_ format: ImageDataFormat) {
+        precondition(format == .cifar10 || format == .cifar100, "CIFARSource takes cifar10 or cifar100")
+        self.format = format
+    }
+    /// "CIFAR-10" or "CIFAR-100".
+    public var datasetName: String { format == .cifar10 ? "CIFAR-10" : "CIFAR-100" }
+    /// The files the folder holds.
+    public var files: String {
+        format == .cifar10 ? "data_batch_1.bin … data_batch_5.bin and test_batch.bin" : "train.bin and test.bin"
+    }
+    /// What to download and which folder to pass.
+    public var help: String {
+        let archive = format == .cifar10 ? "cifar-10-binary.tar.gz" : "cifar-100-binary.tar.gz"
+        let folder = format == .cifar10 ? "cifar-10-batches-bin" : "cifar-100-binary"
+        return "the folder holding \(files): download the binary version \(archive) from https://www.cs.toronto.edu/~kriz/cifar.html, "
+            + "unpack it (tar xzf \(archive)) and pass --set data=PATH/\(folder)"
+    }
+}
+
 extension ImageEncoderKind: ConfigChoice {}
+extension ImageDataFormat: ConfigChoice {}
+extension ImageNormalization: ConfigChoice {}
 extension ImageLossKind: ConfigChoice {}
 extension ImageBitsMode: ConfigChoice {}
 extension ImageOptimizerKind: ConfigChoice {}

@@ -2,13 +2,14 @@
 // coarse to fine labels on Fashion-MNIST, and feature suppression by RandBits. Defaults are
 // subsets and few epochs so one seed finishes in ≤ 15 minutes on a 2-core machine
 // (docs/REAL_DATA.md has the measured times); the full setting is reached through `--set`.
-// `tabular` runs the same comparison on a user's feature matrix (no built-in data).
+// `tabular` runs the same comparison on a user's feature matrix, `images` on a user's image
+// folder, and `cifar100-collapse` / `cifar10-randbits` on a user's CIFAR copy (no built-in data).
 
 import Foundation
 
 /// A named real-image experiment: a base config and one setting per compared run.
 public struct ImagePreset: Sendable, Equatable {
-    /// Preset name (`fashion-collapse`, `fashion-randbits`, `fashion-randbits-full`).
+    /// Preset name (`fashion-collapse`, `fashion-randbits`, `cifar100-collapse`, …; `ImagePresets.names`).
     public var name: String
     /// One-line description.
     public var summary: String
@@ -21,7 +22,7 @@ public struct ImagePreset: Sendable, Equatable {
     /// under load, in minutes (docs/REAL_DATA.md).
     public var expectedMinutes: Double
     /// For a preset without built-in data, what `expectedMinutes` was measured on (e.g. "for
-    /// 4000 × 32"); nil for presets with built-in data.
+    /// 4000 × 32"), or that it is an estimate; nil for presets with built-in data.
     public var timeNote: String?
 
     /// Creates a preset.
@@ -81,7 +82,8 @@ public enum ImagePresetError: Error, CustomStringConvertible, Equatable {
 /// The built-in real-image presets.
 public enum ImagePresets {
     /// Names of the built-in image presets.
-    public static let names = ["fashion-collapse", "fashion-class-collapse", "fashion-randbits", "fashion-randbits-full", "tabular", "images"]
+    public static let names = ["fashion-collapse", "fashion-class-collapse", "fashion-randbits", "fashion-randbits-full",
+                               "cifar100-collapse", "cifar10-randbits", "tabular", "images"]
 
     /// The built-in preset `name`.
     /// - Throws: `ImagePresetError.unknown` listing the names.
@@ -91,6 +93,8 @@ public enum ImagePresets {
         case "fashion-class-collapse": return fashionClassCollapse
         case "fashion-randbits": return fashionRandBits
         case "fashion-randbits-full": return fashionRandBitsFull
+        case "cifar100-collapse": return cifar100Collapse
+        case "cifar10-randbits": return cifar10RandBits
         case "tabular": return tabular
         case "images": return images
         default: throw ImagePresetError.unknown(name: name, known: names)
@@ -199,6 +203,72 @@ public enum ImagePresets {
             name: "fashion-randbits-full",
             summary: "The full RandBits grid: k ∈ {0, 5, 10, 20} × shared/per-view × p ∈ {16, 128}",
             base: randBitsBase, settings: settings, expectedMinutes: 16)
+    }
+
+    /// The note of the CIFAR presets' times: there is no CIFAR copy on the development machine.
+    static let cifarTimeNote = "estimated from the Fashion-MNIST presets, not measured: no CIFAR copy on the development machine"
+
+    /// SimCLR's views for CIFAR (Chen et al., ICML 2020, appendix A and B.9): random resized
+    /// crop (area ≥ 0.2 here), horizontal flip, colour jitter (strengths 0.4, 0.4, 0.4, 0.1
+    /// with p = 0.8) and random greyscale (p = 0.2); then per-channel normalization with the
+    /// training images' mean and standard deviation.
+    static func simCLRColourViews(_ c: inout ImageExperimentConfig) {
+        c.augmentation = "crop+flip+jitter+grayscale"; c.cropScale = 0.2
+        c.jitterBrightness = 0.4; c.jitterContrast = 0.4; c.jitterSaturation = 0.4; c.jitterHue = 0.1; c.jitterProb = 0.8
+        c.grayscaleProb = 0.2
+        c.normalize = .perChannel; c.normalizeMean = []; c.normalizeStd = []
+    }
+
+    /// Class collapse on CIFAR-100, the paper's setting (Xue et al., ICML 2023, §6): SupCon
+    /// trained on the 20 superclasses (label set `coarse`), the 100 fine classes (`class`)
+    /// probed within their superclass, next to NT-Xent and the joint loss L_SupCon + λ·L_NT-Xent
+    /// (λ = 1), τ = 0.1. The ConvNet of `fashion-collapse` on 3 × 32 × 32 images (h of width 128,
+    /// head 128 → 128 → z, p = 128; the paper's ResNet-18 is `--set encoder=resnet18`, much
+    /// slower on a CPU) with SimCLR's colour views (`simCLRColourViews`) and per-channel
+    /// normalization; Adam 1e-3, batch 256, 15 epochs (585 steps) over the first 10 000
+    /// training images; logistic probes of `class` within `coarse` and of `coarse` on the
+    /// backbone and the head, fit on 5 000 training images, scored on 2 000 test images, at
+    /// step 0 and 8 log-spaced steps. Full setting: `--set train_limit=0 --set test_limit=0`.
+    ///
+    /// No built-in data (CIFAR is not packaged): `--set data=DIR`, DIR holding the CIFAR-100
+    /// binary version's `train.bin` and `test.bin`; without it, or with a file missing, the run
+    /// stops with a message naming the file and where to download it. The time is an estimate.
+    public static var cifar100Collapse: ImagePreset {
+        var c = fashionCollapse.base
+        c.data = ""; c.dataFormat = .cifar100; c.grouping = "none"
+        c.trainLimit = 10_000; c.testLimit = 2_000; c.probeTrain = 5_000
+        c.encoder = .convnet; c.backboneWidth = 128; c.p = 128
+        c.loss = .supcon; c.temperature = 0.1; c.lambda = 1
+        simCLRColourViews(&c)
+        c.optimizer = .adam; c.lr = 1e-3; c.batchSize = 256; c.epochs = 15; c.steps = 0
+        c.auditSteps = []
+        c.trainLabel = "coarse"; c.within = "class:coarse"; c.probeLayer = .both; c.probe = .logistic
+        return ImagePreset(
+            name: "cifar100-collapse",
+            summary: "CIFAR-100 (--set data=DIR): SupCon / NT-Xent / SupCon+NT-Xent on the 20 superclasses; probe the 100 fine classes within their superclass",
+            base: c,
+            settings: ["supcon", "ntxent", "joint"].map { ["loss": $0] },
+            expectedMinutes: 5, timeNote: cifarTimeNote)
+    }
+
+    /// Feature suppression by RandBits on CIFAR-10 (Chen, Luo & Li, NeurIPS 2021, who use
+    /// CIFAR-10): the grid of `fashion-randbits` (p = 128 with k ∈ {0, 5, 10, 20} shared bits and
+    /// k ∈ {10, 20} per-view bits; p = 16 with k ∈ {0, 10, 20} shared bits) and its base
+    /// (NT-Xent, τ = 0.1, the ConvNet without a head, Adam 1e-3, batch 256, 6 epochs = 234 steps
+    /// over the first 10 000 training images, probes of `class` and of each bit fit on 5 000
+    /// training and scored on 2 000 test images), with SimCLR's colour views and per-channel
+    /// normalization (`simCLRColourViews`; the bit channels are appended after both, unchanged).
+    ///
+    /// No built-in data: `--set data=DIR`, DIR holding the CIFAR-10 binary version's
+    /// `data_batch_1.bin` (… `data_batch_5.bin`) and `test_batch.bin`. The time is an estimate.
+    public static var cifar10RandBits: ImagePreset {
+        var c = randBitsBase
+        c.data = ""; c.dataFormat = .cifar10; c.grouping = "none"
+        simCLRColourViews(&c)
+        return ImagePreset(
+            name: "cifar10-randbits",
+            summary: "CIFAR-10 (--set data=DIR): NT-Xent with k random bits kept in both views (or redrawn per view), p = 16 and 128; probe the classes and the bits",
+            base: c, settings: fashionRandBits.settings, expectedMinutes: 13, timeNote: cifarTimeNote)
     }
 
     /// Your own feature matrix: SupCon, NT-Xent and the joint loss L_SupCon + λ·L_NT-Xent

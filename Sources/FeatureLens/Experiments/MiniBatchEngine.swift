@@ -1,5 +1,5 @@
-// The mini-batch engine: an encoder (ConvNet or MLP) trained with the `Trainer` on
-// Fashion-MNIST (or any MNIST-layout folder), or the MLP on a user's feature matrix
+// The mini-batch engine: an encoder (ConvNet, MLP or ResNet-18) trained with the `Trainer` on
+// Fashion-MNIST (or any MNIST-layout folder), CIFAR, an image-folder tree, or the MLP on a user's feature matrix
 // (TabularDataset: rows as [n, 1, 1, d]), audited frozen at the audit steps.
 //
 // Per setting and audit step t (t = 0 is the untrained baseline):
@@ -22,6 +22,9 @@ import Logging
 public enum ImageRunnerError: Error, CustomStringConvertible, Equatable {
     /// The dataset folder or one of its files is missing.
     case datasetMissing(folder: String, detail: String)
+    /// A CIFAR binary folder (`data_format` = cifar10 or cifar100, or detected) or one of its
+    /// files is missing; `detail` says which.
+    case cifarMissing(folder: String, format: ImageDataFormat, detail: String)
     /// The preset has no settings.
     case emptyPreset(String)
     /// A setting's config does not fit the loaded data (e.g. a subset larger than the split).
@@ -35,7 +38,11 @@ public enum ImageRunnerError: Error, CustomStringConvertible, Equatable {
                 + "or pass `--set data=DIR` (the config key `data`) for a folder holding train-images-idx3-ubyte[.gz], "
                 + "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz], "
                 + "or `--set data=DIR` for a folder of PNG/JPEG images with one sub-folder per class, "
+                + "or `--set data=DIR` for a CIFAR-10 or CIFAR-100 binary folder (data_format), "
                 + "or `--set data=FEATURES.npy --set labels=LABELS.csv` for your own feature matrix."
+        case let .cifarMissing(folder, format, detail):
+            let source = CIFARSource(format)
+            return "\(source.datasetName) not found in \(folder): \(detail). --set data=DIR takes \(source.help)."
         case let .emptyPreset(name):
             return "preset \(name) has no settings to run"
         case let .invalidSetting(setting, detail):
@@ -55,6 +62,9 @@ struct ImageSplits {
     var probe: ImageDataset
     /// RandBits of training (nil when k = 0).
     var trainingBits: RandBits?
+    /// The per-channel normalization of `normalize = per-channel` (nil for `none`): the config's
+    /// μ and σ, or those of the setting's training images.
+    var normalization: ChannelNormalization?
     /// Probe-train images `[n_probe, c + k, h, w]` with their own bits.
     var probeImages: Tensor<Float>
     /// Test images `[n_test, c + k, h, w]` with their own bits.
@@ -81,6 +91,9 @@ struct ImageSplits {
         train = n == fullTrain.count ? fullTrain : fullTrain.subset(Array(0..<n))
         test = nTest == fullTest.count ? fullTest : fullTest.subset(Array(0..<nTest))
         probe = nProbe == n ? train : train.subset(Array(0..<nProbe))
+        normalization = try Self.normalization(config, trainImages: train.images)
+        let normalize = normalization
+        func prepared(_ images: Tensor<Float>) -> Tensor<Float> { normalize?.normalized(images) ?? images }
 
         // RandBits: the training bits (shared or per view), and each audit image's own bits
         // (the probe-train images carry the same bits as in training; the test split its own).
@@ -91,10 +104,11 @@ struct ImageSplits {
         let probeBits = try RandBits(bitCount: k, mode: .shared, seed: trainBitsSeed)
         let testBits = try RandBits(bitCount: k, mode: .shared, seed: testBitsSeed)
         var unused = SeededGenerator(seed: 0)  // Shared-mode bits draw nothing from it.
-        probeImages = k > 0 ? probeBits.appending(to: probe.images, exampleIndices: Array(0..<nProbe), using: &unused)
-                            : probe.images
-        testImages = k > 0 ? testBits.appending(to: test.images, exampleIndices: Array(0..<nTest), using: &unused)
-                           : test.images
+        // Normalized first: the bits are appended as they are (0/1), as in the training views.
+        probeImages = k > 0 ? probeBits.appending(to: prepared(probe.images), exampleIndices: Array(0..<nProbe), using: &unused)
+                            : prepared(probe.images)
+        testImages = k > 0 ? testBits.appending(to: prepared(test.images), exampleIndices: Array(0..<nTest), using: &unused)
+                           : prepared(test.images)
         let probeSet = probe, testSet = test
         auditTrainLabels = try labelNames.map { try probeSet.labels($0) }
         auditTestLabels = try labelNames.map { try testSet.labels($0) }
@@ -102,6 +116,28 @@ struct ImageSplits {
             auditTrainLabels += try probeBits.labelSets(forExamples: Array(0..<nProbe))
             auditTestLabels += try testBits.labelSets(forExamples: Array(0..<nTest))
         }
+    }
+
+    /// The normalization of `config` for images whose training set is `trainImages`
+    /// `[n, c, h, w]`: nil for `normalize = none`; else `normalize_mean` / `normalize_std`, or
+    /// when they are `auto` the per-channel statistics of `trainImages` (`ChannelNormalization.fit`).
+    /// - Throws: `ConfigError.invalidValue` naming `normalize` (a feature matrix) or
+    ///   `normalize_mean` (not one value per channel).
+    static func normalization(_ config: ImageExperimentConfig, trainImages: Tensor<Float>) throws -> ChannelNormalization? {
+        guard config.normalize == .perChannel else { return nil }
+        if config.isFeatureMatrix {
+            throw ConfigError.invalidValue(key: "normalize", value: config.normalize.rawValue,
+                                           expected: "none for a feature matrix (data = \(config.data) is standardized per column on its training rows already)")
+        }
+        let c = trainImages.shape[1]
+        var mean = config.normalizeMean.values, std = config.normalizeStd.values
+        if mean.isEmpty {
+            (mean, std) = ChannelNormalization.fit(trainImages)
+        } else if mean.count != c || std.count != c {
+            throw ConfigError.invalidValue(key: "normalize_mean", value: config.normalizeMean.configString,
+                                           expected: "\(c) values (one per channel of the images of \(config.data)), or auto")
+        }
+        return try ChannelNormalization(mean: mean, standardDeviation: std)
     }
 }
 
@@ -218,18 +254,25 @@ public final class MiniBatchEngine: TrainingEngine {
                             auditSteps: [Int], trainLabel: String) throws -> Trainer {
         let loss = try makeLoss(config)
         let labels = loss.requiresLabels ? try splits.train.labels(trainLabel).codes : nil
-        let viewMaker = TwoViewAugmenter(augmentation: try makeAugmentation(config), randBits: splits.trainingBits)
+        var augmentation = try makeAugmentation(config, channels: splits.train.channels)
+        var inputs = splits.train.images
+        if let n = splits.normalization {
+            // After the random steps (they work on [0, 1] pixels); without any, the training
+            // images are normalized once and the views stay equal to the input (encoded once).
+            if augmentation.isIdentity { inputs = n.normalized(inputs) } else { augmentation = Compose([augmentation, n]) }
+        }
+        let viewMaker = TwoViewAugmenter(augmentation: augmentation, randBits: splits.trainingBits)
         let configuration = TrainerConfiguration(batchSize: config.batchSize, shuffle: true, dropLast: true,
                                                  seed: config.seed, callbacks: .steps(auditSteps))
         switch config.optimizer {
         case .adam:
             let adam = try Adam<Float>(parameters: encoder.parameters, learningRate: config.lr, weightDecay: config.weightDecay)
-            return try Trainer(encoder: encoder, loss: loss, optimizer: adam, inputs: splits.train.images, labels: labels,
+            return try Trainer(encoder: encoder, loss: loss, optimizer: adam, inputs: inputs, labels: labels,
                                viewMaker: viewMaker, configuration: configuration)
         case .sgd:
             let sgd = try SGD<Float>(parameters: encoder.parameters, learningRate: config.lr, momentum: config.momentum,
                                      weightDecay: config.weightDecay)
-            return try Trainer(encoder: encoder, loss: loss, optimizer: sgd, inputs: splits.train.images, labels: labels,
+            return try Trainer(encoder: encoder, loss: loss, optimizer: sgd, inputs: inputs, labels: labels,
                                viewMaker: viewMaker, configuration: configuration)
         }
     }
@@ -367,8 +410,9 @@ public final class MiniBatchEngine: TrainingEngine {
         }
     }
 
-    /// Loads the image data of `config`: an MNIST-layout folder (`loadImageFolder`; also a
-    /// folder without sub-folders, whose error names the missing files) or a folder tree of PNG/JPEG images (`ImageFolder`, label sets named by `levels`, cached in
+    /// Loads the image data of `config` in its `data_format` (`auto`: detected from the files):
+    /// an MNIST-layout folder (`loadImageFolder`; also a folder without sub-folders, whose error
+    /// names the missing files), a CIFAR-10 / CIFAR-100 binary folder (`loadCIFAR`), or a folder tree of PNG/JPEG images (`ImageFolder`, label sets named by `levels`, cached in
     /// `DATA/.featurelens-cache/`). A tree is split into training and test images by its `train/`
     /// and `test/` folders, else by a permutation seeded by `split_seed` (`test_fraction` held out);
     /// each side is then shuffled by that seed, so the limits take the first so many of a random
@@ -381,14 +425,30 @@ public final class MiniBatchEngine: TrainingEngine {
         let url = URL(fileURLWithPath: config.data)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: config.data, isDirectory: &isDirectory), isDirectory.boolValue else {
+            if config.dataFormat == .cifar10 || config.dataFormat == .cifar100 {
+                throw ImageRunnerError.cifarMissing(folder: config.data, format: config.dataFormat, detail: "the folder does not exist")
+            }
             throw ImageRunnerError.datasetMissing(folder: config.data, detail: "the folder does not exist")
         }
+        let has = { (name: String) in FileManager.default.fileExists(atPath: url.appendingPathComponent(name).path) }
         // MNIST layout, or a folder with no sub-folder at all (then the MNIST loader's error
         // names the missing files).
         let subfolders = ((try? FileManager.default.contentsOfDirectory(at: url, includingPropertiesForKeys: [.isDirectoryKey])) ?? [])
             .filter { !$0.lastPathComponent.hasPrefix(".") && (try? $0.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true }
-        if MNISTFormat.isMNISTLayout(url) || subfolders.isEmpty {
+        var format = config.dataFormat
+        if format == .auto {
+            if MNISTFormat.isMNISTLayout(url) { format = .mnist }
+            else if has("data_batch_1.bin") { format = .cifar10 }
+            else if has("train.bin") { format = .cifar100 }
+            else { format = subfolders.isEmpty ? .mnist : .imageFolder }
+        }
+        switch format {
+        case .mnist:
             return try loadImageFolder(folder: config.data, grouping: config.resolvedGrouping, trainLimit: trainLimit, testLimit: testLimit)
+        case .cifar10, .cifar100:
+            return try loadCIFAR(config, format: format, trainLimit: trainLimit, testLimit: testLimit)
+        case .auto, .imageFolder:
+            break
         }
         let levels = config.levels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         var options = ImageFolderOptions(labelSetNames: levels, skipBadImages: config.skipBadImages)
@@ -427,6 +487,36 @@ public final class MiniBatchEngine: TrainingEngine {
         return (train, test)
     }
 
+    /// Loads a CIFAR-10 or CIFAR-100 binary folder (`CIFAR.load10` / `load100`: the first
+    /// `trainLimit` / `testLimit` images of the files), then the grouping of `config` when it
+    /// names a file.
+    /// - Throws: `ImageRunnerError.cifarMissing` naming the missing file and where to get the
+    ///   data; `CIFARError` for a damaged file; `ConfigError` naming `grouping` for
+    ///   `fashion-mnist`; `LabelGroupingError`.
+    static func loadCIFAR(_ config: ImageExperimentConfig, format: ImageDataFormat, trainLimit: Int?, testLimit: Int?) throws
+        -> (train: ImageDataset, test: ImageDataset) {
+        let url = URL(fileURLWithPath: config.data)
+        var (train, test): (ImageDataset, ImageDataset)
+        do {
+            (train, test) = format == .cifar10 ? try CIFAR.load10(directory: url, trainLimit: trainLimit, testLimit: testLimit)
+                                               : try CIFAR.load100(directory: url, trainLimit: trainLimit, testLimit: testLimit)
+        } catch let CIFARError.missingFile(directory, candidates) {
+            throw ImageRunnerError.cifarMissing(folder: directory, format: format,
+                                                detail: "no file \(candidates.joined(separator: " or "))")
+        }
+        switch config.grouping {
+        case "auto", "none": break
+        case "fashion-mnist":
+            throw ConfigError.invalidValue(key: "grouping", value: config.grouping,
+                                           expected: "auto, none or a grouping JSON file for \(CIFARSource(format).datasetName) (data = \(config.data))")
+        default:
+            let g = try LabelGrouping.load(contentsOf: URL(fileURLWithPath: config.grouping))
+            train = try train.addingGrouping(g, file: config.grouping)
+            test = try test.addingGrouping(g, file: config.grouping)
+        }
+        return (train, test)
+    }
+
     /// The loss of `config`.
     /// - Throws: `ContrastiveLossError` for a bad temperature or weight.
     static func makeLoss(_ config: ImageExperimentConfig) throws -> any ContrastiveLoss {
@@ -443,9 +533,11 @@ public final class MiniBatchEngine: TrainingEngine {
     /// The per-view augmentation of `config` (`none` → identity), steps in the order of
     /// `ImageExperimentConfig.augmentationTokens`. `noise` is clipped to [0, 1] on images and
     /// not clipped on a feature matrix (standardized features are not bounded).
+    /// - Parameter channels: channels of the images (`jitter` and `grayscale` take 1 or 3).
     /// - Throws: `AugmentationError` or `ConfigError` for bad parameters (an image-only token
-    ///   on a feature matrix names `augmentation`).
-    static func makeAugmentation(_ config: ImageExperimentConfig) throws -> any ImageAugmentation {
+    ///   on a feature matrix, or a colour token on images of another channel count, names
+    ///   `augmentation`).
+    static func makeAugmentation(_ config: ImageExperimentConfig, channels: Int? = nil) throws -> any ImageAugmentation {
         try ImageExperimentConfig.checkAugmentation(config.augmentation)
         if config.augmentation == "none" { return Compose([]) }
         if config.isFeatureMatrix { try ImageExperimentConfig.checkDataKeys(config) }
@@ -453,6 +545,17 @@ public final class MiniBatchEngine: TrainingEngine {
         var steps: [any ImageAugmentation] = []
         if tokens.contains("crop") { steps.append(try RandomResizedCrop(scale: config.cropScale...1.0)) }
         if tokens.contains("flip") { steps.append(try HorizontalFlip(probability: 0.5)) }
+        let colour = ["jitter", "grayscale"].filter { tokens.contains($0) }
+        if let c = channels, !colour.isEmpty, c != 1 && c != 3 {
+            throw ConfigError.invalidValue(key: "augmentation", value: config.augmentation,
+                                           expected: "no \(colour.joined(separator: " or ")) for images of \(c) channels (they take grey or RGB images)")
+        }
+        if tokens.contains("jitter") {
+            steps.append(try ColorJitter(brightness: config.jitterBrightness, contrast: config.jitterContrast,
+                                         saturation: config.jitterSaturation, hue: config.jitterHue,
+                                         probability: config.jitterProb))
+        }
+        if tokens.contains("grayscale") { steps.append(try RandomGrayscale(probability: config.grayscaleProb)) }
         if tokens.contains("noise") {
             steps.append(try GaussianNoise(standardDeviation: config.noiseStd, clip: !config.isFeatureMatrix))
         }
