@@ -66,6 +66,59 @@ public enum FeatureTable {
 
     static func fmt(_ x: Double) -> String { String(format: "%.3f", x) }
 
+    /// Pads `rows` (header first) into aligned columns: the first column left-aligned, the
+    /// rest right-aligned, two spaces apart.
+    static func columns(_ rows: [[String]]) -> [String] {
+        var widths: [Int] = []
+        for r in rows { for (i, c) in r.enumerated() { if i < widths.count { widths[i] = max(widths[i], c.count) } else { widths.append(c.count) } } }
+        return rows.map { r in
+            r.enumerated().map { i, c in
+                let pad = String(repeating: " ", count: widths[i] - c.count)
+                return i == 0 ? c + pad : pad + c
+            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+        }
+    }
+
+    /// The side-by-side table of a comparison (`EncoderComparison`): per label set, a column
+    /// per encoder with its accuracy ± SE, its difference from the reference ± the paired SE
+    /// (`*`: significant, |Δ| > 2 SE), its verdict and, for labels read within groups, its
+    /// merged pairs.
+    public static func renderComparison(_ c: EncoderComparison, probe: ProbeKind, measure: AccuracyMeasure) -> String {
+        let what = measure == .balanced ? "balanced accuracy" : "plain accuracy"
+        var out = "Encoder comparison: \(probe.rawValue) probe, \(what) on the same \(c.testRows) test rows, last checkpoint of each encoder; "
+            + "Δ = encoder − \(c.reference) ± paired SE (per class, same test rows); * = significant (|Δ| > 2 SE)\n"
+        for l in c.labels {
+            out += "\n\(l.label)\(l.within.map { " (within \($0))" } ?? ""), chance \(fmt(l.chance))\n"
+            var rows = [[""] + l.encoders.map(\.name)]
+            rows.append(["accuracy"] + l.encoders.map { "\(fmt($0.accuracy)) ± \(fmt($0.standardError))" })
+            rows.append(["Δ vs \(c.reference)"] + l.encoders.enumerated().map { i, e in
+                i == 0 ? "—" : String(format: "%+.3f ± %.3f", e.difference, e.differenceStandardError) + (e.significant ? " *" : "  ")
+            })
+            rows.append(["verdict"] + l.encoders.map { $0.verdict?.rawValue ?? "—" })
+            if l.within != nil {
+                rows.append(["merged pairs"] + l.encoders.map { e in
+                    guard let m = e.mergedPairs else { return "—" }
+                    return m.isEmpty ? "none" : m.joined(separator: "; ")
+                })
+            }
+            for line in columns(rows) { out += "  " + line + "\n" }
+        }
+        return out
+    }
+
+    /// The advice section for the terminal ("What to try next", one numbered item per advice
+    /// with its trigger and source); empty when there is no advice.
+    public static func renderAdvice(_ advice: [Advice]) -> String {
+        guard !advice.isEmpty else { return "" }
+        var out = "What to try next (rules and sources: docs/ADVICE.md):\n"
+        for (i, a) in advice.enumerated() {
+            out += "  \(i + 1). \(a.text)\n"
+            out += "     because \(a.trigger) [\(a.rule)]\n"
+            out += "     source: \(a.source)\n"
+        }
+        return out
+    }
+
     /// The `--json` summary: `{"probes": {label: accuracy}, "standard_error": {label: SE},
     /// "chance": {label: rate}, "metrics": {"rankme", "effective_rank", "uniformity",
     /// "collapse_std", "computed_on", "n"}, "verdicts": {label: verdict}}` for the last audit, pretty-printed with sorted keys by
@@ -76,6 +129,37 @@ public enum FeatureTable {
     public static func jsonSummary(_ run: RunReport) throws -> String {
         try FeatureLensJSON.string(AuditSummary(run))
     }
+
+    /// The `--json` summary of an audit with its advice (`advice`: `[]` when no rule fired).
+    /// - Throws: `EncodingError`.
+    public static func jsonSummary(_ run: RunReport, advice: [Advice]) throws -> String {
+        var s = AuditSummary(run)
+        s.advice = advice
+        return try FeatureLensJSON.string(s)
+    }
+
+    /// The `--json` summary of a comparison: `{"reference", "encoders": {name: summary of its
+    /// last audit, as for one encoder}, "comparison", "advice"}`.
+    /// - Throws: `EncodingError`.
+    public static func jsonSummary(runs: [(name: String, report: RunReport)], comparison: EncoderComparison,
+                                   advice: [Advice]) throws -> String {
+        try FeatureLensJSON.string(ComparisonSummary(
+            reference: comparison.reference,
+            encoders: Dictionary(uniqueKeysWithValues: runs.map { ($0.name, AuditSummary($0.report)) }),
+            comparison: comparison, advice: advice))
+    }
+}
+
+/// The exact shape printed by `featurelens audit --json` with named encoders.
+public struct ComparisonSummary: Codable, Sendable, Equatable {
+    /// The reference encoder.
+    public var reference: String
+    /// Each encoder's last-audit summary (without `advice`).
+    public var encoders: [String: AuditSummary]
+    /// The differences (`EncoderComparison`).
+    public var comparison: EncoderComparison
+    /// What to try next (`[]` when no rule fired).
+    public var advice: [Advice]
 }
 
 /// The exact shape printed by `featurelens audit --json`.
@@ -117,10 +201,13 @@ public struct AuditSummary: Codable, Sendable, Equatable {
     /// Which subclasses merged at the last audit (`TimelineEntry.subclassMerging`); nil when
     /// not measured.
     public var subclassMerging: [SubclassMerging]?
+    /// What to try next (`AuditAdvice`; `[]` when no rule fired); nil (omitted) in the
+    /// per-encoder summaries of a comparison, whose advice is at the top level.
+    public var advice: [Advice]?
 
     enum CodingKeys: String, CodingKey {
         case probes, chance, metrics, verdicts, standardError = "standard_error", geometry
-        case subclassMerging = "subclass_merging"
+        case subclassMerging = "subclass_merging", advice
     }
 
     /// The summary of a run's last audit.
