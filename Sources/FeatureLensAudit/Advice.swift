@@ -163,7 +163,7 @@ public enum AuditAdvice {
                 numbers.append(n)
             }
             if !pairs.isEmpty {
-                evidence.append("merged within \(group): " + pairs.prefix(3).map { "\($0.group): \($0.pair.a) ↔ \($0.pair.b) \(AdviceNumber("", $0.pair.accuracy, standardError: $0.pair.standardError).text)" }.joined(separator: ", ")
+                evidence.append("merged pairs " + pairs.prefix(3).map { "\($0.group): \($0.pair.a) ↔ \($0.pair.b) \(AdviceNumber("", $0.pair.accuracy, standardError: $0.pair.standardError).text)" }.joined(separator: ", ")
                                 + (pairs.count > 3 ? " and \(pairs.count - 3) more" : "")
                                 + String(format: " (chance 0.50; each pair more than 2 SE below %.2f)", level))
             }

@@ -120,6 +120,27 @@ public struct EncoderComparison: Codable, Sendable, Equatable {
         public var chance: Double
         /// One entry per encoder, reference first.
         public var encoders: [EncoderScore]
+
+        /// The rows of the side-by-side table (terminal and report.html), one cell per
+        /// encoder: "accuracy" (accuracy ± SE), "Δ vs REFERENCE" (Δ ± paired SE, `*` when
+        /// significant; "—" for the reference), "verdict" and, for a label read within groups,
+        /// "merged pairs" ("none" when none).
+        public func tableRows(reference: String) -> [(name: String, cells: [String])] {
+            func f(_ x: Double) -> String { String(format: "%.3f", x) }
+            var rows: [(name: String, cells: [String])] = [
+                ("accuracy", encoders.map { "\(f($0.accuracy)) ± \(f($0.standardError))" }),
+                ("Δ vs \(reference)", encoders.enumerated().map { i, e in
+                    i == 0 ? "—" : String(format: "%+.3f ± %.3f", e.difference, e.differenceStandardError) + (e.significant ? " *" : "  ")
+                }),
+                ("verdict", encoders.map { $0.verdict?.rawValue ?? "—" }),
+            ]
+            if within != nil {
+                rows.append(("merged pairs", encoders.map { e in
+                    e.mergedPairs.map { $0.isEmpty ? "none" : $0.joined(separator: "; ") } ?? "—"
+                }))
+            }
+            return rows
+        }
     }
 
     /// One encoder's reading of one label set. JSON keys: `name`, `accuracy`,

@@ -19,21 +19,14 @@ public enum FeatureTable {
             header.remove(at: 1)
             rows = rows.map { var r = $0; r.remove(at: 1); return r }
         }
-        var widths = header.map(\.count)
-        for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
-        func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, c in
-                let pad = String(repeating: " ", count: widths[i] - c.count)
-                return i == 0 || i == cells.count - 1 ? c + pad : pad + c
-            }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
-        }
         let measure = run.measure == .balanced
             ? "balanced accuracy (chance = 1/#classes)" : "plain accuracy (chance = majority-class rate)"
         var out = "Feature audit: \(run.probe.rawValue) probe, \(measure)"
         if steps.count >= 2 && steps[0] == 0 { out += "; step 0 is the baseline" }
-        out += "\n" + line(header) + "\n"
-        out += line(widths.map { String(repeating: "-", count: $0) }) + "\n"
-        for r in rows { out += line(r) + "\n" }
+        out += "\n"
+        for line in columns([header] + rows, ruleAfterHeader: true, leftAligned: { i, n in i == 0 || i == n - 1 }) {
+            out += line + "\n"
+        }
         if let m = run.final.metrics {
             out += "metrics on \((m.computedOn ?? .test).describe(n: m.n)), last audit: "
                 + String(format: "rankme %.2f  effective_rank %.2f  uniformity %.3f  collapse_std %.4f\n",
@@ -66,16 +59,23 @@ public enum FeatureTable {
 
     static func fmt(_ x: Double) -> String { String(format: "%.3f", x) }
 
-    /// Pads `rows` (header first) into aligned columns: the first column left-aligned, the
-    /// rest right-aligned, two spaces apart.
-    static func columns(_ rows: [[String]]) -> [String] {
-        var widths: [Int] = []
-        for r in rows { for (i, c) in r.enumerated() { if i < widths.count { widths[i] = max(widths[i], c.count) } else { widths.append(c.count) } } }
-        return rows.map { r in
-            r.enumerated().map { i, c in
+    /// Pads `rows` (header first, every row as long as the header) into aligned columns two
+    /// spaces apart, without trailing blanks: column i of n is left-aligned when
+    /// `leftAligned(i, n)`, else right-aligned; with `ruleAfterHeader`, a row of dashes as wide
+    /// as each column follows the header.
+    static func columns(_ rows: [[String]], ruleAfterHeader: Bool = false,
+                        leftAligned: (Int, Int) -> Bool = { i, _ in i == 0 }) -> [String] {
+        var widths = rows[0].map(\.count)
+        for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+        var all = rows
+        if ruleAfterHeader { all.insert(widths.map { String(repeating: "-", count: $0) }, at: 1) }
+        return all.map { r in
+            var line = r.enumerated().map { i, c in
                 let pad = String(repeating: " ", count: widths[i] - c.count)
-                return i == 0 ? c + pad : pad + c
-            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+                return leftAligned(i, r.count) ? c + pad : pad + c
+            }.joined(separator: "  ")
+            while line.last == " " { line.removeLast() }
+            return line
         }
     }
 
@@ -89,19 +89,9 @@ public enum FeatureTable {
             + "Δ = encoder − \(c.reference) ± paired SE (per class, same test rows); * = significant (|Δ| > 2 SE)\n"
         for l in c.labels {
             out += "\n\(l.label)\(l.within.map { " (within \($0))" } ?? ""), chance \(fmt(l.chance))\n"
-            var rows = [[""] + l.encoders.map(\.name)]
-            rows.append(["accuracy"] + l.encoders.map { "\(fmt($0.accuracy)) ± \(fmt($0.standardError))" })
-            rows.append(["Δ vs \(c.reference)"] + l.encoders.enumerated().map { i, e in
-                i == 0 ? "—" : String(format: "%+.3f ± %.3f", e.difference, e.differenceStandardError) + (e.significant ? " *" : "  ")
-            })
-            rows.append(["verdict"] + l.encoders.map { $0.verdict?.rawValue ?? "—" })
-            if l.within != nil {
-                rows.append(["merged pairs"] + l.encoders.map { e in
-                    guard let m = e.mergedPairs else { return "—" }
-                    return m.isEmpty ? "none" : m.joined(separator: "; ")
-                })
+            for line in columns([[""] + l.encoders.map(\.name)] + l.tableRows(reference: c.reference).map { [$0.name] + $0.cells }) {
+                out += "  " + line + "\n"
             }
-            for line in columns(rows) { out += "  " + line + "\n" }
         }
         return out
     }

@@ -30,10 +30,6 @@ struct AuditCommand: ParsableCommand {
             HelpExample("Backbone against head on the same split, with a nuisance column",
                         "featurelens audit --embeddings backbone=h.npy --embeddings head=z.npy",
                         "--labels labels.csv --within subclass:class --nuisance color --out compare"),
-            HelpExample("Separate test rows, two probes, metrics on every row",
-                        "featurelens audit --embeddings train.npy --labels train.csv",
-                        "--test-embeddings test.npy --test-labels test.csv",
-                        "--probe logistic,knn --metrics-on all"),
         ]))
 
     // No default: a required option, shown as required in the usage line.
@@ -73,7 +69,7 @@ struct AuditCommand: ParsableCommand {
     @Option(help: "Comma-separated label columns to audit (default: all).")
     var columns: String?
 
-    @Option(help: "Comma-separated training step of each --embeddings file (default 0,1,2,...).")
+    @Option(help: "Comma-separated training step of each --embeddings file (default 0,1,2,...); with named encoders, of each encoder's checkpoints.")
     var steps: String?
 
     @Option(name: .customLong("metrics-on"), help: ArgumentHelp(

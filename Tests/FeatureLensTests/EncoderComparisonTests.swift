@@ -78,6 +78,22 @@ import FeatureLensNumerics
         #expect(advice.isEmpty, "\(advice)")
     }
 
+    @Test func anEncoderWithCheckpointsHasItsTimelineAndIsComparedAtItsLast() throws {
+        let (dir, request) = try Self.folder([("keep", false, 1), ("merge", true, 1)])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // "joint": first the merging checkpoint, then the keeping one; compared with "merge".
+        var timeline = request
+        timeline.encoders = [EncoderEmbeddings(name: "merge", embeddings: request.encoders[1].embeddings),
+                             EncoderEmbeddings(name: "joint", embeddings: request.encoders[1].embeddings + request.encoders[0].embeddings)]
+        let (runs, comparison) = try timeline.compare()
+        #expect(runs[0].timeline.map(\.step) == [0] && runs[1].timeline.map(\.step) == [0, 1])
+        let joint = try #require(comparison.label("subclass")?.encoders[1])
+        #expect(joint.accuracy == runs[1].final.probes["subclass"] && joint.significant && joint.difference > 0, "\(joint)")
+        // The same comparison as the keeping file alone against the merging one.
+        let plain = try request.compare().comparison.label("subclass")!.encoders[1]
+        #expect(abs(joint.difference + plain.difference) < 1e-12)
+    }
+
     @Test func sameNumbersWithOneOrTwoThreads() throws {
         let (dir, request) = try Self.folder([("keep", false, 1), ("merge", true, 1)])
         defer { try? FileManager.default.removeItem(at: dir) }

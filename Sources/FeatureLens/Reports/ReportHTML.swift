@@ -134,21 +134,17 @@ public enum ReportHTML {
         page.heading("Encoder comparison")
         page.paragraph("Every encoder is probed (\(probe.rawValue), \(measure.rawValue) accuracy) on the same \(c.testRows) test rows, at its last checkpoint. Δ = encoder − \(c.reference) (the reference), with the paired standard error over the same test rows (per class; docs/REPORT_SCHEMA.md, \"Encoder comparison\"); significant: |Δ| > 2 SE.", cssClass: "note")
         for l in c.labels {
-            var rows = [["accuracy ± SE"] + l.encoders.map { String(format: "%.3f ± %.3f", $0.accuracy, $0.standardError) }]
-            var cls: [[String?]] = [[nil] + l.encoders.map { _ in nil }]
-            rows.append(["Δ vs \(c.reference) ± paired SE"] + l.encoders.enumerated().map { i, e in
-                i == 0 ? "—" : String(format: "%+.3f ± %.3f", e.difference, e.differenceStandardError) })
-            cls.append([nil] + l.encoders.map { _ in nil })
-            rows.append(["significant (|Δ| > 2 SE)"] + l.encoders.enumerated().map { i, e in i == 0 ? "—" : (e.significant ? "yes" : "no") })
-            cls.append([nil] + l.encoders.map { $0.significant ? ($0.difference < 0 ? "suppressed" : "learned") : nil })
-            rows.append(["verdict"] + l.encoders.map { $0.verdict?.rawValue ?? "—" })
-            cls.append([nil] + l.encoders.map { $0.verdict.map(cssClass) })
-            if l.within != nil {
-                rows.append(["merged pairs"] + l.encoders.map { e in e.mergedPairs.map { $0.isEmpty ? "none" : $0.joined(separator: "; ") } ?? "—" })
-                cls.append([])
+            let table = l.tableRows(reference: c.reference)
+            // Colour: a significant difference (lower: as a loss, higher: as learned) and the verdicts.
+            let cls: [[String?]] = table.map { row in
+                switch row.name {
+                case "verdict": return [nil] + l.encoders.map { $0.verdict.map(cssClass) }
+                case "accuracy", "merged pairs": return []
+                default: return [nil] + l.encoders.map { $0.significant ? ($0.difference < 0 ? "suppressed" : "learned") : nil }
+                }
             }
-            page.table(header: [""] + l.encoders.map(\.name), rows: rows, cellClasses: cls,
-                       caption: "\(l.label)\(l.within.map { " (within \($0))" } ?? ""), chance \(String(format: "%.3f", l.chance))")
+            page.table(header: [""] + l.encoders.map(\.name), rows: table.map { [$0.name] + $0.cells }, cellClasses: cls,
+                       caption: "\(l.label)\(l.within.map { " (within \($0))" } ?? ""), chance \(String(format: "%.3f", l.chance)); * = significant (|Δ| > 2 SE)")
         }
     }
 
