@@ -83,7 +83,7 @@ public enum AuditAdvice {
     /// RankMe at or above this fraction of the embedding width counts as a full embedding.
     public static let fullRankFraction = 0.9
 
-    static let sourceProjectionHead = "Xue, Gan, Lin & Mirzasoleiman, Investigating the Benefits of Projection Head for Representation Learning (ICLR 2024)"
+    static let sourceProjectionHead = "Xue, Gan, Ni, Joshi & Mirzasoleiman, Investigating the Benefits of Projection Head for Representation Learning (ICLR 2024)"
     static let sourceCollapse = "Xue, Joshi, Gan, Chen & Mirzasoleiman, Which Features are Learnt by Contrastive Learning? (ICML 2023): class collapse and the joint loss"
     static let sourceShortcut = "Chen, Luo & Li, Intriguing Properties of Contrastive Losses (NeurIPS 2021): feature suppression by shortcut features; Xue et al. (ICML 2023): feature suppression"
     static let sourceFull = "Xue et al. (ICML 2023): feature suppression and the embedding size; RankMe: Garrido, Balestriero, Najman & LeCun (ICML 2023)"
