@@ -94,6 +94,17 @@ import FeatureLensNumerics
         #expect(abs(joint.difference + plain.difference) < 1e-12)
     }
 
+    @Test func aScoreCapPairsTheSameSubsampledRows() throws {
+        var (dir, request) = try Self.folder([("keep", false, 1), ("merge", true, 1)])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        request.maxScoreRows = 100   // of the 160 test rows
+        let (runs, comparison) = try request.compare()
+        #expect(comparison.testRows == 100 && runs.allSatisfy { $0.rows?.scored == 100 })
+        let merge = try #require(comparison.label("subclass")?.encoders[1])
+        #expect(abs(merge.difference - (merge.accuracy - comparison.label("subclass")!.encoders[0].accuracy)) < 1e-12)
+        #expect(merge.significant)
+    }
+
     @Test func sameNumbersWithOneOrTwoThreads() throws {
         let (dir, request) = try Self.folder([("keep", false, 1), ("merge", true, 1)])
         defer { try? FileManager.default.removeItem(at: dir) }
