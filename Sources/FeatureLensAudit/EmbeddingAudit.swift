@@ -14,6 +14,12 @@ public enum AuditError: Error, CustomStringConvertible, Equatable {
     case badSplit(String)
     /// Embedding widths differ between the train and test files of one checkpoint.
     case widthMismatch(trainFile: String, trainWidth: Int, testFile: String, testWidth: Int)
+    /// A named `--embeddings`/`--test-embeddings` value is malformed or a name repeats; the
+    /// message names the flag and the value.
+    case badEncoder(String)
+    /// One encoder of a comparison failed; the message is the underlying error's, which names
+    /// the file.
+    case encoder(name: String, message: String)
 
     public var description: String {
         switch self {
@@ -24,6 +30,8 @@ public enum AuditError: Error, CustomStringConvertible, Equatable {
         case .badSplit(let m): return "bad --split: \(m)"
         case .widthMismatch(let a, let wa, let b, let wb):
             return "\(a) has embedding width \(wa) but \(b) has width \(wb)"
+        case .badEncoder(let m): return m
+        case .encoder(let name, let m): return "--embeddings \(name)=…: \(m)"
         }
     }
 }
@@ -108,6 +116,19 @@ public struct EmbeddingAuditor: Sendable {
                                        test: Tensor<T>, testLabels: [LabelSet], featureWeights: [String: Double]? = nil,
                                        layer: String? = nil, allRows: Tensor<T>? = nil,
                                        measureMerging: Bool = false) throws -> TimelineEntry {
+        try auditPredicting(step: step, loss: loss, train: train, trainLabels: trainLabels, test: test, testLabels: testLabels,
+                            featureWeights: featureWeights, layer: layer, allRows: allRows, measureMerging: measureMerging).entry
+    }
+
+    /// Like `audit`, with each audited label set's predicted label of every test row
+    /// (`[n_test]`; for a label read within groups, rows outside the qualifying groups hold
+    /// `ProbeEvaluation.notPredicted`). `EncoderComparison` pairs these predictions across
+    /// encoders scored on the same test rows.
+    /// - Throws: as `audit`.
+    public func auditPredicting<T: TensorScalar>(step: Int, loss: Double? = nil, train: Tensor<T>, trainLabels: [LabelSet],
+                                                 test: Tensor<T>, testLabels: [LabelSet], featureWeights: [String: Double]? = nil,
+                                                 layer: String? = nil, allRows: Tensor<T>? = nil,
+                                                 measureMerging: Bool = false) throws -> (entry: TimelineEntry, predictions: [String: [Int]]) {
         let tr = asDouble(train), te = asDouble(test)
         guard tr.scalars.allSatisfy({ $0.isFinite }) else { throw AuditError.nonFinite(file: "train embeddings") }
         guard te.scalars.allSatisfy({ $0.isFinite }) else { throw AuditError.nonFinite(file: "test embeddings") }
@@ -120,17 +141,19 @@ public struct EmbeddingAuditor: Sendable {
         let within = Self.effectiveWithin(configuration.within, labels: trainLabels)
         try Self.validateWithin(within, names: names)
         var scores: [String: ProbeScore] = [:]
+        var predictions: [String: [Int]] = [:]
         let global = names.filter { within[$0] == nil }
-        let globalScores = try ProbeEvaluation.scoreMany(probe: probe, train: tr, trainLabels: global.map { trainByName[$0]!.codes },
-                                                         test: te, testLabels: global.map { testByName[$0]!.codes },
-                                                         measure: configuration.measure)
-        for (l, s) in zip(global, globalScores) { scores[l] = s }
+        let globalScores = try ProbeEvaluation.predictAndScoreMany(probe: probe, train: tr, trainLabels: global.map { trainByName[$0]!.codes },
+                                                                   test: te, testLabels: global.map { testByName[$0]!.codes },
+                                                                   measure: configuration.measure)
+        for (l, s) in zip(global, globalScores) { scores[l] = s.score; predictions[l] = s.predicted }
         for name in names {
             guard let g = within[name] else { continue }
-            scores[name] = try ProbeEvaluation.scoreWithinGroups(
+            let r = try ProbeEvaluation.predictAndScoreWithinGroups(
                 probe: probe, train: tr, trainLabels: trainByName[name]!.codes, trainGroups: trainByName[g]!.codes,
                 test: te, testLabels: testByName[name]!.codes, testGroups: testByName[g]!.codes,
-                measure: configuration.measure, averaging: configuration.groupAveraging).score
+                measure: configuration.measure, averaging: configuration.groupAveraging)
+            scores[name] = r.score; predictions[name] = r.predicted
         }
         var metrics: RepresentationMetrics? = nil
         if configuration.computeMetrics {
@@ -156,7 +179,7 @@ public struct EmbeddingAuditor: Sendable {
             let codes = Dictionary(names.map { ($0, testByName[$0]!.codes) }, uniquingKeysWith: { a, _ in a })
             entry.geometry = try CollapseGeometry(embeddings: te, labels: codes, within: within)
         }
-        return entry
+        return (entry, predictions)
     }
 
     /// The `within` map an audit uses: each label set's own `within`, overridden by `configured`.

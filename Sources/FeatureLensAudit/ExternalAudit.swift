@@ -18,6 +18,10 @@ import Foundation
 /// fit on a seeded random subsample of that many (drawn once from `SeededGenerator(seed: seed ^
 /// 0x5AB5)`, the same rows for every checkpoint); likewise the test side is scored on
 /// `maxScoreRows` of its rows. The report's `rows` says how many were fitted and scored.
+///
+/// Several encoders side by side: with `encoders` (and `embeddings` empty), `compare` audits
+/// each encoder's files by the protocol above — the same label table, so the same split and
+/// the same test rows — and pairs their last checkpoints' predictions (`EncoderComparison`).
 public struct ExternalAudit: Codable, Sendable, Equatable {
     /// Train (or whole, with `split`) embedding files `[n, p]`, one per checkpoint, in order.
     public var embeddings: [String]
@@ -54,14 +58,24 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
     /// Default cap on scored rows: 50 000 (a balanced accuracy's standard error is then at
     /// most about 0.0022 per class-balanced 50 000 rows).
     public static let defaultMaxScoreRows = 50_000
+    /// Named encoders compared side by side by `compare` (empty: one encoder, `embeddings`).
+    /// The first is the reference of the differences.
+    public var encoders: [EncoderEmbeddings]
+    /// Label columns the user marks as nuisances (read by the advice, `AuditAdvice`): each is
+    /// audited like any label; a nuisance read near perfectly while another label is lost is a
+    /// shortcut (docs/ADVICE.md).
+    public var nuisance: [String]
 
     /// Creates the request.
     public init(embeddings: [String], testEmbeddings: [String] = [], labels: String, testLabels: String? = nil,
                 split: Double = 0.8, seed: UInt64 = 0, columns: [String] = [], steps: [Int] = [],
                 audit: AuditConfiguration = .init(), probes: [ProbeKind] = [], metricsOn: MetricsRows = .test,
-                maxFitRows: Int = ExternalAudit.defaultMaxFitRows, maxScoreRows: Int = ExternalAudit.defaultMaxScoreRows) {
+                maxFitRows: Int = ExternalAudit.defaultMaxFitRows, maxScoreRows: Int = ExternalAudit.defaultMaxScoreRows,
+                encoders: [EncoderEmbeddings] = [], nuisance: [String] = []) {
         self.maxFitRows = maxFitRows
         self.maxScoreRows = maxScoreRows
+        self.encoders = encoders
+        self.nuisance = nuisance
         self.probes = probes
         self.metricsOn = metricsOn
         self.embeddings = embeddings
@@ -78,7 +92,28 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case embeddings, testEmbeddings = "test_embeddings", labels, testLabels = "test_labels", split, seed
         case columns, steps, audit, probes, metricsOn = "metrics_on"
-        case maxFitRows = "max_fit_rows", maxScoreRows = "max_score_rows"
+        case maxFitRows = "max_fit_rows", maxScoreRows = "max_score_rows", encoders, nuisance
+    }
+
+    /// Encodes the request; `encoders` and `nuisance` are omitted when empty (so a
+    /// one-encoder audit's config.json is as before they existed).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(embeddings, forKey: .embeddings)
+        try c.encode(testEmbeddings, forKey: .testEmbeddings)
+        try c.encode(labels, forKey: .labels)
+        try c.encodeIfPresent(testLabels, forKey: .testLabels)
+        try c.encode(split, forKey: .split)
+        try c.encode(seed, forKey: .seed)
+        try c.encode(columns, forKey: .columns)
+        try c.encode(steps, forKey: .steps)
+        try c.encode(audit, forKey: .audit)
+        try c.encode(probes, forKey: .probes)
+        try c.encode(metricsOn, forKey: .metricsOn)
+        try c.encode(maxFitRows, forKey: .maxFitRows)
+        try c.encode(maxScoreRows, forKey: .maxScoreRows)
+        if !encoders.isEmpty { try c.encode(encoders, forKey: .encoders) }
+        if !nuisance.isEmpty { try c.encode(nuisance, forKey: .nuisance) }
     }
 
     /// Decodes a request; a missing `metrics_on` (configs written before it existed) is `test`.
@@ -98,6 +133,8 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
         metricsOn = try c.decodeIfPresent(MetricsRows.self, forKey: .metricsOn) ?? .test
         maxFitRows = try c.decodeIfPresent(Int.self, forKey: .maxFitRows) ?? Self.defaultMaxFitRows
         maxScoreRows = try c.decodeIfPresent(Int.self, forKey: .maxScoreRows) ?? Self.defaultMaxScoreRows
+        encoders = try c.decodeIfPresent([EncoderEmbeddings].self, forKey: .encoders) ?? []
+        nuisance = try c.decodeIfPresent([String].self, forKey: .nuisance) ?? []
     }
 
     /// Parses `--within` values of the form `subclass:class`.
@@ -132,9 +169,26 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
     /// representation metrics.
     /// - Throws: as `run`.
     public func runAll(progress: ((Int, Int) -> Void)? = nil, note report: ((String) -> Void)? = nil) throws -> [RunReport] {
+        guard encoders.isEmpty else {
+            throw AuditError.countMismatch("named encoders are audited side by side by compare(), not runAll()")
+        }
         // Each note once, even when a file is named twice (e.g. as train and test file).
         var noted = Set<String>()
-        func note(_ message: String) { if noted.insert(message).inserted { report?(message) } }
+        return try runDetailed(progress: progress, note: { if noted.insert($0).inserted { report?($0) } }).reports
+    }
+
+    /// What one encoder's audit leaves for a comparison: the reports (one per probe kind), the
+    /// predicted labels of the last checkpoint's test rows per probe kind and label set, and
+    /// the label sets of the train and test rows by name.
+    struct Detailed {
+        var reports: [RunReport]
+        var lastPredictions: [[String: [Int]]]
+        var trainLabels: [String: LabelSet]
+        var testLabels: [String: LabelSet]
+    }
+
+    /// `runAll` with the last checkpoint's predictions (`note` is called for every note).
+    func runDetailed(progress: ((Int, Int) -> Void)?, note: (String) -> Void) throws -> Detailed {
         guard !embeddings.isEmpty else { throw AuditError.countMismatch("no --embeddings given") }
         if !testEmbeddings.isEmpty && testEmbeddings.count != embeddings.count {
             throw AuditError.countMismatch("\(embeddings.count) --embeddings but \(testEmbeddings.count) --test-embeddings (give one test file per checkpoint)")
@@ -158,6 +212,12 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
         for n in trainTable.notes + (testTable?.notes ?? []) { note(n) }
         var names = columns.isEmpty ? trainTable.columns : columns
         for label in audit.within.keys.sorted() where !names.contains(label) { names.append(label) }
+        for label in nuisance where !names.contains(label) {
+            guard trainTable.columns.contains(label) else {
+                throw AuditError.unknownLabel(label, available: trainTable.columns)
+            }
+            names.append(label)
+        }
         var needed = names
         for group in audit.within.values.sorted() where !needed.contains(group) { needed.append(group) }
         try EmbeddingAuditor.validateWithin(audit.within, names: needed)
@@ -217,6 +277,7 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
 
         let kinds = probes.isEmpty ? [audit.probe] : probes
         var timelines = Array(repeating: [TimelineEntry](), count: kinds.count)
+        var lastPredictions = Array(repeating: [String: [Int]](), count: kinds.count)
         for (i, file) in embeddings.enumerated() {
             let x = i == 0 ? first : try Self.openEmbeddings(file, note: note)
             try trainTable.requireRowCount(x.rows, embeddingsFile: file)
@@ -250,10 +311,10 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
                 var config = audit
                 config.probe = kind
                 config.computeMetrics = audit.computeMetrics && k == 0
-                var entry = try EmbeddingAuditor(configuration: config).audit(step: steps[i], train: train, trainLabels: auditTrain,
-                                                                              test: test, testLabels: auditTest,
-                                                                              allRows: k == 0 ? allRows : nil,
-                                                                              measureMerging: i == embeddings.count - 1)
+                var (entry, predicted) = try EmbeddingAuditor(configuration: config).auditPredicting(
+                    step: steps[i], train: train, trainLabels: auditTrain, test: test, testLabels: auditTest,
+                    allRows: k == 0 ? allRows : nil, measureMerging: i == embeddings.count - 1)
+                if i == embeddings.count - 1 { lastPredictions[k] = predicted }
                 if k == 0 { metrics = entry.metrics; geometry = entry.geometry } else { entry.metrics = metrics; entry.geometry = geometry }
                 timelines[k].append(entry)
             }
@@ -261,7 +322,7 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
         }
         // Group-only labels are not reported as rows of their own.
         let keep = Set(names)
-        return try zip(kinds, timelines).map { kind, timeline in
+        let reports = try zip(kinds, timelines).map { kind, timeline in
             var report = try RunReport(settings: kinds.count > 1 ? ["probe": .string(kind.rawValue)] : [:],
                           probe: kind, measure: audit.measure, labels: names, within: audit.within,
                           timeline: timeline.map { e in
@@ -274,6 +335,9 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
             report.rows = rows
             return report
         }
+        return Detailed(reports: reports, lastPredictions: lastPredictions,
+                        trainLabels: Dictionary(uniqueKeysWithValues: zip(needed, auditTrain)),
+                        testLabels: Dictionary(uniqueKeysWithValues: zip(needed, auditTest)))
     }
 
     /// `cap` indices drawn without replacement from 0..<`count` (ascending), or nil when the

@@ -637,13 +637,22 @@ public struct ReportDocument<Config: Codable & Sendable & Equatable>: Codable, S
     public var runs: [RunReport]
     /// Where and how the report was made.
     public var provenance: Provenance
+    /// Several encoders audited side by side (`featurelens audit` with named
+    /// `--embeddings`): their differences; nil otherwise (omitted).
+    public var comparison: EncoderComparison?
+    /// What to try next (`AuditAdvice`; `featurelens audit` only, `[]` when no rule fired);
+    /// nil for training runs (omitted).
+    public var advice: [Advice]?
 
     /// Creates the document.
-    public init(preset: String, config: Config, runs: [RunReport], provenance: Provenance) {
+    public init(preset: String, config: Config, runs: [RunReport], provenance: Provenance,
+                comparison: EncoderComparison? = nil, advice: [Advice]? = nil) {
         self.preset = preset
         self.config = config
         self.runs = runs
         self.provenance = provenance
+        self.comparison = comparison
+        self.advice = advice
     }
 
     /// Pretty-printed JSON with sorted keys.

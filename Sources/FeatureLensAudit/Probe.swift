@@ -240,6 +240,15 @@ public enum ProbeEvaluation {
     public static func scoreMany(probe: any Probe, train: Tensor<Double>, trainLabels: [[Int]],
                                  test: Tensor<Double>, testLabels: [[Int]],
                                  measure: AccuracyMeasure = .balanced) throws -> [ProbeScore] {
+        try predictAndScoreMany(probe: probe, train: train, trainLabels: trainLabels, test: test, testLabels: testLabels,
+                                measure: measure).map(\.score)
+    }
+
+    /// Like `scoreMany`, with each label set's predicted label of every test row (`[n_test]`).
+    /// - Throws: `ProbeError`.
+    public static func predictAndScoreMany(probe: any Probe, train: Tensor<Double>, trainLabels: [[Int]],
+                                           test: Tensor<Double>, testLabels: [[Int]],
+                                           measure: AccuracyMeasure = .balanced) throws -> [(predicted: [Int], score: ProbeScore)] {
         precondition(trainLabels.count == testLabels.count, "one test label set per train label set")
         guard test.rank == 2, test.shape[0] > 0 else { throw ProbeError.empty("no test rows") }
         for t in testLabels where t.count != test.shape[0] {
@@ -247,7 +256,9 @@ public enum ProbeEvaluation {
         }
         if trainLabels.isEmpty { return [] }
         let predictions = try probe.fitPredictMany(train: train, labelSets: trainLabels, test: test)
-        return zip(predictions, testLabels).map { ProbeScore(predicted: $0.predicted, truth: $1, measure: measure, c: $0.c) }
+        return zip(predictions, testLabels).map {
+            ($0.predicted, ProbeScore(predicted: $0.predicted, truth: $1, measure: measure, c: $0.c))
+        }
     }
 
     /// Fits and scores `probe` separately within each group of `trainGroups` / `testGroups`
@@ -261,10 +272,37 @@ public enum ProbeEvaluation {
                                          test: Tensor<Double>, testLabels: [Int], testGroups: [Int],
                                          measure: AccuracyMeasure = .balanced,
                                          averaging: GroupAveraging = .mean) throws -> (score: ProbeScore, groups: Int) {
-        try WithinGroups.score(trainLabels: trainLabels, trainGroups: trainGroups, testLabels: testLabels,
-                               testGroups: testGroups, averaging: averaging) { tr, te in
-            try score(probe: probe, train: train.gatherRows(tr), trainLabels: tr.map { trainLabels[$0] },
-                      test: test.gatherRows(te), testLabels: te.map { testLabels[$0] }, measure: measure)
-        }
+        let r = try predictAndScoreWithinGroups(probe: probe, train: train, trainLabels: trainLabels, trainGroups: trainGroups,
+                                                test: test, testLabels: testLabels, testGroups: testGroups,
+                                                measure: measure, averaging: averaging)
+        return (r.score, r.groups)
     }
+
+    /// Like `scoreWithinGroups`, with the predicted label of every test row (`[n_test]`; each
+    /// row of a qualifying group predicted by its group's probe, every other row
+    /// `notPredicted`).
+    /// - Throws: `ProbeError`.
+    public static func predictAndScoreWithinGroups(probe: any Probe, train: Tensor<Double>, trainLabels: [Int], trainGroups: [Int],
+                                                   test: Tensor<Double>, testLabels: [Int], testGroups: [Int],
+                                                   measure: AccuracyMeasure = .balanced, averaging: GroupAveraging = .mean)
+        throws -> (score: ProbeScore, groups: Int, predicted: [Int]) {
+        var predicted = [Int](repeating: notPredicted, count: testLabels.count)
+        let result = try predicted.withUnsafeMutableBufferPointer { out -> (score: ProbeScore, groups: Int) in
+            let base = out.baseAddress
+            return try WithinGroups.score(trainLabels: trainLabels, trainGroups: trainGroups, testLabels: testLabels,
+                                          testGroups: testGroups, averaging: averaging) { tr, te in
+                let r = try predictAndScoreMany(probe: probe, train: train.gatherRows(tr), trainLabels: [tr.map { trainLabels[$0] }],
+                                                test: test.gatherRows(te), testLabels: [te.map { testLabels[$0] }],
+                                                measure: measure)[0]
+                // The groups' test rows are disjoint, so concurrent groups write disjoint entries.
+                for (row, p) in zip(te, r.predicted) { base![row] = p }
+                return r.score
+            }
+        }
+        return (result.score, result.groups, predicted)
+    }
+
+    /// The prediction recorded for a test row that no probe scored (a row outside every
+    /// qualifying group of a within-group probe).
+    public static let notPredicted = Int.min
 }

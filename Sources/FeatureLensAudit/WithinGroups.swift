@@ -73,18 +73,39 @@ public enum WithinGroups {
                 base![i] = Result { try scoreGroup(qualifying[i].train, qualifying[i].test) }
             }
         }
-        var accSum = 0.0, chanceSum = 0.0, weightSum = 0.0, varianceSum = 0.0, used = 0
+        let scores = try results.map { try $0!.get() }
+        if scores.isEmpty { return (ProbeScore(accuracy: .nan, chance: .nan), 0) }
+        let weights = qualifying.map { weight(averaging, testRows: $0.test.count) }
+        let accuracy = weightedMean(scores.map(\.accuracy), standardErrors: scores.map(\.standardError), weights: weights)
+        let chance = weightedMean(scores.map(\.chance), standardErrors: scores.map { _ in 0 }, weights: weights)
         var logCSum = 0.0, cWeightSum = 0.0, cs: Set<Double> = []
-        for (i, result) in results.enumerated() {
-            let s = try result!.get()
-            let w = averaging == .mean ? 1.0 : Double(qualifying[i].test.count)
-            accSum += w * s.accuracy; chanceSum += w * s.chance; weightSum += w; used += 1
-            varianceSum += w * w * s.standardError * s.standardError
+        for (s, w) in zip(scores, weights) {
             if let c = s.c { logCSum += w * Foundation.log(c); cWeightSum += w; cs.insert(c) }
         }
-        if used == 0 { return (ProbeScore(accuracy: .nan, chance: .nan), 0) }
-        return (ProbeScore(accuracy: accSum / weightSum, chance: chanceSum / weightSum,
-                           standardError: varianceSum.squareRoot() / weightSum,
-                           c: cs.count == 1 ? cs.first : (cs.isEmpty ? nil : Foundation.exp(logCSum / cWeightSum))), used)
+        return (ProbeScore(accuracy: accuracy.mean, chance: chance.mean, standardError: accuracy.standardError,
+                           c: cs.count == 1 ? cs.first : (cs.isEmpty ? nil : Foundation.exp(logCSum / cWeightSum))), scores.count)
+    }
+
+    /// A group's weight in the averages of rule 4: 1 (`mean`) or its number of test rows
+    /// (`sizeWeighted`).
+    public static func weight(_ averaging: GroupAveraging, testRows: Int) -> Double {
+        averaging == .mean ? 1.0 : Double(testRows)
+    }
+
+    /// Rule 4's combination of independent group values v_g with standard errors SE_g and
+    /// weights w_g (equal counts, at least one): mean = Σ_g w_g v_g / Σ_g w_g and
+    /// SE = √(Σ_g w_g² SE_g²) / Σ_g w_g (NaN when any SE_g is NaN). Sums in group order, so
+    /// the result does not depend on the thread count. Used for the within-group accuracy and
+    /// for the paired difference of two encoders within groups (`EncoderComparison`).
+    public static func weightedMean(_ values: [Double], standardErrors: [Double], weights: [Double])
+        -> (mean: Double, standardError: Double) {
+        precondition(values.count == weights.count && standardErrors.count == weights.count && !weights.isEmpty,
+                     "one value, standard error and weight per group")
+        var sum = 0.0, weightSum = 0.0, varianceSum = 0.0
+        for ((v, se), w) in zip(zip(values, standardErrors), weights) {
+            sum += w * v; weightSum += w
+            varianceSum += w * w * se * se
+        }
+        return (sum / weightSum, varianceSum.squareRoot() / weightSum)
     }
 }

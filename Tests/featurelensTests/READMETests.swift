@@ -287,7 +287,10 @@ enum READMERun {
             try fm.createSymbolicLink(at: dir.appendingPathComponent(entry),
                                       withDestinationURL: packageRoot.appendingPathComponent(entry))
         }
-        let words = Set(commands.flatMap(\.words))
+        // A fixture is named as a word or inside one (`--embeddings NAME=FILE1,FILE2`).
+        let words = Set(commands.flatMap(\.words).flatMap { w in
+            [w] + (w.split(separator: "=", maxSplits: 1).dropFirst().first.map { $0.split(separator: ",").map(String.init) } ?? [])
+        })
         for f in fixtures where words.contains(f.name) {
             try? fm.removeItem(at: dir.appendingPathComponent(f.name))
             try f.build(dir.appendingPathComponent(f.name))

@@ -37,6 +37,11 @@ public enum ReportHTML {
             page.endRow()
         }
 
+        if let c = document.comparison, let first = document.runs.first {
+            comparisonTables(c, probe: first.probe, measure: first.measure, page: &page)
+        }
+        if let advice = document.advice { adviceSection(advice, page: &page) }
+
         for (i, run) in document.runs.enumerated() {
             let title = ReportCharts.title(run)
             page.heading(document.runs.count > 1 ? "Run: \(title)" : "Run", level: 2, id: ReportCharts.slug(run, index: i))
@@ -120,6 +125,44 @@ public enum ReportHTML {
                                + [String(format: "%.3f", g.recall[i]), String(format: "%.3f", g.recallStandardError[i]), String(g.testRows[i])]
                        },
                        caption: "Within \(g.name): confusion of the within-group probe among the \(m.label) values, test rows")
+        }
+    }
+
+    /// The encoder comparison: one table per label set, a column per encoder (accuracy ± SE,
+    /// Δ from the reference ± paired SE, significance, verdict, merged pairs).
+    static func comparisonTables(_ c: EncoderComparison, probe: ProbeKind, measure: AccuracyMeasure, page: inout HTMLPage) {
+        page.heading("Encoder comparison")
+        page.paragraph("Every encoder is probed (\(probe.rawValue), \(measure.rawValue) accuracy) on the same \(c.testRows) test rows, at its last checkpoint. Δ = encoder − \(c.reference) (the reference), with the paired standard error over the same test rows (per class; docs/REPORT_SCHEMA.md, \"Encoder comparison\"); significant: |Δ| > 2 SE.", cssClass: "note")
+        for l in c.labels {
+            let table = l.tableRows(reference: c.reference)
+            // Colour: a significant difference (lower: as a loss, higher: as learned) and the verdicts.
+            let cls: [[String?]] = table.map { row in
+                switch row.name {
+                case "verdict": return [nil] + l.encoders.map { $0.verdict.map(cssClass) }
+                case "accuracy", "merged pairs": return []
+                default: return [nil] + l.encoders.map { $0.significant ? ($0.difference < 0 ? "suppressed" : "learned") : nil }
+                }
+            }
+            page.table(header: [""] + l.encoders.map(\.name), rows: table.map { [$0.name] + $0.cells }, cellClasses: cls,
+                       caption: "\(l.label)\(l.within.map { " (within \($0))" } ?? ""), chance \(String(format: "%.3f", l.chance)); * = significant (|Δ| > 2 SE)")
+        }
+    }
+
+    /// "What to try next": each advice with its trigger, numbers and source, or a sentence
+    /// saying that no rule fired.
+    static func adviceSection(_ advice: [Advice], page: inout HTMLPage) {
+        page.heading("What to try next")
+        if advice.isEmpty {
+            page.paragraph("No advice: no rule's trigger is significant (rules and sources: docs/ADVICE.md).", cssClass: "note")
+            return
+        }
+        page.paragraph("Each item quotes the measurements that triggered it; rules and sources: docs/ADVICE.md.", cssClass: "note")
+        for a in advice {
+            page.paragraph(a.text)
+            page.table(header: ["quantity", "value", "± SE"],
+                       rows: a.numbers.map { [$0.quantity, String(format: "%.3f", $0.value), $0.standardError.map { String(format: "%.3f", $0) } ?? "—"] },
+                       caption: "Trigger (\(a.rule)): \(a.trigger)")
+            page.paragraph("Source: \(a.source)", cssClass: "note")
         }
     }
 
