@@ -110,14 +110,14 @@ struct ImagePresetTests {
     // MARK: Presets
 
     @Test func presetsHaveTheirGridsAndValidate() throws {
-        #expect(ImagePresets.names == ["fashion-collapse", "fashion-class-collapse", "fashion-randbits", "fashion-randbits-full", "tabular", "images"])
+        #expect(ImagePresets.names == ["fashion-collapse", "fashion-class-collapse", "fashion-randbits", "fashion-randbits-full", "tabular", "images", "defects"])
         #expect(throws: ImagePresetError.unknown(name: "nope", known: ImagePresets.names)) { try ImagePresets.named("nope") }
         for name in ImagePresets.names {
             let p = try ImagePresets.named(name)
             #expect(p.name == name && !p.settings.isEmpty && p.expectedMinutes > 0 && p.expectedMinutes <= 16)
-            // `tabular` and `images` have no built-in data (TabularConfigTests and ImageFolderCLITests check the message).
+            // `tabular`, `images` and `defects` have no built-in data (TabularConfigTests and ImageFolderCLITests check the message).
             let data: [(String, String)] = name == "tabular" ? [("data", "/tmp/f.npy"), ("labels", "/tmp/l.csv")]
-                : name == "images" ? [("data", "/tmp/parts")] : []
+                : name == "images" || name == "defects" ? [("data", "/tmp/parts")] : []
             for i in p.settings.indices { try p.config(setting: i, overrides: data).validate() }
         }
         let collapse = ImagePresets.fashionCollapse

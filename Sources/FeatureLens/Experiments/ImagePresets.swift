@@ -81,7 +81,7 @@ public enum ImagePresetError: Error, CustomStringConvertible, Equatable {
 /// The built-in real-image presets.
 public enum ImagePresets {
     /// Names of the built-in image presets.
-    public static let names = ["fashion-collapse", "fashion-class-collapse", "fashion-randbits", "fashion-randbits-full", "tabular", "images"]
+    public static let names = ["fashion-collapse", "fashion-class-collapse", "fashion-randbits", "fashion-randbits-full", "tabular", "images", "defects"]
 
     /// The built-in preset `name`.
     /// - Throws: `ImagePresetError.unknown` listing the names.
@@ -93,6 +93,7 @@ public enum ImagePresets {
         case "fashion-randbits-full": return fashionRandBitsFull
         case "tabular": return tabular
         case "images": return images
+        case "defects": return defects
         default: throw ImagePresetError.unknown(name: name, known: names)
         }
     }
@@ -258,5 +259,38 @@ public enum ImagePresets {
             base: c,
             settings: ["supcon", "ntxent", "joint"].map { ["loss": $0] },
             expectedMinutes: 0.5, timeNote: "for the 160 images of examples/parts")
+    }
+
+    /// The defect-inspection example (`featurelens example defects DIR`, `DefectParts`): the
+    /// folder levels are `status` (ok/defect), `type` (good; crack, dent, scratch, stain) and
+    /// `lighting` (a class-irrelevant nuisance: lit from the top or the bottom). SupCon trains
+    /// on `status` only; NT-Xent uses no labels; the joint loss L_SupCon + λ·L_NT-Xent (λ = 1)
+    /// trains on `status` too. τ = 0.1, the ConvNet (h of width 128, projection head
+    /// 128 → 128 → z, p = 128), crop (scale ≥ 0.5, so a view keeps most of the part and its
+    /// defect) + flip views for NT-Xent and the joint loss, SupCon without augmentation (the
+    /// setting in which SupCon collapses the fine labels, as in `fashion-class-collapse`),
+    /// Adam 1e-3, batch 128, `epochs` epochs over `train/`; logistic probes on the backbone and
+    /// the head of `status`, of `type` within `status` (the defect type within `defect`: the
+    /// `ok` group has one type and does not count) and of `lighting` within `type` (the
+    /// nuisance), fit on `train/` and scored on `test/`, at step 0 and at T/128, T/64, …,
+    /// T/2, T of the T steps.
+    ///
+    /// No built-in data: `data` is empty and validation names the key to set
+    /// (`--set data=DIR`, a folder written by `featurelens example defects DIR`).
+    public static var defects: ImagePreset {
+        var c = images.base
+        c.levels = "status,type,lighting"
+        c.trainLabel = "status"
+        c.cropScale = 0.5
+        c.batchSize = 128; c.epochs = 16
+        c.auditSteps = []
+        return ImagePreset(
+            name: "defects",
+            summary: "The defect-inspection example (featurelens example defects DIR; --set data=DIR): does SupCon on ok/defect keep the defect type, does NT-Xent latch onto the lighting, does the joint loss keep the type?",
+            base: c,
+            settings: [["loss": "supcon", "augmentation": "none"],
+                       ["loss": "ntxent", "augmentation": "crop+flip"],
+                       ["loss": "joint", "augmentation": "crop+flip"]],
+            expectedMinutes: 8, timeNote: "for the 3 200 training images of `featurelens example defects`")
     }
 }
