@@ -104,7 +104,7 @@ public enum DefectParts {
 
         /// Creates the parameters; defaults are the example's (`featurelens example defects`).
         public init(trainPerType: Int = 200, testPerType: Int = 100, textureAmplitude: Double = 0.04,
-                    lightingStrength: Double = 0.15, defectContrast: Double = 0.3, noise: Double = 0.02) {
+                    lightingStrength: Double = 0.03, defectContrast: Double = 0.3, noise: Double = 0.02) {
             self.trainPerType = trainPerType
             self.testPerType = testPerType
             self.textureAmplitude = textureAmplitude

@@ -2,7 +2,8 @@
 // coarse to fine labels on Fashion-MNIST, and feature suppression by RandBits. Defaults are
 // subsets and few epochs so one seed finishes in ≤ 15 minutes on a 2-core machine
 // (docs/REAL_DATA.md has the measured times); the full setting is reached through `--set`.
-// `tabular` runs the same comparison on a user's feature matrix (no built-in data).
+// `tabular` runs the same comparison on a user's feature matrix (no built-in data), `images`
+// on a user's image folder, `defects` on the folder `featurelens example defects` writes.
 
 import Foundation
 
@@ -269,11 +270,12 @@ public enum ImagePresets {
     /// 128 → 128 → z, p = 128), crop (scale ≥ 0.5, so a view keeps most of the part and its
     /// defect) + flip views for NT-Xent and the joint loss, SupCon without augmentation (the
     /// setting in which SupCon collapses the fine labels, as in `fashion-class-collapse`),
-    /// Adam 1e-3, batch 128, `epochs` epochs over `train/`; logistic probes on the backbone and
-    /// the head of `status`, of `type` within `status` (the defect type within `defect`: the
-    /// `ok` group has one type and does not count) and of `lighting` within `type` (the
-    /// nuisance), fit on `train/` and scored on `test/`, at step 0 and at T/128, T/64, …,
-    /// T/2, T of the T steps.
+    /// Adam 1e-3, batch 128, 32 epochs over `train/` (384 steps on the example's 1 600
+    /// images); logistic probes on the backbone and the head of `status`, of `type` within
+    /// `status` (the defect type within `defect`: the `ok` group has one type and does not
+    /// count) and of `lighting` within `type` (the nuisance), fit on `train/` and scored on
+    /// `test/`, at step 0 and at T/128, T/64, …, T/2, T of the T steps. Measured results
+    /// (seeds 0–2) are in docs/REAL_DATA.md.
     ///
     /// No built-in data: `data` is empty and validation names the key to set
     /// (`--set data=DIR`, a folder written by `featurelens example defects DIR`).
@@ -282,7 +284,7 @@ public enum ImagePresets {
         c.levels = "status,type,lighting"
         c.trainLabel = "status"
         c.cropScale = 0.5
-        c.batchSize = 128; c.epochs = 16
+        c.batchSize = 128; c.epochs = 32
         c.auditSteps = []
         return ImagePreset(
             name: "defects",
@@ -291,6 +293,6 @@ public enum ImagePresets {
             settings: [["loss": "supcon", "augmentation": "none"],
                        ["loss": "ntxent", "augmentation": "crop+flip"],
                        ["loss": "joint", "augmentation": "crop+flip"]],
-            expectedMinutes: 8, timeNote: "for the 3 200 training images of `featurelens example defects`")
+            expectedMinutes: 5.5, timeNote: "for the 1 600 training and 800 test images of `featurelens example defects`")
     }
 }
