@@ -16,6 +16,6 @@ struct FeatureLensCommand: ParsableCommand {
         ]),
         version: FeatureLensInfo.version,
         subcommands: [DemoCommand.self, RunCommand.self, SweepGroupCommand.self, PresetsCommand.self,
-                      AuditCommand.self, BenchCommand.self]
+                      AuditCommand.self, BenchCommand.self, ExampleCommand.self]
     )
 }

@@ -111,15 +111,15 @@ struct ImagePresetTests {
 
     @Test func presetsHaveTheirGridsAndValidate() throws {
         #expect(ImagePresets.names == ["fashion-collapse", "fashion-class-collapse", "fashion-randbits", "fashion-randbits-full",
-                                       "cifar100-collapse", "cifar10-randbits", "tabular", "images"])
+                                       "cifar100-collapse", "cifar10-randbits", "tabular", "images", "defects"])
         #expect(throws: ImagePresetError.unknown(name: "nope", known: ImagePresets.names)) { try ImagePresets.named("nope") }
         for name in ImagePresets.names {
             let p = try ImagePresets.named(name)
             #expect(p.name == name && !p.settings.isEmpty && p.expectedMinutes > 0 && p.expectedMinutes <= 16)
-            // `tabular`, `images` and the CIFAR presets have no built-in data (TabularConfigTests,
+            // `tabular`, `images`, `defects` and the CIFAR presets have no built-in data (TabularConfigTests,
             // ImageFolderCLITests and CIFARPresetTests check the message).
             let data: [(String, String)] = name == "tabular" ? [("data", "/tmp/f.npy"), ("labels", "/tmp/l.csv")]
-                : name == "images" || name.hasPrefix("cifar") ? [("data", "/tmp/parts")] : []
+                : name == "images" || name == "defects" || name.hasPrefix("cifar") ? [("data", "/tmp/parts")] : []
             for i in p.settings.indices { try p.config(setting: i, overrides: data).validate() }
         }
         let collapse = ImagePresets.fashionCollapse

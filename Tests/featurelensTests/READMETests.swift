@@ -29,6 +29,8 @@
 //       `steps`; smaller n or d makes suppression-augmentation's lr 0.02 diverge on some seeds);
 //     mini-batch (image-kind) configs: epochs=1; those reading Fashion-MNIST also
 //       train_limit=256 test_limit=200.
+//     `featurelens example NAME DIR` gets `--train-per-type 40 --test-per-type 20` (320
+//       training and 160 test images of `defects`, so `run defects` on them is small too).
 //   `featurelens demo` trains the four synthetic recipes in full (1–1.5 minutes in release
 //   mode), so it is not run: its arguments must parse, `featurelens demo --help` runs, and
 //   every preset the demo runs is run with `featurelens run PRESET` (with the demo's `--seed`,
@@ -238,6 +240,7 @@ enum READMERun {
     static let syntheticSmall = ["d=500", "n=100", "n_test=200", "steps=200"]
     static let miniBatchSmall = ["epochs=1"]
     static let fashionMNISTSmall = ["train_limit=256", "test_limit=200"]
+    static let exampleSmall = ["--train-per-type", "40", "--test-per-type", "20"]
 
     /// Input files the README's examples name, by file name, and how the test makes them.
     /// README example → fixture:
@@ -349,6 +352,8 @@ enum READMERun {
             case nil: small = []
             }
             return [args + small.flatMap { ["--set", $0] }]
+        case "example":
+            return [args + exampleSmall]
         case "demo":
             // The arguments as written must parse; then the demo's help and its presets, small.
             if args.contains("--help") || args.contains("-h") { return [args] }

@@ -3,7 +3,8 @@
 // subsets and few epochs so one seed finishes in ≤ 15 minutes on a 2-core machine
 // (docs/REAL_DATA.md has the measured times); the full setting is reached through `--set`.
 // `tabular` runs the same comparison on a user's feature matrix, `images` on a user's image
-// folder, and `cifar100-collapse` / `cifar10-randbits` on a user's CIFAR copy (no built-in data).
+// folder, `cifar100-collapse` / `cifar10-randbits` on a user's CIFAR copy (no built-in data),
+// and `defects` on the folder `featurelens example defects` writes.
 
 import Foundation
 
@@ -83,7 +84,7 @@ public enum ImagePresetError: Error, CustomStringConvertible, Equatable {
 public enum ImagePresets {
     /// Names of the built-in image presets.
     public static let names = ["fashion-collapse", "fashion-class-collapse", "fashion-randbits", "fashion-randbits-full",
-                               "cifar100-collapse", "cifar10-randbits", "tabular", "images"]
+                               "cifar100-collapse", "cifar10-randbits", "tabular", "images", "defects"]
 
     /// The built-in preset `name`.
     /// - Throws: `ImagePresetError.unknown` listing the names.
@@ -97,6 +98,7 @@ public enum ImagePresets {
         case "cifar10-randbits": return cifar10RandBits
         case "tabular": return tabular
         case "images": return images
+        case "defects": return defects
         default: throw ImagePresetError.unknown(name: name, known: names)
         }
     }
@@ -328,5 +330,39 @@ public enum ImagePresets {
             base: c,
             settings: ["supcon", "ntxent", "joint"].map { ["loss": $0] },
             expectedMinutes: 0.5, timeNote: "for the 160 images of examples/parts")
+    }
+
+    /// The defect-inspection example (`featurelens example defects DIR`, `DefectParts`): the
+    /// folder levels are `status` (ok/defect), `type` (good; crack, dent, scratch, stain) and
+    /// `lighting` (a class-irrelevant nuisance: lit from the top or the bottom). SupCon trains
+    /// on `status` only; NT-Xent uses no labels; the joint loss L_SupCon + λ·L_NT-Xent (λ = 1)
+    /// trains on `status` too. τ = 0.1, the ConvNet (h of width 128, projection head
+    /// 128 → 128 → z, p = 128), crop (scale ≥ 0.5, so a view keeps most of the part and its
+    /// defect) + flip views for NT-Xent and the joint loss, SupCon without augmentation (the
+    /// setting in which SupCon collapses the fine labels, as in `fashion-class-collapse`),
+    /// Adam 1e-3, batch 128, 32 epochs over `train/` (384 steps on the example's 1 600
+    /// images); logistic probes on the backbone and the head of `status`, of `type` within
+    /// `status` (the defect type within `defect`: the `ok` group has one type and does not
+    /// count) and of `lighting` within `type` (the nuisance), fit on `train/` and scored on
+    /// `test/`, at step 0 and at T/128, T/64, …, T/2, T of the T steps. Measured results
+    /// (seeds 0–2) are in docs/REAL_DATA.md.
+    ///
+    /// No built-in data: `data` is empty and validation names the key to set
+    /// (`--set data=DIR`, a folder written by `featurelens example defects DIR`).
+    public static var defects: ImagePreset {
+        var c = images.base
+        c.levels = "status,type,lighting"
+        c.trainLabel = "status"
+        c.cropScale = 0.5
+        c.batchSize = 128; c.epochs = 32
+        c.auditSteps = []
+        return ImagePreset(
+            name: "defects",
+            summary: "The defect-inspection example (featurelens example defects DIR; --set data=DIR): does SupCon on ok/defect keep the defect type, does NT-Xent latch onto the lighting, does the joint loss keep the type?",
+            base: c,
+            settings: [["loss": "supcon", "augmentation": "none"],
+                       ["loss": "ntxent", "augmentation": "crop+flip"],
+                       ["loss": "joint", "augmentation": "crop+flip"]],
+            expectedMinutes: 5.5, timeNote: "for the 1 600 training and 800 test images of `featurelens example defects`")
     }
 }
