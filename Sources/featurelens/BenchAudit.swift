@@ -45,11 +45,7 @@ struct BenchAudit: ParsableCommand {
     }
 
     func run() throws {
-        var g = SeededGenerator(seed: 1)
-        let means = Tensor<Double>(randomNormal: [classes, width], using: &g) * 0.15
-        var x = Tensor<Double>(randomNormal: [rows, width], using: &g)
-        let y = (0..<rows).map { $0 % classes }
-        for i in 0..<rows { for j in 0..<width { x[i, j] += means[y[i], j] } }
+        let (x, y) = BenchProbe.gaussianClasses(rows: rows, width: width, classes: classes)
         let nTest = rows / 6, nTrain = rows - nTest
         let xtr = x.rows(0..<nTrain), xte = x.rows(nTrain..<rows)
         let ytr = Array(y[0..<nTrain]), yte = Array(y[nTrain...])
@@ -113,17 +109,8 @@ struct BenchAudit: ParsableCommand {
         return (seconds, accuracy, obj["iterations"] as? Int ?? 0)
     }
 
-    /// Runs `executable` (looked up on PATH) with `arguments`; stdout and stderr as text.
+    /// Runs `executable` (a path, or a name looked up on PATH by /usr/bin/env) with `arguments`.
     func runCapturing(_ executable: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [executable] + arguments
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try ChildProcess.run("/usr/bin/env", [executable] + arguments)
     }
 }

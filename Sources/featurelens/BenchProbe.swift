@@ -35,12 +35,20 @@ struct BenchProbe: ParsableCommand {
         }
     }
 
-    func run() throws {
+    /// The benchmark data of `bench probe` and `bench audit`: `rows` rows `[rows, width]` in
+    /// `classes` classes (class of row i = i mod classes), each class a Gaussian N(μ_c, I) with
+    /// μ_c ~ N(0, 0.0225·I), drawn with SeededGenerator(seed: 1).
+    static func gaussianClasses(rows: Int, width: Int, classes: Int) -> (Tensor<Double>, [Int]) {
         var g = SeededGenerator(seed: 1)
         let means = Tensor<Double>(randomNormal: [classes, width], using: &g) * 0.15
         var x = Tensor<Double>(randomNormal: [rows, width], using: &g)
         let y = (0..<rows).map { $0 % classes }
         for i in 0..<rows { for j in 0..<width { x[i, j] += means[y[i], j] } }
+        return (x, y)
+    }
+
+    func run() throws {
+        let (x, y) = Self.gaussianClasses(rows: rows, width: width, classes: classes)
         print("logistic probe fit: \(rows) × \(width), \(classes) classes, threads \(Parallel.threadCount)")
         var t = Date()
         let fixed = try LogisticProbe(c: 1).fit(train: x, labels: y)

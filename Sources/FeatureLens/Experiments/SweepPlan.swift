@@ -185,25 +185,10 @@ public enum Slurm {
         return nil
     }
 
-    /// Runs `executable args` and returns (exit code, stdout, stderr).
-    static func run(_ executable: String, _ args: [String]) throws -> (Int32, String, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
-
     /// The current user's jobs, one entry per array task (`squeue --me -h -r -o %A|%F|%K|%T`),
     /// or nil when `squeue` is not on PATH or fails (no Slurm reachable from here).
     public static func queue() -> [SlurmQueueEntry]? {
-        guard let squeue = find("squeue"), let (code, out, _) = try? run(squeue, ["--me", "-h", "-r", "-o", "%A|%F|%K|%T"]),
+        guard let squeue = find("squeue"), let (code, out, _) = try? ChildProcess.run(squeue, ["--me", "-h", "-r", "-o", "%A|%F|%K|%T"]),
               code == 0 else { return nil }
         return out.split(separator: "\n").compactMap { line in
             let f = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -218,7 +203,7 @@ public enum Slurm {
         guard let sbatch = find("sbatch") else {
             throw SweepError.slurm("--submit: sbatch is not on PATH (no Slurm here); the plan is written: submit \(script.path) with sbatch on a Slurm login node, or run each index with `featurelens sweep run-one \(planFolder.path) --index I`")
         }
-        let (code, out, err) = try run(sbatch, ["--parsable", script.path])
+        let (code, out, err) = try ChildProcess.run(sbatch, ["--parsable", script.path])
         let id = out.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ";").first.map(String.init) ?? ""
         guard code == 0, !id.isEmpty, id.allSatisfy(\.isNumber) else {
             throw SweepError.slurm("sbatch \(script.path) failed (exit \(code)): \(err.trimmingCharacters(in: .whitespacesAndNewlines))")
