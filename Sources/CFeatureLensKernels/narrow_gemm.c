@@ -476,6 +476,108 @@ void fl_dgemm_narrow_packed(long m, long n, long k, const double *packed, const 
 }
 
 // ---------------------------------------------------------------------------------------------
+// The mixed-precision product of the Gram-space step: C[m, n] (double) += A[m, k]·B[k, n] with A
+// and B rounded to float and every element summed in float, one FMA chain over k in order from
+// zero, then added to C in double. A is packed once (blocks of 24 rows, k-major, float); on AVX2
+// a block of C is 24 rows × JR columns: three 8-float vectors of A and JR broadcasts of B per k.
+
+#define FL_SPACK_ROWS 24
+
+long fl_sgemm_narrow_pack_rows(void) { return FL_SPACK_ROWS; }
+
+long fl_sgemm_narrow_packed_size(long m, long k) {
+    return (m + FL_SPACK_ROWS - 1) / FL_SPACK_ROWS * FL_SPACK_ROWS * (k > 0 ? k : 0);
+}
+
+void fl_sgemm_narrow_pack(long m, long k, const double *a, long lda, float *packed) {
+    for (long i0 = 0; i0 < m; i0 += FL_SPACK_ROWS) {
+        float *block = packed + (i0 / FL_SPACK_ROWS) * k * FL_SPACK_ROWS;
+        const long rows = m - i0 < FL_SPACK_ROWS ? m - i0 : FL_SPACK_ROWS;
+        for (long r = 0; r < FL_SPACK_ROWS; r++) {
+            const double *ar = a + (i0 + r) * lda;
+            for (long p = 0; p < k; p++) block[p * FL_SPACK_ROWS + r] = r < rows ? (float)ar[p] : 0.0f;
+        }
+    }
+}
+
+// One element's chain, portable: the reference every kernel below reproduces bit for bit.
+static void mixed_generic(long m, long n, long k, const float *pa, const float *b, long ldb, double *c, long ldc) {
+    for (long i = 0; i < m; i++) {
+        const float *block = pa + (i / FL_SPACK_ROWS) * k * FL_SPACK_ROWS;
+        const long r = i % FL_SPACK_ROWS;
+        for (long j = 0; j < n; j++) {
+            float acc = 0.0f;
+            for (long p = 0; p < k; p++) acc = fmaf(block[p * FL_SPACK_ROWS + r], b[p * ldb + j], acc);
+            c[i * ldc + j] += (double)acc;
+        }
+    }
+}
+
+#ifdef FL_NARROW_X86
+#define FL_SBLOCK(JR)                                                                             \
+__attribute__((target("avx2,fma"), noinline)) static void sblock_##JR(long k, const float *pa, const float *b, \
+    long ldb, double *c, long ldc, long rows) {                                                   \
+    __m256 acc[JR][3];                                                                            \
+    for (int j = 0; j < JR; j++)                                                                  \
+        for (int v = 0; v < 3; v++) acc[j][v] = _mm256_setzero_ps();                              \
+    for (long p = 0; p < k; p++) {                                                                \
+        const float *ap = pa + p * FL_SPACK_ROWS;                                                 \
+        const __m256 a0 = _mm256_loadu_ps(ap), a1 = _mm256_loadu_ps(ap + 8), a2 = _mm256_loadu_ps(ap + 16); \
+        const float *bp = b + p * ldb;                                                            \
+        for (int j = 0; j < JR; j++) {                                                            \
+            const __m256 bv = _mm256_broadcast_ss(bp + j);                                        \
+            acc[j][0] = _mm256_fmadd_ps(a0, bv, acc[j][0]);                                       \
+            acc[j][1] = _mm256_fmadd_ps(a1, bv, acc[j][1]);                                       \
+            acc[j][2] = _mm256_fmadd_ps(a2, bv, acc[j][2]);                                       \
+        }                                                                                         \
+    }                                                                                             \
+    float t[JR][FL_SPACK_ROWS];                                                                   \
+    for (int j = 0; j < JR; j++)                                                                  \
+        for (int v = 0; v < 3; v++) _mm256_storeu_ps(&t[j][8 * v], acc[j][v]);                    \
+    for (long r = 0; r < rows; r++)                                                               \
+        for (int j = 0; j < JR; j++) c[r * ldc + j] += (double)t[j][r];                           \
+}
+
+FL_SBLOCK(1)
+FL_SBLOCK(2)
+FL_SBLOCK(3)
+FL_SBLOCK(4)
+
+__attribute__((target("avx2,fma"))) static void mixed_avx2(long m, long n, long k, const float *pa, const float *b,
+                                                          long ldb, double *c, long ldc) {
+    for (long i0 = 0; i0 < m; i0 += FL_SPACK_ROWS) {
+        const long rows = m - i0 < FL_SPACK_ROWS ? m - i0 : FL_SPACK_ROWS;
+        const float *block = pa + (i0 / FL_SPACK_ROWS) * k * FL_SPACK_ROWS;
+        double *ci = c + i0 * ldc;
+        long j = 0;
+        for (; j + 4 <= n; j += 4) sblock_4(k, block, b + j, ldb, ci + j, ldc, rows);
+        switch (n - j) {
+        case 3: sblock_3(k, block, b + j, ldb, ci + j, ldc, rows); break;
+        case 2: sblock_2(k, block, b + j, ldb, ci + j, ldc, rows); break;
+        case 1: sblock_1(k, block, b + j, ldb, ci + j, ldc, rows); break;
+        default: break;
+        }
+    }
+}
+#endif
+
+void fl_sgemm_narrow_packed_accumulate(long m, long n, long k, const float *packed, const float *b, long ldb,
+                                       double *c, long ldc) {
+    if (m <= 0 || n <= 0) return;
+#ifdef FL_NARROW_X86
+    if (narrow_has_avx2()) { mixed_avx2(m, n, k, packed, b, ldb, c, ldc); return; }
+#endif
+    mixed_generic(m, n, k, packed, b, ldb, c, ldc);
+}
+
+const char *fl_sgemm_narrow_kernel(void) {
+#ifdef FL_NARROW_X86
+    if (narrow_has_avx2()) return "avx2+fma";
+#endif
+    return "generic";
+}
+
+// ---------------------------------------------------------------------------------------------
 // The fused pass of the multinomial logistic objective (fl_logistic_rows).
 
 // Loss and logit gradient of one row from its logits z[m] (before b): the same expressions, in
@@ -592,4 +694,101 @@ void fl_logistic_rows(long r0, long r1, long p, long m, const double *packed, co
         logistic_accumulate_generic(p, mp, block, dblock, i0, i1, acc);
     }
     if (zs != z) free(zs);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The spectral contrastive loss in its pairing form and its gradient, in one call (the Gram-
+// space step's O(n·p²) part; see fl_spectral_pairing in the header for the formulas).
+
+// out[i, :] = scale·(Z[i, :]·G) − 2·pz[i, :] for rows i < n: Z·G by fl_dgemm_narrow (one FMA
+// chain over k per element; register-blocked for wide p) or, for p ≤ FL_TINY_K, the same chains
+// row by row; then one fma per element.
+static inline __attribute__((always_inline)) void spectral_rows(long n, long p, const double *z, const double *g,
+                                                                const double *pz, double scale, double *out) {
+    if (p > FL_TINY_K) {
+        fl_dgemm_narrow(n, p, p, z, p, g, p, 0.0, out, p);
+        for (long i = 0; i < n * p; i++) out[i] = fma(scale, out[i], -2 * pz[i]);
+        return;
+    }
+    for (long i = 0; i < n; i++) {                 // the same chains, with the row kept in cache
+        const double *zi = z + i * p, *pi = pz + i * p;
+        double *oi = out + i * p;
+        for (long j = 0; j < p; j++) oi[j] = 0;
+        for (long k = 0; k < p; k++) {
+            const double a = zi[k];
+            const double *gk = g + k * p;
+            for (long j = 0; j < p; j++) oi[j] = fma(a, gk[j], oi[j]);
+        }
+        for (long j = 0; j < p; j++) oi[j] = fma(scale, oi[j], -2 * pi[j]);
+    }
+}
+
+// pz = P·Z with P = (1−β)/n·I + β/S·[same class]: class sums in row order, then per element
+// fma(w, sum, diag·z).
+static inline __attribute__((always_inline)) void spectral_apply_pairs(long n, long p, const double *z, const long *classes, long nclasses, double beta,
+                                 double same_pairs, double *sums, double *pz) {
+    const double diag = (1 - beta) / (double)n;
+    if (beta > 0) {
+        for (long i = 0; i < nclasses * p; i++) sums[i] = 0;
+        for (long i = 0; i < n; i++) {
+            double *s = sums + classes[i] * p;
+            const double *zi = z + i * p;
+            for (long j = 0; j < p; j++) s[j] += zi[j];
+        }
+        const double w = beta / same_pairs;
+        for (long i = 0; i < n; i++) {
+            const double *s = sums + classes[i] * p;
+            const double *zi = z + i * p;
+            double *o = pz + i * p;
+            for (long j = 0; j < p; j++) o[j] = fma(w, s[j], diag * zi[j]);
+        }
+    } else {
+        for (long i = 0; i < n * p; i++) pz[i] = diag * z[i];
+    }
+}
+
+static inline __attribute__((always_inline)) double spectral_pairing(long n, long p, long views, const double *zs,
+                                                                       const long *classes, long nclasses, double beta,
+                                                                       double same_pairs, double *grad) {
+    const double *z1 = zs, *z2 = views == 2 ? zs + n * p : zs;
+    double *buf = malloc(sizeof(double) * (size_t)(2 * p * p + nclasses * p + 2 * n * p));
+    if (!buf) return NAN;
+    double *g1 = buf, *g2 = g1 + p * p, *sums = g2 + p * p, *pz2 = sums + nclasses * p, *pz1 = pz2 + n * p;
+    fl_dgram_columns(n, p, z1, p, g1);
+    if (views == 2) fl_dgram_columns(n, p, z2, p, g2);
+    else for (long i = 0; i < p * p; i++) g2[i] = g1[i];
+    spectral_apply_pairs(n, p, z2, classes, nclasses, beta, same_pairs, sums, pz2);
+    if (views == 2) spectral_apply_pairs(n, p, z1, classes, nclasses, beta, same_pairs, sums, pz1);
+    double positive = 0, quad = 0;
+    for (long i = 0; i < n * p; i++) positive = fma(z1[i], pz2[i], positive);
+    for (long i = 0; i < p * p; i++) quad = fma(g1[i], g2[i], quad);
+    const double n2 = (double)n * (double)n;
+    const double value = -2 * positive + quad / n2;
+    spectral_rows(n, p, z1, g2, pz2, 2 / n2, grad);
+    if (views == 2) {
+        spectral_rows(n, p, z2, g1, pz1, 2 / n2, grad + n * p);
+    } else {
+        for (long i = 0; i < n * p; i++) grad[i] *= 2;  // both branches see Z: ∂L/∂Z₁ + ∂L/∂Z₂
+    }
+    free(buf);
+    return value;
+}
+
+// The same code generated twice: with AVX2 + FMA (fma() becomes one instruction, the loops over
+// p vectorize) and portable; both compute the same FMA chains, so the bits are equal.
+#ifdef FL_NARROW_X86
+__attribute__((target("avx2,fma"))) static double spectral_pairing_avx2(long n, long p, long views, const double *zs,
+                                                                        const long *classes, long nclasses, double beta,
+                                                                        double same_pairs, double *grad) {
+    return spectral_pairing(n, p, views, zs, classes, nclasses, beta, same_pairs, grad);
+}
+#endif
+
+double fl_spectral_pairing(long n, long p, long views, const double *zs, const long *classes, long nclasses,
+                           double beta, double same_pairs, double *grad) {
+    if (n <= 0 || p <= 0) return 0;
+#ifdef FL_NARROW_X86
+    if (narrow_has_avx2()) return spectral_pairing_avx2(n, p, views, zs, classes, nclasses, beta, same_pairs, grad);
+#endif
+    return spectral_pairing(n, p, views, zs, classes, nclasses, beta, same_pairs, grad);
 }

@@ -117,6 +117,100 @@ public func narrowGEMM(_ a: PackedNarrowOperand, _ b: Tensor<Double>, beta: Doub
     }
 }
 
+/// A left operand A `[m, k]` rounded to `Float` and packed once for many mixed-precision
+/// products C ← C + A·B (`narrowGEMMAccumulatingInFloat`): the Gram matrix of a Gram-space
+/// run at `step_precision = mixed`. Packing costs one pass over A (O(m·k)).
+public struct PackedNarrowOperandFloat32: Sendable {
+    /// Rows m of A.
+    public let rows: Int
+    /// Columns k of A.
+    public let columns: Int
+    /// A in blocks of `packRows` rows, each stored k-major, the last block zero-padded.
+    let packed: [Float]
+    /// Rows per packed block.
+    static let packRows = Int(fl_sgemm_narrow_pack_rows())
+
+    /// Rounds `matrix` (rank 2) to `Float` and packs it.
+    public init(_ matrix: Tensor<Double>) {
+        precondition(matrix.rank == 2, "PackedNarrowOperandFloat32 needs a rank-2 tensor, got \(matrix.shape)")
+        let m = matrix.shape[0], k = matrix.shape[1]
+        rows = m; columns = k
+        var buffer = [Float](repeating: 0, count: max(1, Int(fl_sgemm_narrow_packed_size(m, k))))
+        matrix.scalars.withUnsafeBufferPointer { ap in
+            buffer.withUnsafeMutableBufferPointer { pp in
+                if let a = ap.baseAddress, let out = pp.baseAddress { fl_sgemm_narrow_pack(m, k, a, max(1, k), out) }
+            }
+        }
+        packed = buffer
+    }
+}
+
+/// C ← C + A·B in mixed precision, for C and B `Double` and A packed in `Float`: B `[k, n]`
+/// is rounded to `Float`, each element of A·B is one `Float` FMA chain over k in order from
+/// zero, converted to `Double` and added to C `[m, n]`.
+///
+/// Twice the arithmetic rate of `narrowGEMM` on AVX2 (eight `Float` lanes per FMA against
+/// four `Double`); each product element carries a relative rounding error of order
+/// k·2⁻²⁴·(Σ|a||b|)/|Σ a b| that is not accumulated from call to call when, as in the
+/// Gram-space step, C is recomputed from an exact `Double` state every time. Rows of C are
+/// split over `threads` at multiples of the packed block, so results are bit-identical for
+/// any thread count (and to the portable kernel).
+public func narrowGEMMAccumulatingInFloat(_ a: PackedNarrowOperandFloat32, _ b: Tensor<Double>, into c: inout Tensor<Double>,
+                                          threads: Int = 1) {
+    precondition(b.rank == 2 && c.rank == 2, "narrowGEMMAccumulatingInFloat needs rank-2 tensors")
+    let m = a.rows, k = a.columns, n = b.shape[1]
+    precondition(b.shape[0] == k && c.shape == [m, n],
+                 "narrowGEMMAccumulatingInFloat shapes: A [\(m), \(k)], B \(b.shape), C \(c.shape)")
+    if m == 0 || n == 0 { return }
+    let bf = b.scalars.map { Float($0) }
+    let block = PackedNarrowOperandFloat32.packRows
+    a.packed.withUnsafeBufferPointer { pb in
+        bf.withUnsafeBufferPointer { bb in
+            c.scalars.withUnsafeMutableBufferPointer { cb in
+                guard let cp = cb.baseAddress, let pp = pb.baseAddress else { return }
+                let bp = bb.baseAddress
+                forEachRowChunk(rows: m, multipleOf: block, threads: threads, c: cp, ldc: n) { r0, r1, cRows in
+                    fl_sgemm_narrow_packed_accumulate(r1 - r0, n, k, pp + (r0 / block) * block * k, bp, n, cRows, n)
+                }
+            }
+        }
+    }
+}
+
+/// Name of the kernel `narrowGEMMAccumulatingInFloat` uses on this CPU (`avx2+fma` or `generic`).
+public var narrowGEMMFloat32KernelName: String { String(cString: fl_sgemm_narrow_kernel()) }
+
+/// The spectral contrastive loss in its pairing form (HaoChen et al., NeurIPS 2021; SCIENCE.md
+/// §3) and its gradient, fused in one pass for the Gram-space step:
+///
+///     L = −2·⟨Z₁, P Z₂⟩_F + tr((Z₁ᵀZ₁)(Z₂ᵀZ₂))/n²,   ∂L/∂Z₁ = (2/n²)·Z₁(Z₂ᵀZ₂) − 2·P Z₂,
+///
+/// ∂L/∂Z₂ likewise, with P = (1−β)/n·I + β/S·[yᵢ = yⱼ], S = Σ_c n_c².
+/// - Parameters:
+///   - zs: the stacked embeddings, row-major: [Z₁; Z₂] `[2n, p]` (views = 2) or Z `[n, p]`
+///     (views = 1, both branches see Z; the gradient is then ∂L/∂Z₁ + ∂L/∂Z₂).
+///   - classes: class index of each of the n points, in 0..<classCount.
+///   - beta, sameClassPairs: β and S of P.
+/// - Returns: L and the gradient, shaped like `zs`. Single-threaded; every sum runs in index
+///   order, so the result is deterministic.
+/// - Precondition: `zs.count == views·n·p`, views ∈ {1, 2}, `classes.count == n`.
+public func spectralPairingLossAndGradient(_ zs: [Double], n: Int, p: Int, views: Int, classes: [Int], classCount: Int,
+                                           beta: Double, sameClassPairs: Double) -> (value: Double, gradient: [Double]) {
+    precondition((views == 1 || views == 2) && zs.count == views * n * p && classes.count == n,
+                 "spectralPairingLossAndGradient: \(zs.count) values, \(classes.count) classes for \(views) × [\(n), \(p)]")
+    precondition(classes.allSatisfy { $0 >= 0 && $0 < classCount }, "spectralPairingLossAndGradient: class out of 0..<\(classCount)")
+    var gradient = [Double](repeating: 0, count: zs.count)
+    if n == 0 || p == 0 { return (0, gradient) }
+    let value = zs.withUnsafeBufferPointer { zp in
+        classes.withUnsafeBufferPointer { cp in
+            gradient.withUnsafeMutableBufferPointer { gp in
+                fl_spectral_pairing(n, p, views, zp.baseAddress, cp.baseAddress, classCount, beta, sameClassPairs, gp.baseAddress)
+            }
+        }
+    }
+    return (value, gradient)
+}
+
 /// Name of the kernel `narrowGEMM` uses on this CPU (`avx512f`, `avx2+fma` or `generic`).
 public var narrowGEMMKernelName: String { String(cString: fl_dgemm_narrow_kernel()) }
 

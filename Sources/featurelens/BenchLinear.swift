@@ -10,13 +10,13 @@ struct BenchLinear: ParsableCommand {
         commandName: "linear",
         abstract: "Per-step cost of the linear Gram-space engine, and where a synthetic setting's time goes.",
         discussion: helpDiscussion("""
-        Part 1 (step cost): for m = 400 rows and p = 8 and 64 columns, the mean time of the \
-        narrow GEMM K·B (K [m, m], B [m, p], accumulated into C) and of one spectral loss and \
+        Part 1 (step cost): for m = 400 rows and p = 3, 8 and 64 columns, the mean time of the \
+        narrow GEMM K·B (K [m, m], B [m, p], accumulated into C; plain, K packed in float64, and K packed in float32 with float32 products added to a float64 C, the two step_precision choices) and of one spectral loss and \
         gradient (LinearContrastiveProblem.lossAndGradient, d = 50, β = 1, two classes), over \
         --repeats calls each, with standard-normal inputs from SeededGenerator(seed: 1). \
         Part 2 (breakdown, unless --no-breakdown): for suppression-embedding-size setting 3, \
         suppression-augmentation setting 0 and joint-loss setting 1 (seed 0), the wall time of \
-        data generation, the Gram matrix, 1000 gradient-descent steps, one audit of every \
+        data generation, the Gram matrix, 1000 gradient-descent steps (in the preset's step_precision), one audit of every \
         label set, the minimum-norm solver's set-up, its norm matrix H and the solve at p.
         """, examples: [
             HelpExample("Both parts", "featurelens bench linear"),
@@ -37,7 +37,7 @@ struct BenchLinear: ParsableCommand {
     func run() throws {
         print("narrow kernel: \(narrowGEMMKernelName)")
         var g = SeededGenerator(seed: 1)
-        for (m, p) in [(400, 8), (400, 64)] {
+        for (m, p) in [(400, 3), (400, 8), (400, 64)] {
             let k = Tensor<Double>(randomNormal: [m, m], using: &g)
             let b = Tensor<Double>(randomNormal: [m, p], using: &g)
             var c = Tensor<Double>(zeros: [m, p])
@@ -46,6 +46,19 @@ struct BenchLinear: ParsableCommand {
             let dt = Date().timeIntervalSince(t0)
             print("narrowGEMM \(m)x\(m) · \(m)x\(p): \(String(format: "%.1f", dt / Double(repeats) * 1e6)) µs, "
                   + "\(String(format: "%.1f", 2.0 * Double(m * m * p) * Double(repeats) / dt / 1e9)) GFlop/s")
+            // The two forms the Gram-space step uses: K packed once, in float64 or mixed precision.
+            let packed = PackedNarrowOperand(k), packed32 = PackedNarrowOperandFloat32(k)
+            t0 = Date()
+            for _ in 0..<repeats { narrowGEMM(packed, b, beta: 1, into: &c) }
+            let dtPacked = Date().timeIntervalSince(t0)
+            t0 = Date()
+            for _ in 0..<repeats { narrowGEMMAccumulatingInFloat(packed32, b, into: &c) }
+            let dtMixed = Date().timeIntervalSince(t0)
+            func rate(_ t: Double) -> String {
+                String(format: "%.1f µs, %.1f GFlop/s", t / Double(repeats) * 1e6, 2.0 * Double(m * m * p) * Double(repeats) / t / 1e9)
+            }
+            print("  packed K (step_precision=float64): \(rate(dtPacked)); mixed (step_precision=mixed, \(narrowGEMMFloat32KernelName)): "
+                  + "\(rate(dtMixed)); mixed/float64 time \(String(format: "%.2f", dtMixed / dtPacked))")
             let pairs = try SpectralPairWeights(beta: 1, classes: (0..<m).map { $0 % 2 })
             let views = [Tensor<Double>(randomNormal: [m, 50], using: &g)]
             let problem = try LinearContrastiveProblem(views: views, pairs: pairs)
@@ -68,7 +81,9 @@ struct BenchLinear: ParsableCommand {
             let gram = gramOfRows(problem.stackedInputs); lap("gram")
             var gen = SeededGenerator(seed: 1)
             let w0 = LinearGradientDescent.initialWeights(p: c.p, d: c.d, scale: 1e-3, using: &gen)
-            let w = try LinearGradientDescent(learningRate: c.lr, steps: 1000, auditSteps: []).train(problem, initial: w0, gram: gram) { _ in }
+            var gd = LinearGradientDescent(learningRate: c.lr, steps: 1000, auditSteps: [])
+            gd.precision = c.stepPrecision
+            let w = try gd.train(problem, initial: w0, gram: gram) { _ in }
             lap("1000 steps")
             _ = try probeLabelSets(RidgeProbe(), trainEmbeddings: embed(data.train.features, w), trainSet: data.train,
                                    testEmbeddings: embed(data.test.features, w), testSet: data.test)

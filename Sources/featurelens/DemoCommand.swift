@@ -5,7 +5,7 @@ import Foundation
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "The paper's whole story on built-in synthetic data, in 1–1.5 minutes on 2 cores.",
+        abstract: "The paper's whole story on built-in synthetic data, in under a minute on 2 cores.",
         discussion: helpDiscussion("""
         Runs the four synthetic presets with their recipes (docs/SCIENCE.md): class collapse \
         under supervised CL, feature suppression by a small embedding and by an augmentation \

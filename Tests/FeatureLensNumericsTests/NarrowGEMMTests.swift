@@ -43,6 +43,40 @@ import Testing
         #expect(["avx512f", "avx2+fma", "generic"].contains(narrowGEMMKernelName))
     }
 
+    /// The mixed-precision product is, bit for bit, C + Double(chain) where chain is one Float
+    /// FMA over k in order from zero of the Float-rounded operands: for every width the AVX2
+    /// kernel dispatches on (blocks of 4, remainders 1–3), row counts that are not multiples of
+    /// its 24-row block, k = 0 and 1 or 2 threads; and it stays within Float rounding of the
+    /// Double product.
+    @Test(arguments: [(1, 0), (5, 7), (23, 20), (25, 64), (130, 130), (203, 150)])
+    func mixedPrecisionProductIsTheFloatChain(m: Int, k: Int) {
+        var g = SeededGenerator(seed: UInt64(m * 7919 + k))
+        let a = Tensor<Double>(randomNormal: [m, k], using: &g)
+        let packed = PackedNarrowOperandFloat32(a)
+        for n in [1, 2, 3, 4, 5, 7, 8, 9, 64] {
+            let b = Tensor<Double>(randomNormal: [k, n], using: &g)
+            let c0 = Tensor<Double>(randomNormal: [m, n], using: &g)
+            var expected = c0
+            for i in 0..<m {
+                for j in 0..<n {
+                    var acc: Float = 0
+                    for p in 0..<k { acc = acc.addingProduct(Float(a[i, p]), Float(b[p, j])) }
+                    expected[i, j] += Double(acc)
+                }
+            }
+            for threads in [1, 2] {
+                var c = c0
+                narrowGEMMAccumulatingInFloat(packed, b, into: &c, threads: threads)
+                #expect(c == expected, "m \(m) k \(k) n \(n) threads \(threads)")
+            }
+            var exact = c0
+            narrowGEMM(a, b, beta: 1, into: &exact)
+            let err = (expected - exact).norm(), scale = max(1, (exact - c0).norm())
+            #expect(err <= Double(max(k, 1)) * 1e-7 * scale, "m \(m) k \(k) n \(n): Float error \(err) of \(scale)")
+        }
+        #expect(["avx2+fma", "generic"].contains(narrowGEMMFloat32KernelName))
+    }
+
     /// The packed operand gives the plain kernel's result bit for bit, for every width the
     /// kernel dispatches on (1–9, 12, 16, 64), row counts that are not multiples of the
     /// packed block, k = 0, every β and 1 or 2 threads.

@@ -42,6 +42,36 @@ import Testing
         #expect(ucl.value == (try LinearSpectralObjective.evaluate(z1, z2, pairs: .unsupervised(n: n)).value))
     }
 
+    /// The engine's fused loss and gradient (`LinearContrastiveProblem.lossAndGradient`, one C
+    /// pass) agree with the reference `LinearSpectralObjective` (checked against finite
+    /// differences above) to rounding: one and two views, UCL, SCL and a mix, and widths on
+    /// both sides of the vector width.
+    @Test(arguments: [1, 3, 8, 13])
+    func fusedLossAndGradientMatchesTheReference(p: Int) throws {
+        var g = SeededGenerator(seed: UInt64(100 + p))
+        let n = 37, d = 5
+        let classes = (0..<n).map { ($0 * 7) % 4 }
+        for beta in [0.0, 0.4, 1.0] {
+            let pairs = try SpectralPairWeights(beta: beta, classes: classes)
+            let x1 = Tensor<Double>(randomNormal: [n, d], using: &g), x2 = Tensor<Double>(randomNormal: [n, d], using: &g)
+            let z1 = Tensor<Double>(randomNormal: [n, p], using: &g), z2 = Tensor<Double>(randomNormal: [n, p], using: &g)
+            // Two views.
+            let two = try LinearContrastiveProblem(views: [x1, x2], pairs: pairs)
+            let fused2 = try two.lossAndGradient(stackedEmbeddings: Tensor.concatenateRows([z1, z2]))
+            let ref2 = try LinearSpectralObjective.evaluate(z1, z2, pairs: pairs)
+            let refGrad2 = Tensor.concatenateRows([ref2.gradient1, ref2.gradient2])
+            #expect(abs(fused2.value - ref2.value) <= 1e-12 * max(1, abs(ref2.value)), "p \(p) β \(beta)")
+            #expect((fused2.gradient - refGrad2).norm() <= 1e-12 * max(1, refGrad2.norm()), "p \(p) β \(beta)")
+            // One view: both branches see Z.
+            let one = try LinearContrastiveProblem(views: [x1], pairs: pairs)
+            let fused1 = try one.lossAndGradient(stackedEmbeddings: z1)
+            let ref1 = try LinearSpectralObjective.evaluate(z1, z1, pairs: pairs)
+            let refGrad1 = ref1.gradient1 + ref1.gradient2
+            #expect(abs(fused1.value - ref1.value) <= 1e-12 * max(1, abs(ref1.value)), "p \(p) β \(beta)")
+            #expect((fused1.gradient - refGrad1).norm() <= 1e-12 * max(1, refGrad1.norm()), "p \(p) β \(beta)")
+        }
+    }
+
     /// The Gram-space step (W = W₀ + B·Xs) gives the same W as the direct O(n·d·p) step, with
     /// and without augmentation, and the same losses at the audits.
     @Test(arguments: [(AugmentationKind.none, 1.0), (.imperfect, 0.0), (.imperfect, 0.5)])
@@ -61,6 +91,32 @@ import Testing
         #expect((wg - w0).norm() > 0.1 * w0.norm())                      // training moved W
         for (a, b) in zip(lossesGram, lossesDirect) { #expect(abs(a - b) <= 1e-10 * max(1, abs(b))) }
         #expect(lossesGram.last! < lossesGram.first!)
+    }
+
+    /// `step_precision = mixed` (Float products K·Bᵀ, Double state) follows the Double run to
+    /// within Float rounding, without drift over many steps, and is bit-identical for 1 and 2
+    /// threads.
+    @Test(arguments: [(AugmentationKind.none, 1.0), (.imperfect, 0.0)])
+    func mixedPrecisionStepFollowsTheDoubleStep(augmentation: AugmentationKind, beta: Double) throws {
+        let model = SyntheticModel(kind: .cc, d: 150, n: 60, nTest: 10, aC: 1, aS: 0.6, rho: 0.6)
+        let data = try model.generate(augmentation: augmentation, seed: 5)
+        let pairs = try SpectralPairWeights(beta: beta, classes: data.train.labels["class"]!.codes)
+        let problem = try LinearContrastiveProblem(views: data.trainViews, pairs: pairs)
+        var gen = SeededGenerator(seed: 9)
+        let w0 = LinearGradientDescent.initialWeights(p: 5, d: 150, scale: 1e-3, using: &gen)
+        var gd = LinearGradientDescent(learningRate: 0.05, steps: 2000, auditSteps: [0, 2000])
+        var exactLosses: [Double] = []
+        let exact = try gd.train(problem, initial: w0, method: .gram) { exactLosses.append($0.loss) }
+        gd.precision = .mixed
+        var mixedLosses: [Double] = []
+        let mixed = try gd.train(problem, initial: w0, method: .gram) { mixedLosses.append($0.loss) }
+        gd.threads = 2
+        let mixed2 = try gd.train(problem, initial: w0, method: .gram) { _ in }
+        #expect(mixed == mixed2)
+        #expect(mixed != exact)                                           // the Float path was taken
+        #expect((exact - w0).norm() > 10 * w0.norm())                    // training moved W
+        #expect((mixed - exact).norm() <= 1e-5 * exact.norm(), "‖W_mixed − W_float64‖ = \((mixed - exact).norm()) of \(exact.norm())")
+        #expect(abs(mixedLosses.last! - exactLosses.last!) <= 1e-6 * abs(exactLosses.last!))
     }
 
     @Test func nonFiniteLossNamesTheStep() throws {

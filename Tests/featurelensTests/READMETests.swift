@@ -31,7 +31,7 @@
 //       train_limit=256 test_limit=200.
 //     `featurelens example NAME DIR` gets `--train-per-type 40 --test-per-type 20` (320
 //       training and 160 test images of `defects`, so `run defects` on them is small too).
-//   `featurelens demo` trains the four synthetic recipes in full (1–1.5 minutes in release
+//   `featurelens demo` trains the four synthetic recipes in full (under a minute in release
 //   mode), so it is not run: its arguments must parse, `featurelens demo --help` runs, and
 //   every preset the demo runs is run with `featurelens run PRESET` (with the demo's `--seed`,
 //   if any) and the synthetic small overrides. The demo's summary and index page are tested in-process (DemoSummaryTests).

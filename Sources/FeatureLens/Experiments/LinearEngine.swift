@@ -114,6 +114,7 @@ public final class LinearEngine: TrainingEngine, @unchecked Sendable {
                                        threads: config.threads)
         if let shouldStop { gd.shouldStop = { shouldStop() } }
         gd.stepObserver = stepObserver
+        gd.precision = config.stepPrecision
         if let budget = threadBudget {
             let own = config.threads
             gd.threadBudget = { max(own, budget()) }

@@ -52,6 +52,8 @@ public struct SyntheticExperimentConfig: Codable, Equatable, Sendable {
     public var threads: Int = 1
     /// Draw fresh views at every step (uses the direct O(n·d·p) step).
     public var onlineAugmentation: Bool = false
+    /// Arithmetic of the Gram-space product K·Bᵀ (`mixed`: Float products, Double state).
+    public var stepPrecision: LinearStepPrecision = .mixed
     /// Extra embedding sizes at which the minimum-norm minimizer is also probed.
     public var theoryP: [Int] = []
 
@@ -111,6 +113,7 @@ public struct SyntheticExperimentConfig: Codable, Equatable, Sendable {
             .init("threads", \.threads, doc: "Threads for matrix products inside one setting (results do not depend on it).",
                   valid: { $0 >= 1 ? nil : "≥ 1" }),
             .init("online_augmentation", \.onlineAugmentation, doc: "Draw fresh views at every step (uses the direct O(n·d·p) step)."),
+            .init("step_precision", \.stepPrecision, doc: "Arithmetic of the Gram-space product K·Bᵀ, the O(m²p) part of each step: `mixed` rounds K and Bᵀ to float32 for the product and keeps B, the loss, its gradient and the update in float64 (twice as fast on AVX2; rounding does not accumulate across steps); `float64` does it all in float64. Ignored with online augmentation (the direct step is float64)."),
             .init("theory_p", \.theoryP, doc: "Extra embedding sizes at which the minimum-norm minimizer is also probed.",
                   valid: { $0.allSatisfy { $0 >= 1 } ? nil : "embedding sizes ≥ 1" }),
         ],
@@ -151,3 +154,4 @@ public struct SyntheticExperimentConfig: Codable, Equatable, Sendable {
 
 extension AugmentationKind: ConfigChoice {}
 extension SyntheticDataKind: ConfigChoice {}
+extension LinearStepPrecision: ConfigChoice {}
