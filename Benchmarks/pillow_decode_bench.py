@@ -3,8 +3,8 @@
 Usage: python pillow_decode_bench.py FOLDER [--save FILE]
 
 FOLDER holds one folder per class with the image files in it (written by `featurelens bench
-decode`). Timed, in one process on one thread (Pillow decodes on the calling thread; nothing
-here starts another thread or process):
+decode`). Timed, in one process on one thread (Pillow decodes each image on the calling
+thread, one after another; no worker threads or processes are used):
 
 1. listing: the class folders, then the files of each, every level sorted by name with the
    entries whose names start with "." left out (the row order of FeatureLens's ImageFolder
