@@ -67,6 +67,19 @@ public enum ImageFolderBenchmark {
         }
     }
 
+    /// `ImageFolder.load(directory:options:)` on `threads` threads (`Parallel.threadCount` is set
+    /// for the call and restored afterwards), and its wall time in seconds.
+    /// - Throws: what `ImageFolder.load` throws.
+    public static func timedLoad(directory: URL, options: ImageFolderOptions = ImageFolderOptions(),
+                                 threads: Int) throws -> (contents: ImageFolderContents, seconds: Double) {
+        let saved = Parallel.threadCount
+        defer { Parallel.threadCount = saved }
+        Parallel.threadCount = threads
+        let start = DispatchTime.now().uptimeNanoseconds
+        let contents = try ImageFolder.load(directory: directory, options: options)
+        return (contents, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+
     /// Generates a folder in a new temporary directory (removed afterwards) and times loading it.
     /// - Parameters:
     ///   - classes, perClass, size, format: the folder (see `writeSyntheticFolder`).
@@ -79,20 +92,11 @@ public enum ImageFolderBenchmark {
         defer { try? FileManager.default.removeItem(at: root) }
         let data = root.appendingPathComponent("data"), cache = root.appendingPathComponent("cache")
         try writeSyntheticFolder(at: data, classes: classes, perClass: perClass, size: size, format: format)
-        func timed(_ body: () throws -> ImageFolderContents) rethrows -> (ImageFolderContents, Double) {
-            let start = DispatchTime.now().uptimeNanoseconds
-            let out = try body()
-            return (out, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-        }
-        let saved = Parallel.threadCount
-        defer { Parallel.threadCount = saved }
-        Parallel.threadCount = 1
-        let (serial, serialSeconds) = try timed { try ImageFolder.load(directory: data) }
-        Parallel.threadCount = threads
-        let (parallel, parallelSeconds) = try timed { try ImageFolder.load(directory: data) }
+        let (serial, serialSeconds) = try timedLoad(directory: data, threads: 1)
+        let (parallel, parallelSeconds) = try timedLoad(directory: data, threads: threads)
         let options = ImageFolderOptions(cacheDirectory: cache)
-        let (written, writeSeconds) = try timed { try ImageFolder.load(directory: data, options: options) }
-        let (hit, hitSeconds) = try timed { try ImageFolder.load(directory: data, options: options) }
+        let (written, writeSeconds) = try timedLoad(directory: data, options: options, threads: threads)
+        let (hit, hitSeconds) = try timedLoad(directory: data, options: options, threads: threads)
         return Result(images: classes * perClass, size: size, format: format, threads: threads,
                       serialSeconds: serialSeconds, parallelSeconds: parallelSeconds, cacheWriteSeconds: writeSeconds,
                       cacheHitSeconds: hitSeconds,

@@ -15,7 +15,7 @@ struct BenchCommand: ParsableCommand {
                         "featurelens bench train --python venv/bin/python"),
             HelpExample("A logistic-probe fit on 2000 rows", "featurelens bench probe --rows 2000"),
         ]),
-        subcommands: [BenchGEMMCommand.self, BenchTrain.self, BenchConv.self, BenchLinear.self, BenchProbe.self, BenchAudit.self]
+        subcommands: [BenchGEMMCommand.self, BenchTrain.self, BenchConv.self, BenchLinear.self, BenchProbe.self, BenchAudit.self, BenchDecode.self]
     )
 }
 
