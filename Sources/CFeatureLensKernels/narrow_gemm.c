@@ -655,6 +655,91 @@ FL_LOGISTIC_ACC(2)
 FL_LOGISTIC_ACC(3)
 #endif
 
+#ifdef FL_NARROW_X86
+// Logits of all m ≤ 12 classes in one pass over a 12-row block: W (padded to 4·NV columns, wp
+// [p, 4·NV]) in vectors, 3 rows at a time broadcast from the packed block; 3·NV accumulators
+// (four rows would need all 16 ymm registers, and clang then spills). The features run in
+// chunks of FL_LOGITS_KC, so a chunk of W and of the block (12 KB each) stay in L1 while the
+// four row groups pass over them; the partial sums wait in `t` between chunks. Each logit is
+// still one FMA chain over j in order from 0 (fmadd(x, w, acc), the chain of pblock_*), so the
+// bits are those of logistic_logits_avx2.
+#define FL_LOGITS_KC 128
+#define FL_LOGITS_W(NV)                                                                           \
+__attribute__((target("avx2,fma"))) static void logistic_logits_w_##NV(                          \
+    long p, const double *block, const double *wp, double *z, long m, long rows) {                \
+    double t[FL_PACK_ROWS][4 * NV];                                                               \
+    for (long j0 = 0; j0 < p || j0 == 0; j0 += FL_LOGITS_KC) {                                    \
+        const long j1 = p - j0 < FL_LOGITS_KC ? p : j0 + FL_LOGITS_KC;                            \
+        for (long r0 = 0; r0 < rows; r0 += 3) {                                                   \
+            __m256d a[3][NV];                                                                     \
+            for (int r = 0; r < 3; r++)                                                           \
+                for (int v = 0; v < NV; v++)                                                      \
+                    a[r][v] = j0 == 0 ? _mm256_setzero_pd() : _mm256_loadu_pd(&t[r0 + r][4 * v]); \
+            for (long j = j0; j < j1; j++) {                                                      \
+                const double *xj = block + j * FL_PACK_ROWS + r0;                                 \
+                __m256d wv[NV];                                                                   \
+                for (int v = 0; v < NV; v++) wv[v] = _mm256_loadu_pd(wp + j * 4 * NV + 4 * v);    \
+                for (int r = 0; r < 3; r++) {                                                     \
+                    const __m256d x = _mm256_broadcast_sd(xj + r);                                \
+                    for (int v = 0; v < NV; v++) a[r][v] = _mm256_fmadd_pd(x, wv[v], a[r][v]);     \
+                }                                                                                 \
+            }                                                                                     \
+            for (int r = 0; r < 3; r++)                                                           \
+                for (int v = 0; v < NV; v++) _mm256_storeu_pd(&t[r0 + r][4 * v], a[r][v]);         \
+        }                                                                                         \
+        if (p == 0) break;                                                                        \
+    }                                                                                             \
+    for (long r = 0; r < rows; r++)                                                               \
+        for (long k = 0; k < m; k++) z[r * m + k] = t[r][k];                                      \
+}
+FL_LOGITS_W(1)
+FL_LOGITS_W(2)
+FL_LOGITS_W(3)
+
+// acc[j, :] += X[i, j]·d[i, :] over the rows of `nb` consecutive packed blocks (rows [i0, 12)
+// of the first, all of the middle ones, [0, iLast) of the last), three features j at a time:
+// 9 independent FMA chains for NV = 3 (one feature at a time leaves three chains waiting on the
+// FMA latency), and acc is read and written once per `nb` blocks instead of once per block.
+// Each element's chain over the rows is unchanged, so the bits are those of
+// logistic_accumulate_avx2_* called block by block.
+#define FL_LOGISTIC_ACC3(NV)                                                                      \
+__attribute__((target("avx2,fma"))) static void logistic_accumulate3_avx2_##NV(                   \
+    long p, const double *first, long nb, const double *d, long i0, long iLast, double *acc) {    \
+    long j = 0;                                                                                   \
+    for (; j + 3 <= p; j += 3) {                                                                  \
+        __m256d a[3][NV];                                                                         \
+        for (int f = 0; f < 3; f++)                                                               \
+            for (int v = 0; v < NV; v++) a[f][v] = _mm256_loadu_pd(acc + (j + f) * 4 * NV + 4 * v); \
+        for (long bb = 0; bb < nb; bb++) {                                                        \
+            const double *xb = first + bb * FL_PACK_ROWS * p + j * FL_PACK_ROWS;                  \
+            const double *db = d + bb * FL_PACK_ROWS * 4 * NV;                                    \
+            const long lo = bb == 0 ? i0 : 0, hi = bb == nb - 1 ? iLast : FL_PACK_ROWS;           \
+            for (long i = lo; i < hi; i++) {                                                      \
+                __m256d dv[NV];                                                                   \
+                for (int v = 0; v < NV; v++) dv[v] = _mm256_loadu_pd(db + i * 4 * NV + 4 * v);    \
+                for (int f = 0; f < 3; f++) {                                                     \
+                    const __m256d x = _mm256_broadcast_sd(xb + f * FL_PACK_ROWS + i);             \
+                    for (int v = 0; v < NV; v++) a[f][v] = _mm256_fmadd_pd(x, dv[v], a[f][v]);     \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+        for (int f = 0; f < 3; f++)                                                               \
+            for (int v = 0; v < NV; v++) _mm256_storeu_pd(acc + (j + f) * 4 * NV + 4 * v, a[f][v]); \
+    }                                                                                             \
+    if (j < p)                                                                                    \
+        for (long bb = 0; bb < nb; bb++)                                                          \
+            logistic_accumulate_avx2_##NV(p - j, first + bb * FL_PACK_ROWS * p + j * FL_PACK_ROWS, \
+                                          d + bb * FL_PACK_ROWS * 4 * NV, bb == 0 ? i0 : 0,         \
+                                          bb == nb - 1 ? iLast : FL_PACK_ROWS, acc + j * 4 * NV);  \
+}
+FL_LOGISTIC_ACC3(1)
+FL_LOGISTIC_ACC3(2)
+FL_LOGISTIC_ACC3(3)
+#endif
+
+// Blocks whose logits are computed before one accumulation pass over all of them.
+#define FL_LOGISTIC_SUPER 4
+
 void fl_logistic_rows(long r0, long r1, long p, long m, const double *packed, const double *w,
                       const double *b, const long *y, double *dz, long mp, double *loss, double *acc) {
     for (long e = 0; e < p * mp; e++) acc[e] = 0;
@@ -666,33 +751,58 @@ void fl_logistic_rows(long r0, long r1, long p, long m, const double *packed, co
 #endif
     double z[FL_PACK_ROWS * 64];
     double *zs = m <= 64 ? z : malloc(sizeof(double) * FL_PACK_ROWS * m);
-    for (long b0 = r0 / FL_PACK_ROWS * FL_PACK_ROWS; b0 < r1; b0 += FL_PACK_ROWS) {
-        const double *block = packed + (b0 / FL_PACK_ROWS) * FL_PACK_ROWS * p;
-        const long i0 = r0 > b0 ? r0 - b0 : 0;
-        const long i1 = r1 - b0 < FL_PACK_ROWS ? r1 - b0 : FL_PACK_ROWS;
+    // W padded to mp ≤ 12 columns for the one-pass logits kernel (zeros in the padding).
+    double *wp = 0;
 #ifdef FL_NARROW_X86
-        if (avx2) logistic_logits_avx2(p, m, block, w, zs, i1);
-        else
+    if (avx2 && mp <= 12 && (wp = malloc(sizeof(double) * (size_t)(p * mp)))) {
+        for (long j = 0; j < p; j++)
+            for (long k = 0; k < mp; k++) wp[j * mp + k] = k < m ? w[j * m + k] : 0.0;
+    }
 #endif
-            logistic_logits_generic(p, m, block, w, zs, i1);
-        for (long i = i0; i < i1; i++) {
-            double *d = dz + (b0 + i) * mp;
-            loss[b0 + i] = logistic_row(m, zs + i * m, b, y[b0 + i], d);
-            for (long k = m; k < mp; k++) d[k] = 0;
+    const long first = r0 / FL_PACK_ROWS * FL_PACK_ROWS;
+    for (long s0 = first; s0 < r1; s0 += FL_PACK_ROWS * FL_LOGISTIC_SUPER) {
+        // Logits, losses and dZ for up to FL_LOGISTIC_SUPER blocks, then one accumulation pass.
+        long nb = 0;
+        for (long b0 = s0; b0 < r1 && nb < FL_LOGISTIC_SUPER; b0 += FL_PACK_ROWS, nb++) {
+            const double *block = packed + (b0 / FL_PACK_ROWS) * FL_PACK_ROWS * p;
+            const long i0 = r0 > b0 ? r0 - b0 : 0;
+            const long i1 = r1 - b0 < FL_PACK_ROWS ? r1 - b0 : FL_PACK_ROWS;
+#ifdef FL_NARROW_X86
+            if (wp) {
+                switch (mp / 4) {
+                case 1: logistic_logits_w_1(p, block, wp, zs, m, i1); break;
+                case 2: logistic_logits_w_2(p, block, wp, zs, m, i1); break;
+                default: logistic_logits_w_3(p, block, wp, zs, m, i1); break;
+                }
+            } else if (avx2) logistic_logits_avx2(p, m, block, w, zs, i1);
+            else
+#endif
+                logistic_logits_generic(p, m, block, w, zs, i1);
+            for (long i = i0; i < i1; i++) {
+                double *d = dz + (b0 + i) * mp;
+                loss[b0 + i] = logistic_row(m, zs + i * m, b, y[b0 + i], d);
+                for (long k = m; k < mp; k++) d[k] = 0;
+            }
         }
-        const double *dblock = dz + b0 * mp;
+        const double *sblock = packed + (s0 / FL_PACK_ROWS) * FL_PACK_ROWS * p;
+        const long si0 = r0 > s0 ? r0 - s0 : 0;
+        const long last = s0 + (nb - 1) * FL_PACK_ROWS;
+        const long iLast = r1 - last < FL_PACK_ROWS ? r1 - last : FL_PACK_ROWS;
 #ifdef FL_NARROW_X86
         if (avx2 && mp <= 12) {
             switch (mp / 4) {
-            case 1: logistic_accumulate_avx2_1(p, block, dblock, i0, i1, acc); break;
-            case 2: logistic_accumulate_avx2_2(p, block, dblock, i0, i1, acc); break;
-            default: logistic_accumulate_avx2_3(p, block, dblock, i0, i1, acc); break;
+            case 1: logistic_accumulate3_avx2_1(p, sblock, nb, dz + s0 * mp, si0, iLast, acc); break;
+            case 2: logistic_accumulate3_avx2_2(p, sblock, nb, dz + s0 * mp, si0, iLast, acc); break;
+            default: logistic_accumulate3_avx2_3(p, sblock, nb, dz + s0 * mp, si0, iLast, acc); break;
             }
             continue;
         }
 #endif
-        logistic_accumulate_generic(p, mp, block, dblock, i0, i1, acc);
+        for (long bb = 0; bb < nb; bb++)
+            logistic_accumulate_generic(p, mp, sblock + bb * FL_PACK_ROWS * p, dz + (s0 + bb * FL_PACK_ROWS) * mp,
+                                        bb == 0 ? si0 : 0, bb == nb - 1 ? iLast : FL_PACK_ROWS, acc);
     }
+    free(wp);
     if (zs != z) free(zs);
 }
 

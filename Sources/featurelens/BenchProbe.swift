@@ -50,6 +50,21 @@ struct BenchProbe: ParsableCommand {
     func run() throws {
         let (x, y) = Self.gaussianClasses(rows: rows, width: width, classes: classes)
         print("logistic probe fit: \(rows) × \(width), \(classes) classes, threads \(Parallel.threadCount)")
+        // One evaluation of the objective's data term (logits, softmax and Xᵀ·dZ in one pass over
+        // the packed features), the unit of work every L-BFGS iteration pays at least once.
+        let packed = PackedNarrowOperand(x)
+        let m = classes == 2 ? 1 : classes
+        let w = [Double](repeating: 0.01, count: width * m), b = [Double](repeating: 0, count: m)
+        var best = Double.infinity
+        for _ in 0..<10 {
+            let t0 = Date()
+            _ = logisticDataTerm(packed, weights: w, intercept: b, classes: m, labels: y, panelRows: 512,
+                                 threads: Parallel.threadCount)
+            best = min(best, Date().timeIntervalSince(t0))
+        }
+        let mp = (m + 3) / 4 * 4
+        print(String(format: "  data term (logits, softmax and Xᵀ·dZ, one pass): %.1f ms per evaluation (best of 10), "
+                     + "%.1f GFLOP/s counting 4·n·p·%d", best * 1e3, 4 * Double(rows * width * mp) / best / 1e9, mp))
         var t = Date()
         let fixed = try LogisticProbe(c: 1).fit(train: x, labels: y)
         print(String(format: "  fixed C = 1: %.2f s, %d iterations, converged %@", Date().timeIntervalSince(t),
