@@ -74,6 +74,13 @@ struct AuditCompareCLITests {
         #expect(config["nuisance"] as? [String] == ["colour"])
         let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
         #expect(html.contains("Encoder comparison") && html.contains("What to try next") && html.contains("paired"))
+        // One comparison chart per label set: both encoders' names on its axis, the merging
+        // encoder's significantly lower subclass point coloured orange.
+        let section = String(html[html.range(of: "Encoder comparison")!.lowerBound...])
+        let charts = section.components(separatedBy: "<svg").dropFirst().map { $0.components(separatedBy: "</svg>")[0] }
+        #expect(charts.count >= labels.count, "\(charts.count) charts for \(labels.count) label sets")
+        let subChart = try #require(charts.first { $0.contains(">subclass") })
+        #expect(subChart.contains(">keep</text>") && subChart.contains(">merge</text>") && subChart.contains("fill=\"#D55E00\""))
         _ = try XMLDocument(data: Data(html.utf8), options: [])
     }
 

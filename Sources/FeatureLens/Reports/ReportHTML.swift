@@ -145,6 +145,17 @@ public enum ReportHTML {
             }
             page.table(header: [""] + l.encoders.map(\.name), rows: table.map { [$0.name] + $0.cells }, cellClasses: cls,
                        caption: "\(l.label)\(l.within.map { " (within \($0))" } ?? ""), chance \(String(format: "%.3f", l.chance)); * = significant (|Δ| > 2 SE)")
+            // The same numbers as a chart: each encoder's accuracy ± 2 SE, chance dashed; a
+            // significant difference from the reference is coloured as in the table.
+            let colors: [String?] = l.encoders.enumerated().map { i, e in
+                i == 0 || !e.significant ? "#0072B2" : (e.difference < 0 ? "#D55E00" : "#009E73")
+            }
+            let chart = DotChart(title: "\(l.label)\(l.within.map { " within \($0)" } ?? "")", yLabel: "\(measure.rawValue) accuracy",
+                                 names: l.encoders.map(\.name), values: l.encoders.map(\.accuracy),
+                                 standardErrors: l.encoders.map(\.standardError), errorMultiplier: 2,
+                                 reference: (l.chance, "chance"), colors: colors)
+            page.figure(svg: chart.svg(width: max(300, 120 * l.encoders.count + 80)),
+                        caption: "\(l.label): \(measure.rawValue) accuracy per encoder, bars ± 2 SE; orange: significantly below \(c.reference), green: significantly above (paired SE, |Δ| > 2 SE)")
         }
     }
 

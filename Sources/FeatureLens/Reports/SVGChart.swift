@@ -308,3 +308,86 @@ public struct ScatterChart: Sendable {
         return out
     }
 }
+
+/// Values of a few named categories (e.g. one probe accuracy per encoder) as points with
+/// ± `errorMultiplier`·SE bars on a shared vertical axis, and an optional dashed reference line
+/// (e.g. chance).
+public struct DotChart: Sendable {
+    /// Title above the plot.
+    public var title: String
+    /// Vertical axis label.
+    public var yLabel: String
+    /// Category names, left to right.
+    public var names: [String]
+    /// One value per category (non-finite values are skipped).
+    public var values: [Double]
+    /// One standard error per category.
+    public var standardErrors: [Double]
+    /// Bars span value ± `errorMultiplier`·SE.
+    public var errorMultiplier: Double
+    /// Dashed horizontal line and its label.
+    public var reference: (value: Double, label: String)?
+    /// Fill colour per category (nil: the first palette colour).
+    public var colors: [String?]
+
+    public init(title: String, yLabel: String, names: [String], values: [Double], standardErrors: [Double],
+                errorMultiplier: Double = 2, reference: (value: Double, label: String)? = nil, colors: [String?]? = nil) {
+        precondition(names.count == values.count && values.count == standardErrors.count, "dot chart: counts differ")
+        self.title = title; self.yLabel = yLabel; self.names = names; self.values = values
+        self.standardErrors = standardErrors; self.errorMultiplier = errorMultiplier; self.reference = reference
+        self.colors = colors ?? Array(repeating: nil, count: names.count)
+    }
+
+    /// The SVG document.
+    public func svg(width: Int = 360, height: Int = 260) -> String {
+        let left = 48.0, right = 10.0, top = 30.0, bottom = 44.0
+        let w = Double(width) - left - right, h = Double(height) - top - bottom
+        var lows: [Double] = [], highs: [Double] = []
+        for i in values.indices where values[i].isFinite {
+            let e = standardErrors[i].isFinite ? errorMultiplier * standardErrors[i] : 0
+            lows.append(values[i] - e); highs.append(values[i] + e)
+        }
+        if let r = reference, r.value.isFinite { lows.append(r.value); highs.append(r.value) }
+        var y0 = lows.min() ?? 0, y1 = highs.max() ?? 1
+        if y1 - y0 < 1e-3 { y0 -= 0.05; y1 += 0.05 }
+        let pad = 0.08 * (y1 - y0)
+        y0 -= pad; y1 += pad
+        func py(_ v: Double) -> Double { top + (1 - (v - y0) / (y1 - y0)) * h }
+        func px(_ i: Int) -> Double { left + (Double(i) + 0.5) * w / Double(max(1, names.count)) }
+        func f(_ v: Double) -> String { String(format: "%.1f", v) }
+        var out = """
+        <svg xmlns="http://www.w3.org/2000/svg" width="\(width)" height="\(height)" viewBox="0 0 \(width) \(height)" font-family="Helvetica, Arial, sans-serif" font-size="11">
+        <rect x="0" y="0" width="\(width)" height="\(height)" fill="#ffffff"/>
+        <text x="\(f(Double(width) / 2))" y="18" text-anchor="middle" font-size="13" font-weight="bold">\(xmlEscape(title))</text>
+        <rect x="\(f(left))" y="\(f(top))" width="\(f(w))" height="\(f(h))" fill="none" stroke="#333333"/>
+
+        """
+        for t in niceTicks(lo: y0, hi: y1, count: 4) {
+            out += "<line x1=\"\(f(left))\" y1=\"\(f(py(t)))\" x2=\"\(f(left + w))\" y2=\"\(f(py(t)))\" stroke=\"#e5e5e5\"/>\n"
+            out += "<text x=\"\(f(left - 4))\" y=\"\(f(py(t) + 4))\" text-anchor=\"end\">\(formatNumber(t, significant: 3))</text>\n"
+        }
+        out += "<text transform=\"translate(12,\(f(top + h / 2))) rotate(-90)\" text-anchor=\"middle\">\(xmlEscape(yLabel))</text>\n"
+        if let r = reference, r.value.isFinite {
+            out += "<line x1=\"\(f(left))\" y1=\"\(f(py(r.value)))\" x2=\"\(f(left + w))\" y2=\"\(f(py(r.value)))\" stroke=\"#777777\" stroke-dasharray=\"4,3\"/>\n"
+            out += "<text x=\"\(f(left + w - 4))\" y=\"\(f(py(r.value) - 4))\" text-anchor=\"end\" fill=\"#555555\">\(xmlEscape(r.label))</text>\n"
+        }
+        for i in names.indices {
+            out += "<text x=\"\(f(px(i)))\" y=\"\(f(top + h + 16))\" text-anchor=\"middle\">\(xmlEscape(names[i]))</text>\n"
+            guard values[i].isFinite else { continue }
+            let c = colors[i] ?? chartPalette[0]
+            if standardErrors[i].isFinite && standardErrors[i] > 0 {
+                let e = errorMultiplier * standardErrors[i]
+                out += "<line x1=\"\(f(px(i)))\" y1=\"\(f(py(values[i] - e)))\" x2=\"\(f(px(i)))\" y2=\"\(f(py(values[i] + e)))\" stroke=\"\(c)\" stroke-width=\"2\"/>\n"
+                for v in [values[i] - e, values[i] + e] {
+                    out += "<line x1=\"\(f(px(i) - 6))\" y1=\"\(f(py(v)))\" x2=\"\(f(px(i) + 6))\" y2=\"\(f(py(v)))\" stroke=\"\(c)\" stroke-width=\"2\"/>\n"
+                }
+            }
+            out += "<circle cx=\"\(f(px(i)))\" cy=\"\(f(py(values[i])))\" r=\"4.5\" fill=\"\(c)\"/>\n"
+            out += "<text x=\"\(f(px(i) + 9))\" y=\"\(f(py(values[i]) + 4))\">\(formatNumber(values[i], significant: 3))</text>\n"
+        }
+        let note = String(format: "bars: ± %g SE", errorMultiplier)
+        out += "<text x=\"\(f(left + w / 2))\" y=\"\(f(top + h + 34))\" text-anchor=\"middle\" fill=\"#555555\">\(xmlEscape(note))</text>\n"
+        out += "</svg>\n"
+        return out
+    }
+}
