@@ -39,7 +39,8 @@ import Foundation
 /// 3. The chosen C has the highest held-out balanced accuracy; ties go to the smaller C (the
 ///    stronger regularization).
 /// 4. The model is refit on all training rows with the chosen C (warm-started from the
-///    selection fit at that C) to `tolerance` and reported with it (`Model.c`).
+///    selection fit at that C, re-expressed for the standardization of all training rows) to
+///    `tolerance` and reported with it (`Model.c`).
 /// When the held-out rows hold fewer than two classes (too few rows to tell C apart), C = 1
 /// (scikit-learn's default) is used without selection. A fixed `c` skips the rule.
 public struct LogisticProbe: Probe {
@@ -198,7 +199,11 @@ public struct LogisticProbe: Probe {
             fallingSinceBest = acc < best!.accuracy ? fallingSinceBest + 1 : 0
             if fallingSinceBest == 2 { break }
         }
-        var model = fitFixed(train: train, labels: labels, c: best!.c, start: best!.theta)
+        // The refit starts from the selection fit at the chosen C, carried over to the full
+        // problem's standardization (the same logits on every input).
+        let full = LogisticProblem(train: train, labels: labels)
+        let refitStart = best!.theta.map { Self.restandardized($0, from: selection, to: full) }
+        var model = fit(full, c: best!.c, start: refitStart).model
         model.heldOutAccuracy = table
         return model
     }
@@ -219,6 +224,26 @@ public struct LogisticProbe: Probe {
             fit += rows[h...]
         }
         return (fit.sorted(), heldOut.sorted())
+    }
+
+    /// θ = (W `[p, m]`, b `[m]`) of a model on features standardized by `from` re-expressed for
+    /// the standardization of `to`, so that both give the same logits on every raw input x:
+    /// with u = (x − μ₁)/σ₁ and v = (x − μ₂)/σ₂, uᵀW₁ + b₁ = vᵀW₂ + b₂ for
+    /// W₂[j, :] = W₁[j, :]·σ₂ⱼ/σ₁ⱼ and b₂ = b₁ + Σⱼ W₁[j, :]·(μ₂ⱼ − μ₁ⱼ)/σ₁ⱼ. Returns θ unchanged
+    /// when the class sets differ (the rows of θ would not correspond).
+    static func restandardized(_ theta: [Double], from: LogisticProblem, to: LogisticProblem) -> [Double] {
+        guard from.classes == to.classes, from.width == to.width else { return theta }
+        let p = from.width, m = from.classes.count == 2 ? 1 : from.classes.count
+        guard theta.count == p * m + m else { return theta }
+        var out = theta
+        for j in 0..<p {
+            let ratio = to.scale[j] / from.scale[j], shift = (to.mean[j] - from.mean[j]) / from.scale[j]
+            for k in 0..<m {
+                out[j * m + k] = theta[j * m + k] * ratio
+                out[p * m + k] += theta[j * m + k] * shift
+            }
+        }
+        return out
     }
 
     /// Fits at a fixed C (inputs already checked).

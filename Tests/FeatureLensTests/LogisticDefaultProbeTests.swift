@@ -60,6 +60,29 @@ func agreementCase(_ name: String) -> AgreementCase {
 
     /// The missing-test-class case really lacks a class in its test split (so the agreement
     /// above covers balanced accuracy over fewer test classes than train classes).
+    /// The refit's warm start: a θ re-expressed for another standardization gives the same
+    /// logits on every raw input, for the softmax (3 classes) and the binary model.
+    @Test(arguments: [3, 2])
+    func restandardizedThetaKeepsTheLogits(classes k: Int) {
+        var g = SeededGenerator(seed: 77)
+        let p = 5, m = k == 2 ? 1 : k
+        var a = Tensor<Double>(randomNormal: [40, p], using: &g), b = Tensor<Double>(randomNormal: [60, p], using: &g)
+        for i in 0..<40 { for j in 0..<p { a[i, j] = a[i, j] * Double(j + 1) + 3 } }
+        for i in 0..<60 { for j in 0..<p { b[i, j] = b[i, j] * 0.5 - Double(j) } }
+        let from = LogisticProblem(train: a, labels: (0..<40).map { $0 % k })
+        let to = LogisticProblem(train: b, labels: (0..<60).map { $0 % k })
+        let theta = Tensor<Double>(randomNormal: [p * m + m], using: &g).scalars
+        let moved = LogisticProbe.restandardized(theta, from: from, to: to)
+        #expect(moved != theta)
+        func logits(_ t: [Double], _ q: LogisticProblem, _ x: [Double]) -> [Double] {
+            (0..<m).map { c in (0..<p).reduce(t[p * m + c]) { $0 + (x[$1] - q.mean[$1]) / q.scale[$1] * t[$1 * m + c] } }
+        }
+        for _ in 0..<5 {
+            let x = Tensor<Double>(randomNormal: [p], using: &g).scalars.map { $0 * 4 }
+            for (u, v) in zip(logits(theta, from, x), logits(moved, to, x)) { #expect(abs(u - v) <= 1e-12 * max(1, abs(u))) }
+        }
+    }
+
     @Test func missingTestClassCaseLacksATestClass() {
         let fx = agreementCase("missing_test_class")
         #expect(Set(fx.train_y).count == 4 && Set(fx.test_y).count == 3)
