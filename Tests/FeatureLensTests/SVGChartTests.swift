@@ -34,6 +34,28 @@ struct SVGChartTests {
     }
 
     /// An axis of run indices has ticks at whole runs only (no "run 0.5").
+    /// The dot chart of the encoder comparison: escaped names on the axis, one bar of ± 2 SE
+    /// per finite value (with its two caps), the dashed reference line, colours as given, and a
+    /// non-finite value left out.
+    @Test func dotChartDrawsValuesBarsAndReference() throws {
+        let chart = DotChart(title: "subclass <within> class", yLabel: "balanced accuracy", names: ["keep", "merge & co", "none"],
+                             values: [0.9, 0.79, .nan], standardErrors: [0.011, 0.012, 0.01],
+                             reference: (0.25, "chance"), colors: [nil, "#D55E00", nil])
+        let svg = chart.svg()
+        let root = try parse(svg).rootElement()!
+        let texts = try root.nodes(forXPath: "//*[local-name()='text']").compactMap { $0.stringValue }
+        #expect(texts.contains("subclass <within> class") && texts.contains("merge & co") && texts.contains("chance"))
+        #expect(texts.contains("bars: ± 2 SE"))
+        #expect(try root.nodes(forXPath: "//*[local-name()='circle']").count == 2)
+        // Two finite values × (bar + two caps), and the dashed reference.
+        func count(_ s: String) -> Int { svg.components(separatedBy: s).count - 1 }
+        #expect(count("stroke-dasharray=") == 1)
+        #expect(count("stroke-width=\"2\"") == 6)
+        #expect(svg.contains("fill=\"#D55E00\"") && svg.contains("fill=\"\(chartPalette[0])\""))
+        let noErrors = DotChart(title: "t", yLabel: "y", names: ["a"], values: [0.5], standardErrors: [0]).svg()
+        #expect(!noErrors.contains("bars:") && !noErrors.contains("stroke-width=\"2\""))
+    }
+
     @Test func integerTicksForRunIndices() throws {
         var chart = LineChart(title: "t", xLabel: "run", yLabel: "y",
                               series: [ChartSeries(name: "a", x: [0, 1, 2, 3], y: [10, 20, 30, 40])])

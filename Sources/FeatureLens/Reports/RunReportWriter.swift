@@ -273,6 +273,19 @@ public enum ReportCharts {
         let ordered = RunOutput.geometryLabels(runs).share.filter { groups.contains($0) }
         let allSteps = runs.flatMap { $0.timeline.map { Double($0.step) } }
         let xScale: AxisScale = allSteps.allSatisfy({ $0 >= 0 }) && (allSteps.max() ?? 0) > 50 ? .symlog : .linear
+        // Runs of one audit each (e.g. encoders compared at their last checkpoint): one point per
+        // run, not lines over training.
+        if runs.allSatisfy({ $0.timeline.count <= 1 }) {
+            return ordered.enumerated().map { gi, g in
+                let c = DotChart(title: "Within-\(g) variance share by run", yLabel: "within-\(g) variance share",
+                                 names: runs.map { ReportCharts.title($0) },
+                                 values: runs.map { $0.timeline.last?.geometry?.varianceShare[g] ?? .nan },
+                                 standardErrors: runs.map { _ in 0 })
+                return RenderedChart(run: nil, file: "summary-geometry-\(gi).svg",
+                                     caption: "Share of the test embeddings' variance left within each \(g) group, one point per run (0 = each \(g) collapsed to a point).",
+                                     svg: c.svg(width: max(300, 120 * runs.count + 80)))
+            }
+        }
         return ordered.enumerated().map { gi, g in
             let series = runs.map { r in
                 ChartSeries(name: ReportCharts.title(r), x: r.timeline.map { Double($0.step) },

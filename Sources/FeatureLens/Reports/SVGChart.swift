@@ -385,8 +385,10 @@ public struct DotChart: Sendable {
             out += "<circle cx=\"\(f(px(i)))\" cy=\"\(f(py(values[i])))\" r=\"4.5\" fill=\"\(c)\"/>\n"
             out += "<text x=\"\(f(px(i) + 9))\" y=\"\(f(py(values[i]) + 4))\">\(formatNumber(values[i], significant: 3))</text>\n"
         }
-        let note = String(format: "bars: ± %g SE", errorMultiplier)
-        out += "<text x=\"\(f(left + w / 2))\" y=\"\(f(top + h + 34))\" text-anchor=\"middle\" fill=\"#555555\">\(xmlEscape(note))</text>\n"
+        if standardErrors.contains(where: { $0.isFinite && $0 > 0 }) {
+            let note = String(format: "bars: ± %g SE", errorMultiplier)
+            out += "<text x=\"\(f(left + w / 2))\" y=\"\(f(top + h + 34))\" text-anchor=\"middle\" fill=\"#555555\">\(xmlEscape(note))</text>\n"
+        }
         out += "</svg>\n"
         return out
     }
