@@ -253,8 +253,8 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
         // Caps: seeded subsamples of each side, the same rows for every checkpoint.
         var sub = SeededGenerator(seed: seed ^ 0x5AB5)
         let trainRows = trainIdx?.count ?? first.rows
-        let testFileRows = testEmbeddings.isEmpty ? nil : try Self.openEmbeddings(testEmbeddings[0], note: note).rows
-        let testRows = testIdx?.count ?? testFileRows!
+        let firstTest = testEmbeddings.isEmpty ? nil : try Self.openEmbeddings(testEmbeddings[0], note: note)
+        let testRows = testIdx?.count ?? firstTest!.rows
         let fitPick = Self.subsample(trainRows, cap: maxFitRows, using: &sub)
         let scorePick = Self.subsample(testRows, cap: maxScoreRows, using: &sub)
         if let fitPick { trainIdx = fitPick.map { trainIdx?[$0] ?? $0 } }
@@ -262,16 +262,16 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
         let rows = AuditRows(trainRows: trainRows, fitted: fitPick?.count ?? trainRows,
                              testRows: testRows, scored: scorePick?.count ?? testRows)
         if rows.subsampled { note(rows.sentence + " (--max-fit-rows \(maxFitRows), --max-score-rows \(maxScoreRows))") }
-        // Indices into the training file and into the test file (nil: every row, in order).
-        let (trainFileIdx, testFileIdx) = (trainIdx, testIdx)
+        // From here, trainIdx and testIdx index the training file and the test file (nil: every
+        // row, in order).
         let splitting = testEmbeddings.isEmpty
         let auditTrain: [LabelSet] = needed.map { name in
-            if let trainFileIdx { return trainSets[name]!.gather(trainFileIdx) }
+            if let trainIdx { return trainSets[name]!.gather(trainIdx) }
             return trainSets[name]!
         }
         let auditTest: [LabelSet] = needed.map { name in
             let source = splitting ? trainSets[name]! : testSets[name]!
-            if let testFileIdx { return source.gather(testFileIdx) }
+            if let testIdx { return source.gather(testIdx) }
             return source
         }
 
@@ -284,21 +284,21 @@ public struct ExternalAudit: Codable, Sendable, Equatable {
             let train: Tensor<Double>, test: Tensor<Double>
             var allRows: Tensor<Double>? = nil
             if splitting {
-                train = try Self.rows(x, trainFileIdx!)
-                test = try Self.rows(x, testFileIdx!)
+                train = try Self.rows(x, trainIdx!)
+                test = try Self.rows(x, testIdx!)
                 // Every row as stored, or the rows read when a side was subsampled.
                 if metricsOn == .all {
                     allRows = rows.subsampled ? Tensor(shape: [train.shape[0] + test.shape[0], x.columns], scalars: train.scalars + test.scalars)
                                               : try Self.rows(x, nil)
                 }
             } else {
-                let t = try Self.openEmbeddings(testEmbeddings[i], note: note)
+                let t = i == 0 ? firstTest! : try Self.openEmbeddings(testEmbeddings[i], note: note)
                 try testTable!.requireRowCount(t.rows, embeddingsFile: testEmbeddings[i])
                 guard t.columns == x.columns else {
                     throw AuditError.widthMismatch(trainFile: file, trainWidth: x.columns, testFile: testEmbeddings[i], testWidth: t.columns)
                 }
-                train = try Self.rows(x, trainFileIdx)
-                test = try Self.rows(t, testFileIdx)
+                train = try Self.rows(x, trainIdx)
+                test = try Self.rows(t, testIdx)
                 if metricsOn == .all {
                     allRows = Tensor(shape: [train.shape[0] + test.shape[0], x.columns], scalars: train.scalars + test.scalars)
                 }
