@@ -36,8 +36,7 @@ public enum FeatureTable {
             out += geometryLine(g, labelOrder: run.labels)
         }
         for m in run.timeline.last?.subclassMerging ?? [] {
-            out += "which \(m.label) merged within \(m.group) (two-subclass \(run.probe.rawValue) probe, balanced accuracy on test rows, chance 0.50, most merged first; merged: not 2 SE above chance):\n"
-            for line in m.lines() { out += "  " + line + "\n" }
+            out += m.textBlock(probe: run.probe.rawValue, step: nil)
         }
         return out
     }

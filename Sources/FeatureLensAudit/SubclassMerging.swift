@@ -172,6 +172,17 @@ public struct SubclassMerging: Codable, Sendable, Equatable {
         return SubclassMerging(label: trainLabels.name, group: trainGroups.name, groups: groups)
     }
 
+    /// The terminal block: a header naming the label, its group, the probe (`probe`, e.g.
+    /// "logistic"; nil: not named) and the audit step (nil: not named), then `lines()`, each
+    /// indented by two spaces; every line ends with a newline.
+    public func textBlock(probe: String?, step: Int?) -> String {
+        let at = step.map { " at step \($0)" } ?? ""
+        let kind = probe.map { "two-subclass \($0) probe" } ?? "two-subclass probe"
+        var out = "which \(label) merged within \(group)\(at) (\(kind), balanced accuracy on test rows, chance 0.50, most merged first; merged: not 2 SE above chance):\n"
+        for line in lines() { out += "  " + line + "\n" }
+        return out
+    }
+
     /// One line per group for the terminal, e.g. "within defect: scratch ↔ dent 0.53 ± 0.02
     /// merged, stain ↔ crack 0.97 ± 0.01; recall scratch 0.48, dent 0.55, stain 0.97, crack 0.98":
     /// every merged pair and then the least separable others, `maxPairs` pairs in all at most

@@ -50,8 +50,7 @@ public enum ReportText {
         }
         if let last = run.timeline.last(where: { $0.subclassMerging != nil }) {
             for m in last.subclassMerging ?? [] {
-                out += "which \(m.label) merged within \(m.group) at step \(last.step) (two-subclass probe, balanced accuracy, chance 0.50; merged: not 2 SE above chance):\n"
-                for line in m.lines() { out += "  " + line + "\n" }
+                out += m.textBlock(probe: run.probe.rawValue, step: last.step)
             }
         }
         return out
