@@ -14,7 +14,7 @@ struct BenchAudit: ParsableCommand {
         classes), each class a Gaussian N(μ_c, I) with μ_c ~ N(0, 0.0225·I), drawn with \
         SeededGenerator(seed: 1); the last sixth of the rows is the test set. FeatureLens: the \
         default probe (LogisticProbe(): standardization, C chosen by the held-out rule over \
-        C ∈ {0.01, 0.1, 1, 10, 100}, refit on every training row to gradient tolerance 1e-6), \
+        C ∈ {0.01, 0.1, 1, 10, 100}, refit on every training row to gradient tolerance --tolerance, default 1e-6), \
         then the test predictions; also one fit at the chosen C alone. scikit-learn \
         (Benchmarks/sklearn_audit_bench.py, in the --python interpreter when it imports \
         sklearn): StandardScaler, then LogisticRegression(C = the chosen C, lbfgs, its default \
@@ -37,8 +37,11 @@ struct BenchAudit: ParsableCommand {
     var python: String = "python3"
     @Flag(help: "Print one JSON object: {\"audit\": {...}}.")
     var json = false
+    @Option(help: "Gradient tolerance of FeatureLens's final fit (max-abs of the gradient of the objective divided by n; the probe's default 1e-6).")
+    var tolerance: Double = LogisticProbe().tolerance
 
     func validate() throws {
+        guard tolerance > 0, tolerance.isFinite else { throw ValidationError("--tolerance must be a finite value > 0, got \(tolerance)") }
         guard rows >= 12 * classes, width >= 1, classes >= 2 else {
             throw ValidationError("need --classes ≥ 2, --width ≥ 1 and --rows ≥ 12·classes; got rows \(rows), width \(width), classes \(classes)")
         }
@@ -51,12 +54,12 @@ struct BenchAudit: ParsableCommand {
         let ytr = Array(y[0..<nTrain]), yte = Array(y[nTrain...])
         if !json { BenchScripts.status("FeatureLens: default probe on \(nTrain) × \(width) …") }
         var t = Date()
-        let model = try LogisticProbe().fit(train: xtr, labels: ytr)
+        let model = try LogisticProbe(tolerance: tolerance).fit(train: xtr, labels: ytr)
         let ours = ProbeScore(predicted: model.predict(xte), truth: yte, measure: .balanced).accuracy
         let oursSeconds = Date().timeIntervalSince(t)
         if !json { BenchScripts.status("FeatureLens: one fit at C = \(model.c) …") }
         t = Date()
-        let fixed = try LogisticProbe(c: model.c).fit(train: xtr, labels: ytr)
+        let fixed = try LogisticProbe(c: model.c, tolerance: tolerance).fit(train: xtr, labels: ytr)
         _ = fixed.predict(xte)
         let fixedSeconds = Date().timeIntervalSince(t)
         if !json { BenchScripts.status("scikit-learn: LogisticRegression(C = \(model.c)) …") }
@@ -66,7 +69,7 @@ struct BenchAudit: ParsableCommand {
         if json {
             let r = reference
             print("{\"audit\": {\"rows\": \(rows), \"width\": \(width), \"classes\": \(classes), \"threads\": \(Parallel.threadCount), "
-                  + "\"c\": \(model.c), \"featurelens_seconds\": \(BenchScripts.number(oursSeconds)), "
+                  + "\"c\": \(model.c), \"tolerance\": \(tolerance), \"featurelens_iterations\": \(model.iterations), \"featurelens_seconds\": \(BenchScripts.number(oursSeconds)), "
                   + "\"featurelens_fixed_c_seconds\": \(BenchScripts.number(fixedSeconds)), "
                   + "\"featurelens_balanced_accuracy\": \(BenchScripts.number(ours)), "
                   + "\"sklearn_seconds\": \(BenchScripts.number(r?.seconds)), "
@@ -75,8 +78,8 @@ struct BenchAudit: ParsableCommand {
             return
         }
         print("Workload: \(nTrain) training and \(nTest) test rows of width \(width), \(classes) classes; FeatureLens on \(Parallel.threadCount) thread(s)")
-        print(String(format: "FeatureLens default probe (held-out C = %g, %d final iterations): %.2f s, balanced accuracy %.4f",
-                     model.c, model.iterations, oursSeconds, ours))
+        print(String(format: "FeatureLens default probe (held-out C = %g, %d final iterations to tolerance %g): %.2f s, balanced accuracy %.4f",
+                     model.c, model.iterations, tolerance, oursSeconds, ours))
         print(String(format: "FeatureLens one fit at C = %g:                      %.2f s", model.c, fixedSeconds))
         if let r = reference {
             print(String(format: "scikit-learn LogisticRegression(C = %g), %d iterations: %.2f s, balanced accuracy %.4f",
