@@ -210,7 +210,7 @@ public enum ImagePresets {
 
     /// The note of the CIFAR presets' times: measured without a CIFAR copy, on files of the same
     /// layout and sizes (`Tools/real_data/make_fake_cifar.py`).
-    static let cifarTimeNote = "measured with synthetic files in CIFAR's layout (same sizes; run time does not depend on pixel values)"
+    static let cifarTimeNote = "measured with synthetic files in CIFAR's layout and sizes; run time does not depend on pixel values"
 
     /// SimCLR's views for CIFAR (Chen et al., ICML 2020, appendix A and B.9): random resized
     /// crop (area ≥ 0.2 here), horizontal flip, colour jitter (strengths 0.4, 0.4, 0.4, 0.1
