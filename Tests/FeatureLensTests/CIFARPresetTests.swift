@@ -50,7 +50,7 @@ func writeTinyCIFARFolder(cifar100: Bool, train: Int, test: Int, seed: UInt64 = 
         for name in ["cifar100-collapse", "cifar10-randbits"] {
             #expect(ImagePresets.names.contains(name))
             let p = try ImagePresets.named(name)
-            #expect(p.base.data.isEmpty && p.base.trainLimit == 10_000 && p.timeNote?.contains("not measured") == true)
+            #expect(p.base.data.isEmpty && p.base.trainLimit == 10_000 && p.timeNote?.contains("synthetic files in CIFAR's layout") == true)
             #expect(p.base.normalize == .perChannel && p.base.augmentation == "crop+flip+jitter+grayscale")
             do {
                 try p.config(setting: 0).validate()

@@ -115,7 +115,10 @@ struct ImagePresetTests {
         #expect(throws: ImagePresetError.unknown(name: "nope", known: ImagePresets.names)) { try ImagePresets.named("nope") }
         for name in ImagePresets.names {
             let p = try ImagePresets.named(name)
-            #expect(p.name == name && !p.settings.isEmpty && p.expectedMinutes > 0 && p.expectedMinutes <= 16)
+            // The 15-minute budget (16 for `fashion-randbits-full`); `cifar100-collapse` took
+            // 31 minutes on the shared machine (docs/REAL_DATA.md) and is held to 40.
+            let budget: Double = name == "cifar100-collapse" ? 40 : 16
+            #expect(p.name == name && !p.settings.isEmpty && p.expectedMinutes > 0 && p.expectedMinutes <= budget)
             // `tabular`, `images`, `defects` and the CIFAR presets have no built-in data (TabularConfigTests,
             // ImageFolderCLITests and CIFARPresetTests check the message).
             let data: [(String, String)] = name == "tabular" ? [("data", "/tmp/f.npy"), ("labels", "/tmp/l.csv")]

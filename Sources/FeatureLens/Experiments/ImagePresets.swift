@@ -1,7 +1,8 @@
 // The real-data presets (SCIENCE.md §5 "Real data"): class collapse from
 // coarse to fine labels on Fashion-MNIST, and feature suppression by RandBits. Defaults are
 // subsets and few epochs so one seed finishes in ≤ 15 minutes on a 2-core machine
-// (docs/REAL_DATA.md has the measured times); the full setting is reached through `--set`.
+// (docs/REAL_DATA.md has the measured times; `cifar100-collapse` takes longer); the full
+// setting is reached through `--set`.
 // `tabular` runs the same comparison on a user's feature matrix, `images` on a user's image
 // folder, `cifar100-collapse` / `cifar10-randbits` on a user's CIFAR copy (no built-in data),
 // and `defects` on the folder `featurelens example defects` writes.
@@ -23,7 +24,7 @@ public struct ImagePreset: Sendable, Equatable {
     /// under load, in minutes (docs/REAL_DATA.md).
     public var expectedMinutes: Double
     /// For a preset without built-in data, what `expectedMinutes` was measured on (e.g. "for
-    /// 4000 × 32"), or that it is an estimate; nil for presets with built-in data.
+    /// 4000 × 32", or synthetic files in CIFAR's layout); nil for presets with built-in data.
     public var timeNote: String?
 
     /// Creates a preset.
@@ -207,8 +208,9 @@ public enum ImagePresets {
             base: randBitsBase, settings: settings, expectedMinutes: 16)
     }
 
-    /// The note of the CIFAR presets' times: there is no CIFAR copy on the development machine.
-    static let cifarTimeNote = "estimated from the Fashion-MNIST presets, not measured: no CIFAR copy on the development machine"
+    /// The note of the CIFAR presets' times: measured without a CIFAR copy, on files of the same
+    /// layout and sizes (`Tools/real_data/make_fake_cifar.py`).
+    static let cifarTimeNote = "measured with synthetic files in CIFAR's layout and sizes; run time does not depend on pixel values"
 
     /// SimCLR's views for CIFAR (Chen et al., ICML 2020, appendix A and B.9): random resized
     /// crop (area ≥ 0.2 here), horizontal flip, colour jitter (strengths 0.4, 0.4, 0.4, 0.1
@@ -234,7 +236,8 @@ public enum ImagePresets {
     ///
     /// No built-in data (CIFAR is not packaged): `--set data=DIR`, DIR holding the CIFAR-100
     /// binary version's `train.bin` and `test.bin`; without it, or with a file missing, the run
-    /// stops with a message naming the file and where to download it. The time is an estimate.
+    /// stops with a message naming the file and where to download it. The time was measured on
+    /// synthetic files in CIFAR's layout (docs/REAL_DATA.md).
     public static var cifar100Collapse: ImagePreset {
         var c = fashionCollapse.base
         c.data = ""; c.dataFormat = .cifar100; c.grouping = "none"
@@ -250,7 +253,7 @@ public enum ImagePresets {
             summary: "CIFAR-100 (--set data=DIR): SupCon / NT-Xent / SupCon+NT-Xent on the 20 superclasses; probe the 100 fine classes within their superclass",
             base: c,
             settings: ["supcon", "ntxent", "joint"].map { ["loss": $0] },
-            expectedMinutes: 5, timeNote: cifarTimeNote)
+            expectedMinutes: 31, timeNote: cifarTimeNote)
     }
 
     /// Feature suppression by RandBits on CIFAR-10 (Chen, Luo & Li, NeurIPS 2021, who use
@@ -262,7 +265,8 @@ public enum ImagePresets {
     /// normalization (`simCLRColourViews`; the bit channels are appended after both, unchanged).
     ///
     /// No built-in data: `--set data=DIR`, DIR holding the CIFAR-10 binary version's
-    /// `data_batch_1.bin` (… `data_batch_5.bin`) and `test_batch.bin`. The time is an estimate.
+    /// `data_batch_1.bin` (… `data_batch_5.bin`) and `test_batch.bin`. The time was measured on
+    /// synthetic files in CIFAR's layout (docs/REAL_DATA.md).
     public static var cifar10RandBits: ImagePreset {
         var c = randBitsBase
         c.data = ""; c.dataFormat = .cifar10; c.grouping = "none"
@@ -270,7 +274,7 @@ public enum ImagePresets {
         return ImagePreset(
             name: "cifar10-randbits",
             summary: "CIFAR-10 (--set data=DIR): NT-Xent with k random bits kept in both views (or redrawn per view), p = 16 and 128; probe the classes and the bits",
-            base: c, settings: fashionRandBits.settings, expectedMinutes: 13, timeNote: cifarTimeNote)
+            base: c, settings: fashionRandBits.settings, expectedMinutes: 14, timeNote: cifarTimeNote)
     }
 
     /// Your own feature matrix: SupCon, NT-Xent and the joint loss L_SupCon + λ·L_NT-Xent
