@@ -15,7 +15,7 @@ struct ConfigTableTests {
         "lr": "0.2", "steps": "300", "p": "5", "n": "50", "d": "300", "n_test": "100", "sigma": "0.5",
         "a_c": "1.5", "a_s": "0.7", "a_e": "3.0", "K": "3", "a_z": "10.0", "m": "20", "rho": "0.6",
         "init": "0.01", "beta": "0.25", "augmentation": "perfect", "data": "fs-b", "seed": "7",
-        "audit_steps": "0,10,300", "threads": "2", "online_augmentation": "true", "theory_p": "2,3",
+        "audit_steps": "0,10,300", "threads": "2", "online_augmentation": "true", "theory_p": "2,3", "step_precision": "float64",
     ]
 
     /// A non-default string value for every image key.
