@@ -225,28 +225,20 @@ enum TorchReference {
         guard FileManager.default.fileExists(atPath: script) else {
             throw Failure(description: "--python: benchmark script not found at \(script)")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
         var arguments: [String] = [script, "--sizes"]
         arguments += sizes.map { String($0) }
         arguments.append("--threads")
         arguments += threadCounts.map { String($0) }
         arguments += ["--repeats", String(repeats)]
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        do { try process.run() } catch {
+        let result: (status: Int32, stdout: String, stderr: String)
+        do { result = try ChildProcess.run(python, arguments) } catch {
             throw Failure(description: "--python \(python): cannot run it (\(error.localizedDescription))")
         }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let message = String(decoding: errData, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-            throw Failure(description: "--python \(python): \(script) failed (status \(process.terminationStatus)): \(message)")
+        guard result.status == 0 else {
+            let message = result.stderr.split(separator: "\n").last.map(String.init) ?? ""
+            throw Failure(description: "--python \(python): \(script) failed (status \(result.status)): \(message)")
         }
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+        guard let object = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
               let rows = object["gemm"] as? [[String: Any]] else {
             throw Failure(description: "--python \(python): \(script) printed no JSON object with a \"gemm\" list")
         }

@@ -7,22 +7,8 @@ import FeatureLens
 
 /// Runs the built `featurelens` binary and returns (exit code, stdout, stderr).
 func runCLI(_ args: [String], cwd: URL? = nil, environment: [String: String] = [:]) throws -> (Int32, String, String) {
-    let exe = productsDirectory.appendingPathComponent("featurelens")
-    let p = Process()
-    p.executableURL = exe
-    p.arguments = args
-    if let c = cwd { p.currentDirectoryURL = c }
-    if !environment.isEmpty {
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-    }
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    try ChildProcess.run(productsDirectory.appendingPathComponent("featurelens").path, args, cwd: cwd,
+                         environment: environment)
 }
 
 var productsDirectory: URL {

@@ -20,18 +20,7 @@ enum ExportPython {
     /// Runs `python args` (through `/usr/bin/env`, so a bare name is looked up on PATH) in
     /// `cwd`; returns (exit code, stdout, stderr).
     static func run(_ python: String, _ args: [String], cwd: URL? = nil) throws -> (Int32, String, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [python] + args
-        if let cwd { p.currentDirectoryURL = cwd }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try ChildProcess.run("/usr/bin/env", [python] + args, cwd: cwd)
     }
 
     static var helperFolder: URL { READMERun.packageRoot.appendingPathComponent("Tools/python") }

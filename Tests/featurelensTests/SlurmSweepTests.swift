@@ -21,16 +21,7 @@ enum SlurmReachable {
 
 /// Runs a Slurm client command; returns (exit code, stdout, stderr).
 private func slurm(_ command: String, _ args: [String]) throws -> (Int32, String, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: try #require(Slurm.find(command)))
-    p.arguments = args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    try ChildProcess.run(try #require(Slurm.find(command)), args)
 }
 
 /// Polls `condition` every 0.2 s until it holds or `seconds` pass; returns whether it held.
