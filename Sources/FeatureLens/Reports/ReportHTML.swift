@@ -148,7 +148,7 @@ public enum ReportHTML {
             // The same numbers as a chart: each encoder's accuracy ± 2 SE, chance dashed; a
             // significant difference from the reference is coloured as in the table.
             let colors: [String?] = l.encoders.enumerated().map { i, e in
-                i == 0 || !e.significant ? "#0072B2" : (e.difference < 0 ? "#D55E00" : "#009E73")
+                i == 0 || !e.significant ? chartPalette[0] : (e.difference < 0 ? chartPalette[1] : chartPalette[2])
             }
             let chart = DotChart(title: "\(l.label)\(l.within.map { " within \($0)" } ?? "")", yLabel: "\(measure.rawValue) accuracy",
                                  names: l.encoders.map(\.name), values: l.encoders.map(\.accuracy),

@@ -279,13 +279,7 @@ public struct ScatterChart: Sendable {
         func px(_ v: Double) -> Double { left + (v - x0) / (x1 - x0) * w }
         func py(_ v: Double) -> Double { top + (1 - (v - y0) / (y1 - y0)) * h }
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
-        var out = """
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(width)" height="\(height)" viewBox="0 0 \(width) \(height)" font-family="Helvetica, Arial, sans-serif" font-size="11">
-        <rect x="0" y="0" width="\(width)" height="\(height)" fill="#ffffff"/>
-        <text x="\(f(Double(width) / 2))" y="18" text-anchor="middle" font-size="13" font-weight="bold">\(xmlEscape(title))</text>
-        <rect x="\(f(left))" y="\(f(top))" width="\(f(w))" height="\(f(h))" fill="none" stroke="#333333"/>
-
-        """
+        var out = smallChartOpening(width: width, height: height, title: title, plot: (left, top, w, h))
         for t in niceTicks(lo: x0, hi: x1, count: 4) {
             out += "<text x=\"\(f(px(t)))\" y=\"\(f(top + h + 14))\" text-anchor=\"middle\">\(formatNumber(t, significant: 2))</text>\n"
         }
@@ -307,6 +301,21 @@ public struct ScatterChart: Sendable {
         out += "</svg>\n"
         return out
     }
+}
+
+/// The opening of the small charts (`ScatterChart`, `DotChart`): the `<svg>` element (11 px
+/// text), a white background, the title centred on top and the frame of the plot area
+/// (`plot`: left, top, width, height in pixels). The caller appends the contents and `</svg>`.
+private func smallChartOpening(width: Int, height: Int, title: String,
+                               plot: (left: Double, top: Double, width: Double, height: Double)) -> String {
+    func f(_ v: Double) -> String { String(format: "%.1f", v) }
+    return """
+    <svg xmlns="http://www.w3.org/2000/svg" width="\(width)" height="\(height)" viewBox="0 0 \(width) \(height)" font-family="Helvetica, Arial, sans-serif" font-size="11">
+    <rect x="0" y="0" width="\(width)" height="\(height)" fill="#ffffff"/>
+    <text x="\(f(Double(width) / 2))" y="18" text-anchor="middle" font-size="13" font-weight="bold">\(xmlEscape(title))</text>
+    <rect x="\(f(plot.left))" y="\(f(plot.top))" width="\(f(plot.width))" height="\(f(plot.height))" fill="none" stroke="#333333"/>
+
+    """
 }
 
 /// Values of a few named categories (e.g. one probe accuracy per encoder) as points with
@@ -355,13 +364,7 @@ public struct DotChart: Sendable {
         func py(_ v: Double) -> Double { top + (1 - (v - y0) / (y1 - y0)) * h }
         func px(_ i: Int) -> Double { left + (Double(i) + 0.5) * w / Double(max(1, names.count)) }
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
-        var out = """
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(width)" height="\(height)" viewBox="0 0 \(width) \(height)" font-family="Helvetica, Arial, sans-serif" font-size="11">
-        <rect x="0" y="0" width="\(width)" height="\(height)" fill="#ffffff"/>
-        <text x="\(f(Double(width) / 2))" y="18" text-anchor="middle" font-size="13" font-weight="bold">\(xmlEscape(title))</text>
-        <rect x="\(f(left))" y="\(f(top))" width="\(f(w))" height="\(f(h))" fill="none" stroke="#333333"/>
-
-        """
+        var out = smallChartOpening(width: width, height: height, title: title, plot: (left, top, w, h))
         for t in niceTicks(lo: y0, hi: y1, count: 4) {
             out += "<line x1=\"\(f(left))\" y1=\"\(f(py(t)))\" x2=\"\(f(left + w))\" y2=\"\(f(py(t)))\" stroke=\"#e5e5e5\"/>\n"
             out += "<text x=\"\(f(left - 4))\" y=\"\(f(py(t) + 4))\" text-anchor=\"end\">\(formatNumber(t, significant: 3))</text>\n"
