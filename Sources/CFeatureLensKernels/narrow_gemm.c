@@ -660,21 +660,20 @@ FL_LOGISTIC_ACC(3)
 // [p, 4·NV]) in vectors, 3 rows at a time broadcast from the packed block; 3·NV accumulators
 // (four rows would need all 16 ymm registers, and clang then spills). The features run in
 // chunks of FL_LOGITS_KC, so a chunk of W and of the block (12 KB each) stay in L1 while the
-// four row groups pass over them; the partial sums wait in `t` between chunks. Each logit is
-// still one FMA chain over j in order from 0 (fmadd(x, w, acc), the chain of pblock_*), so the
+// four row groups pass over them; the partial sums wait in `t` (zeroed first) between chunks.
+// Each logit is still one FMA chain over j in order from 0 (fmadd(x, w, acc), the chain of pblock_*), so the
 // bits are those of logistic_logits_avx2.
 #define FL_LOGITS_KC 128
 #define FL_LOGITS_W(NV)                                                                           \
 __attribute__((target("avx2,fma"))) static void logistic_logits_w_##NV(                          \
     long p, const double *block, const double *wp, double *z, long m, long rows) {                \
-    double t[FL_PACK_ROWS][4 * NV];                                                               \
-    for (long j0 = 0; j0 < p || j0 == 0; j0 += FL_LOGITS_KC) {                                    \
+    double t[FL_PACK_ROWS][4 * NV] = {{0}};                                                       \
+    for (long j0 = 0; j0 < p; j0 += FL_LOGITS_KC) {                                               \
         const long j1 = p - j0 < FL_LOGITS_KC ? p : j0 + FL_LOGITS_KC;                            \
         for (long r0 = 0; r0 < rows; r0 += 3) {                                                   \
             __m256d a[3][NV];                                                                     \
             for (int r = 0; r < 3; r++)                                                           \
-                for (int v = 0; v < NV; v++)                                                      \
-                    a[r][v] = j0 == 0 ? _mm256_setzero_pd() : _mm256_loadu_pd(&t[r0 + r][4 * v]); \
+                for (int v = 0; v < NV; v++) a[r][v] = _mm256_loadu_pd(&t[r0 + r][4 * v]);       \
             for (long j = j0; j < j1; j++) {                                                      \
                 const double *xj = block + j * FL_PACK_ROWS + r0;                                 \
                 __m256d wv[NV];                                                                   \
@@ -687,7 +686,6 @@ __attribute__((target("avx2,fma"))) static void logistic_logits_w_##NV(         
             for (int r = 0; r < 3; r++)                                                           \
                 for (int v = 0; v < NV; v++) _mm256_storeu_pd(&t[r0 + r][4 * v], a[r][v]);         \
         }                                                                                         \
-        if (p == 0) break;                                                                        \
     }                                                                                             \
     for (long r = 0; r < rows; r++)                                                               \
         for (long k = 0; k < m; k++) z[r * m + k] = t[r][k];                                      \

@@ -295,9 +295,17 @@ public struct LinearGradientDescent: Sendable {
         let xs = problem.stackedInputs                       // [m, d]
         let gram = precomputed ?? gramOfRows(xs, threads: threads) // K = Xs Xsᵀ [m, m]
         let w0 = resume?.initialWeights ?? initial
-        // K multiplies a new Bᵀ every step: packed once, in the precision of the product.
-        let packedGram = precision == .float64 ? PackedNarrowOperand(gram) : nil
-        let packedGram32 = precision == .mixed ? PackedNarrowOperandFloat32(gram) : nil
+        // K multiplies a new Bᵀ every step: packed once, in the precision of the product;
+        // addGramProduct(Bᵀ, &Zs, threads) does Zs ← Zs + K·Bᵀ.
+        let addGramProduct: (Tensor<Double>, inout Tensor<Double>, Int) -> Void
+        switch precision {
+        case .float64:
+            let k = PackedNarrowOperand(gram)
+            addGramProduct = { b, z, t in narrowGEMM(k, b, beta: 1, into: &z, threads: t) }
+        case .mixed:
+            let k = PackedNarrowOperandFloat32(gram)
+            addGramProduct = { b, z, t in narrowGEMMAccumulatingInFloat(k, b, into: &z, threads: t) }
+        }
         let z0 = embed(xs, w0, threads: threads)             // Xs W₀ᵀ [m, p]
         var bt = resume?.gramCoefficients ?? Tensor<Double>(zeros: z0.shape)  // Bᵀ [m, p]; W = W₀ + B Xs
         func weights() -> Tensor<Double> {
@@ -311,12 +319,7 @@ public struct LinearGradientDescent: Sendable {
             if step > 0 {
                 // Zs = Xs Wᵀ = Z₀ + K Bᵀ.
                 zs = z0
-                let t = max(1, threadBudget?() ?? threads)
-                if let k32 = packedGram32 {
-                    narrowGEMMAccumulatingInFloat(k32, bt, into: &zs, threads: t)
-                } else {
-                    narrowGEMM(packedGram!, bt, beta: 1, into: &zs, threads: t)
-                }
+                addGramProduct(bt, &zs, max(1, threadBudget?() ?? threads))
             }
             let (value, g) = try problem.lossAndGradient(stackedEmbeddings: zs)
             guard value.isFinite else { throw LinearTrainingError.nonFiniteLoss(step: step, value: value) }
