@@ -72,14 +72,20 @@ import Testing
         }
     }
 
+    /// The training problem of a small CC model (d = 150, a_s = 0.6, ρ = 0.6) with `n` points,
+    /// its views drawn with `augmentation` from `seed`, pairs weighted by `beta`.
+    static func ccProblem(n: Int, augmentation: AugmentationKind, beta: Double, seed: UInt64) throws -> LinearContrastiveProblem {
+        let model = SyntheticModel(kind: .cc, d: 150, n: n, nTest: 10, aC: 1, aS: 0.6, rho: 0.6)
+        let data = try model.generate(augmentation: augmentation, seed: seed)
+        let pairs = try SpectralPairWeights(beta: beta, classes: data.train.labels["class"]!.codes)
+        return try LinearContrastiveProblem(views: data.trainViews, pairs: pairs)
+    }
+
     /// The Gram-space step (W = W₀ + B·Xs) gives the same W as the direct O(n·d·p) step, with
     /// and without augmentation, and the same losses at the audits.
     @Test(arguments: [(AugmentationKind.none, 1.0), (.imperfect, 0.0), (.imperfect, 0.5)])
     func gramStepEqualsDirectStep(augmentation: AugmentationKind, beta: Double) throws {
-        let model = SyntheticModel(kind: .cc, d: 150, n: 30, nTest: 10, aC: 1, aS: 0.6, rho: 0.6)
-        let data = try model.generate(augmentation: augmentation, seed: 3)
-        let pairs = try SpectralPairWeights(beta: beta, classes: data.train.labels["class"]!.codes)
-        let problem = try LinearContrastiveProblem(views: data.trainViews, pairs: pairs)
+        let problem = try Self.ccProblem(n: 30, augmentation: augmentation, beta: beta, seed: 3)
         var gen = SeededGenerator(seed: 8)
         let w0 = LinearGradientDescent.initialWeights(p: 4, d: 150, scale: 0.1, using: &gen)
         let gd = LinearGradientDescent(learningRate: 0.1, steps: 60, auditSteps: [0, 7, 60])
@@ -98,10 +104,7 @@ import Testing
     /// threads.
     @Test(arguments: [(AugmentationKind.none, 1.0), (.imperfect, 0.0)])
     func mixedPrecisionStepFollowsTheDoubleStep(augmentation: AugmentationKind, beta: Double) throws {
-        let model = SyntheticModel(kind: .cc, d: 150, n: 60, nTest: 10, aC: 1, aS: 0.6, rho: 0.6)
-        let data = try model.generate(augmentation: augmentation, seed: 5)
-        let pairs = try SpectralPairWeights(beta: beta, classes: data.train.labels["class"]!.codes)
-        let problem = try LinearContrastiveProblem(views: data.trainViews, pairs: pairs)
+        let problem = try Self.ccProblem(n: 60, augmentation: augmentation, beta: beta, seed: 5)
         var gen = SeededGenerator(seed: 9)
         let w0 = LinearGradientDescent.initialWeights(p: 5, d: 150, scale: 1e-3, using: &gen)
         var gd = LinearGradientDescent(learningRate: 0.05, steps: 2000, auditSteps: [0, 2000])
