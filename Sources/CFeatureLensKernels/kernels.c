@@ -437,6 +437,98 @@ static void pack_transpose_avx512(const float *src, long ld, long rows, long kc,
         }
     }
 }
+
+// AVX2: 8 lanes; a lane count below 8 uses masked loads and stores (masked-off lanes are not
+// touched, so nothing outside the panel or the source rows is read or written).
+__attribute__((target("avx2")))
+static inline __m256i avx2_lanes(long n) {
+    const long k = n >= 8 ? 8 : n <= 0 ? 0 : n;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// The first n ≤ 8 lanes of v to d with plain stores (a masked store is slow on some AVX2 cores,
+// and the panel widths 6 and 16 make n = 6 and 8 the common cases).
+__attribute__((target("avx2")))
+static inline void store_lanes(float *d, __m256 v, long n) {
+    if (n >= 8) {
+        _mm256_storeu_ps(d, v);
+    } else if (n == 6) {
+        _mm_storeu_ps(d, _mm256_castps256_ps128(v));
+        _mm_storel_pi((__m64 *)(d + 4), _mm256_extractf128_ps(v, 1));
+    } else {
+        float t[8];
+        _mm256_storeu_ps(t, v);
+        for (long k = 0; k < n; k++) d[k] = t[k];
+    }
+}
+
+__attribute__((target("avx2")))
+static void pack_rows_avx2(const float *src, long ld, long columns, long kc, long width, float *dst) {
+    if (columns == 16 && width == 16) {  // the float NR of the AVX2 kernel: two full vectors per row
+        for (long p = 0; p < kc; p++) {
+            const float *s = src + p * ld;
+            float *d = dst + p * 16;
+            _mm256_storeu_ps(d, _mm256_loadu_ps(s));
+            _mm256_storeu_ps(d + 8, _mm256_loadu_ps(s + 8));
+        }
+        return;
+    }
+    for (long p = 0; p < kc; p++) {
+        const float *s = src + p * ld;
+        float *d = dst + p * width;
+        for (long j = 0; j < width; j += 8) {
+            const __m256 v = columns - j >= 8 ? _mm256_loadu_ps(s + j)
+                           : columns - j > 0 ? _mm256_maskload_ps(s + j, avx2_lanes(columns - j))
+                           : _mm256_setzero_ps();
+            store_lanes(d + j, v, width - j);
+        }
+    }
+}
+
+// r[c] ← column c of the 8 × 8 matrix whose rows are r[0..7].
+__attribute__((target("avx2")))
+static inline void transpose8(__m256 r[8]) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// 8 × 8 blocks: eight row loads (masked in the last block of p when kc is not a multiple of 8),
+// one transpose, up to eight panel stores.
+__attribute__((target("avx2")))
+static void pack_transpose_avx2(const float *src, long ld, long rows, long kc, long width, float *dst) {
+    for (long p = 0; p < kc; p += 8) {
+        const long steps = kc - p < 8 ? kc - p : 8;
+        const __m256i load = avx2_lanes(steps);
+        for (long g = 0; g < width; g += 8) {
+            __m256 r[8];
+            for (long i = 0; i < 8; i++) {
+                const float *s = src + (g + i) * ld + p;
+                r[i] = g + i >= rows ? _mm256_setzero_ps() : steps == 8 ? _mm256_loadu_ps(s) : _mm256_maskload_ps(s, load);
+            }
+            transpose8(r);
+            float *d = dst + p * width + g;
+            for (long l = 0; l < steps; l++) store_lanes(d + l * width, r[l], width - g);
+        }
+    }
+}
 #endif
 
 #if FL_X86
@@ -445,11 +537,17 @@ static int pack_use_avx512(void) {
     if (cached < 0) cached = fl_kernel_supported(FL_KERNEL_AVX512);
     return cached;
 }
+static int pack_use_avx2(void) {
+    static int cached = -1;
+    if (cached < 0) cached = fl_kernel_supported(FL_KERNEL_AVX2);
+    return cached;
+}
 #endif
 
 void fl_pack_rows_f32(const float *src, long ld, long columns, long kc, long width, float *dst) {
 #if FL_X86
     if (pack_use_avx512()) { pack_rows_avx512(src, ld, columns, kc, width, dst); return; }
+    if (pack_use_avx2()) { pack_rows_avx2(src, ld, columns, kc, width, dst); return; }
 #endif
     pack_rows_generic(src, ld, columns, kc, width, dst);
 }
@@ -457,6 +555,7 @@ void fl_pack_rows_f32(const float *src, long ld, long columns, long kc, long wid
 void fl_pack_transpose_f32(const float *src, long ld, long rows, long kc, long width, float *dst) {
 #if FL_X86
     if (pack_use_avx512()) { pack_transpose_avx512(src, ld, rows, kc, width, dst); return; }
+    if (pack_use_avx2()) { pack_transpose_avx2(src, ld, rows, kc, width, dst); return; }
 #endif
     pack_transpose_generic(src, ld, rows, kc, width, dst);
 }

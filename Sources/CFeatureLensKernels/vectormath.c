@@ -270,16 +270,183 @@ AVX512 static void avx512_normal_pairs(const uint64_t *words, float *out, long p
     }
     if (k < pairs) scalar_normal_pairs(words + k, out + 2 * k, pairs - k);
 }
+// MARK: - AVX2 + FMA versions
+//
+// The same operations as the AVX-512F versions, 8 lanes at a time, in the same order, so both give
+// the same bits: exp works on blocks of 16 with two 8-lane accumulators (the 16 partial sums of
+// the other versions); the normal pairs go 16 pairs at a time and leave the last < 16 to the scalar
+// version, as AVX-512F does. Instructions AVX2 lacks are written out exactly: getmant/getexp of a
+// normal number by its bits, and scalef(y, n) as y·2^⌊n/2⌋·2^(n−⌊n/2⌋) (the first product is exact for
+// n ≥ −150, so the result is rounded once, as by scalef).
+
+#define AVX2F __attribute__((target("avx2,fma")))
+
+AVX2F static inline __m256 v8_pow2(__m256i k) {  // 2ᵏ for −126 ≤ k ≤ 127
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23));
+}
+
+AVX2F static inline __m256 v8_exp(__m256 x, __m256 *keep) {
+    // NaN-preserving clamp: max/min return their second operand when one is NaN.
+    *keep = _mm256_cmp_ps(x, _mm256_set1_ps(EXP_LO), _CMP_NLT_UQ);
+    x = _mm256_max_ps(_mm256_set1_ps(EXP_LO), x);
+    x = _mm256_min_ps(_mm256_set1_ps(EXP_HI), x);
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_HI), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_LO), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    __m256 r2 = _mm256_mul_ps(r, r);
+    __m256 y = _mm256_fmadd_ps(p, r2, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    // scalef(y, n), n ∈ [−150, 128] (NaN x: y is NaN and stays NaN)
+    const __m256i ni = _mm256_cvtps_epi32(n);
+    const __m256i n1 = _mm256_srai_epi32(ni, 1);
+    return _mm256_mul_ps(_mm256_mul_ps(y, v8_pow2(n1)), v8_pow2(_mm256_sub_epi32(ni, n1)));
+}
+
+AVX2F static inline __m256i v8_lanes(long n) {  // all-ones in lanes k < n
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 8 ? n : 8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// exp of the 8 values at x + i (lanes ≥ count untouched and added as 0) into x and acc.
+AVX2F static inline void v8_exp_block(float *x, long count, __m256 s, __m256 *acc) {
+    __m256 keep;
+    if (count >= 8) {
+        __m256 e = v8_exp(_mm256_sub_ps(_mm256_loadu_ps(x), s), &keep);
+        e = _mm256_and_ps(e, keep);
+        _mm256_storeu_ps(x, e);
+        *acc = _mm256_add_ps(*acc, e);
+    } else if (count > 0) {
+        const __m256i m = v8_lanes(count);
+        __m256 e = v8_exp(_mm256_sub_ps(_mm256_maskload_ps(x, m), s), &keep);
+        e = _mm256_and_ps(_mm256_and_ps(e, keep), _mm256_castsi256_ps(m));
+        _mm256_maskstore_ps(x, m, e);
+        *acc = _mm256_add_ps(*acc, e);
+    }
+}
+
+AVX2F static float avx2_exp_shifted_sum(float *x, long n, float shift) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();  // lanes 0–7 and 8–15 of 16
+    const __m256 s = _mm256_set1_ps(shift);
+    for (long i = 0; i < n; i += 16) {
+        v8_exp_block(x + i, n - i, s, &acc0);
+        v8_exp_block(x + i + 8, n - i - 8, s, &acc1);
+    }
+    float lanes[16];
+    _mm256_storeu_ps(lanes, acc0);
+    _mm256_storeu_ps(lanes + 8, acc1);
+    for (int w = 8; w >= 1; w >>= 1)
+        for (int j = 0; j < w; j++) lanes[j] += lanes[j + w];
+    return lanes[0];
+}
+
+AVX2F static float avx2_max(const float *x, long n) {
+    __m256 m = _mm256_set1_ps(-__builtin_inff());
+    long i = 0;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+    float lanes[8], best = -__builtin_inff();
+    _mm256_storeu_ps(lanes, m);
+    for (int j = 0; j < 8; j++) best = lanes[j] > best ? lanes[j] : best;
+    for (; i < n; i++) best = x[i] > best ? x[i] : best;
+    return best;
+}
+
+AVX2F static void avx2_scale_add(float *o, float s, const float *x, long n) {
+    const __m256 vs = _mm256_set1_ps(s);
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(o + i, _mm256_fmadd_ps(vs, _mm256_loadu_ps(o + i), _mm256_loadu_ps(x + i)));
+    if (i < n) {
+        const __m256i k = v8_lanes(n - i);
+        _mm256_maskstore_ps(o + i, k, _mm256_fmadd_ps(vs, _mm256_maskload_ps(o + i, k), _mm256_maskload_ps(x + i, k)));
+    }
+}
+
+// 8 pairs: words[0..<8] → out[0..<16].
+AVX2F static inline void avx2_normal_pairs8(const uint64_t *words, float *out) {
+    const __m256 a = _mm256_loadu_ps((const float *)words), b = _mm256_loadu_ps((const float *)(words + 4));
+    // dwords [lo₀ hi₀ lo₁ hi₁ …]: even and odd dwords, in order
+    const __m256i lo = _mm256_castps_si256(_mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0))));
+    const __m256i hi = _mm256_castps_si256(_mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0))));
+    __m256 u1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_srli_epi32(hi, 8), _mm256_set1_epi32(1))),
+                              _mm256_set1_ps(0x1p-24f));
+    __m256 u2 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(lo, 8)), _mm256_set1_ps(0x1p-24f));
+    // ln u₁ (u₁ normal, > 0): u₁ = m·2ᵉ with m ∈ [0.5, 1) from its bits
+    const __m256i bits = _mm256_castps_si256(u1);
+    __m256 m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007FFFFF)),
+                                                   _mm256_set1_epi32(0x3F000000)));
+    __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(126)));
+    const __m256 small = _mm256_cmp_ps(m, _mm256_set1_ps(SQRT_HALF), _CMP_LT_OQ);
+    m = _mm256_blendv_ps(m, _mm256_add_ps(m, m), small);
+    e = _mm256_blendv_ps(e, _mm256_sub_ps(e, _mm256_set1_ps(1.0f)), small);
+    __m256 t = _mm256_sub_ps(m, _mm256_set1_ps(1.0f));
+    __m256 z = _mm256_mul_ps(t, t);
+    __m256 q = _mm256_set1_ps(7.0376836292e-2f);
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(-1.1514610310e-1f));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(1.1676998740e-1f));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(-1.2420140846e-1f));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(1.4249322787e-1f));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(-1.6668057665e-1f));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(2.0000714765e-1f));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(-2.4999993993e-1f));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(3.3333331174e-1f));
+    __m256 y = _mm256_mul_ps(_mm256_mul_ps(t, z), q);
+    y = _mm256_fmadd_ps(e, _mm256_set1_ps(LN2_LO), y);
+    y = _mm256_fmadd_ps(_mm256_set1_ps(-0.5f), z, y);
+    __m256 ln = _mm256_fmadd_ps(e, _mm256_set1_ps(LN2_HI), _mm256_add_ps(t, y));
+    __m256 r = _mm256_sqrt_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0f), ln));
+    // sin, cos of 2πu₂
+    __m256 qf = _mm256_round_ps(_mm256_mul_ps(u2, _mm256_set1_ps(4.0f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 ang = _mm256_mul_ps(_mm256_set1_ps(TWO_PI), _mm256_fnmadd_ps(qf, _mm256_set1_ps(0.25f), u2));
+    __m256 a2 = _mm256_mul_ps(ang, ang);
+    __m256 sp = _mm256_fmadd_ps(_mm256_set1_ps(-1.9515295891e-4f), a2, _mm256_set1_ps(8.3321608736e-3f));
+    sp = _mm256_fmadd_ps(sp, a2, _mm256_set1_ps(-1.6666654611e-1f));
+    __m256 sn = _mm256_fmadd_ps(_mm256_mul_ps(sp, a2), ang, ang);
+    __m256 cp = _mm256_fmadd_ps(_mm256_set1_ps(2.443315711809948e-5f), a2, _mm256_set1_ps(-1.388731625493765e-3f));
+    cp = _mm256_fmadd_ps(cp, a2, _mm256_set1_ps(4.166664568298827e-2f));
+    __m256 cs = _mm256_fmadd_ps(_mm256_mul_ps(cp, a2), a2, _mm256_fmadd_ps(_mm256_set1_ps(-0.5f), a2, _mm256_set1_ps(1.0f)));
+    const __m256i qi = _mm256_and_si256(_mm256_cvtps_epi32(qf), _mm256_set1_epi32(3));
+    const __m256i one = _mm256_set1_epi32(1), two = _mm256_set1_epi32(2);
+    const __m256 swap = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(qi, one), one));
+    __m256 s2 = _mm256_blendv_ps(sn, cs, swap);  // sin θ up to sign
+    __m256 c2 = _mm256_blendv_ps(cs, sn, swap);  // cos θ up to sign
+    // sin negative for q ∈ {2, 3}; cos negative for q ∈ {1, 2}.
+    const __m256 negS = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(qi, two), two));
+    const __m256 negC = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_add_epi32(qi, one), two), two));
+    const __m256 zero = _mm256_setzero_ps();
+    s2 = _mm256_blendv_ps(s2, _mm256_sub_ps(zero, s2), negS);
+    c2 = _mm256_blendv_ps(c2, _mm256_sub_ps(zero, c2), negC);
+    const __m256 z0 = _mm256_mul_ps(r, c2), z1 = _mm256_mul_ps(r, s2);
+    const __m256 l = _mm256_unpacklo_ps(z0, z1), h = _mm256_unpackhi_ps(z0, z1);
+    _mm256_storeu_ps(out, _mm256_permute2f128_ps(l, h, 0x20));
+    _mm256_storeu_ps(out + 8, _mm256_permute2f128_ps(l, h, 0x31));
+}
+
+AVX2F static void avx2_normal_pairs(const uint64_t *words, float *out, long pairs) {
+    long k = 0;
+    for (; k + 16 <= pairs; k += 16) {
+        avx2_normal_pairs8(words + k, out + 2 * k);
+        avx2_normal_pairs8(words + k + 8, out + 2 * k + 16);
+    }
+    if (k < pairs) scalar_normal_pairs(words + k, out + 2 * k, pairs - k);
+}
 #endif
 
 // MARK: - Dispatch
 
-static int use_avx512(void) {
+
+// 2: AVX-512F, 1: AVX2 + FMA, 0: scalar.
+static int vector_level(void) {
 #if FLVM_X86
     static int cached = -1;
     if (cached < 0) {
         __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512f") ? 1 : 0;
+        cached = __builtin_cpu_supports("avx512f") ? 2 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
     }
     return cached;
 #else
@@ -287,32 +454,42 @@ static int use_avx512(void) {
 #endif
 }
 
-const char *fl_vector_math_name(void) { return use_avx512() ? "avx512f" : "scalar"; }
+const char *fl_vector_math_name(void) {
+    switch (vector_level()) {
+    case 2: return "avx512f";
+    case 1: return "avx2";
+    default: return "scalar";
+    }
+}
 
 float fl_exp_shifted_sum_f32(float *x, long n, float shift) {
 #if FLVM_X86
-    if (use_avx512()) return avx512_exp_shifted_sum(x, n, shift);
+    if (vector_level() == 2) return avx512_exp_shifted_sum(x, n, shift);
+    if (vector_level() == 1) return avx2_exp_shifted_sum(x, n, shift);
 #endif
     return scalar_exp_shifted_sum(x, n, shift);
 }
 
 float fl_max_f32(const float *x, long n) {
 #if FLVM_X86
-    if (use_avx512()) return avx512_max(x, n);
+    if (vector_level() == 2) return avx512_max(x, n);
+    if (vector_level() == 1) return avx2_max(x, n);
 #endif
     return scalar_max(x, n);
 }
 
 void fl_scale_add_f32(float *o, float s, const float *x, long n) {
 #if FLVM_X86
-    if (use_avx512()) { avx512_scale_add(o, s, x, n); return; }
+    if (vector_level() == 2) { avx512_scale_add(o, s, x, n); return; }
+    if (vector_level() == 1) { avx2_scale_add(o, s, x, n); return; }
 #endif
     scalar_scale_add(o, s, x, n);
 }
 
 void fl_normal_pairs_f32(const uint64_t *words, float *out, long pairs) {
 #if FLVM_X86
-    if (use_avx512()) { avx512_normal_pairs(words, out, pairs); return; }
+    if (vector_level() == 2) { avx512_normal_pairs(words, out, pairs); return; }
+    if (vector_level() == 1) { avx2_normal_pairs(words, out, pairs); return; }
 #endif
     scalar_normal_pairs(words, out, pairs);
 }

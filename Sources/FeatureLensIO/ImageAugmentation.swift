@@ -265,8 +265,9 @@ public struct HorizontalFlip: ImageAugmentation, Equatable {
 
 // MARK: - Gaussian noise
 
-/// Adds i.i.d. N(0, σ²) noise to every pixel (Box–Muller pairs, see `normalPair`), optionally
-/// clipping the result to [0, 1].
+/// Adds i.i.d. N(0, σ²) noise to every pixel, optionally clipping the result to [0, 1]. The
+/// draws are `NormalSampler`'s (Box–Muller in single precision, vectorized; one 64-bit word of
+/// the image's own generator per pair of pixels, so |ξ| ≤ √(2 ln 2²⁴) ≈ 5.8).
 public struct GaussianNoise: ImageAugmentation, Equatable {
     /// Noise standard deviation σ, in pixel units (images in [0, 1]).
     public var standardDeviation: Double
@@ -285,31 +286,12 @@ public struct GaussianNoise: ImageAugmentation, Equatable {
     public func apply(to images: Tensor<Float>, using generator: inout SeededGenerator) -> Tensor<Float> {
         let sigma = Float(standardDeviation), clip = self.clip
         return PerImage.map(images, outShape: Array(images.shape.dropFirst()), using: &generator) { g, src, dst in
-            var i = 0
-            while i < src.count {
-                let (z0, z1) = GaussianNoise.normalPair(&g)
-                let v0 = src[i] + sigma * z0
-                dst[i] = clip ? min(1, max(0, v0)) : v0
-                if i + 1 < src.count {
-                    let v1 = src[i + 1] + sigma * z1
-                    dst[i + 1] = clip ? min(1, max(0, v1)) : v1
-                }
-                i += 2
-            }
+            guard let s = src.baseAddress, let d = dst.baseAddress else { return }
+            // d ← ξ, then d ← x + σ·ξ
+            NormalSampler.fill(d, count: dst.count, using: &g)
+            VectorMath.scaleAdd(d, scale: sigma, adding: s, count: dst.count)
+            if clip { for i in 0..<dst.count { d[i] = Swift.min(1, Swift.max(0, d[i])) } }
         }
-    }
-
-    /// Two independent N(0, 1) draws from one 64-bit word: Box–Muller in single precision
-    /// with both outputs used (u₁ ∈ (0, 1] from bits 40–63, u₂ ∈ [0, 1) from bits 16–39), so
-    /// |z| ≤ √(2 ln 2²⁴) ≈ 5.8.
-    @inline(__always)
-    static func normalPair(_ g: inout SeededGenerator) -> (Float, Float) {
-        let w = g.next()
-        let u1 = Float((w >> 40) + 1) * 0x1p-24
-        let u2 = Float((w >> 16) & 0xFF_FFFF) * 0x1p-24
-        let r = (-2 * Foundation.log(u1)).squareRoot()
-        let theta = 2 * Float.pi * u2
-        return (r * Foundation.cos(theta), r * Foundation.sin(theta))
     }
 }
 

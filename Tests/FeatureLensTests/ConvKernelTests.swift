@@ -364,26 +364,32 @@ import FeatureLensNumerics
     }
 }
 
-/// The AVX-512 GEMM packing routines against their definitions (the random GEMM tests cover
-/// them through sgemm too; these pin every edge: widths 12 and 32, ragged rows and kc).
+/// The GEMM packing routines (AVX-512 or AVX2, whichever the machine runs) against their
+/// definitions (the random GEMM tests cover them through sgemm too; these pin every edge: the
+/// panel widths 6 and 16 of the AVX2 kernel and 12 and 32 of the AVX-512 one, ragged rows and
+/// kc, and nothing written past the panel).
 @Suite struct GEMMPackTests {
     @Test func packRowsAndTransposeMatchDefinitions() {
         var g = SeededGenerator(seed: 5)
-        for (width, kcs) in [(12, [1, 7, 16, 17, 40]), (32, [1, 15, 16, 33]), (16, [5, 16])] {
-            for rows in [1, width / 2, width] {
+        let guardValues = 9
+        for (width, kcs) in [(6, [1, 7, 8, 9, 17]), (12, [1, 7, 16, 17, 40]), (16, [1, 5, 8, 15, 16, 17, 40]),
+                             (32, [1, 15, 16, 33])] {
+            for rows in Set([1, width / 2, width - 1, width]) where rows > 0 {
                 for kc in kcs {
                     let ld = max(rows, kc) + 3
                     let src = (0..<(max(rows, kc) * ld)).map { _ in Float(Int(g.next() % 1000)) - 500 }
-                    var packed = [Float](repeating: .nan, count: kc * width)
+                    var packed = [Float](repeating: .nan, count: kc * width + guardValues)
                     fl_pack_rows_f32(src, ld, rows, kc, width, &packed)
                     for p in 0..<kc { for j in 0..<width {
                         #expect(packed[p * width + j] == (j < rows ? src[p * ld + j] : 0), "rows w\(width) r\(rows) kc\(kc)")
                     } }
-                    packed = [Float](repeating: .nan, count: kc * width)
+                    #expect(packed[(kc * width)...].allSatisfy { $0.isNaN }, "rows w\(width) r\(rows) kc\(kc) wrote past the panel")
+                    packed = [Float](repeating: .nan, count: kc * width + guardValues)
                     fl_pack_transpose_f32(src, ld, rows, kc, width, &packed)
                     for p in 0..<kc { for i in 0..<width {
                         #expect(packed[p * width + i] == (i < rows ? src[i * ld + p] : 0), "transpose w\(width) r\(rows) kc\(kc)")
                     } }
+                    #expect(packed[(kc * width)...].allSatisfy { $0.isNaN }, "transpose w\(width) r\(rows) kc\(kc) wrote past the panel")
                 }
             }
         }

@@ -2,8 +2,9 @@
 #define FEATURELENS_VECTOR_MATH_H
 
 // Vectorized single-precision elementwise math for the training hot loops (softmax rows of the
-// contrastive losses, Gaussian noise for views). An AVX-512F version is chosen at run time
-// when the CPU has it; otherwise a scalar version with the same polynomials runs.
+// contrastive losses, Gaussian noise for views). An AVX-512F or an AVX2 + FMA version (the same
+// operations in the same order, so the same bits) is chosen at run time when the CPU has one;
+// otherwise a scalar version with the same polynomials (without fused multiply-adds) runs.
 // See vectormath.c for the formulas and their accuracy.
 
 #include <stdint.h>
@@ -29,7 +30,7 @@ void fl_scale_add_f32(float *o, float s, const float *x, long n);
 /// out = (r cos θ, r sin θ). |out| ≤ √(2 ln 2²⁴) ≈ 5.77.
 void fl_normal_pairs_f32(const uint64_t *words, float *out, long pairs);
 
-/// Name of the implementation in use: "avx512f" or "scalar".
+/// Name of the implementation in use: "avx512f", "avx2" or "scalar".
 const char *fl_vector_math_name(void);
 
 #ifdef __cplusplus
