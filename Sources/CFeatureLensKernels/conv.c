@@ -695,3 +695,60 @@ float fl_sum_f32(const float *x, long n) {
 #endif
     return sum_scalar(x, n);
 }
+
+// MARK: - Weight gradient of a layer with few column-matrix rows (K < 16)
+
+// dw[o, r] = Σ_l dy[o, l]·col[r, l] in 8 partial sums (lane j takes l ≡ j mod 8, in increasing l)
+// combined as ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)): the AVX2 version's order, with
+// separate multiplies and adds instead of fused ones.
+static float reduce8(const float s[8]) {
+    return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+}
+
+static void weight_gradient_small_scalar(const float *dy, const float *col, long o, long k, long l, float *dw) {
+    for (long i = 0; i < o; i++)
+        for (long r = 0; r < k; r++) {
+            float s[8] = {0};
+            const float *a = dy + i * l, *b = col + r * l;
+            for (long t = 0; t < l; t++) s[t & 7] += a[t] * b[t];
+            dw[i * k + r] = reduce8(s);
+        }
+}
+
+#if defined(__x86_64__) || defined(_M_X64)
+// One output row at a time: 8 rows of col per pass (their accumulators stay in registers), the dy
+// row loaded once per 8 positions for all of them.
+AVX2 static void weight_gradient_small_avx2(const float *dy, const float *col, long o, long k, long l, float *dw) {
+    const long full = l / 8 * 8;
+    const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(l - full)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (long i = 0; i < o; i++) {
+        const float *a = dy + i * l;
+        for (long r0 = 0; r0 < k; r0 += 8) {
+            const long rows = k - r0 < 8 ? k - r0 : 8;
+            __m256 acc[8];
+            for (long r = 0; r < 8; r++) acc[r] = _mm256_setzero_ps();
+            const float *b = col + r0 * l;
+            for (long t = 0; t < full; t += 8) {
+                const __m256 av = _mm256_loadu_ps(a + t);
+                for (long r = 0; r < rows; r++) acc[r] = _mm256_fmadd_ps(av, _mm256_loadu_ps(b + r * l + t), acc[r]);
+            }
+            if (full < l) {
+                const __m256 av = _mm256_maskload_ps(a + full, tail);
+                for (long r = 0; r < rows; r++) acc[r] = _mm256_fmadd_ps(av, _mm256_maskload_ps(b + r * l + full, tail), acc[r]);
+            }
+            for (long r = 0; r < rows; r++) {
+                float s[8];
+                _mm256_storeu_ps(s, acc[r]);
+                dw[i * k + r0 + r] = reduce8(s);
+            }
+        }
+    }
+}
+#endif
+
+void fl_weight_gradient_small_f32(const float *dy, const float *col, long o, long k, long l, float *dw) {
+#if defined(__x86_64__) || defined(_M_X64)
+    if (use_avx2()) { weight_gradient_small_avx2(dy, col, o, k, l, dw); return; }
+#endif
+    weight_gradient_small_scalar(dy, col, o, k, l, dw);
+}

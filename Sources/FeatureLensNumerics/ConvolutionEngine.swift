@@ -193,10 +193,12 @@ package final class ConvolutionEngine<Scalar: TensorScalar> {
                                                     im2col(xp + n0 * inSample, cp, samples: 0..<m, batch: m, c: g.c, h: g.h,
                                                            w: g.w, oh: g.oh, ow: g.ow, spec: spec, table: tab)
                                                 }
-                                                Scalar.gemmKernel(transposeA: false, transposeB: true, m: o, n: kk, k: cols,
-                                                                  alpha: 1, a: tp, lda: cols, b: cp, ldb: cols,
-                                                                  beta: 0, c: dwc + chunk * o * kk, ldc: kk,
-                                                                  threads: plan.gemmThreads)
+                                                if !smallWeightGradient(tp, cp, o: o, k: kk, l: cols, into: dwc + chunk * o * kk) {
+                                                    Scalar.gemmKernel(transposeA: false, transposeB: true, m: o, n: kk, k: cols,
+                                                                      alpha: 1, a: tp, lda: cols, b: cp, ldb: cols,
+                                                                      beta: 0, c: dwc + chunk * o * kk, ldc: kk,
+                                                                      threads: plan.gemmThreads)
+                                                }
                                                 guard needsInput else { return }
                                                 // dcol[K, m·P] = W[O, K]ᵀ · dYᵗ[O, m·P];  dx[n0 ..< n0+m] = col2im(dcol)
                                                 ws.gradCol.withUnsafeMutableBufferPointer { gcb in

@@ -129,6 +129,18 @@ package func permuteBlocks<T: TensorScalar>(from: UnsafePointer<T>, to: UnsafeMu
     }
 }
 
+/// dW[O, K] = dYᵗ[O, L] · col[K, L]ᵀ, overwriting `dw`, for a `Float` column matrix of fewer than
+/// 16 rows (`fl_weight_gradient_small_f32`: a first layer on grey images has K = 9, where the GEMM's
+/// 16-wide panels would be mostly padding). Returns false, writing nothing, for other shapes and
+/// scalars, where the caller runs the GEMM.
+@inline(__always)
+package func smallWeightGradient<T: TensorScalar>(_ dy: UnsafePointer<T>, _ col: UnsafePointer<T>, o: Int, k: Int, l: Int,
+                                                  into dw: UnsafeMutablePointer<T>) -> Bool {
+    guard T.self == Float.self, k < 16 else { return false }
+    fl_weight_gradient_small_f32(dy.reinterpreted(Float.self), col.reinterpreted(Float.self), o, k, l, dw.reinterpreted(Float.self))
+    return true
+}
+
 @inline(__always)
 package func accumulateRowSums<T: TensorScalar>(_ src: UnsafePointer<T>, rows: Int, columns: Int, into out: UnsafeMutablePointer<T>) {
     if T.self == Float.self {

@@ -313,6 +313,50 @@ import FeatureLensNumerics
                 == fusedConv.bias!.gradient.scalars.map(\.bitPatternForTests), "\(T.self) db")
     }
 
+    /// The weight gradient of a layer with K = C·K_h·K_w < 16 (a first layer on grey images) skips
+    /// the GEMM: the kernel against its definition for every K from 1 to 15 and lengths around the
+    /// 8-wide blocks, then a whole C = 1 layer's dW against direct loops, with 1 and 2 threads.
+    @Test func smallWeightGradientMatchesDefinition() throws {
+        var gen = SeededGenerator(seed: 43)
+        for k in 1...15 {
+            for l in [0, 1, 7, 8, 9, 23, 64] {
+                let o = 3
+                let dy = (0..<(o * l)).map { _ in Float(Int(gen.next() % 201)) / 100 - 1 }
+                let col = (0..<(k * l)).map { _ in Float(Int(gen.next() % 201)) / 100 - 1 }
+                var dw = [Float](repeating: .nan, count: o * k + 1)
+                fl_weight_gradient_small_f32(dy, col, o, k, l, &dw)
+                for i in 0..<o { for r in 0..<k {
+                    let exact = (0..<l).reduce(0.0) { $0 + Double(dy[i * l + $1]) * Double(col[r * l + $1]) }
+                    #expect(abs(Double(dw[i * k + r]) - exact) <= 1e-5 * max(1, abs(exact)), "k \(k), l \(l)")
+                } }
+                #expect(dw[o * k].isNaN, "wrote past dw for k \(k)")
+            }
+        }
+        let conv = try Conv2D<Float>(inChannels: 1, outChannels: 5, kernelSize: 3, stride: 2, padding: 1, using: &gen)
+        let (n, h, w, o) = (7, 13, 11, 5), (oh, ow) = (7, 6)
+        let x = Tensor<Float>(randomNormal: [n, 1, h, w], using: &gen)
+        let dy = Tensor<Float>(randomNormal: [n, o, oh, ow], using: &gen)
+        func dW(threads: Int) -> Tensor<Float> {
+            let saved = Parallel.threadCount
+            Parallel.threadCount = threads
+            defer { Parallel.threadCount = saved }
+            conv.zeroGradients()
+            _ = conv.forward(x, training: true)
+            _ = conv.backward(dy)
+            return conv.weight.gradient
+        }
+        let one = dW(threads: 1)
+        #expect(one == dW(threads: 2))
+        var reference = [Double](repeating: 0, count: o * 9)
+        for s in 0..<n { for oc in 0..<o { for i in 0..<oh { for j in 0..<ow { for u in 0..<3 { for v in 0..<3 {
+            let ih = 2 * i - 1 + u, iw = 2 * j - 1 + v
+            guard ih >= 0, ih < h, iw >= 0, iw < w else { continue }
+            reference[oc * 9 + u * 3 + v] += Double(dy.scalars[((s * o + oc) * oh + i) * ow + j]) * Double(x.scalars[(s * h + ih) * w + iw])
+        } } } } } }
+        let scale = reference.map(abs).max()!
+        #expect(zip(one.scalars, reference).allSatisfy { abs(Double($0) - $1) <= 1e-5 * scale })
+    }
+
     /// Several chunks (K·P = 72·256 per sample, so 14 samples per 1 MiB chunk: 60 samples make 5),
     /// against direct loops in Double, and the same bits with 1, 2 and 3 threads.
     @Test func chunkedConvMatchesDirectLoops() throws {

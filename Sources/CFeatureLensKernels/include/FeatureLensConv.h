@@ -77,6 +77,13 @@ void fl_copy_add_relu_f32(const float *s, float *d, long n, float b);
 /// i ≡ l mod 16, in increasing i), combined as ((l0 + l8) + (l4 + l12)) + … (a fixed pairwise tree).
 float fl_sum_f32(const float *x, long n);
 
+/// dw[o', r] = Σ_t dy[o', t]·col[r, t] for o' < o, r < k, t < l (dy: [o, l], col: [k, l], dw: [o, k],
+/// all row-major and dense; dw is overwritten): the weight gradient dYᵗ·colᵀ of a convolution
+/// whose column matrix has few rows (K = C·K_h·K_w < 16, e.g. a first layer on grey images),
+/// where the GEMM's 16-wide panels would be mostly padding. Eight partial sums per element
+/// (t mod 8), combined in a fixed tree; AVX2 + FMA when the CPU has them, else without fusing.
+void fl_weight_gradient_small_f32(const float *dy, const float *col, long o, long k, long l, float *dw);
+
 #ifdef __cplusplus
 }
 #endif
