@@ -187,6 +187,27 @@ import FoundationXML
         #expect(lines[1][1] == "supcon" && lines.last![1] == "ntxent")
     }
 
+    /// Runs that differ by a category (here the loss) get one dot chart per label set, one point per
+    /// run, instead of a line drawn between unrelated runs; a numeric setting keeps its line chart.
+    @Test func categoricalRunsGetDotChartsNumericOnesLines() throws {
+        let categorical = try ["supcon", "joint"].map { loss in
+            try RunReport(settings: ["loss": .string(loss)], probe: .ridge, measure: .balanced,
+                          labels: ["class", "subclass"], within: ["subclass": "class"], timeline: timeline())
+        }
+        let dots = ReportCharts.summaryCharts(ReportDocument(preset: "grid", config: ["seed": 0], runs: categorical,
+                                                          provenance: .current(seed: 0)))
+        #expect(dots.map(\.file) == ["summary-0.svg", "summary-1.svg"])
+        #expect(dots.allSatisfy { $0.svg.contains("<circle") && !$0.svg.contains("<polyline") })
+        #expect(dots[0].svg.contains("loss=supcon") && dots[0].svg.contains("loss=joint"))
+        let numeric = try [0.0, 0.5].map { beta in
+            try RunReport(settings: ["beta": .double(beta)], probe: .ridge, measure: .balanced,
+                          labels: ["class", "subclass"], within: ["subclass": "class"], timeline: timeline())
+        }
+        let lines = ReportCharts.summaryCharts(ReportDocument(preset: "grid", config: ["seed": 0], runs: numeric,
+                                                           provenance: .current(seed: 0)))
+        #expect(lines.count == 1 && lines[0].svg.contains("<polyline"))
+    }
+
     @Test func auditHTMLIsWellFormedXHTML() throws {
         let run = try RunReport(probe: .knn, measure: .plain, labels: ["class", "subclass"], within: ["subclass": "class"],
                                 timeline: timeline())

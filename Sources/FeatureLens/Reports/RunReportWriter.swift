@@ -307,12 +307,20 @@ public enum ReportCharts {
         let labels = RunOutput.orderedUnion(runs.map(\.labels))
         // One chart per value of the other varying keys, x = the first numeric varying key.
         guard let xKey = varying.first(where: { k in runs.allSatisfy { Double($0.settings[k]?.description ?? "") != nil } }) else {
-            let x = runs.indices.map(Double.init)
-            let series = labels.map { l in ChartSeries(name: l, x: x, y: runs.map { $0.final.probes[l] ?? .nan }) }
-            var c = LineChart(title: "Final probe accuracy by run", xLabel: "run (see the table for its settings)",
-                              yLabel: "balanced accuracy", series: series, yRange: 0...1.02)
-            c.integerXTicks = true
-            return [RenderedChart(run: nil, file: "summary.svg", caption: "Final probe accuracy of each run.", svg: c.svg())]
+            // Runs that differ by category (a loss, a layer, an encoder): one point per run with
+            // ±2 SE bars for each label set, no lines between unrelated runs.
+            return labels.enumerated().compactMap { li, l in
+                guard runs.contains(where: { $0.final.probes[l] != nil }) else { return nil }
+                let chance = runs.lazy.compactMap { $0.final.chance?[l] }.first
+                let c = DotChart(title: "Final \(l) probe by run", yLabel: "balanced accuracy",
+                                 names: runs.map { ReportCharts.title($0) },
+                                 values: runs.map { $0.final.probes[l] ?? .nan },
+                                 standardErrors: runs.map { $0.timeline.last?.standardError?[l] ?? .nan },
+                                 reference: chance.map { ($0, "chance") })
+                return RenderedChart(run: nil, file: "summary-\(li).svg",
+                                     caption: "Final \(l) probe accuracy of each run (bars: ±2 standard errors).",
+                                     svg: c.svg(width: max(300, 120 * runs.count + 80)))
+            }
         }
         let others = varying.filter { $0 != xKey }
         var groups: [String: [RunReport]] = [:]
