@@ -8,7 +8,9 @@
 // Sums over a plane run in Double, in four interleaved partial sums (elements k ≡ 0, 1, 2, 3
 // mod 4) added as (s₀ + s₁) + (s₂ + s₃): the passes are then limited by memory, not by the
 // latency of one long chain of additions, and the one-pass variance E[x²] − μ² keeps about
-// 16 significant digits before its cancellation (a Float result needs 7).
+// 16 significant digits before its cancellation (a Float result needs 7). The backward sums of
+// Float tensors run in eight Float lanes per plane instead (`channelGradientSumKernelFloat`;
+// they have no such cancellation), and add the plane totals in Double.
 
 /// Per-channel mean and biased variance over the N, H and W axes of `[N, C, H, W]`, in one pass:
 /// μ_c = (1/M) Σ_{n,i,j} x,  σ²_c = max(0, (1/M) Σ_{n,i,j} x² − μ_c²), the sums in Double.
@@ -70,7 +72,7 @@ package func channelNormForward<T: TensorScalar>(_ x: Tensor<T>, mean: [T], inve
 ///
 ///     sum_c = Σ_{n,i,j} g,   sumProduct_c = Σ_{n,i,j} g·x̂ = inverseStd_c · Σ_{n,i,j} g·(x − mean_c)
 ///
-/// (sums in Double). All tensors `[N, C, H, W]`; `mean`, `inverseStd`: C values; returns C values each.
+/// (plane totals added in Double). All tensors `[N, C, H, W]`; `mean`, `inverseStd`: C values; returns C values each.
 package func channelNormGradientSums<T: TensorScalar>(_ gradOutput: Tensor<T>, input x: Tensor<T>, reluOutput: Tensor<T>?,
                                                       mean: [T], inverseStd: [T]) -> (sum: [T], sumProduct: [T]) {
     let (n, c, area) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3])
@@ -189,9 +191,9 @@ func channelGradientSumPlanes<T: TensorScalar>(_ g: UnsafePointer<T>, _ x: Unsaf
                                                planes: Range<Int>, area: Int, channels: Int, mean: [T],
                                                sum: UnsafeMutablePointer<Double>, sumProduct: UnsafeMutablePointer<Double>) {
     if T.self == Float.self {
-        channelGradientSumKernel(g.reinterpreted(Float.self), x.reinterpreted(Float.self), y?.reinterpreted(Float.self),
-                                 planes: planes, area: area, channels: channels, mean: unsafeBitCast(mean, to: [Float].self),
-                                 sum: sum, sumProduct: sumProduct)
+        channelGradientSumKernelFloat(g.reinterpreted(Float.self), x.reinterpreted(Float.self), y?.reinterpreted(Float.self),
+                                      planes: planes, area: area, channels: channels, mean: unsafeBitCast(mean, to: [Float].self),
+                                      sum: sum, sumProduct: sumProduct)
     } else if T.self == Double.self {
         channelGradientSumKernel(g.reinterpreted(Double.self), x.reinterpreted(Double.self), y?.reinterpreted(Double.self),
                                  planes: planes, area: area, channels: channels, mean: unsafeBitCast(mean, to: [Double].self),
@@ -289,15 +291,18 @@ func channelGradientSumKernel<T: TensorScalar>(_ dy: UnsafePointer<T>, _ x: Unsa
             let yp = y + p * area
             var k = 0
             while k < body {
-                let a = yp[k] > 0 ? Double(gp[k]) : 0, b = yp[k + 1] > 0 ? Double(gp[k + 1]) : 0
-                let c = yp[k + 2] > 0 ? Double(gp[k + 2]) : 0, d = yp[k + 3] > 0 ? Double(gp[k + 3]) : 0
+                // Every value is loaded and then selected (no conditional loads), so the loop vectorizes.
+                let g0 = gp[k], g1 = gp[k + 1], g2 = gp[k + 2], g3 = gp[k + 3]
+                let a = yp[k] > 0 ? Double(g0) : 0, b = yp[k + 1] > 0 ? Double(g1) : 0
+                let c = yp[k + 2] > 0 ? Double(g2) : 0, d = yp[k + 3] > 0 ? Double(g3) : 0
                 s0 += a; s1 += b; s2 += c; s3 += d
                 q0 += a * Double(xp[k] - mu); q1 += b * Double(xp[k + 1] - mu)
                 q2 += c * Double(xp[k + 2] - mu); q3 += d * Double(xp[k + 3] - mu)
                 k += 4
             }
             while k < area {
-                let a = yp[k] > 0 ? Double(gp[k]) : 0
+                let g0 = gp[k]
+                let a = yp[k] > 0 ? Double(g0) : 0
                 s0 += a; q0 += a * Double(xp[k] - mu)
                 k += 1
             }
@@ -321,6 +326,55 @@ func channelGradientSumKernel<T: TensorScalar>(_ dy: UnsafePointer<T>, _ x: Unsa
     }
 }
 
+/// `channelGradientSumKernel` for Float, in eight Float lanes per plane (element k in lane
+/// k mod 8, the tail in lane 0; lanes added by `SIMD8.sum()`), each plane's totals then in
+/// Double: a plane holds at most a few thousand values, and the lanes keep the loop vectorized.
+@inline(never)
+func channelGradientSumKernelFloat(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>?,
+                                   planes: Range<Int>, area: Int, channels: Int, mean: [Float],
+                                   sum: UnsafeMutablePointer<Double>, sumProduct: UnsafeMutablePointer<Double>) {
+    let body = area & ~7
+    for p in planes {
+        let mu = mean[p % channels], muv = SIMD8<Float>(repeating: mu)
+        let gp = dy + p * area, xp = x + p * area
+        var s = SIMD8<Float>(), q = SIMD8<Float>()
+        var tailSum: Float = 0, tailProduct: Float = 0
+        if let y {
+            let yp = y + p * area
+            var k = 0
+            while k < body {
+                let g = UnsafeRawPointer(gp + k).loadUnaligned(as: SIMD8<Float>.self)
+                let yv = UnsafeRawPointer(yp + k).loadUnaligned(as: SIMD8<Float>.self)
+                let xv = UnsafeRawPointer(xp + k).loadUnaligned(as: SIMD8<Float>.self)
+                let masked = SIMD8<Float>().replacing(with: g, where: yv .> 0)
+                s += masked
+                q += masked * (xv - muv)
+                k += 8
+            }
+            while k < area {
+                let g = gp[k], a: Float = yp[k] > 0 ? g : 0
+                tailSum += a; tailProduct += a * (xp[k] - mu)
+                k += 1
+            }
+        } else {
+            var k = 0
+            while k < body {
+                let g = UnsafeRawPointer(gp + k).loadUnaligned(as: SIMD8<Float>.self)
+                let xv = UnsafeRawPointer(xp + k).loadUnaligned(as: SIMD8<Float>.self)
+                s += g
+                q += g * (xv - muv)
+                k += 8
+            }
+            while k < area {
+                tailSum += gp[k]; tailProduct += gp[k] * (xp[k] - mu)
+                k += 1
+            }
+        }
+        sum[p] = Double(s.sum()) + Double(tailSum)
+        sumProduct[p] = Double(q.sum()) + Double(tailProduct)
+    }
+}
+
 /// dx = scale_c·g + shift_c + slope_c·(x − mean_c) on the planes in `planes` (dx = scale_c·g when
 /// `x` is nil), g = dy·1[y > 0] when `y` is given, else dy.
 @inline(never)
@@ -334,12 +388,13 @@ func channelNormBackwardKernel<T: TensorScalar>(_ dy: UnsafePointer<T>, _ x: Uns
         if let x {
             let b = shift[c], k = slope[c], mu = mean[c], xp = x + p * area
             if let yp {
-                for i in 0..<area { let g = yp[i] > 0 ? gp[i] : 0; dst[i] = a * g + b + k * (xp[i] - mu) }
+                // g loaded, then selected (no conditional load), so the loop vectorizes.
+                for i in 0..<area { let dy = gp[i], g = yp[i] > 0 ? dy : 0; dst[i] = a * g + b + k * (xp[i] - mu) }
             } else {
                 for i in 0..<area { dst[i] = a * gp[i] + b + k * (xp[i] - mu) }
             }
         } else if let yp {
-            for i in 0..<area { dst[i] = yp[i] > 0 ? a * gp[i] : 0 }
+            for i in 0..<area { let v = a * gp[i]; dst[i] = yp[i] > 0 ? v : 0 }
         } else {
             for i in 0..<area { dst[i] = a * gp[i] }
         }
