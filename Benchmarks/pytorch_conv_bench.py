@@ -1,12 +1,24 @@
 #!/usr/bin/env python3
 """PyTorch reference for `featurelens bench conv`.
 
-The same work as the Swift benchmark: the real-data presets' ConvNet (three 3x3 stride-2 convolutions
-with padding 1 and 32, 64, 64 channels, each followed by ReLU, then a dense layer to 128; no
-projection head) trained with NT-Xent (tau = 0.5) and SGD (lr 0.1, momentum 0.9) on shuffled
-batches of 512 Fashion-MNIST training images (pixels / 255, last partial batch dropped).
-Each view of a batch flips every image left-right with probability 0.5 and adds N(0, 0.1^2)
-noise to every pixel (no clipping), independently for the two views.
+The same work as the Swift benchmark, for one of two encoders (--model):
+
+    convnet   the real-data presets' ConvNet: three 3x3 stride-2 convolutions with padding 1 and
+              32, 64, 64 channels (with bias), each followed by ReLU, then a dense layer to 128;
+              defaults batch 512, SGD lr 0.1, momentum 0.9.
+    resnet18  the CIFAR-style ResNet-18 of ImageEncoders.resnet18 (He et al. 2016 with SimCLR's
+              small-image stem): conv 3x3 stride 1 (1 -> w, no bias) -> BatchNorm2d -> ReLU, no
+              max-pool; four stages of two basic blocks with w, 2w, 4w, 8w filters and strides
+              1, 2, 2, 2 (conv3x3 -> BN -> ReLU -> conv3x3 -> BN, plus the identity or a 1x1
+              stride-s conv + BN projection shortcut, then ReLU); global average pooling to 8w;
+              a dense layer 8w -> 128 (with bias). w = --width (64: the standard model). BatchNorm
+              in training mode (batch statistics, running statistics updated with momentum 0.1).
+              The bench passes batch 128 and SGD lr 0.01, momentum 0.9 (the paper's optimizer).
+
+Both train on NT-Xent (tau = 0.5) over shuffled batches of Fashion-MNIST training images
+(pixels / 255, last partial batch dropped), no projection head. Each view of a batch flips
+every image left-right with probability 0.5 and adds N(0, 0.1^2) noise to every pixel (no
+clipping), independently for the two views.
 
 Modes:
     --steps K     time K steps (after --warmup steps) and print one JSON object
@@ -36,9 +48,51 @@ def read_idx_images(path, limit):
     return n, rows, cols, data[16:16 + n * rows * cols]
 
 
+def resnet18(nn, F, in_channels, w, feature_dimension):
+    """CIFAR-style ResNet-18 (see the module docstring) with a dense layer 8w -> feature_dimension."""
+
+    class BasicBlock(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, stride=1, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.shortcut = nn.Sequential()
+            if stride != 1 or cin != cout:
+                self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            out = F.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            return F.relu(out + self.shortcut(x))
+
+    class ResNet18(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(in_channels, w, 3, stride=1, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(w)
+            cin, stages = w, []
+            for k, stride in enumerate([1, 2, 2, 2]):
+                cout = w << k
+                stages.append(nn.Sequential(BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)))
+                cin = cout
+            self.layer1, self.layer2, self.layer3, self.layer4 = stages
+            self.linear = nn.Linear(cin, feature_dimension)
+
+        def forward(self, x):
+            x = F.relu(self.bn1(self.conv1(x)))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.linear(x.mean(dim=(2, 3)))
+
+    return ResNet18()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    parser.add_argument("--model", choices=["convnet", "resnet18"], default="convnet")
+    parser.add_argument("--width", type=int, default=64, help="ResNet-18's first-stage filters w")
     parser.add_argument("--images", type=int, default=None, help="use only the first N training images")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--batch", type=int, default=512)
@@ -70,15 +124,19 @@ def main() -> int:
     n, rows, cols, raw = read_idx_images(path, args.images)
     data = torch.from_numpy(np.frombuffer(raw, dtype=np.uint8).reshape(n, 1, rows, cols).astype(np.float32) / 255.0)
 
-    def out(size):
-        return (size - 1) // 2 + 1
-    h = out(out(out(rows)))
-    w = out(out(out(cols)))
-    model = nn.Sequential(
-        nn.Conv2d(1, 32, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Conv2d(64, 64, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Flatten(), nn.Linear(64 * h * w, 128))
+    if args.model == "convnet":
+        def out(size):
+            return (size - 1) // 2 + 1
+        h = out(out(out(rows)))
+        w = out(out(out(cols)))
+        model = nn.Sequential(
+            nn.Conv2d(1, 32, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Flatten(), nn.Linear(64 * h * w, 128))
+    else:
+        model = resnet18(nn, F, 1, args.width, 128)
+    model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
     b = args.batch
     if n < b:

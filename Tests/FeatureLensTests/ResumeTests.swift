@@ -335,3 +335,64 @@ private func expectError<E: Error & CustomStringConvertible>(_: E.Type, file: St
         #expect(RunCheckpoints.slug("bits_mode=per-view/ä") == "bits_mode-per-view--")
     }
 }
+
+@Suite struct ResNetRunResumeTests {
+    /// Every checkpoint file under `folder` (relative path → tensor bytes).
+    private static func checkpointTensors(_ folder: URL) throws -> [String: [String: [UInt8]]] {
+        var out: [String: [String: [UInt8]]] = [:]
+        let files = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: nil)?.compactMap { $0 as? URL } ?? []
+        for file in files where file.pathExtension == "safetensors" {
+            out[String(file.path.dropFirst(folder.path.count))] = try tensorBytes(file)
+        }
+        return out
+    }
+
+    /// ResNet-18 (w = 2, BatchNorm in training mode) trained through the image run pipeline on a
+    /// tiny random folder in Fashion-MNIST's layout (48 training images, batch 8, 6 steps, the
+    /// backbone and the BN head audited): a run stopped at a random step and resumed ends with the
+    /// uninterrupted run's report and final checkpoint (weights, running statistics, momentum)
+    /// bit for bit, and the uninterrupted run gives the same bits with 1 and 2 threads.
+    @Test func resnet18RunResumesBitForBitAndIsThreadCountInvariant() throws {
+        let data = try writeTinyFashionFolder(train: 48, test: 24)
+        let dir = try tempDir()
+        defer {
+            try? FileManager.default.removeItem(at: data)
+            try? FileManager.default.removeItem(at: dir)
+        }
+        var preset = ImagePresets.fashionCollapse
+        preset.settings = [["loss": "supcon"]]
+        preset = try preset.applying(set: [
+            ("data", data.path), ("train_limit", "0"), ("test_limit", "0"), ("probe_train", "0"), ("batch_size", "8"),
+            ("steps", "6"), ("audit_steps", "0,3,6"), ("pca_points", "0"), ("encoder", "resnet18"), ("resnet_width", "2"),
+            ("backbone_width", "16"), ("p", "4"), ("optimizer", "sgd"), ("lr", "0.05"),
+        ], grid: [])
+        func run(_ folder: URL, threads: Int, resume: Bool = false, stop: (@Sendable () -> Bool)? = nil) throws -> [RunReport] {
+            let saved = Parallel.threadCount
+            Parallel.threadCount = threads
+            defer { Parallel.threadCount = saved }
+            var runner = ExperimentRunner(concurrency: 1, checkpoints: CheckpointPolicy(folder: folder, every: 2, resume: resume))
+            runner.shouldStop = stop
+            return try runner.run(preset).runs
+        }
+        let one = dir.appendingPathComponent("one"), two = dir.appendingPathComponent("two"), part = dir.appendingPathComponent("part")
+        let reference = try run(one, threads: 1)
+        #expect(reference.count == 2 && reference.allSatisfy { $0.interruptedAtStep == nil && $0.timeline.map(\.step) == [0, 3, 6] })
+        let referenceTensors = try Self.checkpointTensors(one)
+        #expect(!referenceTensors.isEmpty)
+        #expect(referenceTensors.values.contains { $0.keys.contains { $0.hasSuffix("layer4.1.bn2.running_var") } })
+
+        let sameWithTwoThreads = try run(two, threads: 2) == reference
+        #expect(sameWithTwoThreads, "the report differs between 1 and 2 threads")
+        let sameTensorsWithTwoThreads = try Self.checkpointTensors(two) == referenceTensors
+        #expect(sameTensorsWithTwoThreads, "the final checkpoint differs between 1 and 2 threads")
+
+        let stopAt = Int.random(in: 1..<6)
+        let stopped = try run(part, threads: 2, stop: StopAfter(after: stopAt).closure)
+        #expect(stopped.contains { $0.interruptedAtStep == stopAt }, "asked to stop after \(stopAt) steps")
+        let resumed = try run(part, threads: 1, resume: true)
+        let same = resumed == reference
+        #expect(same, "resumed report differs; stop after \(stopAt) steps")
+        let sameTensors = try Self.checkpointTensors(part) == referenceTensors
+        #expect(sameTensors, "resumed final checkpoint differs; stop after \(stopAt) steps")
+    }
+}

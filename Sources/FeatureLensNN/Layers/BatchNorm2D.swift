@@ -17,7 +17,13 @@ import FeatureLensNumerics
 ///
 /// Parameters and buffers are named as in PyTorch's `state_dict` (`weight`, `bias`,
 /// `running_mean`, `running_var`; like `BatchNorm1D`, no `num_batches_tracked`), so checkpoints
-/// save and restore the running statistics. Sums run over whole planes and add the planes in
+/// save and restore the running statistics.
+///
+/// Implementation: the training statistics take one pass (Σ x and Σ x² per plane, in Double:
+/// σ² = Σx²/M − μ², see `channelMoments`) and the normalization another, which can also add a
+/// residual and apply a ReLU as it writes y (`forward(_:training:residual:relu:)`, used by
+/// `BasicBlock` and `ResNet`). x̂ is not stored: backward recomputes it from the cached input x in
+/// its two passes (the channel sums, then dx). Sums run over whole planes and add the planes in
 /// sample order, so results do not depend on the thread count.
 ///
 /// Training mode needs M ≥ 2 (as PyTorch: the unbiased variance of one value is undefined);
@@ -38,10 +44,11 @@ public final class BatchNorm2D<Scalar: TensorScalar>: Layer {
     /// Running (unbiased) variance `[C]` (initialized to 1).
     public let runningVariance: Buffer<Scalar>
 
-    private var cachedNormalized: Tensor<Scalar>?  // x̂ [N, C, H, W] (training only)
+    private var cachedInput: Tensor<Scalar>?       // x [N, C, H, W]
+    private var cachedReLUOutput: Tensor<Scalar>?  // y when the forward applied a ReLU without a residual (its mask)
+    private var cachedMean: [Scalar] = []          // μ [C] the forward normalized with (batch or running)
     private var cachedInverseStd: [Scalar] = []    // s [C]
     private var cachedTraining = false
-    private var cachedShape: [Int]?
 
     /// - Throws: `LayerError.invalidConfiguration` if C ≤ 0, ε ≤ 0 or m ∉ [0, 1].
     public init(channelCount: Int, epsilon: Scalar = 1e-5, momentum: Scalar = 0.1, affine: Bool = true) throws {
@@ -66,6 +73,14 @@ public final class BatchNorm2D<Scalar: TensorScalar>: Layer {
     }
 
     public func forward(_ input: Tensor<Scalar>, training: Bool) -> Tensor<Scalar> {
+        forward(input, training: training, residual: nil, relu: false)
+    }
+
+    /// y = BN(x), then y + r when `residual` r (x's shape) is given, then max(0, y) when `relu`,
+    /// written in one pass. With `relu` and no residual, `backward` applies the ReLU's mask
+    /// 1[y > 0] itself (it takes ∂L/∂ of the ReLU's output); with a residual it takes ∂L/∂ of
+    /// the sum's ReLU-masked gradient, which the caller forms (it also feeds the residual branch).
+    func forward(_ input: Tensor<Scalar>, training: Bool, residual: Tensor<Scalar>?, relu: Bool) -> Tensor<Scalar> {
         checkInputShape(self, input.shape)
         let c = channelCount, m = input.shape[0] * input.shape[2] * input.shape[3]
         precondition(!training || m >= 2,
@@ -74,31 +89,32 @@ public final class BatchNorm2D<Scalar: TensorScalar>: Layer {
                                                      momentum: momentum, runningMean: runningMean, runningVariance: runningVariance)
         let gamma = weight?.value.scalars ?? [Scalar](repeating: 1, count: c)
         let beta = bias?.value.scalars ?? [Scalar](repeating: 0, count: c)
-        let (xhat, y) = channelNormApply(input, mean: mean, inverseStd: inverseStd, gamma: gamma, beta: beta)
-        // x̂ is needed for dγ in either mode (and for dx in training).
-        cachedNormalized = xhat
+        let y = channelNormForward(input, mean: mean, inverseStd: inverseStd, gamma: gamma, beta: beta, residual: residual,
+                                   relu: relu)
+        // x (to recompute x̂) is needed for dγ in either mode and for dx in training.
+        cachedInput = input
+        cachedReLUOutput = relu && residual == nil ? y : nil
+        cachedMean = mean
         cachedInverseStd = inverseStd
         cachedTraining = training
-        cachedShape = input.shape
         return y
     }
 
     public func backward(_ gradOutput: Tensor<Scalar>) -> Tensor<Scalar> {
-        guard let shape = cachedShape, let xhat = cachedNormalized else {
-            preconditionFailure("BatchNorm2D.backward called before forward")
-        }
-        precondition(gradOutput.shape == shape, "BatchNorm2D.backward: gradient shape \(gradOutput.shape), expected \(shape)")
+        guard let x = cachedInput else { preconditionFailure("BatchNorm2D.backward called before forward") }
+        precondition(gradOutput.shape == x.shape, "BatchNorm2D.backward: gradient shape \(gradOutput.shape), expected \(x.shape)")
         let c = channelCount
-        // dγ[C] += Σ dy·x̂, dβ[C] += Σ dy (over n, i, j)
-        let (sumDy, sumDyXhat) = channelSums(gradOutput, xhat)
+        // dγ[C] += Σ g·x̂, dβ[C] += Σ g (over n, i, j)
+        let (sumG, sumGXhat) = channelNormGradientSums(gradOutput, input: x, reluOutput: cachedReLUOutput, mean: cachedMean,
+                                                       inverseStd: cachedInverseStd)
         if let w = weight, let b = bias {
             for j in 0..<c {
-                w.gradient.scalars[j] += sumDyXhat[j]
-                b.gradient.scalars[j] += sumDy[j]
+                w.gradient.scalars[j] += sumGXhat[j]
+                b.gradient.scalars[j] += sumG[j]
             }
         }
         let gamma = weight?.value.scalars ?? [Scalar](repeating: 1, count: c)
-        return channelNormBackward(gradOutput, normalized: xhat, gamma: gamma, inverseStd: cachedInverseStd, sumDy: sumDy,
-                                   sumDyXhat: sumDyXhat, training: cachedTraining)
+        return channelNormBackward(gradOutput, input: x, reluOutput: cachedReLUOutput, mean: cachedMean, gamma: gamma,
+                                   inverseStd: cachedInverseStd, sum: sumG, sumProduct: sumGXhat, training: cachedTraining)
     }
 }

@@ -10,6 +10,8 @@ import FeatureLensNumerics
 ///
 /// x: `[N, C_in, H, W]` → y: `[N, C_out, H', W']` with H' = ⌊(H − 1)/s⌋ + 1 (likewise W').
 /// Backward: g = dy·1[y > 0], dx = ∂main/∂x ᵀ g + ∂shortcut/∂x ᵀ g.
+/// bn1 applies the first ReLU, and bn2 the residual sum and the last ReLU, in the pass that
+/// writes its output (no separate ReLU or addition passes).
 ///
 /// Parameters and buffers are named as in the usual PyTorch CIFAR ResNet: `conv1.weight`,
 /// `bn1.weight`, `bn1.bias`, `bn1.running_mean`, `bn1.running_var`, `conv2.weight`, `bn2.*`,
@@ -32,7 +34,6 @@ public final class BasicBlock<Scalar: TensorScalar>: Layer {
     /// The projection shortcut `[Conv2D 1×1/s, BatchNorm2D]`, or nil for the identity.
     public let shortcut: Sequential<Scalar>?
 
-    private let relu1 = ReLU<Scalar>()
     private var cachedOutput: Tensor<Scalar>?
 
     /// Convolution weights by PyTorch's default (Kaiming-uniform, a = √5), drawn conv1, conv2,
@@ -84,10 +85,10 @@ public final class BasicBlock<Scalar: TensorScalar>: Layer {
 
     public func forward(_ input: Tensor<Scalar>, training: Bool) -> Tensor<Scalar> {
         checkInputShape(self, input.shape)
-        let a = relu1.forward(bn1.forward(conv1.forward(input, training: training), training: training), training: training)
-        let main = bn2.forward(conv2.forward(a, training: training), training: training)
+        // bn1 applies the ReLU, bn2 the residual sum and its ReLU, as they write their outputs.
+        let a = bn1.forward(conv1.forward(input, training: training), training: training, residual: nil, relu: true)
         let skip = shortcut?.forward(input, training: training) ?? input
-        let y = addTensors(main, skip, relu: true)
+        let y = bn2.forward(conv2.forward(a, training: training), training: training, residual: skip, relu: true)
         cachedOutput = y
         return y
     }
@@ -96,7 +97,7 @@ public final class BasicBlock<Scalar: TensorScalar>: Layer {
         guard let y = cachedOutput else { preconditionFailure("BasicBlock.backward called before forward") }
         precondition(gradOutput.shape == y.shape, "BasicBlock.backward: gradient shape \(gradOutput.shape), expected \(y.shape)")
         let g = reluBackward(output: y, gradOutput: gradOutput)
-        let dMain = conv1.backward(bn1.backward(relu1.backward(conv2.backward(bn2.backward(g)))))
+        let dMain = conv1.backward(bn1.backward(conv2.backward(bn2.backward(g))))
         let dSkip = shortcut?.backward(g) ?? g
         return addTensors(dMain, dSkip)
     }
@@ -135,7 +136,6 @@ public final class ResNet<Scalar: TensorScalar>: Layer {
     /// The dense layer after pooling, or nil (h is the pooled 8w features).
     public let linear: Linear<Scalar>?
 
-    private let relu = ReLU<Scalar>()
     private let pool = GlobalAveragePool2D<Scalar>()
 
     /// The smallest accepted image height and width.
@@ -208,7 +208,7 @@ public final class ResNet<Scalar: TensorScalar>: Layer {
 
     public func forward(_ input: Tensor<Scalar>, training: Bool) -> Tensor<Scalar> {
         checkInputShape(self, input.shape)
-        var x = relu.forward(bn1.forward(conv1.forward(input, training: training), training: training), training: training)
+        var x = bn1.forward(conv1.forward(input, training: training), training: training, residual: nil, relu: true)  // BN + ReLU
         for s in stages { x = s.forward(x, training: training) }
         x = pool.forward(x, training: training)
         return linear?.forward(x, training: training) ?? x
@@ -218,6 +218,6 @@ public final class ResNet<Scalar: TensorScalar>: Layer {
         var g = linear?.backward(gradOutput) ?? gradOutput
         g = pool.backward(g)
         for s in stages.reversed() { g = s.backward(g) }
-        return conv1.backward(bn1.backward(relu.backward(g)))
+        return conv1.backward(bn1.backward(g))
     }
 }
