@@ -51,9 +51,17 @@ package final class ConvolutionEngine<Scalar: TensorScalar> {
         package var samples, count, workers, gemmThreads: Int
     }
 
+    /// Columns (positions m·P) a chunk holds at least, when the batch has them: a deep layer with
+    /// small planes (ResNet-18's last stage: K = 4 608, P = 16) would otherwise fit 3 samples in
+    /// `chunkElements`, giving GEMMs of depth 48 and one O × K weight-gradient partial (9.4 MB)
+    /// written and summed per 3 samples. 256 is the GEMM's K block.
+    static var minimumChunkColumns: Int { 256 }
+
     package func chunkPlan(n: Int, k: Int, p: Int) -> ChunkPlan {
         let perSample = Swift.max(1, Swift.max(k, outChannels) * p)
-        let samples = Swift.max(1, Swift.min(n, Self.chunkElements / perSample))
+        let bySize = Self.chunkElements / perSample
+        let byColumns = (Self.minimumChunkColumns + Swift.max(1, p) - 1) / Swift.max(1, p)
+        let samples = Swift.max(1, Swift.min(n, Swift.max(bySize, byColumns)))
         let count = (n + samples - 1) / samples
         let threads = Swift.max(1, Parallel.threadCount)
         let workers = Swift.max(1, Swift.min(threads, count))

@@ -364,6 +364,10 @@ import FeatureLensNumerics
         let conv = try Conv2D<Float>(inChannels: 8, outChannels: 4, kernelSize: 3, stride: 1, padding: 1, using: &gen)
         let (n, c, h, w, o) = (60, 8, 16, 16, 4)
         #expect(conv.chunkPlan(n: n, k: 72, p: 256).count == 5)
+        // A deep layer with small planes (ResNet-18's last stage, K = 4 608, P = 16) still gets
+        // 256 columns per chunk, not the 3 samples that fit 1 MiB; a short batch is one chunk.
+        #expect(conv.chunkPlan(n: 256, k: 4608, p: 16).samples == 16)
+        #expect(conv.chunkPlan(n: 5, k: 4608, p: 16).samples == 5)
         let x = Tensor<Float>(randomNormal: [n, c, h, w], using: &gen)
         let dy = Tensor<Float>(randomNormal: [n, o, h, w], using: &gen)
         func run(threads: Int) -> (y: Tensor<Float>, dx: Tensor<Float>, dw: Tensor<Float>, db: Tensor<Float>) {

@@ -17,7 +17,8 @@ import FeatureLensNumerics
 ///               dcol[K, m·P] = Wᵀ · dYᵗ;  dx = col2im(dcol)
 ///
 /// then dW += dW_chunk and db += db_chunk for the chunks in order. The chunk holds about 1 MiB
-/// of `col` (`chunkElements`), so the column matrix never leaves the cache: the whole-batch
+/// of `col` (`chunkElements`), but at least 256 columns (`minimumChunkColumns`, for deep layers
+/// with small planes), so the column matrix never leaves the cache: the whole-batch
 /// matrix (58 MB for the second ConvNet layer at batch 1024) made every step stream it from
 /// memory five times. The backward pass recomputes `col` from the cached input instead of
 /// keeping it. Chunks run in parallel, each on one thread with its own workspace; the chunk
