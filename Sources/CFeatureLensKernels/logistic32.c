@@ -225,7 +225,13 @@ void fl_logistic32_rows(long r0, long r1, long p, long m, const float *packed, c
     double *zt = malloc(sizeof(double) * (size_t)(m * L32_ROWS));
     double *z = malloc(sizeof(double) * (size_t)(2 * m));
     float *dzf = malloc(sizeof(float) * (size_t)(superRows * mp));
-    if (!zt || !z || !dzf) { free(zt); free(z); free(dzf); return; }
+    if (!zt || !z || !dzf) {   // no scratch memory: NaN results, which the solver rejects
+        for (long i = r0; i < r1; i++) loss[i] = NAN;
+        for (long e = 0; e < p * mp; e++) acc[e] = NAN;
+        for (long k = 0; k < m; k++) dzsum[k] = NAN;
+        free(zt); free(z); free(dzf);
+        return;
+    }
     double *d = z + m;
     for (long s0 = r0; s0 < r1; s0 += superRows) {
         const long rows = r1 - s0 < superRows ? r1 - s0 : superRows;

@@ -36,7 +36,8 @@ void fl_logistic32_pack(long b0, long b1, long n, long p, const double *x, long 
 ///   over the super-block's rows in order of X[i, j]·(float)d[i, k]), starting from 0.
 /// r0 must be a multiple of 128. Every value depends only on the rows [r0, r1), not on the
 /// kernel (AVX2 or portable), so fixed row ranges give results independent of the thread
-/// count. Overwrites loss[r0..<r1], dzsum[0..<m] and acc.
+/// count. Overwrites loss[r0..<r1], dzsum[0..<m] and acc; when scratch memory cannot be had,
+/// loss[r0..<r1], dzsum and acc are NaN.
 void fl_logistic32_rows(long r0, long r1, long p, long m, const float *packed, const float *wf, const double *b,
                         const long *y, double *loss, double *dzsum, double *acc);
 
