@@ -13,8 +13,15 @@ import Foundation
 /// 3. Objective: Σ_i CE_i + 1/(2C)·‖W‖²_F (intercept unpenalized), minimized (divided by n
 ///    for conditioning, which does not move the minimizer) by L-BFGS (Nocedal & Wright 2006,
 ///    Algorithm 7.4, memory `memory`) with a backtracking Armijo line search (c₁ = 1e-4).
-///    Stops when the largest gradient component is ≤ `tolerance`, when the objective no longer
-///    decreases, or after `maxIterations` iterations.
+///    Stops when the largest gradient component (of the objective divided by n, intercepts
+///    included) is ≤ `tolerance`, when the objective no longer decreases, or after
+///    `maxIterations` iterations. scikit-learn's objective is the same function (its mean
+///    cross-entropy plus ‖W‖²/(2Cn)) and its lbfgs solver stops on the same quantity (SciPy's
+///    L-BFGS-B `gtol`, the largest projected gradient component, which without bounds is the
+///    gradient) at its default `tol` = 1e-4, the default `tolerance` here. With `precision`
+///    `.mixed` (the default) the softmax models' data term (X·W, the softmax, Xᵀ·dZ) runs on
+///    `Float` features in `Float` chains of at most 128 terms summed in `Double`; the solver
+///    stays `Double` (see `DataTermPrecision`).
 /// 4. Prediction: the class with the largest logit (z > 0 for K = 2), ties → the smaller label.
 ///
 /// Regularization rule (`c == nil`, the default): C is chosen for every fit, i.e. for every
@@ -54,7 +61,9 @@ public struct LogisticProbe: Probe {
     public var heldOutFraction: Double
     /// Seed of the held-out split.
     public var seed: UInt64
-    /// Gradient tolerance (max-abs of the gradient of the objective divided by n).
+    /// Gradient tolerance of a fit at a fixed C and of the held-out rule's final fit: the
+    /// largest absolute component of the gradient of the objective divided by n
+    /// (scikit-learn's `tol`, default 1e-4, on the same quantity).
     public var tolerance: Double
     /// Gradient tolerance of the fits that choose C (the held-out rule); the final fit uses
     /// `tolerance`.
@@ -65,6 +74,19 @@ public struct LogisticProbe: Probe {
     public var memory: Int
     /// Most training rows the held-out rule uses to choose C (step 0 of the rule; 0: all).
     public var selectionRows: Int
+    /// Arithmetic of the objective's data term (logits, softmax and Xᵀ·dZ) for softmax models.
+    public var precision: DataTermPrecision
+
+    /// Arithmetic of the data term; the L-BFGS solver, its line search, the convergence test,
+    /// the standardization statistics, the softmax and the cross-entropy are `Double` in both.
+    public enum DataTermPrecision: Sendable, Equatable {
+        /// Standardized features stored as `Float`; the products X·W and Xᵀ·dZ are `Float` FMA
+        /// chains of at most 128 terms, each summed into `Double` (`logisticDataTermMixed`).
+        /// Used for softmax models (K ≥ 3 classes); binary models use `.float64`.
+        case mixed
+        /// Everything in `Double` (`logisticDataTerm`).
+        case float64
+    }
 
     /// The default grid of C for the held-out rule: 10⁻², 10⁻¹, 1, 10, 10².
     public static let defaultCGrid: [Double] = [0.01, 0.1, 1, 10, 100]
@@ -75,8 +97,9 @@ public struct LogisticProbe: Probe {
     /// - Parameters: `c`: a fixed C, or nil for the held-out rule over `cGrid` with
     ///   `heldOutFraction` of each class held out by a split seeded with `seed`.
     public init(c: Double? = nil, cGrid: [Double] = LogisticProbe.defaultCGrid, heldOutFraction: Double = 0.2,
-                seed: UInt64 = 0, tolerance: Double = 1e-6, selectionTolerance: Double = 1e-4,
-                maxIterations: Int = 500, memory: Int = 10, selectionRows: Int = 10_000) {
+                seed: UInt64 = 0, tolerance: Double = 1e-4, selectionTolerance: Double = 1e-4,
+                maxIterations: Int = 500, memory: Int = 10, selectionRows: Int = 10_000,
+                precision: DataTermPrecision = .mixed) {
         self.c = c
         self.cGrid = cGrid
         self.heldOutFraction = heldOutFraction
@@ -86,6 +109,24 @@ public struct LogisticProbe: Probe {
         self.maxIterations = maxIterations
         self.memory = memory
         self.selectionRows = selectionRows
+        self.precision = precision
+    }
+
+    /// One L-BFGS run: its problem size, C, gradient tolerance and cost.
+    public struct FitRecord: Sendable, Equatable {
+        /// Training rows of the run (the held-out rule's fitting rows, or all training rows).
+        public var rows: Int
+        /// The C of the run.
+        public var c: Double
+        /// The gradient tolerance the run stopped at (or did not reach).
+        public var tolerance: Double
+        /// L-BFGS iterations.
+        public var iterations: Int
+        /// Evaluations of the objective and its gradient (one per iteration plus line-search
+        /// backtracks, plus the first one).
+        public var evaluations: Int
+        /// Whether the gradient tolerance was reached.
+        public var converged: Bool
     }
 
     /// The fitted model on standardized features.
@@ -107,6 +148,9 @@ public struct LogisticProbe: Probe {
         /// Held-out balanced accuracy per C of the sorted grid, when the held-out rule chose C;
         /// nil for a fixed C or the fallback.
         public var heldOutAccuracy: [(c: Double, accuracy: Double)]?
+        /// Every L-BFGS run behind the model, in order: the held-out rule's fits (one per C
+        /// scored), then the final fit.
+        public var fits: [FitRecord] = []
 
         /// Logits `[n, m]` of raw (unstandardized) embeddings `[n, p]`.
         public func logits(_ x: Tensor<Double>) -> Tensor<Double> {
@@ -185,13 +229,15 @@ public struct LogisticProbe: Probe {
             return fitFixed(train: train, labels: labels, c: Self.fallbackC, start: nil)
         }
         let fitX = train.gatherRows(fitRows), heldOutX = train.gatherRows(heldOutRows)
-        let selection = LogisticProblem(train: fitX, labels: fitRows.map { labels[$0] })
+        let selection = LogisticProblem(train: fitX, labels: fitRows.map { labels[$0] }, precision: precision)
         var start: [Double]? = nil
         var best: (c: Double, accuracy: Double, theta: [Double]?)? = nil
         var table: [(c: Double, accuracy: Double)] = []
         var fallingSinceBest = 0
+        var records: [FitRecord] = []
         for c in Array(Set(cGrid)).sorted() {
             let (model, theta) = fit(selection, c: c, start: start, tolerance: selectionTolerance)
+            records += model.fits
             start = theta
             let acc = ProbeScore(predicted: model.predict(heldOutX), truth: heldOutLabels, measure: .balanced).accuracy
             table.append((c, acc))
@@ -201,10 +247,11 @@ public struct LogisticProbe: Probe {
         }
         // The refit starts from the selection fit at the chosen C, carried over to the full
         // problem's standardization (the same logits on every input).
-        let full = LogisticProblem(train: train, labels: labels)
+        let full = LogisticProblem(train: train, labels: labels, precision: precision)
         let refitStart = best!.theta.map { Self.restandardized($0, from: selection, to: full) }
         var model = fit(full, c: best!.c, start: refitStart).model
         model.heldOutAccuracy = table
+        model.fits = records + model.fits
         return model
     }
 
@@ -248,7 +295,7 @@ public struct LogisticProbe: Probe {
 
     /// Fits at a fixed C (inputs already checked).
     func fitFixed(train: Tensor<Double>, labels: [Int], c: Double, start: [Double]?) -> Model {
-        fit(LogisticProblem(train: train, labels: labels), c: c, start: start).model
+        fit(LogisticProblem(train: train, labels: labels, precision: precision), c: c, start: start).model
     }
 
     /// Fits `problem` at a fixed C from `start` (θ = (W, b) on standardized features; zeros
@@ -265,11 +312,16 @@ public struct LogisticProbe: Probe {
         let objective = LogisticObjective(problem: problem, c: c)
         var theta = [Double](repeating: 0, count: p * m + m)
         if let start, start.count == theta.count { theta = start }
-        let (iterations, converged) = lbfgs(&theta, tolerance: tolerance ?? self.tolerance, objective.valueAndGradient)
-        return (Model(classes: problem.classes, mean: problem.mean, scale: problem.scale,
-                      weights: Tensor(shape: [p, m], scalars: Array(theta[0..<(p * m)])),
-                      intercept: Array(theta[(p * m)...]), iterations: iterations, converged: converged,
-                      c: c, heldOutAccuracy: nil), theta)
+        let tol = tolerance ?? self.tolerance
+        var evaluations = 0
+        let (iterations, converged) = lbfgs(&theta, tolerance: tol) { evaluations += 1; return objective.valueAndGradient($0) }
+        var model = Model(classes: problem.classes, mean: problem.mean, scale: problem.scale,
+                          weights: Tensor(shape: [p, m], scalars: Array(theta[0..<(p * m)])),
+                          intercept: Array(theta[(p * m)...]), iterations: iterations, converged: converged,
+                          c: c, heldOutAccuracy: nil)
+        model.fits = [FitRecord(rows: problem.rows, c: c, tolerance: tol, iterations: iterations,
+                                evaluations: evaluations, converged: converged)]
+        return (model, theta)
     }
 
     /// L-BFGS with a backtracking Armijo line search. Returns (iterations, converged).
@@ -330,39 +382,56 @@ public struct LogisticProbe: Probe {
 
 /// The data of one logistic fit, prepared once for every C and every evaluation of the
 /// objective: the sorted classes and class indices, the standardization, and the standardized
-/// features X `[n, p]` packed in blocks of rows, which one pass of `logisticDataTerm` reads
-/// once per evaluation for both products of the objective, X·W (`[n, m]`) and Xᵀ·dZ
-/// (`[p, m]`), m = K (or 1 for two classes).
+/// features X `[n, p]` packed in blocks of rows, which one pass of the data term reads once per
+/// evaluation for both products of the objective, X·W (`[n, m]`) and Xᵀ·dZ (`[p, m]`), m = K
+/// (or 1 for two classes).
 struct LogisticProblem {
+    /// The packed standardized features: `Double` (`logisticDataTerm`) or `Float` with float
+    /// chains summed in `Double` (`logisticDataTermMixed`, softmax models only).
+    enum Features {
+        case float64(PackedNarrowOperand)
+        case mixed(PackedLogisticFeatures)
+    }
     /// Sorted class labels `[K]` and each row's index into them `[n]`.
     let classes: [Int], y: [Int]
     /// Standardization mean and scale `[p]` (train statistics, population std; 0 → 1).
     let mean: [Double], scale: [Double]
     /// Standardized features X `[n, p]`, packed.
-    let x: PackedNarrowOperand
-    /// Rows per panel of the gradient's reduction Xᵀ·dZ (`logisticDataTerm`).
+    let x: Features
+    /// Rows n and features p.
+    let rows: Int, width: Int
+    /// Rows per panel of the gradient's reduction Xᵀ·dZ (a multiple of
+    /// `PackedLogisticFeatures.chainRows`).
     static let panelRows = 512
 
-    var rows: Int { x.matrix.shape[0] }
-    var width: Int { x.matrix.shape[1] }
-
     /// Standardizes raw `train` `[n, p]` by its own statistics; `labels`: `[n]` class codes.
-    init(train: Tensor<Double>, labels: [Int]) {
+    /// `precision` `.mixed` packs `Float` features when the model is a softmax (K ≥ 3); binary
+    /// models and `.float64` keep `Double`.
+    init(train: Tensor<Double>, labels: [Int], precision: LogisticProbe.DataTermPrecision = .float64,
+         threads: Int = Parallel.threadCount) {
         let n = train.shape[0]
         (classes, y) = encodeClasses(labels)
-        mean = train.meanOverRows()
-        scale = squaredDeviationSums(train, from: mean).map { v in let s = (v / Double(n)).squareRoot(); return s > 0 ? s : 1 }
-        let xs = LogisticProbe.standardize(train, mean: mean, scale: scale)
-        x = PackedNarrowOperand(xs)
+        rows = n; width = train.shape[1]
+        let (mean, deviations) = columnMeansAndSquaredDeviations(train, threads: threads)
+        self.mean = mean
+        scale = deviations.map { v in let s = (v / Double(n)).squareRoot(); return s > 0 ? s : 1 }
+        if precision == .mixed && classes.count >= 3 {
+            x = .mixed(PackedLogisticFeatures(train, mean: mean, scale: scale, threads: threads))
+        } else {
+            x = .float64(PackedNarrowOperand(LogisticProbe.standardize(train, mean: mean, scale: scale)))
+        }
     }
 
-    /// Already standardized features `x` `[n, p]` with class indices `y` in 0..<`classes`.
-    init(standardized x: Tensor<Double>, y: [Int], classes: Int) {
+    /// Already standardized features `x` `[n, p]` with class indices `y` in 0..<`classes`,
+    /// packed in `precision` (`.mixed` only when `classes` ≥ 3).
+    init(standardized x: Tensor<Double>, y: [Int], classes: Int, precision: LogisticProbe.DataTermPrecision = .float64) {
         self.classes = Array(0..<classes)
         self.y = y
+        rows = x.shape[0]; width = x.shape[1]
         mean = [Double](repeating: 0, count: x.shape[1])
         scale = [Double](repeating: 1, count: x.shape[1])
-        self.x = PackedNarrowOperand(x)
+        self.x = precision == .mixed && classes >= 3
+            ? .mixed(PackedLogisticFeatures(x, mean: mean, scale: scale)) : .float64(PackedNarrowOperand(x))
     }
 }
 
@@ -391,18 +460,27 @@ struct LogisticObjective {
     func valueAndGradient(_ theta: [Double]) -> (Double, [Double]) {
         let n = problem.rows, p = problem.width
         let m = problem.classes.count == 2 ? 1 : problem.classes.count
-        let w = Array(theta[0..<(p * m)])
-        let term = logisticDataTerm(problem.x, weights: w, intercept: Array(theta[(p * m)...]), classes: m,
-                                    labels: problem.y, panelRows: LogisticProblem.panelRows, threads: threads)
-        var loss = 0.0
-        for v in term.loss { loss += v }
-        var gb = [Double](repeating: 0, count: m)
-        for i in 0..<n { for k in 0..<m { gb[k] += term.dz[i * term.dzStride + k] } }
+        let w = Array(theta[0..<(p * m)]), b = Array(theta[(p * m)...])
+        let loss: [Double], gb: [Double], gw: [Double]
+        switch problem.x {
+        case .float64(let x):
+            let term = logisticDataTerm(x, weights: w, intercept: b, classes: m, labels: problem.y,
+                                        panelRows: LogisticProblem.panelRows, threads: threads)
+            var sums = [Double](repeating: 0, count: m)
+            for i in 0..<n { for k in 0..<m { sums[k] += term.dz[i * term.dzStride + k] } }
+            (loss, gb, gw) = (term.loss, sums, term.gradient)
+        case .mixed(let x):
+            let term = logisticDataTermMixed(x, weights: w, intercept: b, classes: m, labels: problem.y,
+                                             panelRows: LogisticProblem.panelRows, threads: threads)
+            (loss, gb, gw) = (term.loss, term.dzSum, term.gradient)
+        }
+        var total = 0.0
+        for v in loss { total += v }
         var wsq = 0.0
         for v in w { wsq += v * v }
-        let value = (loss + wsq / (2 * c)) / Double(n)
+        let value = (total + wsq / (2 * c)) / Double(n)
         var grad = [Double](repeating: 0, count: p * m + m)
-        for j in 0..<(p * m) { grad[j] = (term.gradient[j] + w[j] / c) / Double(n) }
+        for j in 0..<(p * m) { grad[j] = (gw[j] + w[j] / c) / Double(n) }
         for k in 0..<m { grad[p * m + k] = gb[k] / Double(n) }
         return (value, grad)
     }

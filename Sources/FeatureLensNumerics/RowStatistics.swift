@@ -36,6 +36,32 @@ package func squaredDeviationSums(_ x: Tensor<Double>, from center: [Double]) ->
     return out
 }
 
+/// The column means of `x` (`[n, p]`, n ≥ 1) and the sums of squared deviations from them, on up
+/// to `threads` threads split over the columns: the same bits as `x.meanOverRows()` followed by
+/// `squaredDeviationSums(x, from:)` (each column's sums still run over the rows in order).
+package func columnMeansAndSquaredDeviations(_ x: Tensor<Double>, threads: Int) -> (mean: [Double], squaredDeviations: [Double]) {
+    precondition(x.rank == 2, "columnMeansAndSquaredDeviations: needs [n, p], got \(x.shape)")
+    let n = x.shape[0], p = x.shape[1]
+    var mean = [Double](repeating: 0, count: p), ssd = [Double](repeating: 0, count: p)
+    // One contiguous range of columns per thread (narrower ranges read a few hundred bytes of
+    // every row and defeat the hardware prefetcher).
+    let width = max(8, (p + max(1, threads) - 1) / max(1, threads)), jobs = (p + width - 1) / width
+    x.withUnsafeBufferPointer { s in
+        mean.withUnsafeMutableBufferPointer { mb in
+            ssd.withUnsafeMutableBufferPointer { db in
+                guard let sp = s.baseAddress, let m = mb.baseAddress, let d = db.baseAddress else { return }
+                Parallel.forEachJob(jobs, workers: threads) { job, _ in
+                    let j0 = job * width, j1 = min(p, j0 + width)
+                    for i in 0..<n { for j in j0..<j1 { m[j] += sp[i * p + j] } }
+                    for j in j0..<j1 { m[j] /= Double(max(1, n)) }
+                    for i in 0..<n { for j in j0..<j1 { let v = sp[i * p + j] - m[j]; d[j] += v * v } }
+                }
+            }
+        }
+    }
+    return (mean, ssd)
+}
+
 /// Column sums of d and d² for d = x[i, j] − x[0, j] (deviations from the first row, so identical
 /// rows give exactly 0 with no rounding in a mean) of `x` (`[n, p]`, n ≥ 1).
 /// - Returns: (Σᵢ d, Σᵢ d²), p values each.

@@ -14,8 +14,9 @@ struct BenchAudit: ParsableCommand {
         classes), each class a Gaussian N(μ_c, I) with μ_c ~ N(0, 0.0225·I), drawn with \
         SeededGenerator(seed: 1); the last sixth of the rows is the test set. FeatureLens: the \
         default probe (LogisticProbe(): standardization, C chosen by the held-out rule over \
-        C ∈ {0.01, 0.1, 1, 10, 100}, refit on every training row to gradient tolerance --tolerance, default 1e-6), \
-        then the test predictions; also one fit at the chosen C alone. scikit-learn \
+        C ∈ {0.01, 0.1, 1, 10, 100}, refit on every training row to gradient tolerance --tolerance, default 1e-4), \
+        then the test predictions; also one fit at the chosen C alone. Each L-BFGS run of the \
+        probe is listed with its rows, C, iterations and objective evaluations. scikit-learn \
         (Benchmarks/sklearn_audit_bench.py, in the --python interpreter when it imports \
         sklearn): StandardScaler, then LogisticRegression(C = the chosen C, lbfgs, its default \
         tolerance 1e-4, max_iter 1000) and its test predictions, on the same rows written as \
@@ -37,7 +38,7 @@ struct BenchAudit: ParsableCommand {
     var python: String = "python3"
     @Flag(help: "Print one JSON object: {\"audit\": {...}}.")
     var json = false
-    @Option(help: "Gradient tolerance of FeatureLens's final fit (max-abs of the gradient of the objective divided by n; the probe's default 1e-6).")
+    @Option(help: "Gradient tolerance of FeatureLens's final fit (max-abs of the gradient of the objective divided by n; the probe's default 1e-4, scikit-learn's tol).")
     var tolerance: Double = LogisticProbe().tolerance
 
     func validate() throws {
@@ -66,10 +67,15 @@ struct BenchAudit: ParsableCommand {
         let reference = try sklearnReference(xtr, ytr, xte, yte, c: model.c)
         if !json { BenchScripts.status(nil) }
         let speedup = reference.map { $0.seconds / oursSeconds }
+        let fits = model.fits.map { f in
+            "{\"rows\": \(f.rows), \"c\": \(f.c), \"tolerance\": \(f.tolerance), \"iterations\": \(f.iterations), "
+                + "\"evaluations\": \(f.evaluations), \"converged\": \(f.converged)}"
+        }.joined(separator: ", ")
         if json {
             let r = reference
             print("{\"audit\": {\"rows\": \(rows), \"width\": \(width), \"classes\": \(classes), \"threads\": \(Parallel.threadCount), "
                   + "\"c\": \(model.c), \"tolerance\": \(tolerance), \"featurelens_iterations\": \(model.iterations), \"featurelens_seconds\": \(BenchScripts.number(oursSeconds)), "
+                  + "\"featurelens_fits\": [\(fits)], \"featurelens_kernel\": \"\(logisticMixedKernelName)\", "
                   + "\"featurelens_fixed_c_seconds\": \(BenchScripts.number(fixedSeconds)), "
                   + "\"featurelens_balanced_accuracy\": \(BenchScripts.number(ours)), "
                   + "\"sklearn_seconds\": \(BenchScripts.number(r?.seconds)), "
@@ -80,6 +86,11 @@ struct BenchAudit: ParsableCommand {
         print("Workload: \(nTrain) training and \(nTest) test rows of width \(width), \(classes) classes; FeatureLens on \(Parallel.threadCount) thread(s)")
         print(String(format: "FeatureLens default probe (held-out C = %g, %d final iterations to tolerance %g): %.2f s, balanced accuracy %.4f",
                      model.c, model.iterations, tolerance, oursSeconds, ours))
+        for (i, f) in model.fits.enumerated() {
+            print(String(format: "  %@ %5d rows, C = %-5g tolerance %g: %3d iterations, %3d evaluations%@",
+                         i + 1 < model.fits.count ? "choice of C:" : "final fit:  ", f.rows, f.c, f.tolerance, f.iterations,
+                         f.evaluations, f.converged ? "" : " (not converged)"))
+        }
         print(String(format: "FeatureLens one fit at C = %g:                      %.2f s", model.c, fixedSeconds))
         if let r = reference {
             print(String(format: "scikit-learn LogisticRegression(C = %g), %d iterations: %.2f s, balanced accuracy %.4f",

@@ -83,6 +83,33 @@ func agreementCase(_ name: String) -> AgreementCase {
         }
     }
 
+    /// The default (mixed-precision) objective of a softmax model gives the same bits with 1 and
+    /// 2 threads, from packing to the gradient, and stays within 1e-7 (value, relative) and
+    /// 1e-6 (gradient, of its largest component) of the all-double objective.
+    @Test func mixedObjectiveIsThreadCountInvariantAndCloseToFloat64() {
+        var g = SeededGenerator(seed: 31)
+        let (n, p, k) = (1500, 40, 6)
+        let x = Tensor<Double>(randomNormal: [n, p], using: &g) * 2 + 1
+        let labels = (0..<n).map { $0 % k }
+        let theta = Tensor<Double>(randomNormal: [p * k + k], using: &g).scalars.map { $0 * 0.2 }
+        var results: [(Double, [Double])] = []
+        for threads in [1, 2] {
+            let problem = LogisticProblem(train: x, labels: labels, precision: .mixed, threads: threads)
+            guard case .mixed = problem.x else { Issue.record("a 6-class problem should pack Float features"); return }
+            var objective = LogisticObjective(problem: problem, c: 0.5)
+            objective.threads = threads
+            results.append(objective.valueAndGradient(theta))
+        }
+        #expect(results[0].0.bitPattern == results[1].0.bitPattern)
+        #expect(results[0].1.map(\.bitPattern) == results[1].1.map(\.bitPattern))
+        let exact = LogisticObjective(problem: LogisticProblem(train: x, labels: labels, precision: .float64), c: 0.5)
+            .valueAndGradient(theta)
+        let scale = exact.1.map(abs).max()!
+        #expect(abs(results[0].0 - exact.0) <= 1e-7 * exact.0, "value \(results[0].0) vs \(exact.0)")
+        let gradientError = zip(results[0].1, exact.1).map { abs($0 - $1) }.max()!
+        #expect(gradientError <= 1e-6 * scale, "gradient error \(gradientError), scale \(scale)")
+    }
+
     @Test func missingTestClassCaseLacksATestClass() {
         let fx = agreementCase("missing_test_class")
         #expect(Set(fx.train_y).count == 4 && Set(fx.test_y).count == 3)
