@@ -3,6 +3,11 @@ import FeatureLens
 
 @main
 struct FeatureLensCommand: ParsableCommand {
+    static func main() {
+        ProcessMemory.keepFreedMemory()
+        main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "featurelens",
         abstract: "See which features a contrastive encoder learns.",

@@ -74,6 +74,12 @@ void fl_pack_transpose_f32(const float *src, long ld, long rows, long kc, long w
 /// `len` bytes including the terminating NUL.
 void fl_cpu_brand(char *buf, size_t len);
 
+/// glibc only: serve every allocation from the heap (no mmap) and never trim it, so the large
+/// tensors a training step frees are reused by the next step instead of being unmapped and
+/// mapped again as zero-filled pages. Returns 1 when both settings took effect, 0 otherwise
+/// (other C libraries: nothing changes). Call before the first large allocation.
+int fl_keep_freed_memory(void);
+
 #ifdef __cplusplus
 }
 #endif
