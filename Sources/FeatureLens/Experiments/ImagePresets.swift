@@ -153,7 +153,7 @@ public enum ImagePresets {
             base: c,
             settings: [["loss": "supcon", "augmentation": "none"],
                        ["loss": "joint", "augmentation": "crop+flip+noise"]],
-            expectedMinutes: 13)
+            expectedMinutes: 6)
     }
 
     /// The RandBits base shared by both RandBits presets: NT-Xent (τ = 0.1) on the ConvNet
