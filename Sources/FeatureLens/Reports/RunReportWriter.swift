@@ -283,7 +283,7 @@ public enum ReportCharts {
                                  standardErrors: runs.map { _ in 0 })
                 return RenderedChart(run: nil, file: "summary-geometry-\(gi).svg",
                                      caption: "Share of the test embeddings' variance left within each \(g) group, one point per run (0 = each \(g) collapsed to a point).",
-                                     svg: c.svg(width: max(300, 120 * runs.count + 80)))
+                                     svg: c.svg(width: ReportCharts.dotChartWidth(runs), height: 300))
             }
         }
         return ordered.enumerated().map { gi, g in
@@ -297,6 +297,13 @@ public enum ReportCharts {
                                  caption: "Share of the test embeddings' variance left within each \(g) group over training, one line per run (0 = each \(g) collapsed to a point).",
                                  svg: c.svg())
         }
+    }
+
+    /// Width of a dot chart with one point per run, each labelled with its settings one per line:
+    /// about 6.5 px per character of the longest setting, at least 120 px per run.
+    static func dotChartWidth(_ runs: [RunReport]) -> Int {
+        let longest = runs.flatMap { title($0).components(separatedBy: ", ") }.map(\.count).max() ?? 10
+        return max(300, max(120, Int(6.5 * Double(longest)) + 16) * runs.count + 60)
     }
 
     /// Final probe accuracy per label set against the varying setting (preset-wide).
@@ -319,7 +326,7 @@ public enum ReportCharts {
                                  reference: chance.map { ($0, "chance") })
                 return RenderedChart(run: nil, file: "summary-\(li).svg",
                                      caption: "Final \(l) probe accuracy of each run (bars: ±2 standard errors).",
-                                     svg: c.svg(width: max(300, 120 * runs.count + 80)))
+                                     svg: c.svg(width: ReportCharts.dotChartWidth(runs), height: 300))
             }
         }
         let others = varying.filter { $0 != xKey }

@@ -349,7 +349,10 @@ public struct DotChart: Sendable {
 
     /// The SVG document.
     public func svg(width: Int = 360, height: Int = 260) -> String {
-        let left = 48.0, right = 10.0, top = 30.0, bottom = 44.0
+        // A name "a=1, b=2" (a run's settings) is written one setting per line under its point.
+        let nameLines = names.map { $0.components(separatedBy: ", ") }
+        let lineCount = Double(nameLines.map(\.count).max() ?? 1)
+        let left = 48.0, right = 10.0, top = 30.0, bottom = 31.0 + 13.0 * lineCount
         let w = Double(width) - left - right, h = Double(height) - top - bottom
         var lows: [Double] = [], highs: [Double] = []
         for i in values.indices where values[i].isFinite {
@@ -375,7 +378,9 @@ public struct DotChart: Sendable {
             out += "<text x=\"\(f(left + w - 4))\" y=\"\(f(py(r.value) - 4))\" text-anchor=\"end\" fill=\"#555555\">\(xmlEscape(r.label))</text>\n"
         }
         for i in names.indices {
-            out += "<text x=\"\(f(px(i)))\" y=\"\(f(top + h + 16))\" text-anchor=\"middle\">\(xmlEscape(names[i]))</text>\n"
+            for (k, line) in nameLines[i].enumerated() {
+                out += "<text x=\"\(f(px(i)))\" y=\"\(f(top + h + 16 + 13 * Double(k)))\" text-anchor=\"middle\">\(xmlEscape(line))</text>\n"
+            }
             guard values[i].isFinite else { continue }
             let c = colors[i] ?? chartPalette[0]
             if standardErrors[i].isFinite && standardErrors[i] > 0 {
@@ -390,7 +395,7 @@ public struct DotChart: Sendable {
         }
         if standardErrors.contains(where: { $0.isFinite && $0 > 0 }) {
             let note = String(format: "bars: ± %g SE", errorMultiplier)
-            out += "<text x=\"\(f(left + w / 2))\" y=\"\(f(top + h + 34))\" text-anchor=\"middle\" fill=\"#555555\">\(xmlEscape(note))</text>\n"
+            out += "<text x=\"\(f(left + w / 2))\" y=\"\(f(top + h + 21 + 13 * lineCount))\" text-anchor=\"middle\" fill=\"#555555\">\(xmlEscape(note))</text>\n"
         }
         out += "</svg>\n"
         return out
