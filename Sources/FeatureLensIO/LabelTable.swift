@@ -61,6 +61,10 @@ public struct LabelTable: Sendable, Equatable {
     /// - Throws: `LabelTableError` naming the file and the problem (unreadable file, bad
     ///   header, no rows, a row with the wrong field count, an empty cell).
     public init(contentsOf url: URL) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw LabelTableError.unreadable(file: url.path, reason: "a directory, not a CSV file")
+        }
         let data: Data
         do {
             data = try Data(contentsOf: url)

@@ -29,6 +29,13 @@ import Testing
         #expect(throws: LabelTableError.malformed(file: "m.csv", reason: "unterminated quoted field starting on line 3")) {
             try LabelTable(csv: "a\n1\n\"2\n3\n4\n", file: "m.csv")
         }
+        // A directory given as the table says so (not an opaque system error).
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("labels-dir-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        #expect(throws: LabelTableError.unreadable(file: folder.path, reason: "a directory, not a CSV file")) {
+            try LabelTable(contentsOf: folder)
+        }
         // Bytes: UTF-8 checked (offset of the first bad byte), a byte-order mark skipped.
         #expect(throws: LabelTableError.unreadable(file: "b.csv", reason: "not valid UTF-8 (first invalid byte at offset 7)")) {
             try LabelTable(csvData: Data([0xEF, 0xBB, 0xBF] + Array("a\nx\n".utf8) + [0xC3, 0x28, 0x0A]), file: "b.csv")
