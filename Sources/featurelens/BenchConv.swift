@@ -126,8 +126,7 @@ struct BenchConv: ParsableCommand {
             let fullSteps = Self.fullEpochImages / Self.convBatch
             let (fl, pt, ratio) = Self.perEpoch(t, steps: steps, fullSteps: fullSteps)
             if json {
-                members.append("\"conv\": {\"featurelens_s_per_epoch\": \(BenchScripts.number(fl)), "
-                               + "\"pytorch_s_per_epoch\": \(BenchScripts.number(pt)), \"time_ratio\": \(BenchScripts.number(ratio))}")
+                members.append(Self.jsonMember("conv", fl, pt, ratio))
             } else {
                 let subset = n == Self.fullEpochImages ? "" : " (timed \(steps) steps of \(n) images, scaled to \(fullSteps))"
                 print("Workload: ConvNet 32-64-64 → \(Self.featureDimension) on Fashion-MNIST, two views (flip + noise σ = \(Self.noise)), "
@@ -153,9 +152,8 @@ struct BenchConv: ParsableCommand {
             let fullSteps = Self.fullEpochImages / Self.resnetBatch
             let (fl, pt, ratio) = Self.perEpoch(t, steps: resnetSteps, fullSteps: fullSteps)
             if json {
-                members.append("\"resnet18\": {\"featurelens_s_per_epoch\": \(BenchScripts.number(fl)), "
-                               + "\"pytorch_s_per_epoch\": \(BenchScripts.number(pt)), \"time_ratio\": \(BenchScripts.number(ratio)), "
-                               + "\"width\": \(resnetWidth), \"batch\": \(Self.resnetBatch), \"timed_steps\": \(resnetSteps)}")
+                members.append(Self.jsonMember("resnet18", fl, pt, ratio,
+                                               extra: "\"width\": \(resnetWidth), \"batch\": \(Self.resnetBatch), \"timed_steps\": \(resnetSteps)"))
             } else {
                 print("Workload: ResNet-18 (CIFAR-style, w = \(resnetWidth)) → \(Self.featureDimension) on Fashion-MNIST 1×28×28, "
                       + "BatchNorm in training mode, two views (flip + noise σ = \(Self.noise)), batch \(Self.resnetBatch), "
@@ -234,6 +232,12 @@ struct BenchConv: ParsableCommand {
         let fl = t.featureLens * scale
         let pt = t.pyTorch.map { $0 * scale }
         return (fl, pt, pt.map { fl / $0 })
+    }
+
+    /// `"name": {"featurelens_s_per_epoch": …, "pytorch_s_per_epoch": …, "time_ratio": …[, extra]}`.
+    static func jsonMember(_ name: String, _ fl: Double, _ pt: Double?, _ ratio: Double?, extra: String? = nil) -> String {
+        "\"\(name)\": {\"featurelens_s_per_epoch\": \(BenchScripts.number(fl)), \"pytorch_s_per_epoch\": \(BenchScripts.number(pt)), "
+            + "\"time_ratio\": \(BenchScripts.number(ratio))\(extra.map { ", " + $0 } ?? "")}"
     }
 
     func printTimes(_ fl: Double, _ pt: Double?, _ ratio: Double?, target: String) {
