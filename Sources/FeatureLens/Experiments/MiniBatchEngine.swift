@@ -175,8 +175,10 @@ public final class MiniBatchEngine: TrainingEngine {
     /// column order for a feature matrix).
     let labelNames: [String]
     let logger: Logger?
-    /// Audits of the current `train(until:)` call go here.
-    private var sink: (([TimelineEntry]) throws -> Void)?
+    /// The scheduled audits, run behind training on a copy of the weights (`AuditPipeline`).
+    let pipeline: AuditPipeline
+    /// The encoder the queued audits load their snapshots into (used by the pipeline's queue only).
+    let auditEncoder: Encoder<Float>
 
     /// Prepares a setting: subsets, audit inputs, encoder, loss, optimizer and trainer.
     /// - Parameters:
@@ -212,7 +214,10 @@ public final class MiniBatchEngine: TrainingEngine {
                                        trainLabel: config.resolvedTrainLabel(labelNames: names))
         trainer.logger = logger
         layers = Self.probedLayers(config)
-        trainer.callback = { [unowned self] event in try self.sink?(try self.audit(encoder: event.encoder, step: event.step, loss: event.loss)) }
+        auditEncoder = try Self.makeEncoder(config, channels: splits.train.channels + config.bits,
+                                            height: splits.train.height, width: splits.train.width)
+        pipeline = AuditPipeline(label: label, capacity: AuditPipeline.capacity(snapshotBytes: EncoderSnapshot(encoder).bytes))
+        trainer.callback = { [unowned self] event in try self.queueAudit(step: event.step, loss: event.loss) }
         if let progress {
             let total = totalSteps
             trainer.stepObserver = { record in progress(label, record.step + 1, total, Double(record.loss)) }
@@ -278,26 +283,65 @@ public final class MiniBatchEngine: TrainingEngine {
     }
 
     /// `TrainingEngine.train` (see the protocol).
+    ///
+    /// The scheduled audits run behind training (`AuditPipeline`): each takes a copy of the
+    /// weights at its step, training goes on, and this call waits for them before it returns,
+    /// handing them to `onAudit` in step order. So training starts at once (the step-0 audit of
+    /// a large probe set no longer holds back the first update) and every audit gives the
+    /// numbers it gives in place. An audit that finds a non-finite embedding (weights that blew
+    /// up before the loss did) ends training as a divergence at its step: the trainer stops at
+    /// its next scheduled audit, and the audits after the failed one are dropped.
     public func train(until target: Int, shouldStop: (() -> Bool)?,
                       onAudit: ([TimelineEntry]) throws -> Void) throws -> EngineProgress {
-        return try withoutActuallyEscaping(onAudit) { audit in
-            sink = audit
-            defer { sink = nil }
-            trainer.shouldStop = shouldStop
-            defer { trainer.shouldStop = nil }
-            do {
-                let summary = try trainer.run(untilStep: target)
-                if summary.cancelled {
-                    // The partial report ends at the step reached.
-                    if !auditSteps.contains(trainer.step) { try audit(try self.audit()) }
-                    return .stopped(step: trainer.step)
+        trainer.shouldStop = shouldStop
+        defer { trainer.shouldStop = nil }
+        let summary: TrainingSummary
+        do {
+            summary = try trainer.run(untilStep: target)
+        } catch {
+            // A failed audit (rethrown by the trainer's callback) or the trainer's own error:
+            // the earlier of the two decides, after the audits before it are delivered.
+            if let divergence = try deliverAudits(onAudit) { return divergence }
+            guard let e = error as? TrainerError, case let .nonFinite(step, _, _) = e else { throw error }
+            return .diverged(step: step, message: e.description, error: e)  // the trainer has logged it
+        }
+        if let divergence = try deliverAudits(onAudit) { return divergence }
+        if summary.cancelled {
+            // The partial report ends at the step reached.
+            if !auditSteps.contains(trainer.step) { try onAudit(try audit()) }
+            return .stopped(step: trainer.step)
+        }
+        return .reached
+    }
+
+    /// Queues the audit of the current step (the trainer's callback at a scheduled step); first
+    /// rethrows the error of an audit that already failed, which stops the trainer.
+    func queueAudit(step: Int, loss: Float?) throws {
+        if let failure = pipeline.firstFailure { throw failure }
+        let snapshot = EncoderSnapshot(encoder)
+        pipeline.submit(step: step) { [unowned self] in
+            snapshot.load(into: auditEncoder)
+            return try audit(encoder: auditEncoder, step: step, loss: loss)
+        }
+    }
+
+    /// Waits for the queued audits and hands them to `onAudit` in step order.
+    /// - Returns: the divergence of the first audit that found a non-finite embedding (the
+    ///   audits after it are dropped), or nil.
+    /// - Throws: the first other audit error, or what `onAudit` throws.
+    func deliverAudits(_ onAudit: ([TimelineEntry]) throws -> Void) throws -> EngineProgress? {
+        for done in pipeline.collect() {
+            switch done.result {
+            case let .success(entries):
+                try onAudit(entries)
+            case let .failure(error):
+                if let e = error as? TrainerError, case let .nonFinite(step, _, _) = e {
+                    return .diverged(step: step, message: e.description, error: e)
                 }
-                return .reached
-            } catch let e as TrainerError {
-                guard case let .nonFinite(step, _, _) = e else { throw e }
-                return .diverged(step: step, message: e.description, error: e)  // the trainer has logged it
+                throw error
             }
         }
+        return nil
     }
 
     /// `TrainingEngine.audit` (see the protocol).

@@ -45,7 +45,8 @@ public protocol TrainingEngine: AnyObject {
 
     /// Trains until `target` steps are done. Calls `onAudit` with the audit of every scheduled
     /// audit step reached (not repeating the audit of the step it starts from when that step
-    /// was restored from a checkpoint or reached by an earlier call). Checks `shouldStop`
+    /// was restored from a checkpoint or reached by an earlier call), in step order and before
+    /// it returns (an engine may compute them behind training). Checks `shouldStop`
     /// before every update; when it stops, the step reached is audited (when not scheduled)
     /// and `.stopped` is returned.
     /// - Throws: errors of the data, the loss or `onAudit`; a divergence is returned, not thrown.
