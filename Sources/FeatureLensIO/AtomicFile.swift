@@ -68,6 +68,21 @@ public enum AtomicFile {
         try? fm.removeItem(at: url)
     }
 
+    /// The outermost folder that `prepareDirectory(url)` would create: `url` itself or the
+    /// highest missing parent of it; nil when `url` exists. For undoing a failed start with
+    /// `removeIfHoldsNoFiles`.
+    public static func outermostMissingFolder(of url: URL) -> URL? {
+        var created: URL? = nil
+        var probe = url.standardizedFileURL
+        while !FileManager.default.fileExists(atPath: probe.path) {
+            created = probe
+            let parent = probe.deletingLastPathComponent()
+            if parent.path == probe.path { break }
+            probe = parent
+        }
+        return created
+    }
+
     public static func prepareDirectory(_ url: URL) throws {
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) {

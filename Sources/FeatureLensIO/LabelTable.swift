@@ -159,6 +159,9 @@ public struct LabelTable: Sendable, Equatable {
                 values[c].append(cell)
             }
         }
+        for (c, name) in header.enumerated() {
+            if let note = Self.mostlyNumericNote(values[c], column: name, file: file) { notes.append(note) }
+        }
         self.file = file
         self.columns = header
         self.rowCount = rows.count
@@ -166,6 +169,24 @@ public struct LabelTable: Sendable, Equatable {
         var sets: [String: LabelSet] = [:]
         for (c, name) in header.enumerated() { sets[name] = LabelSet(name: name, values: values[c]) }
         self.labelSets = sets
+    }
+
+    /// A note for a column whose cells are numbers except a few (at most a tenth of them): such
+    /// a column is read as text labels, each distinct value its own class, so a typo such as
+    /// `1.5.0` or `abc` among numbers is likely a mistake worth a look. Names up to three of the
+    /// cells with their line numbers (line 1 is the header). Nil for a column of numbers only,
+    /// of text, or of mostly text.
+    static func mostlyNumericNote(_ cells: [String], column: String, file: String) -> String? {
+        var odd: [Int] = []
+        for (r, cell) in cells.enumerated() where Double(cell) == nil {
+            odd.append(r)
+            if odd.count * 10 > cells.count { return nil }
+        }
+        guard !odd.isEmpty else { return nil }
+        let shown = odd.prefix(3).map { "line \($0 + 2): '\(cells[$0])'" }.joined(separator: ", ")
+        let more = odd.count > 3 ? " and \(odd.count - 3) more" : ""
+        return "\(file): column '\(column)' holds numbers except \(odd.count) of its \(cells.count) cells (\(shown)\(more)); "
+            + "it is read as text labels, each distinct value a class of its own"
     }
 
     /// The label set in column `name`.

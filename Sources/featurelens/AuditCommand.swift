@@ -131,12 +131,24 @@ struct AuditCommand: ParsableCommand {
             metricsOn: MetricsRows(rawValue: metricsOn)!, maxFitRows: maxFitRows, maxScoreRows: maxScoreRows,
             encoders: encoders ?? [], nuisance: nuisance)
         // Check the output folder before the work, so a bad folder fails fast.
-        var outURL: URL?
+        var outURL: URL?, created: URL?
         if let out {
             let url = URL(fileURLWithPath: out)
+            created = AtomicFile.outermostMissingFolder(of: url)
             try AtomicFile.prepareDirectory(url)
             outURL = url
         }
+        do {
+            try audit(request, encoders: encoders, outURL: outURL)
+        } catch {
+            // A failed audit leaves no empty folder behind (a folder that holds files stays).
+            if let created { AtomicFile.removeIfHoldsNoFiles(created) }
+            throw error
+        }
+    }
+
+    /// The audit (or the comparison of `encoders`) of `request`: printed, and written to `outURL`.
+    func audit(_ request: ExternalAudit, encoders: [EncoderEmbeddings]?, outURL: URL?) throws {
         // Conversions of the inputs (float16 or Fortran-order NPY, a pandas index column), once per file.
         let note: (String) -> Void = { message in
             if !global.quiet { writeError("note: \(message)\n") }

@@ -32,6 +32,26 @@ private func pandasCSV(_ table: LabelTable, index: (Int) -> String = { String($0
         #expect(try LabelTable(csv: "class\na\n", file: "p.csv").notes.isEmpty)
     }
 
+    /// A column of numbers with a few cells that are not (a typo) is read as text labels, with a
+    /// note naming the column and the cells; columns of numbers only, or of text, have none.
+    @Test func aFewTextCellsAmongNumbersGetANote() throws {
+        var csv = "shade,color,name\n"
+        for i in 0..<40 { csv += "\(i % 3),\(i % 2 == 0 ? "red" : "blue"),n\(i)\n" }
+        csv += "1.5.0,red,x\nabc,blue,y\n"
+        let t = try LabelTable(csv: csv, file: "typo.csv")
+        #expect(t.notes == ["typo.csv: column 'shade' holds numbers except 2 of its 42 cells (line 42: '1.5.0', line 43: 'abc'); "
+                            + "it is read as text labels, each distinct value a class of its own"], "\(t.notes)")
+        #expect(try t.labels("shade").classCount == 5)  // 0, 1, 2, 1.5.0, abc
+        // Numbers only (integers and decimals), text only, or text mostly: no note.
+        #expect(try LabelTable(csv: "a,b\n1,0.5\n2,1e3\n3,-2\n", file: "n.csv").notes.isEmpty)
+        #expect(try LabelTable(csv: "a\n1\nx\ny\n", file: "t.csv").notes.isEmpty)
+        // More than three odd cells: three shown, the rest counted.
+        var many = "v\n"
+        for i in 0..<60 { many += "\(i)\n" }
+        for w in ["p", "q", "r", "s", "t"] { many += "\(w)\n" }
+        #expect(try LabelTable(csv: many, file: "m.csv").notes.first?.contains("line 64: 'r' and 2 more") == true)
+    }
+
     @Test func malformedPandasTablesStillNameFileLineAndColumn() throws {
         // Another empty name besides the first: not pandas' index, so the first is an error too.
         #expect(throws: LabelTableError.badHeader(file: "m.csv", reason: "column 1 has an empty name")) {

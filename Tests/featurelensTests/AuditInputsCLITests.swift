@@ -62,4 +62,23 @@ struct AuditInputsCLITests {
         let (code4, _, err4) = try runCLI(Array(args.dropLast()) + ["every"])
         #expect(code4 != 0 && err4.contains("unknown --metrics-on 'every' (expected test or all)"), "\(err4)")
     }
+
+    /// An audit that fails on its input leaves no folder behind for `--out` (neither the folder
+    /// nor the missing parents it created); an existing folder stays, as it was.
+    @Test func failedAuditLeavesNoEmptyOutFolder() throws {
+        let dir = try tempFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let npy = dir.appendingPathComponent("z.npy")
+        try Self.fortranHalfNPY().write(to: npy)
+        let csv = dir.appendingPathComponent("labels.csv")
+        try Data(("class\n" + (0..<59).map { "\($0 % 2)" }.joined(separator: "\n") + "\n").utf8).write(to: csv)  // one row short
+        let out = dir.appendingPathComponent("new/audit")
+        let (code, _, err) = try runCLI(["audit", "--embeddings", npy.path, "--labels", csv.path, "--out", out.path, "--quiet"])
+        #expect(code == 1 && err.contains(csv.path), "\(err)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("new").path))
+        let existing = dir.appendingPathComponent("kept")
+        try FileManager.default.createDirectory(at: existing, withIntermediateDirectories: false)
+        let (code2, _, _) = try runCLI(["audit", "--embeddings", npy.path, "--labels", csv.path, "--out", existing.path, "--quiet"])
+        #expect(code2 == 1 && FileManager.default.fileExists(atPath: existing.path))
+    }
 }

@@ -121,14 +121,7 @@ public struct ExperimentRunner: @unchecked Sendable {
     @discardableResult
     public func run(_ experiment: Experiment, writingTo folder: URL) throws -> ExperimentResult {
         // The outermost folder this call creates (the run folder or a missing parent of it).
-        var created: URL? = nil
-        var probe = folder.standardizedFileURL
-        while !FileManager.default.fileExists(atPath: probe.path) {
-            created = probe
-            let parent = probe.deletingLastPathComponent()
-            if parent.path == probe.path { break }
-            probe = parent
-        }
+        let created = AtomicFile.outermostMissingFolder(of: folder)
         try AtomicFile.prepareDirectory(folder)
         do {
             var runner = self
