@@ -104,7 +104,8 @@ public enum AuditAdvice {
         if let comparison, let thresholds = runs.first?.report.thresholds {
             out += readOtherFeatures(comparison, thresholds: thresholds)
         }
-        for (name, run) in runs { out += addUnsupervisedTerm(run, name: name) }
+        let readable = readLabels(runs.map(\.report))
+        for (name, run) in runs { out += addUnsupervisedTerm(run, name: name, readable: readable) }
         for (name, run) in runs { out += randomizeNuisance(run, name: name, nuisance: nuisance) }
         for (name, run) in runs { out += growEmbedding(run, name: name, nuisance: nuisance) }
         return out
@@ -137,8 +138,25 @@ public enum AuditAdvice {
         return out
     }
 
-    /// Rule 2.
-    static func addUnsupervisedTerm(_ run: RunReport, name: String?) -> [Advice] {
+    /// The labels some audit of `runs` reads significantly above chance (at step 0, the peak
+    /// or the end: a − c > 2s), in any encoder or layer: evidence that the inputs show them.
+    static func readLabels(_ runs: [RunReport]) -> Set<String> {
+        var out: Set<String> = []
+        for run in runs {
+            for f in run.features {
+                let read = [(f.baseline, f.baselineStandardError), (f.peak, f.peakStandardError), (f.final, f.finalStandardError)]
+                if read.contains(where: { a, s in
+                    guard let a, let s, a.isFinite, s.isFinite else { return false }
+                    return a - f.chance > standardErrors * s
+                }) { out.insert(f.label) }
+            }
+        }
+        return out
+    }
+
+    /// Rule 2; for a label with merged pairs that no audit of the call reads above chance
+    /// (`readable`), the caveat `check-label-readable` instead.
+    static func addUnsupervisedTerm(_ run: RunReport, name: String?, readable: Set<String>) -> [Advice] {
         var out: [Advice] = []
         let merging = run.timeline.last?.subclassMerging ?? []
         let geometry = run.timeline.last?.geometry
@@ -148,6 +166,10 @@ public enum AuditAdvice {
             let pairs = merging.filter { $0.label == f.label }.flatMap(\.rankedPairs)
                 .filter { $0.pair.merged && $0.pair.accuracy + standardErrors * $0.pair.standardError < level }
             guard f.verdict == .collapsed || !pairs.isEmpty else { continue }
+            if f.verdict != .collapsed && !readable.contains(f.label) {
+                out.append(checkLabelReadable(f, group: group, pairs: pairs, level: level, name: name))
+                continue
+            }
             var numbers: [AdviceNumber] = []
             var evidence: [String] = []
             if f.verdict == .collapsed {
@@ -184,6 +206,29 @@ public enum AuditAdvice {
                 text: "If\(inEncoder(name).isEmpty ? " the encoder" : " " + name!) was trained with a supervised contrastive loss, add an unsupervised term: the joint loss β·L_SCL + (1 − β)·L_UCL with β < 1 keeps subclass features that the supervised loss alone collapses; and check that augmentation is on (two different views of each example)."))
         }
         return out
+    }
+
+    /// The caveat of rule 2: pairs of `f` merged, but no audit reads `f` above chance, so the
+    /// pairs cannot tell class collapse from a label the inputs do not show.
+    static func checkLabelReadable(_ f: FeatureSummary, group: String, pairs: [(group: String, pair: SubclassMerging.Pair)],
+                                   level: Double, name: String?) -> Advice {
+        var numbers = [AdviceNumber("\(f.label) final accuracy", f.final, standardError: f.finalStandardError),
+                       AdviceNumber("\(f.label) chance", f.chance)]
+        if f.peak != f.final {
+            numbers.insert(AdviceNumber("\(f.label) peak accuracy (step \(f.peakStep))", f.peak, standardError: f.peakStandardError), at: 0)
+        }
+        for (g, p) in pairs.prefix(3) {
+            numbers.append(AdviceNumber("\(f.label) pair \(p.a) ↔ \(p.b) within \(g), two-subclass accuracy", p.accuracy, standardError: p.standardError))
+        }
+        let merged = pairs.prefix(3).map { "\($0.group): \($0.pair.a) ↔ \($0.pair.b) \(AdviceNumber("", $0.pair.accuracy, standardError: $0.pair.standardError).text)" }
+            .joined(separator: ", ") + (pairs.count > 3 ? " and \(pairs.count - 3) more" : "")
+        return Advice(
+            rule: "check-label-readable",
+            trigger: "subclasses of \(f.label) merged within \(group)\(inEncoder(name)) (\(merged); each more than 2 SE below "
+                + String(format: "%.2f", level) + "), but no audit reads \(f.label) more than 2 SE above chance: final "
+                + "\(numbers.first { $0.quantity == "\(f.label) final accuracy" }!.text), chance \(String(format: "%.3f", f.chance))",
+            numbers: numbers, source: sourceCollapse,
+            text: "Merged subclasses of a label that no encoder, layer or step reads cannot tell class collapse from a label the inputs do not show. Probe \(f.label) on the raw inputs or on an encoder trained without labels: if one of them reads it, this encoder lost it (add an unsupervised term, the joint loss β·L_SCL + (1 − β)·L_UCL with β < 1); if none does, \(f.label) is not visible in the data as given.")
     }
 
     /// Labels (not nuisances) significantly below the learned level at the last audit, lowest first.

@@ -79,4 +79,46 @@ import FeatureLensNumerics
         #expect(a.numbers.contains { $0.value == f.peak && $0.standardError == f.peakStandardError })
         #expect(a.numbers.contains { $0.value == f.final && $0.standardError == f.finalStandardError })
     }
+
+    /// A within label that no audit reads (drawn at random, independent of the embedding) has
+    /// merged pairs, but they are no evidence of class collapse: the advice is the caveat
+    /// `check-label-readable`, not `add-unsupervised-term`; once another encoder reads the
+    /// label, the merged pairs of the one that does not are class collapse again.
+    @Test func mergedPairsOfALabelNoAuditReadsAreACaveatNotCollapse() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("featurelens-advice-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var g = SeededGenerator(seed: 5)
+        var blind: [Double] = [], sighted: [Double] = [], rows: [String] = []
+        for i in 0..<600 {
+            let colour = i % 2, shade = g.nextUniform() < 0.5 ? 0 : 1  // shade: random, within colour
+            var v = (0..<4).map { _ in g.nextNormal() }
+            v[0] += colour == 0 ? -4 : 4
+            blind += v
+            v[1] += shade == 0 ? -4 : 4
+            sighted += v
+            rows.append("\(colour == 0 ? "red" : "blue"),\(shade)")
+        }
+        let z = dir.appendingPathComponent("blind.npy"), z2 = dir.appendingPathComponent("sighted.npy")
+        let csv = dir.appendingPathComponent("labels.csv")
+        try NPY.write(Tensor(shape: [600, 4], scalars: blind), to: z)
+        try NPY.write(Tensor(shape: [600, 4], scalars: sighted), to: z2)
+        try Data(("colour,shade\n" + rows.joined(separator: "\n") + "\n").utf8).write(to: csv)
+        let audit = AuditConfiguration(within: ["shade": "colour"])
+        let run = try ExternalAudit(embeddings: [z.path], labels: csv.path, seed: 2, audit: audit).run()
+        let f = try #require(run.features.first { $0.label == "shade" })
+        #expect(f.final - f.chance <= 2 * (f.finalStandardError ?? 0), "shade read at \(f.final)")
+        let merged = run.timeline.last?.subclassMerging?.first { $0.label == "shade" }?.rankedPairs ?? []
+        #expect(merged.contains { $0.pair.merged }, "\(merged)")
+        let advice = AuditAdvice.advise(runs: [(nil, run)], comparison: nil, nuisance: [])
+        #expect(advice.map(\.rule) == ["check-label-readable"], "\(advice)")
+        let a = try #require(advice.first)
+        #expect(a.trigger.contains("no audit reads shade") && a.text.contains("raw inputs"), "\(a.trigger)")
+        #expect(a.numbers.contains { $0.value == f.final && $0.standardError == f.finalStandardError })
+        // The encoder that reads shade is evidence the inputs show it: the blind one collapsed it.
+        let sightedRun = try ExternalAudit(embeddings: [z2.path], labels: csv.path, seed: 2, audit: audit).run()
+        let both = AuditAdvice.advise(runs: [("blind", run), ("sighted", sightedRun)], comparison: nil, nuisance: [])
+        #expect(both.map(\.rule) == ["add-unsupervised-term"], "\(both)")
+        #expect(both.first?.trigger.contains("in blind") == true)
+    }
 }

@@ -4,8 +4,10 @@
 Usage:
     python3 Tools/real_data/tables.py --collapse RUN_s0 RUN_s1 RUN_s2 --randbits RUN_s0 RUN_s1 RUN_s2
     python3 Tools/real_data/tables.py --class-collapse RUN_s0 RUN_s1 RUN_s2
+    python3 Tools/real_data/tables.py --defects RUN_s0 RUN_s1 RUN_s2
 
-Each RUN is the --out folder of `featurelens run fashion-collapse --seed S` (or fashion-randbits);
+Each RUN is the --out folder of `featurelens run fashion-collapse --seed S` (or fashion-randbits,
+fashion-class-collapse, or `featurelens run defects --set data=parts-sS --seed S`);
 give them in seed order. Standard library only; nothing is rounded except for printing.
 """
 import argparse
@@ -125,14 +127,47 @@ def class_collapse_table(folders):
     return "\n".join(out)
 
 
+def defects_table(folders):
+    """defects: per seed and loss, the end of training ± standard error with step 0 in brackets,
+    of `status` (head), `type` within `status` (backbone, head) and `lighting` within `type`
+    (backbone, head)."""
+    names = {"supcon": "SupCon", "ntxent": "NT-Xent", "joint": "SupCon + NT-Xent"}
+    columns = [("status", "head"), ("type", "backbone"), ("type", "head"), ("lighting", "backbone"), ("lighting", "head")]
+    out = ["| seed | loss (views) | status, head | type within defect, backbone | type, head | "
+           "lighting within type, backbone | lighting, head |",
+           "|---|---|---|---|---|---|---|"]
+    for i, folder in enumerate(folders):
+        report = load(folder)
+        seed = seed_of(report, i)
+        by_loss = {}
+        for run in report["runs"]:
+            settings = run["settings"]
+            key = (settings.get("loss"), settings.get("augmentation"))
+            by_loss.setdefault(key, {})[settings.get("layer", run.get("layer"))] = \
+                {f["label"]: f for f in run["features"]}
+        for (loss, views), layers in by_loss.items():
+            cells = []
+            for label, layer in columns:
+                f = layers.get(layer, {}).get(label)
+                cells.append("—" if f is None else
+                             f"{fmt_se(f.get('final'), f.get('final_standard_error'))} [{f.get('baseline', float('nan')):.3f}]")
+            out.append(f"| {seed} | {names.get(loss, loss)} ({views}) | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--collapse", nargs="*", default=[], help="fashion-collapse run folders, seed order")
     ap.add_argument("--randbits", nargs="*", default=[], help="fashion-randbits run folders, seed order")
     ap.add_argument("--class-collapse", nargs="*", default=[], help="fashion-class-collapse run folders, seed order")
+    ap.add_argument("--defects", nargs="*", default=[], help="defects run folders, seed order")
     args = ap.parse_args()
-    if not args.collapse and not args.randbits and not args.class_collapse:
-        ap.error("give --collapse, --randbits and/or --class-collapse run folders")
+    if not args.collapse and not args.randbits and not args.class_collapse and not args.defects:
+        ap.error("give --collapse, --randbits, --class-collapse and/or --defects run folders")
+    if args.defects:
+        print("### defects: end of training ± standard error [step 0] (balanced accuracy)\n")
+        print(defects_table(args.defects))
+        print()
     if args.class_collapse:
         print("### fashion-class-collapse: `class` within `coarse` (balanced accuracy ± standard error)\n")
         print(class_collapse_table(args.class_collapse))
