@@ -70,6 +70,8 @@ public struct Advice: Codable, Sendable, Equatable {
 ///    groups, its verdict is `collapsed`, or a pair of its subclasses is merged
 ///    (`SubclassMerging`) and significantly below the learned level (accuracy + 2·SE < 0.5 +
 ///    `learned` · 0.5): add an unsupervised term (the joint loss) and check augmentation.
+///    Merged pairs of a label that no audit of the call reads more than 2 SE above chance give
+///    the caveat `check-label-readable` instead (a label the inputs do not show merges too).
 /// 3. `randomize-nuisance` (Chen, Luo & Li 2021; Xue et al. 2023, feature suppression): a
 ///    label marked as a nuisance is read at or above the learned level (a − 2s ≥ a_learned)
 ///    while another label is significantly below it (a + 2s < a_learned): an augmentation that
