@@ -182,7 +182,9 @@ public enum ImageFolderError: Error, CustomStringConvertible, Equatable, Sendabl
 /// or touching a file changes it, so a changed folder is read again. Both files are written
 /// atomically (`AtomicFile`), the JSON last, and a cache entry counts only when its JSON
 /// exists and its NPY has the recorded shape, so an interrupted write is a cache miss, never
-/// a half-read dataset. Old entries are not deleted.
+/// a half-read dataset. The cache keeps the `cacheEntriesKept` entries used last (a hit marks
+/// its entry as used): writing a new entry removes the older ones, so editing a large folder
+/// again and again does not fill the disk with stale copies of it.
 public enum ImageFolder {
     /// File extensions read as images (compared in lower case).
     public static let imageExtensions: Set<String> = ["png", "jpg", "jpeg"]
@@ -190,6 +192,9 @@ public enum ImageFolder {
     public static let maxDepth = 32
     /// Version of the cache files' layout; part of the cache key.
     static let cacheFormatVersion = 1
+    /// Cache entries kept per cache folder (the ones used last); older ones are removed when a
+    /// new entry is written.
+    public static let cacheEntriesKept = 3
 
     /// Reads the folder at `directory`.
     /// - Parameters:
@@ -282,6 +287,7 @@ public enum ImageFolder {
         if let dir = options.cacheDirectory {
             switch readCache(dir, key: key, datasetName: datasetName) {
             case .hit(var contents):
+                markUsed(dir, key: key)
                 contents.notes.append("decoded images read from the cache \(cacheURL(dir, key, "npy").path)")
                 return contents
             case .miss: break
@@ -376,6 +382,11 @@ public enum ImageFolder {
             do {
                 try writeCache(dir, key: key, contents: contents, splitNames: splitRoots.map(\.name))
                 contents.notes.append("decoded images cached in \(cacheURL(dir, key, "npy").path)")
+                let (removed, bytes) = pruneCache(dir, keeping: cacheEntriesKept)
+                if removed > 0 {
+                    contents.notes.append("removed \(removed) older cache entr\(removed == 1 ? "y" : "ies") (\(String(format: "%.1f", Double(bytes) / 1e6)) MB) "
+                                          + "from \(dir.path); the \(cacheEntriesKept) used last are kept")
+                }
             } catch {
                 contents.warnings.append("cache not written: \(error)")
             }
@@ -595,6 +606,41 @@ public enum ImageFolder {
             return h
         }
         return String(format: "%016llx%016llx", fnv(0xCBF2_9CE4_8422_2325), fnv(0x6C62_272E_07BB_0142))
+    }
+
+    /// Marks the entry `key` as used now (its JSON's modification time), for `pruneCache`.
+    /// A folder that cannot be written keeps the old time.
+    static func markUsed(_ dir: URL, key: String) {
+        try? FileManager.default.setAttributes([.modificationDate: Date()], ofItemAtPath: cacheURL(dir, key, "json").path)
+    }
+
+    /// Removes every cache entry of `dir` but the `keeping` used last (by the later
+    /// modification time of its two files), with any half-written files of an entry.
+    /// - Returns: the entries removed and their bytes. Files that cannot be removed stay.
+    static func pruneCache(_ dir: URL, keeping: Int) -> (entries: Int, bytes: Int) {
+        let fm = FileManager.default
+        guard let names = try? fm.contentsOfDirectory(atPath: dir.path) else { return (0, 0) }
+        var entries: [String: (used: Date, files: [URL], bytes: Int)] = [:]
+        for name in names where name.hasPrefix("imagefolder-") {
+            let url = dir.appendingPathComponent(name)
+            let key = String(name.dropFirst("imagefolder-".count).prefix { $0 != "." })
+            guard let a = try? fm.attributesOfItem(atPath: url.path) else { continue }
+            let date = a[.modificationDate] as? Date ?? .distantPast
+            let size = (a[.size] as? NSNumber)?.intValue ?? 0
+            var e = entries[key] ?? (.distantPast, [], 0)
+            e.used = max(e.used, date)
+            e.files.append(url)
+            e.bytes += size
+            entries[key] = e
+        }
+        let old = entries.sorted { ($0.value.used, $0.key) > ($1.value.used, $1.key) }.dropFirst(max(0, keeping))
+        var removed = 0, bytes = 0
+        for (_, e) in old {
+            var all = true
+            for f in e.files where (try? fm.removeItem(at: f)) == nil { all = false }
+            if all { removed += 1; bytes += e.bytes }
+        }
+        return (removed, bytes)
     }
 
     static func cacheURL(_ dir: URL, _ key: String, _ ext: String) -> URL {

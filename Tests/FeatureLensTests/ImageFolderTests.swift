@@ -368,6 +368,35 @@ private func buildModeTree(_ root: URL) throws -> [String: (planes: [Float], cha
         #expect(repaired.split == changed.split)
     }
 
+    /// Writing a cache entry removes all but the `cacheEntriesKept` entries used last (a hit
+    /// counts as a use), with a note; the entries kept still hit.
+    @Test func cacheKeepsTheEntriesUsedLast() throws {
+        #expect(ImageFolder.cacheEntriesKept == 3)
+        let folder = try TemporaryFolder(), cache = try TemporaryFolder()
+        defer { folder.cleanup(); cache.cleanup() }
+        try put(folder.url, "a/0.png", ImageCodecs.encodePNG(samples: samples8(16), width: 4, height: 4, colorType: .grey))
+        try put(folder.url, "b/1.png", ImageCodecs.encodePNG(samples: samples8(16, seed: 1), width: 4, height: 4, colorType: .grey))
+        let dir = cache.url.appendingPathComponent("c")
+        func options(_ side: Int) -> ImageFolderOptions {
+            ImageFolderOptions(size: ImageSize(height: side, width: side), cacheDirectory: dir)
+        }
+        func entries() throws -> Int { try FileManager.default.contentsOfDirectory(atPath: dir.path).count / 2 }
+        for side in [4, 3, 2] {  // three entries: A (4×4), B (3×3), C (2×2)
+            #expect(!(try ImageFolder.load(directory: folder.url, options: options(side)).fromCache))
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        #expect(try entries() == 3)
+        #expect(try ImageFolder.load(directory: folder.url, options: options(4)).fromCache)  // A used again
+        Thread.sleep(forTimeInterval: 0.01)
+        let d = try ImageFolder.load(directory: folder.url, options: options(1))  // D: B, used least lately, goes
+        #expect(d.notes.contains { $0.hasPrefix("removed 1 older cache entry (") && $0.contains("the 3 used last are kept") }, "\(d.notes)")
+        #expect(try entries() == 3)
+        #expect(try ImageFolder.load(directory: folder.url, options: options(4)).fromCache)
+        #expect(try ImageFolder.load(directory: folder.url, options: options(2)).fromCache)
+        #expect(try ImageFolder.load(directory: folder.url, options: options(1)).fromCache)
+        #expect(!(try ImageFolder.load(directory: folder.url, options: options(3)).fromCache))
+    }
+
     @Test func identicalForOneAndTwoThreads() throws {
         let folder = try TemporaryFolder()
         defer { folder.cleanup() }
