@@ -75,6 +75,32 @@ static inline double l32_softmax_row(long m, double *z, const double *b, long y,
     return l;
 }
 
+// Loss and logit gradient of one row of the binary model (m = 1) from its logit z (before b):
+// the expressions of the double objective (fl_logistic_rows), in the same order.
+static inline double l32_binary_row(double z, const double *b, long y, double *d) {
+    const double v = z + b[0];
+    const double lse = v > 0 ? v + log1p(exp(-v)) : log1p(exp(v));
+    const double sig = v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v));
+    d[0] = sig - (y == 1 ? 1 : 0);
+    return lse - (y == 1 ? v : 0);
+}
+
+// Xᵀ·dz of one super-block for the binary model, portable: per feature, 16 float chains (one per
+// row position c of the 16-row blocks, over the blocks in order), added in c order to acc[j, 0].
+// dz holds one float per row of the super-block, 0 beyond `rows` up to the last block's end.
+static void l32_accumulate_binary_generic(long p, long mp, const float *sblock, const float *dz, long rows,
+                                          double *acc) {
+    const long blocks = (rows + L32_ROWS - 1) / L32_ROWS;
+    for (long j = 0; j < p; j++) {
+        float c[L32_ROWS] = {0};
+        for (long blk = 0; blk < blocks; blk++) {
+            const float *x = sblock + blk * L32_ROWS * p + j * L32_ROWS;
+            for (long r = 0; r < L32_ROWS; r++) c[r] = fmaf(x[r], dz[blk * L32_ROWS + r], c[r]);
+        }
+        for (long r = 0; r < L32_ROWS; r++) acc[j * mp] += (double)c[r];
+    }
+}
+
 // Logits of one block, portable: zt[k, r] (class-major, 16 rows) = Σ over feature runs of
 // (double)(float chain over the run).
 static void l32_logits_generic(long p, long m, const float *block, const float *wf, double *zt) {
@@ -187,6 +213,42 @@ L32_ACC(2, 1)
 L32_ACC(3, 4)
 L32_ACC(3, 1)
 
+// Xᵀ·dz of one super-block for the binary model, F features at a time: the 16 row positions
+// of a block as two 8-float vectors, one accumulator pair per feature (the chains of
+// l32_accumulate_binary_generic, lane by lane), then the 16 lanes added to acc in order.
+#define L32_ACC_BINARY(F)                                                                         \
+__attribute__((target("avx2,fma"))) static void l32_accumulate_binary_avx2_##F(long p, long mp,   \
+    long j0, const float *sblock, const float *dz, long blocks, double *acc) {                     \
+    __m256 a0[F], a1[F];                                                                          \
+    for (int f = 0; f < F; f++) { a0[f] = _mm256_setzero_ps(); a1[f] = _mm256_setzero_ps(); }     \
+    for (long blk = 0; blk < blocks; blk++) {                                                     \
+        const float *xb = sblock + blk * L32_ROWS * p + j0 * L32_ROWS;                            \
+        const __m256 d0 = _mm256_loadu_ps(dz + blk * L32_ROWS);                                   \
+        const __m256 d1 = _mm256_loadu_ps(dz + blk * L32_ROWS + 8);                               \
+        for (int f = 0; f < F; f++) {                                                             \
+            a0[f] = _mm256_fmadd_ps(_mm256_loadu_ps(xb + f * L32_ROWS), d0, a0[f]);               \
+            a1[f] = _mm256_fmadd_ps(_mm256_loadu_ps(xb + f * L32_ROWS + 8), d1, a1[f]);           \
+        }                                                                                         \
+    }                                                                                             \
+    for (int f = 0; f < F; f++) {                                                                 \
+        float c[L32_ROWS];                                                                        \
+        _mm256_storeu_ps(c, a0[f]);                                                               \
+        _mm256_storeu_ps(c + 8, a1[f]);                                                           \
+        double *t = acc + (j0 + f) * mp;                                                          \
+        for (int r = 0; r < L32_ROWS; r++) *t += (double)c[r];                                    \
+    }                                                                                             \
+}
+L32_ACC_BINARY(6)
+L32_ACC_BINARY(1)
+
+__attribute__((target("avx2,fma"))) static void l32_accumulate_binary_avx2(long p, long mp, const float *sblock,
+                                                                          const float *dz, long rows, double *acc) {
+    const long blocks = (rows + L32_ROWS - 1) / L32_ROWS;
+    long j = 0;
+    for (; j + 6 <= p; j += 6) l32_accumulate_binary_avx2_6(p, mp, j, sblock, dz, blocks, acc);
+    for (; j < p; j++) l32_accumulate_binary_avx2_1(p, mp, j, sblock, dz, blocks, acc);
+}
+
 __attribute__((target("avx2,fma"))) static void l32_accumulate_avx2(long p, long mp, const float *sblock,
                                                                    const float *dzf, long rows, double *acc) {
     for (long v0 = 0; v0 < mp / 8; v0 += 3) {
@@ -215,7 +277,7 @@ void fl_logistic32_rows(long r0, long r1, long p, long m, const float *packed, c
     const long mp = (m + 7) / 8 * 8;
     for (long e = 0; e < p * mp; e++) acc[e] = 0;
     for (long k = 0; k < m; k++) dzsum[k] = 0;
-    if (r1 <= r0 || m < 2) return;
+    if (r1 <= r0 || m < 1) return;
 #ifdef FL_L32_X86
     const int avx2 = l32_has_avx2();
 #else
@@ -244,6 +306,17 @@ void fl_logistic32_rows(long r0, long r1, long p, long m, const float *packed, c
 #endif
                 l32_logits_generic(p, m, block, wf, zt);
             const long hi = rows - b0 < L32_ROWS ? rows - b0 : L32_ROWS;
+            if (m == 1) {
+                // One float per row; 0 for the padding rows of the last block.
+                for (long r = 0; r < L32_ROWS; r++) {
+                    const long i = s0 + b0 + r;
+                    if (r >= hi) { dzf[b0 + r] = 0.0f; continue; }
+                    loss[i] = l32_binary_row(zt[r], b, y[i], d);
+                    dzsum[0] += d[0];
+                    dzf[b0 + r] = (float)d[0];
+                }
+                continue;
+            }
             for (long r = 0; r < hi; r++) {
                 const long i = s0 + b0 + r;
                 for (long k = 0; k < m; k++) z[k] = zt[k * L32_ROWS + r];
@@ -252,6 +325,13 @@ void fl_logistic32_rows(long r0, long r1, long p, long m, const float *packed, c
                 for (long k = 0; k < m; k++) { dzsum[k] += d[k]; df[k] = (float)d[k]; }
                 for (long k = m; k < mp; k++) df[k] = 0.0f;
             }
+        }
+        if (m == 1) {
+#ifdef FL_L32_X86
+            if (avx2) { l32_accumulate_binary_avx2(p, mp, sblock, dzf, rows, acc); continue; }
+#endif
+            l32_accumulate_binary_generic(p, mp, sblock, dzf, rows, acc);
+            continue;
         }
 #ifdef FL_L32_X86
         if (avx2) { l32_accumulate_avx2(p, mp, sblock, dzf, rows, acc); continue; }

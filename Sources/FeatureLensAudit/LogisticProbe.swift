@@ -82,7 +82,7 @@ public struct LogisticProbe: Probe {
     public enum DataTermPrecision: Sendable, Equatable {
         /// Standardized features stored as `Float`; the products X·W and Xᵀ·dZ are `Float` FMA
         /// chains of at most 128 terms, each summed into `Double` (`logisticDataTermMixed`).
-        /// Used for softmax models (K ≥ 3 classes); binary models use `.float64`.
+        /// Softmax models (K ≥ 3 classes) and binary models (one logit) alike.
         case mixed
         /// Everything in `Double` (`logisticDataTerm`).
         case float64
@@ -387,7 +387,7 @@ public struct LogisticProbe: Probe {
 /// (or 1 for two classes).
 struct LogisticProblem {
     /// The packed standardized features: `Double` (`logisticDataTerm`) or `Float` with float
-    /// chains summed in `Double` (`logisticDataTermMixed`, softmax models only).
+    /// chains summed in `Double` (`logisticDataTermMixed`).
     enum Features {
         case float64(PackedNarrowOperand)
         case mixed(PackedLogisticFeatures)
@@ -405,8 +405,8 @@ struct LogisticProblem {
     static let panelRows = 512
 
     /// Standardizes raw `train` `[n, p]` by its own statistics; `labels`: `[n]` class codes.
-    /// `precision` `.mixed` packs `Float` features when the model is a softmax (K ≥ 3); binary
-    /// models and `.float64` keep `Double`.
+    /// `precision` `.mixed` packs `Float` features (softmax and binary models); `.float64` keeps
+    /// `Double`.
     init(train: Tensor<Double>, labels: [Int], precision: LogisticProbe.DataTermPrecision = .float64,
          threads: Int = Parallel.threadCount) {
         let n = train.shape[0]
@@ -415,7 +415,7 @@ struct LogisticProblem {
         let (mean, deviations) = columnMeansAndSquaredDeviations(train, threads: threads)
         self.mean = mean
         scale = deviations.map { v in let s = (v / Double(n)).squareRoot(); return s > 0 ? s : 1 }
-        if precision == .mixed && classes.count >= 3 {
+        if precision == .mixed && classes.count >= 2 {
             x = .mixed(PackedLogisticFeatures(train, mean: mean, scale: scale, threads: threads))
         } else {
             x = .float64(PackedNarrowOperand(LogisticProbe.standardize(train, mean: mean, scale: scale)))
@@ -423,14 +423,14 @@ struct LogisticProblem {
     }
 
     /// Already standardized features `x` `[n, p]` with class indices `y` in 0..<`classes`,
-    /// packed in `precision` (`.mixed` only when `classes` ≥ 3).
+    /// packed in `precision` (`.mixed` when `classes` ≥ 2).
     init(standardized x: Tensor<Double>, y: [Int], classes: Int, precision: LogisticProbe.DataTermPrecision = .float64) {
         self.classes = Array(0..<classes)
         self.y = y
         rows = x.shape[0]; width = x.shape[1]
         mean = [Double](repeating: 0, count: x.shape[1])
         scale = [Double](repeating: 1, count: x.shape[1])
-        self.x = precision == .mixed && classes >= 3
+        self.x = precision == .mixed && classes >= 2
             ? .mixed(PackedLogisticFeatures(x, mean: mean, scale: scale)) : .float64(PackedNarrowOperand(x))
     }
 }

@@ -45,7 +45,8 @@ public struct PackedLogisticFeatures: Sendable {
     }
 }
 
-/// The data term of the multinomial logistic objective (softmax over m ≥ 2 classes) in mixed
+/// The data term of the multinomial logistic objective (softmax over m ≥ 2 classes, or the
+/// binary model for m = 1: one logit v, loss log(1 + eᵛ) − y·v, labels 0 and 1) in mixed
 /// precision, one pass over `Float` features packed by `PackedLogisticFeatures`: the per-row
 /// cross-entropy, Σᵢ dZ[i, :] and Xᵀ·dZ `[p, m]`, for weights W `[p, m]` (row-major, rounded to
 /// `Float` for the products) and intercepts b `[m]`.
@@ -53,20 +54,21 @@ public struct PackedLogisticFeatures: Sendable {
 /// Precision: each logit is a sum in `Double` of `Float` FMA chains over runs of 128 features;
 /// the softmax, cross-entropy and dZ are `Double`; each element of Xᵀ·dZ is a sum in `Double`,
 /// over chunks of 128 rows in order, of `Float` FMA chains of X[i, j]·Float(dZ[i, k]) over the
-/// chunk's rows. So every float rounding error is bounded by a chain of at most 128 terms
+/// chunk's rows (for m = 1: 16 chains per chunk, one per row position in the 16-row blocks, over
+/// rows c, c + 16, …, added in order of c). So every float rounding error is bounded by a chain of at most 128 terms
 /// (relative error of a chain ≲ 128·2⁻²⁴ of the sum of its absolute terms), and none is carried
 /// from one evaluation to the next. Rows are cut into panels of `panelRows` (a multiple of
 /// 128), run on up to `threads` threads, and the panels' sums are added in order, so the result
 /// does not depend on `threads` (nor on the kernel: the portable loop computes the same chains).
 /// - Returns: `loss` `[n]`, `dzSum` `[m]` (the intercepts' gradient of the summed loss) and
 ///   `gradient` = Xᵀ·dZ `[p, m]` row-major.
-/// - Precondition: m ≥ 2, `weights.count == p·m`, `intercept.count == m`, `labels.count == n`
+/// - Precondition: m ≥ 1, `weights.count == p·m`, `intercept.count == m`, `labels.count == n`
 ///   with labels in 0..<m, `panelRows` a positive multiple of `PackedLogisticFeatures.chainRows`.
 public func logisticDataTermMixed(_ x: PackedLogisticFeatures, weights: [Double], intercept: [Double], classes m: Int,
                                   labels: [Int], panelRows: Int, threads: Int)
     -> (loss: [Double], dzSum: [Double], gradient: [Double]) {
     let n = x.rows, p = x.columns
-    precondition(m >= 2 && weights.count == p * m && intercept.count == m && labels.count == n
+    precondition(m >= 1 && weights.count == p * m && intercept.count == m && labels.count == n
                  && panelRows > 0 && panelRows % PackedLogisticFeatures.chainRows == 0,
                  "logisticDataTermMixed: W \(weights.count) for [\(p), \(m)], b \(intercept.count), labels \(labels.count) for \(n) rows, panel \(panelRows)")
     let mp = (m + 7) / 8 * 8

@@ -16,7 +16,7 @@ struct BenchProbe: ParsableCommand {
         held-out rule over C ∈ {0.01, 0.1, 1, 10, 100}: five fits on 80% of the rows and a refit \
         on all of them) and prints their wall times, L-BFGS iterations, the chosen C and the \
         held-out balanced accuracy per C, after the time of one evaluation of the objective's data \
-        term in double and (K ≥ 3) mixed precision.
+        term in double and in mixed precision.
         """, examples: [
             HelpExample("10 000 rows of width 128 in 10 classes", "featurelens bench probe"),
             HelpExample("A smaller problem", "featurelens bench probe --rows 2000 --width 64 --classes 4"),
@@ -66,8 +66,8 @@ struct BenchProbe: ParsableCommand {
         let mp = (m + 3) / 4 * 4
         print(String(format: "  data term (logits, softmax and Xᵀ·dZ, one pass): %.1f ms per evaluation (best of 10), "
                      + "%.1f GFLOP/s counting 4·n·p·%d", best * 1e3, 4 * Double(rows * width * mp) / best / 1e9, mp))
-        if m >= 2 {
-            // The same evaluation in mixed precision (the default probe's data term for K ≥ 3).
+        do {
+            // The same evaluation in mixed precision (the default probe's data term).
             let mean = [Double](repeating: 0, count: width), scale = [Double](repeating: 1, count: width)
             let packed32 = PackedLogisticFeatures(x, mean: mean, scale: scale, threads: Parallel.threadCount)
             var best32 = Double.infinity

@@ -24,7 +24,8 @@ long fl_logistic32_packed_size(long n, long p);
 void fl_logistic32_pack(long b0, long b1, long n, long p, const double *x, long ldx, const double *mean,
                         const double *scale, float *packed);
 
-/// Rows [r0, r1) of the multinomial logistic objective (softmax over m ≥ 2 classes) on features
+/// Rows [r0, r1) of the multinomial logistic objective (softmax over m ≥ 2 classes, or binary for
+/// m = 1) on features
 /// packed by fl_logistic32_pack, in mixed precision:
 /// - logits z[i, k] = Σ_j X[i, j]·W[j, k]: float FMA chains over runs of 128 features in
 ///   order (`wf`: W[p, m] row-major, rounded to float), each chain converted to double and
@@ -34,6 +35,11 @@ void fl_logistic32_pack(long b0, long b1, long n, long p, const double *x, long 
 /// - acc[p, mp] (double, mp = m rounded up to a multiple of 8; columns m..<mp are 0):
 ///   acc[j, k] = Σ over the super-blocks of 128 rows in order of (double)(a float FMA chain
 ///   over the super-block's rows in order of X[i, j]·(float)d[i, k]), starting from 0.
+/// m = 1 is the binary model (two classes, one logit v = z + b, y[i] ∈ {0, 1}): the row's
+/// loss is log(1 + e^v) − y·v and d = σ(v) − y, as the double objective computes them; and,
+/// because one column leaves no lanes to vectorize over, acc[j, 0] = Σ over the super-blocks
+/// in order of Σ over c = 0..<16 in order of (double)(a float FMA chain over the rows at
+/// position c of the super-block's 16-row blocks, in order: rows c, c + 16, c + 32, …).
 /// r0 must be a multiple of 128. Every value depends only on the rows [r0, r1), not on the
 /// kernel (AVX2 or portable), so fixed row ranges give results independent of the thread
 /// count. Overwrites loss[r0..<r1], dzsum[0..<m] and acc; when scratch memory cannot be had,
