@@ -24,8 +24,10 @@ struct EncoderSnapshot: @unchecked Sendable {
         buffers = encoder.buffers.map { copy($0.value) }
     }
 
-    /// Bytes of the copied values.
-    var bytes: Int { (parameters + buffers).reduce(0) { $0 + $1.count * MemoryLayout<Float>.stride } }
+    /// Bytes a snapshot of `encoder` holds: its parameters and buffers as `Float`.
+    static func bytes(of encoder: Encoder<Float>) -> Int {
+        (encoder.parameters.map(\.value) + encoder.buffers.map(\.value)).reduce(0) { $0 + $1.count * MemoryLayout<Float>.stride }
+    }
 
     /// Writes the values into `encoder` (the same architecture as the one copied).
     func load(into encoder: Encoder<Float>) {

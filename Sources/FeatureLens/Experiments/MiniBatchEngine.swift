@@ -216,7 +216,7 @@ public final class MiniBatchEngine: TrainingEngine {
         layers = Self.probedLayers(config)
         auditEncoder = try Self.makeEncoder(config, channels: splits.train.channels + config.bits,
                                             height: splits.train.height, width: splits.train.width)
-        pipeline = AuditPipeline(label: label, capacity: AuditPipeline.capacity(snapshotBytes: EncoderSnapshot(encoder).bytes))
+        pipeline = AuditPipeline(label: label, capacity: AuditPipeline.capacity(snapshotBytes: EncoderSnapshot.bytes(of: encoder)))
         trainer.callback = { [unowned self] event in try self.queueAudit(step: event.step, loss: event.loss) }
         if let progress {
             let total = totalSteps
