@@ -19,7 +19,9 @@
 // an output row (into the next row, which is written afterwards) but never outside the samples
 // n0 ..< n1 of the call (other threads own those): samples whose vectors all stay inside take a
 // loop without checks, the others check each group and do a group that would leave the samples
-// one value at a time. Other strides run a scalar C copy of the portable loops.
+// one value at a time. Other strides run a scalar C copy of the portable loops. Stride 2 with
+// output rows of 4 to 8 positions (im2col) or input rows of at most 16 (col2im, as an
+// assignment: fl_col2im_assign_f32) has kernels of its own ("Stride 2, narrow planes" below).
 //
 // Otherwise fl_im2col_f32 / fl_col2im_f32 return 0 and the caller runs the Swift kernels.
 
