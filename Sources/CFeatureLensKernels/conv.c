@@ -543,7 +543,7 @@ AVX2 static void col2im_s2_assign(const float *col, float *dx, long n0, long n1,
             const float *colPlane = col + ci * kh * kw * rowStride + n * p;  // row (ci, 0, 0), sample n
             for (long ih = 0; ih < h; ih++) {
                 __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps();
-                for (long k = 0, u = firstU[ih], i = firstI[ih]; k < terms[ih]; k++, u += sh, i--) {
+                for (long term = 0, u = firstU[ih], i = firstI[ih]; term < terms[ih]; term++, u += sh, i--) {
                     const float *row = colPlane + u * kw * rowStride + i * ow;
                     for (long k = 0; k < count[0]; k++) {
                         const long v = byParity[0][k];
