@@ -19,7 +19,9 @@
 // an output row (into the next row, which is written afterwards) but never outside the samples
 // n0 ..< n1 of the call (other threads own those): samples whose vectors all stay inside take a
 // loop without checks, the others check each group and do a group that would leave the samples
-// one value at a time. Other strides run a scalar C copy of the portable loops.
+// one value at a time. Other strides run a scalar C copy of the portable loops. Stride 2 with
+// output rows of 4 to 8 positions (im2col) or input rows of at most 16 (col2im, as an
+// assignment: fl_col2im_assign_f32) has kernels of its own ("Stride 2, narrow planes" below).
 //
 // Otherwise fl_im2col_f32 / fl_col2im_f32 return 0 and the caller runs the Swift kernels.
 
@@ -418,6 +420,149 @@ AVX2 static void col2im_avx2(const float *col, float *dx, long n0, long n1, long
     }
 }
 
+// MARK: - Stride 2, narrow planes (AVX2)
+//
+// With output rows of 4 to 8 positions at stride 2 (the ConvNet's second and third layers: 7 and
+// 4) the loops above spend more on per-sample bookkeeping than on copying. These kernels cover
+// that case with straight-line code per row:
+//
+// im2col: for a kernel offset (u, v) an output row reads input columns v − pw + 2j, j < ow: the
+// even lanes of a 16-value window of the input row starting at column v − pw. Masked loads
+// (vmaskmovps) fetch only the lanes inside the image; masked-off lanes are not accessed and read
+// as +0, which is the padding, so no lane is zeroed afterwards and no load leaves the sample's
+// row. Rows of 4 positions go two to a vector. An output row outside the image is a zero vector.
+//
+// col2im, as an assignment (dx = col2im(col), no zeroing pass): per input row ih, the even and
+// odd input columns are two 8-lane accumulators; kernel offset (u, v) adds, with one masked load,
+// the column values of output row i = (ih + ph − u)/sh to the accumulator of its column parity
+// (a run of consecutive column values, shifted by a whole lane count). The accumulators start at
+// +0 and take their terms in (u, v) order; lanes without a term add +0, which changes no value
+// (a sum that starts at +0 never becomes −0), so every pixel gets the bits of zeroing dx and
+// running fl_col2im_f32. Then the two accumulators are interleaved into the row.
+//
+// Stores of 8 lanes may run past the end of a column-matrix or dx row into the next one, which is
+// written afterwards; the last row of the call's samples is stored lane by lane instead.
+
+// All-ones in lane t < 8 when window position base + t is even and its half lies in [jlo, jhi).
+AVX2 static inline __m256i even_window_mask(long base, long jlo, long jhi) {
+    int m[8];
+    for (long t = 0; t < 8; t++) {
+        const long q = base + t;
+        m[t] = q % 2 == 0 && q / 2 >= jlo && q / 2 < jhi ? -1 : 0;
+    }
+    return _mm256_loadu_si256((const __m256i *)m);
+}
+
+// Lanes 0, 2, 4, 6 of a, then of b: even_lanes of the 16 values (a, b) in registers.
+AVX2 static inline __m256 even_of(__m256 a, __m256 b) {
+    const __m256 t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+// sw = 2, 4 ≤ ow ≤ 8.
+AVX2 static void im2col_s2_narrow(const float *x, float *col, long n0, long n1, long batch, long c, long h, long w,
+                                  long oh, long ow, long kh, long kw, long sh, long ph, long pw) {
+    const long p = oh * ow, hw = h * w, rowStride = batch * p;
+    const __m256i none = _mm256_setzero_si256();
+    for (long ci = 0; ci < c; ci++)
+        for (long u = 0; u < kh; u++)
+            for (long v = 0; v < kw; v++) {
+                long ilo, ihi, jlo, jhi;
+                valid_range(oh, sh, ph, u, h, &ilo, &ihi);
+                valid_range(ow, 2, pw, v, w, &jlo, &jhi);
+                const __m256i mlo = even_window_mask(0, jlo, jhi), mhi = even_window_mask(8, jlo, jhi);
+                float *dst = col + ((ci * kh + u) * kw + v) * rowStride + n0 * p;
+                for (long n = n0; n < n1; n++, dst += p) {
+                    const float *plane = x + (n * c + ci) * hw;
+                    // The next channel's plane, spread over the kh·kw passes of this one.
+                    if (ci + 1 < c)
+                        for (long k = 16 * (u * kw + v); k < hw + 15; k += 16 * kh * kw)
+                            _mm_prefetch((const char *)(plane + hw + k), _MM_HINT_T0);
+                    // The window of output row i (any in-plane address when the row is outside:
+                    // its mask is empty, so nothing is read).
+#define WINDOW(i) ((i) >= ilo && (i) < ihi ? plane + ((i) * sh - ph + u) * w + v - pw : plane)
+#define MASK(i, m) ((i) >= ilo && (i) < ihi ? (m) : none)
+                    if (ow == 4) {
+                        long i = 0;
+                        for (; i + 1 < oh; i += 2)
+                            _mm256_storeu_ps(dst + i * 4, even_of(_mm256_maskload_ps(WINDOW(i), MASK(i, mlo)),
+                                                                  _mm256_maskload_ps(WINDOW(i + 1), MASK(i + 1, mlo))));
+                        if (i < oh)
+                            _mm_storeu_ps(dst + i * 4, _mm256_castps256_ps128(even_of(
+                                              _mm256_maskload_ps(WINDOW(i), MASK(i, mlo)), _mm256_setzero_ps())));
+                        continue;
+                    }
+                    for (long i = 0; i < oh; i++) {
+                        const float *s = WINDOW(i);
+                        const __m256 r = even_of(_mm256_maskload_ps(s, MASK(i, mlo)), _mm256_maskload_ps(s + 8, MASK(i, mhi)));
+                        store_group(dst + i * ow, r, ow, n + 1 < n1 || i + 1 < oh ? 8 : ow);
+                    }
+#undef WINDOW
+#undef MASK
+                }
+            }
+}
+
+// Kernel widths and input heights the col2im kernel below keeps per-offset and per-row tables for.
+#define NARROW_MAX_KW 16
+#define NARROW_MAX_H 256
+
+// sw = 2, w ≤ 16, kw ≤ NARROW_MAX_KW, h ≤ NARROW_MAX_H: dx[n0 ..< n1] = col2im(col).
+AVX2 static void col2im_s2_assign(const float *col, float *dx, long n0, long n1, long batch, long c, long h, long w,
+                                  long oh, long ow, long kh, long kw, long sh, long ph, long pw) {
+    const long p = oh * ow, hw = h * w, rowStride = batch * p;
+    const long length[2] = {(w + 1) / 2, w / 2};  // even and odd input columns
+    const long end = n1 * c * hw;                 // dx indices the call may write
+    // Offsets v = byParity[φ][k] (k < count[φ], increasing) add to the accumulator of column
+    // parity φ; lane q takes column j = q − shift[v] of the output row, for the lanes in mask[v]
+    // (0 ≤ j < ow and q < length[φ]).
+    long shift[NARROW_MAX_KW], byParity[2][NARROW_MAX_KW], count[2] = {0, 0};
+    __m256i mask[NARROW_MAX_KW];
+    for (long v = 0; v < kw; v++) {
+        const long phi = (v - pw) & 1;
+        shift[v] = (v - pw - phi) / 2;
+        const long lo = shift[v] > 0 ? shift[v] : 0;
+        const long hi = shift[v] + ow < length[phi] ? shift[v] + ow : length[phi];
+        mask[v] = lanes_between(0, lo, hi);
+        byParity[phi][count[phi]++] = v;
+    }
+    // Input row ih takes the output rows i = (ih + ph − u)/sh of the offsets u = firstU[ih] + k·sh,
+    // i = firstI[ih] − k, k < terms[ih] (those with 0 ≤ i < oh, u < kh, in increasing u).
+    long firstU[NARROW_MAX_H], firstI[NARROW_MAX_H], terms[NARROW_MAX_H];
+    for (long ih = 0; ih < h; ih++) {
+        long u = (ih + ph) % sh, i = (ih + ph - u) / sh;
+        for (; u < kh && i >= oh; u += sh) i--;
+        firstU[ih] = u;
+        firstI[ih] = i;
+        terms[ih] = 0;
+        for (; u < kh && i >= 0; u += sh) { i--; terms[ih]++; }
+    }
+    for (long n = n0; n < n1; n++)
+        for (long ci = 0; ci < c; ci++) {
+            float *plane = dx + (n * c + ci) * hw;
+            const float *colPlane = col + ci * kh * kw * rowStride + n * p;  // row (ci, 0, 0), sample n
+            for (long ih = 0; ih < h; ih++) {
+                __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps();
+                for (long term = 0, u = firstU[ih], i = firstI[ih]; term < terms[ih]; term++, u += sh, i--) {
+                    const float *row = colPlane + u * kw * rowStride + i * ow;
+                    for (long k = 0; k < count[0]; k++) {
+                        const long v = byParity[0][k];
+                        even = _mm256_add_ps(even, _mm256_maskload_ps(row + v * rowStride - shift[v], mask[v]));
+                    }
+                    for (long k = 0; k < count[1]; k++) {
+                        const long v = byParity[1][k];
+                        odd = _mm256_add_ps(odd, _mm256_maskload_ps(row + v * rowStride - shift[v], mask[v]));
+                    }
+                }
+                const __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
+                float *d = plane + ih * w;
+                const long room = end - (d - dx);  // floats writable at d
+                store_group(d, _mm256_permute2f128_ps(lo, hi, 0x20), w, room);
+                if (w > 8) store_group(d + 8, _mm256_permute2f128_ps(lo, hi, 0x31), w - 8, room - 8);
+            }
+        }
+}
+
 static int conv_path_cached = -1;
 
 int fl_conv_path_available(int path) {
@@ -453,7 +598,8 @@ int fl_im2col_f32_avx2(const float *x, float *col, long n0, long n1, long batch,
                        long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw) {
     if (!use_avx2()) return 0;
     if (n1 <= n0 || oh <= 0 || ow <= 0) return 1;
-    if (fits_avx2(ow, sw)) im2col_avx2(x, col, n0, n1, batch, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw);
+    if (sw == 2 && ow >= 4 && ow <= 8) im2col_s2_narrow(x, col, n0, n1, batch, c, h, w, oh, ow, kh, kw, sh, ph, pw);
+    else if (fits_avx2(ow, sw)) im2col_avx2(x, col, n0, n1, batch, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw);
     else im2col_scalar(x, col, n0, n1, batch, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw);
     return 1;
 }
@@ -517,6 +663,19 @@ int fl_col2im_f32(const float *col, float *dx, long n0, long n1, long batch, lon
     return fl_col2im_f32_avx2(col, dx, n0, n1, batch, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw);
 }
 
+int fl_col2im_assign_f32(const float *col, float *dx, long n0, long n1, long batch, long c, long h, long w,
+                         long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, const int *table) {
+    const int path = fl_conv_path();
+    if (path == FL_CONV_PATH_PORTABLE) return 0;
+    if (n1 <= n0) return 1;
+    if (path == FL_CONV_PATH_AVX2 && sw == 2 && w <= 16 && kw <= NARROW_MAX_KW && h <= NARROW_MAX_H && oh > 0 && ow > 0) {
+        col2im_s2_assign(col, dx, n0, n1, batch, c, h, w, oh, ow, kh, kw, sh, ph, pw);
+        return 1;
+    }
+    __builtin_memset(dx + n0 * c * h * w, 0, (unsigned long)((n1 - n0) * c * h * w) * sizeof(float));
+    return fl_col2im_f32(col, dx, n0, n1, batch, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw, table);
+}
+
 #else
 
 int fl_conv_path_available(int path) { return path == FL_CONV_PATH_PORTABLE; }
@@ -545,6 +704,13 @@ int fl_im2col_f32(const float *x, float *col, long n0, long n1, long batch, long
 
 int fl_col2im_f32(const float *col, float *dx, long n0, long n1, long batch, long c, long h, long w,
                   long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, const int *table) {
+    (void)table; (void)col; (void)dx; (void)n0; (void)n1; (void)batch; (void)c; (void)h; (void)w; (void)oh; (void)ow;
+    (void)kh; (void)kw; (void)sh; (void)sw; (void)ph; (void)pw;
+    return 0;
+}
+
+int fl_col2im_assign_f32(const float *col, float *dx, long n0, long n1, long batch, long c, long h, long w,
+                         long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, const int *table) {
     (void)table; (void)col; (void)dx; (void)n0; (void)n1; (void)batch; (void)c; (void)h; (void)w; (void)oh; (void)ow;
     (void)kh; (void)kw; (void)sh; (void)sw; (void)ph; (void)pw;
     return 0;

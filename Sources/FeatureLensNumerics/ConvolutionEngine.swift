@@ -161,7 +161,7 @@ package final class ConvolutionEngine<Scalar: TensorScalar> {
         let plan = chunkPlan(n: g.n, k: kk, p: g.p)
         let inSample = g.c * g.h * g.w, outSample = o * g.p
         let needsInput = computesInputGradient
-        // Every element of dx is zeroed (per chunk, below) before col2im adds into it.
+        // Every element of dx is written (per chunk, below) by col2imAssigning.
         var dx: Tensor<Scalar> = needsInput ? uninitializedTensor(inputShape) : zerosTensor(inputShape)
         growUninitialized(&weightGradientChunks, plan.count * o * kk)
         growUninitialized(&biasGradientChunks, plan.count * o)
@@ -214,11 +214,9 @@ package final class ConvolutionEngine<Scalar: TensorScalar> {
                                                     Scalar.gemmKernel(transposeA: true, transposeB: false, m: kk, n: cols, k: o,
                                                                       alpha: 1, a: wp, lda: kk, b: tp, ldb: cols,
                                                                       beta: 0, c: gcp, ldc: cols, threads: plan.gemmThreads)
-                                                    let dxChunk = dxp + n0 * inSample
-                                                    zeroFill(dxChunk, count: m * inSample)
                                                     withTable(table) { tab in
-                                                        col2im(gcp, dxChunk, samples: 0..<m, batch: m, c: g.c, h: g.h, w: g.w,
-                                                               oh: g.oh, ow: g.ow, spec: spec, table: tab)
+                                                        col2imAssigning(gcp, dxp + n0 * inSample, samples: 0..<m, batch: m, c: g.c,
+                                                                        h: g.h, w: g.w, oh: g.oh, ow: g.ow, spec: spec, table: tab)
                                                     }
                                                 }
                                             }

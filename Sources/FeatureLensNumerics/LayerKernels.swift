@@ -88,6 +88,19 @@ package func col2im<T: TensorScalar>(_ col: UnsafePointer<T>, _ dx: UnsafeMutabl
     }
 }
 
+/// dx[n] = col2im(col) for n in `samples`: every element of those samples is written (0 where no
+/// column entry reads the pixel), with the bits of zeroing them and running `col2im`. Float on
+/// AVX2 (`fl_col2im_assign_f32`) writes stride-2 rows of at most 16 pixels once each, with no
+/// zeroing pass.
+@inline(__always)
+package func col2imAssigning<T: TensorScalar>(_ col: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, samples: Range<Int>, batch: Int, c: Int, h: Int, w: Int, oh: Int, ow: Int, spec: ConvSpec, table: UnsafePointer<Int32>? = nil) {
+    if T.self == Float.self,
+       fl_col2im_assign_f32(col.reinterpreted(Float.self), dx.reinterpreted(Float.self), samples.lowerBound, samples.upperBound,
+                            batch, c, h, w, oh, ow, spec.kh, spec.kw, spec.sh, spec.sw, spec.ph, spec.pw, table) != 0 { return }
+    zeroFill(dx + samples.lowerBound * c * h * w, count: samples.count * c * h * w)
+    col2im(col, dx, samples: samples, batch: batch, c: c, h: h, w: w, oh: oh, ow: ow, spec: spec, table: table)
+}
+
 /// Moves runs of `plane` values between [N, O, P] and [O, N·P] (`permuteBlocksKernel`), with
 /// the epilogue of a convolution fused in: `bias` and, with `relu`, ReLU on the way to [N, O, P];
 /// with `reluOutput` (the [N, O, P] output of a fused ReLU), ReLU's backward mask on the way to

@@ -206,6 +206,45 @@ import FeatureLensNumerics
         }
     }
 
+    /// The assigning col2im (what Conv2D's backward pass calls): on this CPU's SIMD path
+    /// (stride-2 rows of at most 16 pixels take the AVX2 kernel that writes each row once from
+    /// even- and odd-column accumulators) it gives the bits of zeroing the samples and running
+    /// the portable col2im; dx starts as a NaN no result holds, so a pixel it leaves unwritten
+    /// shows, and samples outside the calls keep it.
+    @Test(.enabled(if: fl_conv_path() != FL_CONV_PATH_PORTABLE, "this CPU has no SIMD col2im (the portable one runs instead)"),
+          arguments: avx2Geometries + [
+              Geometry(n: 5, c: 2, h: 16, w: 16, kh: 3, kw: 3, sh: 2, sw: 2, ph: 1, pw: 1),   // w = 16: two full vectors
+              Geometry(n: 4, c: 3, h: 9, w: 15, kh: 4, kw: 4, sh: 3, sw: 2, ph: 2, pw: 2),    // row stride 3, even kernel
+              Geometry(n: 3, c: 2, h: 17, w: 11, kh: 5, kw: 2, sh: 2, sw: 2, ph: 0, pw: 1),
+          ])
+    func col2imAssigningMatchesZeroedPortableVersion(_ g: Geometry) throws {
+        let col = valuesWithSpecials(g.c * g.kh * g.kw * g.n * g.oh * g.ow, seed: 14, nans: false)
+        let marker = Float(bitPattern: 0x7FC0_BEEF)
+        let inSample = g.c * g.h * g.w
+        for calls in Self.ranges(g.n) {
+            var fast = [Float](repeating: marker, count: g.n * inSample), portable = fast
+            col.withUnsafeBufferPointer { cb in
+                fast.withUnsafeMutableBufferPointer { fb in
+                    portable.withUnsafeMutableBufferPointer { pb in
+                        for r in calls {
+                            #expect(fl_col2im_assign_f32(cb.baseAddress!, fb.baseAddress!, r.lowerBound, r.upperBound, g.n,
+                                                         g.c, g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, nil) == 1)
+                            zeroFill(pb.baseAddress! + r.lowerBound * inSample, count: r.count * inSample)
+                            col2imKernel(cb.baseAddress!, pb.baseAddress!, samples: r, batch: g.n, c: g.c, h: g.h, w: g.w,
+                                         oh: g.oh, ow: g.ow, spec: g.spec)
+                        }
+                    }
+                }
+            }
+            #expect(fast.map(\.bitPattern) == portable.map(\.bitPattern), "\(g), calls \(calls)")
+            let written = Set(calls.flatMap { Array($0) })
+            #expect((0..<fast.count).allSatisfy { written.contains($0 / inSample) || fast[$0].bitPattern == marker.bitPattern },
+                    "\(g), calls \(calls)")
+            #expect((0..<fast.count).allSatisfy { !written.contains($0 / inSample) || fast[$0].bitPattern != marker.bitPattern },
+                    "\(g), calls \(calls)")
+        }
+    }
+
     /// What Conv2D calls on this CPU, whatever its path: the im2col/col2im dispatchers (with the
     /// gather table, which exists on the AVX-512 path only) give the portable kernels' bits, and
     /// the C entry points do the work exactly when fl_conv_path() names a SIMD path.
@@ -219,12 +258,17 @@ import FeatureLensNumerics
         #expect((table != nil) == Self.hasAVX512Path)
         var im = [Float](repeating: 1, count: col.count), imPortable = im
         var dx = x, dxPortable = x
+        var assigned = x, assignedPortable = [Float](repeating: 0, count: x.count)
         x.withUnsafeBufferPointer { xb in col.withUnsafeBufferPointer { cb in
             im.withUnsafeMutableBufferPointer { ib in dx.withUnsafeMutableBufferPointer { db in withTable(table) { t in
                 im2col(xb.baseAddress!, ib.baseAddress!, samples: 0..<g.n, batch: g.n, c: g.c, h: g.h, w: g.w,
                        oh: g.oh, ow: g.ow, spec: g.spec, table: t)
                 col2im(cb.baseAddress!, db.baseAddress!, samples: 0..<g.n, batch: g.n, c: g.c, h: g.h, w: g.w,
                        oh: g.oh, ow: g.ow, spec: g.spec, table: t)
+                assigned.withUnsafeMutableBufferPointer { ab in
+                    col2imAssigning(cb.baseAddress!, ab.baseAddress!, samples: 0..<g.n, batch: g.n, c: g.c, h: g.h, w: g.w,
+                                    oh: g.oh, ow: g.ow, spec: g.spec, table: t)
+                }
                 var probe = [Float](repeating: 0, count: ib.count)
                 #expect((fl_im2col_f32(xb.baseAddress!, &probe, 0, g.n, g.n, g.c, g.h, g.w, g.oh, g.ow, g.kh, g.kw,
                                        g.sh, g.sw, g.ph, g.pw, t) == 1) == hasSIMDPath)
@@ -235,9 +279,14 @@ import FeatureLensNumerics
                 col2imKernel(cb.baseAddress!, db.baseAddress!, samples: 0..<g.n, batch: g.n, c: g.c, h: g.h, w: g.w,
                              oh: g.oh, ow: g.ow, spec: g.spec)
             } }
+            assignedPortable.withUnsafeMutableBufferPointer { ab in
+                col2imKernel(cb.baseAddress!, ab.baseAddress!, samples: 0..<g.n, batch: g.n, c: g.c, h: g.h, w: g.w,
+                             oh: g.oh, ow: g.ow, spec: g.spec)
+            }
         } }
         #expect(im.map(\.bitPattern) == imPortable.map(\.bitPattern), "\(g)")
         #expect(dx.map(\.bitPattern) == dxPortable.map(\.bitPattern), "\(g)")
+        #expect(assigned.map(\.bitPattern) == assignedPortable.map(\.bitPattern), "\(g)")
     }
 
     @Test func elementwiseKernelsMatchTheirDefinitions() {

@@ -49,9 +49,17 @@ int fl_im2col_f32(const float *x, float *col, long n0, long n1, long batch, long
 int fl_col2im_f32(const float *col, float *dx, long n0, long n1, long batch, long c, long h, long w,
                   long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, const int *table);
 
+/// dx[n, ci, ih, iw] = Σ of the col entries that im2col would have read from (ih, iw) for
+/// n0 ≤ n < n1 (every value of those samples written, 0 where no entry reads the pixel): the bits
+/// of zeroing those samples of dx and running fl_col2im_f32. On the AVX2 path, stride sw = 2 and
+/// w ≤ 16 write each row once from two accumulators (even and odd columns) instead.
+int fl_col2im_assign_f32(const float *col, float *dx, long n0, long n1, long batch, long c, long h, long w,
+                         long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw, const int *table);
+
 /// The AVX2 path of fl_im2col_f32 (for tests and benchmarks on any AVX2 CPU): stride sw 1 or 2
-/// copies 8 output positions at a time (stride 2: two loads, even lanes kept), other strides run
-/// a scalar C loop. Returns 0 (and does nothing) without AVX2 and FMA.
+/// copies 8 output positions at a time (stride 2: two loads, even lanes kept; output rows of 4 to
+/// 8 positions: two masked loads per row, rows of 4 two to a vector), other strides run a scalar
+/// C loop. Returns 0 (and does nothing) without AVX2 and FMA.
 int fl_im2col_f32_avx2(const float *x, float *col, long n0, long n1, long batch, long c, long h, long w,
                        long oh, long ow, long kh, long kw, long sh, long sw, long ph, long pw);
 
