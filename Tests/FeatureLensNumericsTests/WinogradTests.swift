@@ -86,7 +86,7 @@ import FeatureLensNumerics
     }
 
     @Test func oneAndTwoThreadsGiveTheSameBits() {
-        for s in [Self.shapes[0], Self.shapes[8], Shape(n: 300, c: 16, o: 24, h: 4, w: 4)] {
+        for s in [Self.shapes[0], Self.shapes[8], Shape(n: 500, c: 16, o: 24, h: 4, w: 4)] {
             let (x, w, b, dy) = Self.inputs(s, seed: 5)
             let (xf, wf, bf, dyf) = (Self.float(x), Self.float(w), Self.float(b), Self.float(dy))
             let one = Self.run(.winograd, s, x: xf, weight: wf, bias: bf, dy: dyf, relu: true, threads: 1)

@@ -296,7 +296,7 @@ private func resNet18ParameterCount(inputChannels c: Int, baseWidth w: Int) -> I
     /// L = mean((z − t)²), every parameter gradient and the running statistics; after one SGD
     /// step (momentum 0.9) z and L of a second training-mode forward, the running statistics
     /// after it, and z in evaluation mode. With `winogradEverywhere`, every 3×3 stride-1
-    /// convolution (also those with fewer than 16 channels, im2col by default) uses Winograd.
+    /// convolution (also those with fewer than 8 channels, im2col by default) uses Winograd.
     @Test(arguments: [false, true])
     func oneTrainingStepMatchesPyTorch(winogradEverywhere: Bool) throws {
         let fx = try LayerFixture("resnet18_step")

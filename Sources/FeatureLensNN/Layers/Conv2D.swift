@@ -24,7 +24,7 @@ import FeatureLensNumerics
 /// keeping it. Chunks run in parallel, each on one thread with its own workspace; the chunk
 /// size depends only on K, P and the batch, so results do not depend on the thread count.
 ///
-/// A 3×3 convolution with stride 1 and padding 1 and at least 16 input and output channels
+/// A 3×3 convolution with stride 1 and padding 1 and at least 8 input and output channels
 /// (ResNet-18's, but not its stem on grey images) uses Winograd's F(2×2, 3×3) instead: 16 GEMMs
 /// over 4×4 transformed tiles with 2.25× fewer multiplications (Lavin & Gray, CVPR 2016;
 /// `WinogradConvolution` in FeatureLensNumerics, error bounds in docs/NUMERICS.md).
