@@ -75,6 +75,31 @@ private func randomizeParameters(_ layer: any Layer<Double>, seed: UInt64) {
         expectGradients(layer, randomInput([k.n, k.c, k.h, k.w], seed: 8), "Conv2D \(k)")
     }
 
+    /// Conv2D 3×3, stride 1, padding 1 through Winograd F(2×2, 3×3): chosen by default with 16
+    /// channels, set explicitly on fewer than 8; odd, even and 1×1 planes; with a fused ReLU.
+    @Test(arguments: [(2, 16, 16, 3, 3, true), (3, 2, 3, 5, 5, true), (2, 3, 2, 4, 6, false), (2, 2, 2, 1, 1, true),
+                      (1, 2, 3, 7, 7, false)])
+    func conv2DWinograd(n: Int, c: Int, o: Int, h: Int, w: Int, bias: Bool) throws {
+        var g = SeededGenerator(seed: 30)
+        let layer = try Conv2D<Double>(inChannels: c, outChannels: o, kernelSize: 3, padding: 1, bias: bias, using: &g)
+        if min(c, o) >= 8 { #expect(layer.convolutionAlgorithm == .winograd) }
+        layer.convolutionAlgorithm = .winograd
+        let label = "Winograd Conv2D N\(n) C\(c) \(h)×\(w) → O\(o) bias \(bias)"
+        expectGradients(layer, randomInput([n, c, h, w], seed: 31), label)
+        let fused = Sequential<Double>([layer, ReLU<Double>()])
+        expectGradients(fused, randomInput([n, c, h, w], seed: 32), label + " + fused ReLU")
+    }
+
+    @Test func conv2DDefaultAlgorithm() throws {
+        var g = SeededGenerator(seed: 33)
+        #expect(try Conv2D<Float>(inChannels: 1, outChannels: 64, kernelSize: 3, padding: 1, using: &g).convolutionAlgorithm == .im2col)
+        #expect(try Conv2D<Float>(inChannels: 64, outChannels: 64, kernelSize: 3, padding: 1, using: &g).convolutionAlgorithm == .winograd)
+        #expect(try Conv2D<Float>(inChannels: 8, outChannels: 16, kernelSize: 3, padding: 1, using: &g).convolutionAlgorithm == .winograd)
+        #expect(try Conv2D<Float>(inChannels: 16, outChannels: 4, kernelSize: 3, padding: 1, using: &g).convolutionAlgorithm == .im2col)
+        #expect(try Conv2D<Float>(inChannels: 64, outChannels: 128, kernelSize: 3, stride: 2, padding: 1, using: &g).convolutionAlgorithm == .im2col)
+        #expect(try Conv2D<Float>(inChannels: 64, outChannels: 64, kernelSize: 3, padding: 0, using: &g).convolutionAlgorithm == .im2col)
+    }
+
     @Test func maxPool2D() throws {
         expectGradients(try MaxPool2D<Double>(kernelSize: 2), randomInput([1, 1, 4, 4], seed: 9), "MaxPool 2×2")
         expectGradients(try MaxPool2D<Double>(kernelSize: 3, stride: 2, padding: 1), randomInput([2, 3, 7, 5], seed: 10),

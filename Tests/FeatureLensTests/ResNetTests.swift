@@ -295,8 +295,10 @@ private func resNet18ParameterCount(inputChannels c: Int, baseWidth w: Int) -> I
     /// ResNet-18 (w = 2) with a BN projection head on two 3×16×16 images against PyTorch: h and z,
     /// L = mean((z − t)²), every parameter gradient and the running statistics; after one SGD
     /// step (momentum 0.9) z and L of a second training-mode forward, the running statistics
-    /// after it, and z in evaluation mode.
-    @Test func oneTrainingStepMatchesPyTorch() throws {
+    /// after it, and z in evaluation mode. With `winogradEverywhere`, every 3×3 stride-1
+    /// convolution (also those with fewer than 8 channels, im2col by default) uses Winograd.
+    @Test(arguments: [false, true])
+    func oneTrainingStepMatchesPyTorch(winogradEverywhere: Bool) throws {
         let fx = try LayerFixture("resnet18_step")
         let c = fx.layer
         guard let h = c["head"] as? [String: Any], let sgdConfig = fx.json["sgd"] as? [String: Any],
@@ -309,6 +311,16 @@ private func resNet18ParameterCount(inputChannels c: Int, baseWidth w: Int) -> I
             baseWidth: c["base_width"] as! Int,
             head: ProjectionHeadSpec(hiddenDimension: h["hidden"] as! Int, outputDimension: h["out"] as! Int,
                                      batchNorm: h["batchnorm"] as! Bool), using: &g)
+        if winogradEverywhere {
+            let resnet = try #require(enc.backbone as? ResNet<Float>)
+            var convs = [resnet.conv1]
+            for stage in resnet.stages {
+                for case let block as BasicBlock<Float> in stage.layers { convs += [block.conv1, block.conv2] }
+            }
+            let eligible = convs.filter { $0.stride == (1, 1) }
+            #expect(eligible.count == 14)
+            for conv in eligible { conv.convolutionAlgorithm = .winograd }
+        }
         let params = try fx.tensors("parameters"), buffers = try fx.tensors("buffers")
         #expect(Set(enc.parameters.map(\.name)) == Set(params.keys))
         #expect(Set(enc.buffers.map(\.name)) == Set(buffers.keys))

@@ -23,6 +23,11 @@ import FeatureLensNumerics
 /// memory five times. The backward pass recomputes `col` from the cached input instead of
 /// keeping it. Chunks run in parallel, each on one thread with its own workspace; the chunk
 /// size depends only on K, P and the batch, so results do not depend on the thread count.
+///
+/// A 3×3 convolution with stride 1 and padding 1 and at least 8 input and output channels
+/// (ResNet-18's, but not its stem on grey images) uses Winograd's F(2×2, 3×3) instead: 16 GEMMs
+/// over 4×4 transformed tiles with 2.25× fewer multiplications (Lavin & Gray, CVPR 2016;
+/// `WinogradConvolution` in FeatureLensNumerics, error bounds in docs/NUMERICS.md).
 public final class Conv2D<Scalar: TensorScalar>: Layer {
     /// C.
     public let inChannels: Int
@@ -52,7 +57,19 @@ public final class Conv2D<Scalar: TensorScalar>: Layer {
     /// The output of the last forward pass with the fused ReLU (its backward mask).
     private var fusedOutput: Tensor<Scalar>?
 
-    private let engine: ConvolutionEngine<Scalar>
+    private var engine: ConvolutionEngine<Scalar>
+
+    /// The algorithm of the forward and backward passes (default: Winograd where it applies and
+    /// pays, see the type's description). Setting it starts a new engine: call it between a
+    /// backward pass and the next forward pass. Winograd requires a 3×3 kernel, stride 1 and
+    /// padding 1.
+    var convolutionAlgorithm: ConvolutionAlgorithm {
+        get { engine.algorithm }
+        set {
+            engine = ConvolutionEngine(inChannels: inChannels, outChannels: outChannels, spec: engine.spec,
+                                       algorithm: newValue)
+        }
+    }
 
     /// - Parameters: square or rectangular kernel, stride (default 1) and padding (default 0);
     ///   weights by `weightInit` (default PyTorch's Kaiming-uniform a = √5, fan_in = C·K_h·K_w),
