@@ -132,7 +132,7 @@ struct BenchConv: ParsableCommand {
                 print("Workload: ConvNet 32-64-64 → \(Self.featureDimension) on Fashion-MNIST, two views (flip + noise σ = \(Self.noise)), "
                       + "batch \(Self.convBatch), NT-Xent τ = \(Self.temperature), SGD lr \(Self.convLearningRate) momentum \(Self.momentum), "
                       + "\(threads) thread(s)\(subset)")
-                printTimes(fl, pt, ratio, target: "target ≤ 1.5")
+                printTimes(fl, pt, ratio, target: "target ≤ 0.65")
             }
         }
 
