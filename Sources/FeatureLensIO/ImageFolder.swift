@@ -137,7 +137,7 @@ public enum ImageFolderError: Error, CustomStringConvertible, Equatable, Sendabl
         case let .oneClass(directory, labelSet, classes):
             return "\(directory): label set '\(labelSet)' has \(classes.count) class\(classes.count == 1 ? "" : "es") (\(classes.joined(separator: ", "))); expected at least 2 class folders"
         case let .otherFiles(directory, files, count):
-            return "\(directory): \(count) file\(count == 1 ? " is" : "s are") not .png/.jpg/.jpeg images: \(files.joined(separator: ", "))\(count > files.count ? ", …" : "") (remove them, or set ignoreOtherFiles)"
+            return "\(directory): \(count) file\(count == 1 ? " is not a .png/.jpg/.jpeg image" : "s are not .png/.jpg/.jpeg images"): \(files.joined(separator: ", "))\(count > files.count ? ", …" : "") (remove them or move them out of the folder)"
         case let .ambiguousSplit(directory, folders):
             return "\(directory): top-level folders \(folders.joined(separator: ", ")): a train/test folder needs exactly train/ and test/ at the top (rename a class folder called train or test)"
         case let .tooDeep(path, limit): return "\(path): folders nested more than \(limit) levels (a symbolic-link loop?)"

@@ -8,7 +8,7 @@ import FeatureLensNumerics
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure speed on this machine: GEMM against the FMA peak, training steps and a ConvNet and ResNet-18 epoch against PyTorch, a logistic-probe fit.",
+        abstract: "Measure speed on this machine: GEMM against the FMA peak, training steps and a ConvNet and ResNet-18 epoch against PyTorch, the Gram-space step, a logistic-probe fit and the default audit against scikit-learn, image decoding against Pillow.",
         discussion: helpDiscussion("", examples: [
             HelpExample("GEMM throughput against this machine's FMA peak", "featurelens bench gemm"),
             HelpExample("Training steps per second next to PyTorch (when torch imports)",

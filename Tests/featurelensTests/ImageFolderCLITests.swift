@@ -78,5 +78,30 @@ struct ImageFolderCLITests {
         (code, _, err) = try runCLI(["run", "images", "--set", "data=\(parts.path)", "--set", "grouping=fashion-mnist", "--quiet",
                                      "--out", dir.appendingPathComponent("out-g").path])
         #expect(code == 1 && err.contains("grouping") && err.contains("MNIST layout"), "\(err)")
+        // A data folder that does not exist: named as the user's `data`, not as missing Fashion-MNIST.
+        let missing = dir.appendingPathComponent("no-such-folder").path
+        (code, _, err) = try runCLI(["run", "images", "--set", "data=\(missing)", "--quiet", "--out", dir.appendingPathComponent("out-m").path])
+        #expect(code == 1 && err.contains("data = \(missing): the folder does not exist") && !err.contains("Fashion-MNIST not found"), "\(err)")
+        // A batch larger than the data: the key to change and its largest value.
+        (code, _, err) = try runCLI(["run", "images", "--set", "data=\(parts.path)", "--set", "batch_size=500", "--quiet",
+                                     "--out", dir.appendingPathComponent("out-b").path])
+        #expect(code == 1 && err.contains("batch_size=N with N ≤"), "\(err)")
+    }
+
+    /// With `skip_bad_images=true`, every skipped file is a warning that `--quiet` does not hide
+    /// (it hides progress and notes).
+    @Test func skippedImagesAreWarnedAboutEvenWhenQuiet() throws {
+        let dir = try tempFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let parts = dir.appendingPathComponent("parts")
+        try Self.writeTree(parts, perType: 8)
+        try Data("not an image".utf8).write(to: parts.appendingPathComponent("defect/dent/bad.png"))
+        let args = ["run", "images", "--set", "data=\(parts.path)", "--set", "levels=status,type", "--set", "steps=1",
+                    "--set", "batch_size=8", "--set", "skip_bad_images=true", "--grid", "loss=supcon", "--quiet"]
+        for run in ["first", "cached"] {  // decoded, then read from the cache: warned both times
+            let (code, _, err) = try runCLI(args + ["--out", dir.appendingPathComponent(run).path])
+            #expect(code == 0, "stderr: \(err)")
+            #expect(err.contains("skipped \(parts.standardizedFileURL.path)/defect/dent/bad.png"), "\(run): \(err)")
+        }
     }
 }

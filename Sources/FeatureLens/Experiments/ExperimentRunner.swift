@@ -321,7 +321,9 @@ public struct ExperimentRunner: @unchecked Sendable {
             let testLimit = configs.contains { $0.testLimit == 0 } ? nil : configs.map(\.testLimit).max()
             let logger = self.logger
             let (train, test) = try MiniBatchEngine.loadImageData(c0, trainLimit: trainLimit, testLimit: testLimit,
-                                                                  report: { logger?.notice("\($0)") })
+                                                                  report: { logger?.notice("\($0)") },
+                                                                  // Skipped files and an unwritten cache: not hidden by --quiet.
+                                                                  warn: { logger?.warning("\($0)") })
             // `class` first, then the folder levels in order, then the rest (a grouping's `coarse`).
             var names: [String] = []
             for n in ["class"] + c0.levels.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) })
@@ -337,7 +339,7 @@ public struct ExperimentRunner: @unchecked Sendable {
         for c in configs {
             let n = min(train.count, c.trainLimit == 0 ? train.count : c.trainLimit)
             if c.batchSize > n {
-                throw ImageRunnerError.invalidSetting(setting: "batch_size", detail: "\(c.batchSize) is larger than the \(n) training \(c.isFeatureMatrix ? "rows" : "images")")
+                throw ImageRunnerError.invalidSetting(setting: "batch_size", detail: "\(c.batchSize) is larger than the \(n) training \(c.isFeatureMatrix ? "rows" : "images") (set --set batch_size=N with N ≤ \(n))")
             }
         }
         return data

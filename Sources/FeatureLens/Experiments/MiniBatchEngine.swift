@@ -32,6 +32,14 @@ public enum ImageRunnerError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
+        case let .datasetMissing(folder, detail)
+            where URL(fileURLWithPath: folder).standardizedFileURL.path != FashionMNIST.defaultDirectory.standardizedFileURL.path:
+            // A folder the user named: no claim that it was meant to be Fashion-MNIST.
+            return "data = \(folder): \(detail). `--set data=DIR` takes a folder of PNG/JPEG images with one sub-folder "
+                + "per class, a folder holding the MNIST-layout files train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], "
+                + "t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz] (Fashion-MNIST: `apt-get install dataset-fashion-mnist` "
+                + "puts them in /usr/share/datasets/fashion-mnist), or a CIFAR-10 / CIFAR-100 binary folder (data_format); "
+                + "`--set data=FEATURES.npy --set labels=LABELS.csv` takes your own feature matrix."
         case let .datasetMissing(folder, detail):
             return "Fashion-MNIST not found in \(folder): \(detail). Install Debian's package with "
                 + "`apt-get install dataset-fashion-mnist` (files under /usr/share/datasets/fashion-mnist), "
@@ -460,12 +468,14 @@ public final class MiniBatchEngine: TrainingEngine {
     /// `DATA/.featurelens-cache/`). A tree is split into training and test images by its `train/`
     /// and `test/` folders, else by a permutation seeded by `split_seed` (`test_fraction` held out);
     /// each side is then shuffled by that seed, so the limits take the first so many of a random
-    /// order. Warnings (skipped files) and notes go to `report`.
+    /// order. Notes go to `report`; warnings (skipped files) to `warn`, or to `report` with the
+    /// prefix "warning: " when `warn` is nil.
     /// - Throws: `ImageRunnerError.datasetMissing`, `ImageFolderError` / `ImageCodecError` naming
     ///   the file, `ConfigError` naming `grouping` or `test_fraction` when they do not fit a tree,
     ///   and the MNIST loader's errors.
     public static func loadImageData(_ config: ImageExperimentConfig, trainLimit: Int?, testLimit: Int?,
-                                     report: (String) -> Void = { _ in }) throws -> (train: ImageDataset, test: ImageDataset) {
+                                     report: (String) -> Void = { _ in },
+                                     warn: ((String) -> Void)? = nil) throws -> (train: ImageDataset, test: ImageDataset) {
         let url = URL(fileURLWithPath: config.data)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: config.data, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -498,7 +508,7 @@ public final class MiniBatchEngine: TrainingEngine {
         var options = ImageFolderOptions(labelSetNames: levels, skipBadImages: config.skipBadImages)
         options.cacheDirectory = url.appendingPathComponent(".featurelens-cache")
         let contents = try ImageFolder.load(directory: url, options: options)
-        for w in contents.warnings { report("warning: \(w)") }
+        for w in contents.warnings { if let warn { warn(w) } else { report("warning: \(w)") } }
         for n in contents.notes { report(n) }
         var generator = SeededGenerator(seed: config.splitSeed)
         var train: ImageDataset, test: ImageDataset
