@@ -48,11 +48,17 @@ def read_idx_images(path, limit):
     return n, rows, cols, data[16:16 + n * rows * cols]
 
 
-def resnet18(nn, F, in_channels, w, feature_dimension):
-    """CIFAR-style ResNet-18 (see the module docstring) with a dense layer 8w -> feature_dimension."""
+def resnet18_classes(nn, F):
+    """The modules of the CIFAR-style ResNet-18 (see the module docstring), built on the given
+    torch.nn and torch.nn.functional: (BasicBlock(cin, cout, stride), ResNet18(in_channels, w,
+    feature_dimension=None)). ResNet18 ends in global average pooling, then a dense layer
+    8w -> feature_dimension when one is given. Tools/golden/make_resnet_golden.py builds its
+    fixtures from the same classes, so the benchmark times the model the golden tests check."""
 
     class BasicBlock(nn.Module):
-        def __init__(self, cin, cout, stride):
+        """conv3x3(s) -> BN -> ReLU -> conv3x3 -> BN, plus identity or 1x1(s) conv + BN shortcut, then ReLU."""
+
+        def __init__(self, cin, cout, stride=1):
             super().__init__()
             self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
             self.bn1 = nn.BatchNorm2d(cout)
@@ -68,7 +74,10 @@ def resnet18(nn, F, in_channels, w, feature_dimension):
             return F.relu(out + self.shortcut(x))
 
     class ResNet18(nn.Module):
-        def __init__(self):
+        """3x3 stride-1 stem, no max-pool, stages of 2 blocks with w, 2w, 4w, 8w filters
+        (strides 1, 2, 2, 2), global average pooling, optional dense layer."""
+
+        def __init__(self, in_channels, w, feature_dimension=None):
             super().__init__()
             self.conv1 = nn.Conv2d(in_channels, w, 3, stride=1, padding=1, bias=False)
             self.bn1 = nn.BatchNorm2d(w)
@@ -78,14 +87,19 @@ def resnet18(nn, F, in_channels, w, feature_dimension):
                 stages.append(nn.Sequential(BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)))
                 cin = cout
             self.layer1, self.layer2, self.layer3, self.layer4 = stages
-            self.linear = nn.Linear(cin, feature_dimension)
+            self.linear = None if feature_dimension is None else nn.Linear(cin, feature_dimension)
 
         def forward(self, x):
             x = F.relu(self.bn1(self.conv1(x)))
-            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-            return self.linear(x.mean(dim=(2, 3)))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x)))).mean(dim=(2, 3))
+            return x if self.linear is None else self.linear(x)
 
-    return ResNet18()
+    return BasicBlock, ResNet18
+
+
+def resnet18(nn, F, in_channels, w, feature_dimension):
+    """CIFAR-style ResNet-18 (see the module docstring) with a dense layer 8w -> feature_dimension."""
+    return resnet18_classes(nn, F)[1](in_channels, w, feature_dimension)
 
 
 def main() -> int:

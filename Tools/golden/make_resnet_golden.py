@@ -52,44 +52,13 @@ def write(name, case):
 base.write = write
 
 
-class BasicBlock(nn.Module):
-    """conv3×3(s) → BN → ReLU → conv3×3 → BN, plus identity or 1×1(s) conv + BN shortcut, then ReLU."""
+# The benchmark's ResNet-18 (Benchmarks/pytorch_conv_bench.py): the fixtures and the speed
+# comparison use one model definition. ResNet18(in_channels, w) without a dense layer is the
+# backbone; BasicBlock(cin, cout, stride) the residual block.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Benchmarks"))
+from pytorch_conv_bench import resnet18_classes  # noqa: E402
 
-    def __init__(self, cin, cout, stride=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, stride=1, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
-
-
-class ResNet18(nn.Module):
-    """CIFAR-style ResNet-18 backbone: 3×3 stride-1 stem, no max-pool, stages of 2 blocks with
-    w, 2w, 4w, 8w filters (strides 1, 2, 2, 2), global average pooling; no dense layer."""
-
-    def __init__(self, in_channels, w):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, w, 3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(w)
-        cin = w
-        for k, stride in enumerate([1, 2, 2, 2]):
-            cout = w << k
-            setattr(self, f"layer{k + 1}", nn.Sequential(BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)))
-            cin = cout
-
-    def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        for k in range(1, 5):
-            x = getattr(self, f"layer{k}")(x)
-        return x.mean(dim=(2, 3))
+BasicBlock, ResNet18 = resnet18_classes(nn, F)
 
 
 def compact_json(t):
