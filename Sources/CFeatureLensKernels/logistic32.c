@@ -61,29 +61,9 @@ const char *fl_logistic32_kernel(void) {
     return "generic";
 }
 
-// Loss and logit gradient of one row from its logits z[m] (before b), softmax over m ≥ 2
-// classes: the expressions of the double objective (fl_logistic_rows), in the same order.
+// The row's loss and logit gradient: logistic_row.h, the double objective's (fl_logistic_rows).
 #pragma STDC FP_CONTRACT OFF
-static inline double l32_softmax_row(long m, double *z, const double *b, long y, double *d) {
-    double mx = -INFINITY;
-    for (long k = 0; k < m; k++) { z[k] += b[k]; mx = z[k] >= mx ? z[k] : mx; }
-    double sum = 0;
-    for (long k = 0; k < m; k++) { const double e = exp(z[k] - mx); d[k] = e; sum += e; }
-    const double l = mx + log(sum) - z[y];
-    for (long k = 0; k < m; k++) d[k] /= sum;
-    d[y] -= 1;
-    return l;
-}
-
-// Loss and logit gradient of one row of the binary model (m = 1) from its logit z (before b):
-// the expressions of the double objective (fl_logistic_rows), in the same order.
-static inline double l32_binary_row(double z, const double *b, long y, double *d) {
-    const double v = z + b[0];
-    const double lse = v > 0 ? v + log1p(exp(-v)) : log1p(exp(v));
-    const double sig = v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v));
-    d[0] = sig - (y == 1 ? 1 : 0);
-    return lse - (y == 1 ? v : 0);
-}
+#include "logistic_row.h"
 
 // Xᵀ·dz of one super-block for the binary model, portable: per feature, 16 float chains (one per
 // row position c of the 16-row blocks, over the blocks in order), added in c order to acc[j, 0].
@@ -311,7 +291,8 @@ void fl_logistic32_rows(long r0, long r1, long p, long m, const float *packed, c
                 for (long r = 0; r < L32_ROWS; r++) {
                     const long i = s0 + b0 + r;
                     if (r >= hi) { dzf[b0 + r] = 0.0f; continue; }
-                    loss[i] = l32_binary_row(zt[r], b, y[i], d);
+                    z[0] = zt[r];
+                    loss[i] = logistic_row(1, z, b, y[i], d);
                     dzsum[0] += d[0];
                     dzf[b0 + r] = (float)d[0];
                 }
@@ -320,7 +301,7 @@ void fl_logistic32_rows(long r0, long r1, long p, long m, const float *packed, c
             for (long r = 0; r < hi; r++) {
                 const long i = s0 + b0 + r;
                 for (long k = 0; k < m; k++) z[k] = zt[k * L32_ROWS + r];
-                loss[i] = l32_softmax_row(m, z, b, y[i], d);
+                loss[i] = logistic_row(m, z, b, y[i], d);
                 float *df = dzf + (b0 + r) * mp;
                 for (long k = 0; k < m; k++) { dzsum[k] += d[k]; df[k] = (float)d[k]; }
                 for (long k = m; k < mp; k++) df[k] = 0.0f;

@@ -580,26 +580,9 @@ const char *fl_sgemm_narrow_kernel(void) {
 // ---------------------------------------------------------------------------------------------
 // The fused pass of the multinomial logistic objective (fl_logistic_rows).
 
-// Loss and logit gradient of one row from its logits z[m] (before b): the same expressions, in
-// the same order, as the objective's reference implementation.
+// The row's loss and logit gradient: logistic_row.h (shared with the mixed-precision pass).
 #pragma STDC FP_CONTRACT OFF
-static inline double logistic_row(long m, double *z, const double *b, long y, double *d) {
-    if (m == 1) {
-        const double v = z[0] + b[0];
-        const double lse = v > 0 ? v + log1p(exp(-v)) : log1p(exp(v));
-        const double sig = v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v));
-        d[0] = sig - (y == 1 ? 1 : 0);
-        return lse - (y == 1 ? v : 0);
-    }
-    double mx = -INFINITY;
-    for (long k = 0; k < m; k++) { z[k] += b[k]; mx = z[k] >= mx ? z[k] : mx; }
-    double sum = 0;
-    for (long k = 0; k < m; k++) { const double e = exp(z[k] - mx); d[k] = e; sum += e; }
-    const double l = mx + log(sum) - z[y];
-    for (long k = 0; k < m; k++) d[k] /= sum;
-    d[y] -= 1;
-    return l;
-}
+#include "logistic_row.h"
 
 // z[r, k] for the rows of one packed block: one FMA chain over the p features in order.
 static void logistic_logits_generic(long p, long m, const double *block, const double *w, double *z, long rows) {

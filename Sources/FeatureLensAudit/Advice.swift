@@ -182,13 +182,9 @@ public enum AuditAdvice {
                 numbers.append(AdviceNumber("\(f.label) final accuracy", f.final, standardError: f.finalStandardError))
                 evidence.append("the verdict of \(f.label) within \(group) is collapsed (peak \(numbers[numbers.count - 2].text), final \(numbers.last!.text))")
             }
-            for (g, p) in pairs.prefix(3) {
-                let n = AdviceNumber("\(f.label) pair \(p.a) ↔ \(p.b) within \(g), two-subclass accuracy", p.accuracy, standardError: p.standardError)
-                numbers.append(n)
-            }
+            numbers += pairNumbers(f.label, pairs)
             if !pairs.isEmpty {
-                evidence.append("merged pairs " + pairs.prefix(3).map { "\($0.group): \($0.pair.a) ↔ \($0.pair.b) \(AdviceNumber("", $0.pair.accuracy, standardError: $0.pair.standardError).text)" }.joined(separator: ", ")
-                                + (pairs.count > 3 ? " and \(pairs.count - 3) more" : "")
+                evidence.append("merged pairs " + mergedPairsText(pairs)
                                 + String(format: " (chance 0.50; each pair more than 2 SE below %.2f)", level))
             }
             if let s = geometry?.varianceShare[group] {
@@ -210,25 +206,34 @@ public enum AuditAdvice {
         return out
     }
 
+    /// The two-subclass accuracies ± SE of the first three `pairs` of `label`, as quoted numbers.
+    static func pairNumbers(_ label: String, _ pairs: [(group: String, pair: SubclassMerging.Pair)]) -> [AdviceNumber] {
+        pairs.prefix(3).map { g, p in
+            AdviceNumber("\(label) pair \(p.a) ↔ \(p.b) within \(g), two-subclass accuracy", p.accuracy, standardError: p.standardError)
+        }
+    }
+
+    /// "GROUP: A ↔ B acc ± se, …" for the first three `pairs`, then "and N more".
+    static func mergedPairsText(_ pairs: [(group: String, pair: SubclassMerging.Pair)]) -> String {
+        pairs.prefix(3).map { "\($0.group): \($0.pair.a) ↔ \($0.pair.b) \(AdviceNumber("", $0.pair.accuracy, standardError: $0.pair.standardError).text)" }
+            .joined(separator: ", ") + (pairs.count > 3 ? " and \(pairs.count - 3) more" : "")
+    }
+
     /// The caveat of rule 2: pairs of `f` merged, but no audit reads `f` above chance, so the
     /// pairs cannot tell class collapse from a label the inputs do not show.
     static func checkLabelReadable(_ f: FeatureSummary, group: String, pairs: [(group: String, pair: SubclassMerging.Pair)],
                                    level: Double, name: String?) -> Advice {
-        var numbers = [AdviceNumber("\(f.label) final accuracy", f.final, standardError: f.finalStandardError),
-                       AdviceNumber("\(f.label) chance", f.chance)]
+        let final = AdviceNumber("\(f.label) final accuracy", f.final, standardError: f.finalStandardError)
+        var numbers = [final, AdviceNumber("\(f.label) chance", f.chance)]
         if f.peak != f.final {
             numbers.insert(AdviceNumber("\(f.label) peak accuracy (step \(f.peakStep))", f.peak, standardError: f.peakStandardError), at: 0)
         }
-        for (g, p) in pairs.prefix(3) {
-            numbers.append(AdviceNumber("\(f.label) pair \(p.a) ↔ \(p.b) within \(g), two-subclass accuracy", p.accuracy, standardError: p.standardError))
-        }
-        let merged = pairs.prefix(3).map { "\($0.group): \($0.pair.a) ↔ \($0.pair.b) \(AdviceNumber("", $0.pair.accuracy, standardError: $0.pair.standardError).text)" }
-            .joined(separator: ", ") + (pairs.count > 3 ? " and \(pairs.count - 3) more" : "")
+        numbers += pairNumbers(f.label, pairs)
         return Advice(
             rule: "check-label-readable",
-            trigger: "subclasses of \(f.label) merged within \(group)\(inEncoder(name)) (\(merged); each more than 2 SE below "
+            trigger: "subclasses of \(f.label) merged within \(group)\(inEncoder(name)) (\(mergedPairsText(pairs)); each more than 2 SE below "
                 + String(format: "%.2f", level) + "), but no audit reads \(f.label) more than 2 SE above chance: final "
-                + "\(numbers.first { $0.quantity == "\(f.label) final accuracy" }!.text), chance \(String(format: "%.3f", f.chance))",
+                + "\(final.text), chance \(String(format: "%.3f", f.chance))",
             numbers: numbers, source: sourceCollapse,
             text: "Merged subclasses of a label that no encoder, layer or step reads cannot tell class collapse from a label the inputs do not show. Probe \(f.label) on the raw inputs or on an encoder trained without labels: if one of them reads it, this encoder lost it (add an unsupervised term, the joint loss β·L_SCL + (1 − β)·L_UCL with β < 1); if none does, \(f.label) is not visible in the data as given.")
     }

@@ -310,8 +310,8 @@ public final class MiniBatchEngine: TrainingEngine {
             // A failed audit (rethrown by the trainer's callback) or the trainer's own error:
             // the earlier of the two decides, after the audits before it are delivered.
             if let divergence = try deliverAudits(onAudit) { return divergence }
-            guard let e = error as? TrainerError, case let .nonFinite(step, _, _) = e else { throw error }
-            return .diverged(step: step, message: e.description, error: e)  // the trainer has logged it
+            if let divergence = Self.divergence(error) { return divergence }  // the trainer has logged it
+            throw error
         }
         if let divergence = try deliverAudits(onAudit) { return divergence }
         if summary.cancelled {
@@ -343,13 +343,18 @@ public final class MiniBatchEngine: TrainingEngine {
             case let .success(entries):
                 try onAudit(entries)
             case let .failure(error):
-                if let e = error as? TrainerError, case let .nonFinite(step, _, _) = e {
-                    return .diverged(step: step, message: e.description, error: e)
-                }
+                if let divergence = Self.divergence(error) { return divergence }
                 throw error
             }
         }
         return nil
+    }
+
+    /// `.diverged` at the step of a non-finite loss, gradient or embedding (`TrainerError.nonFinite`);
+    /// nil for any other error.
+    static func divergence(_ error: Error) -> EngineProgress? {
+        guard let e = error as? TrainerError, case let .nonFinite(step, _, _) = e else { return nil }
+        return .diverged(step: step, message: e.description, error: e)
     }
 
     /// `TrainingEngine.audit` (see the protocol).
