@@ -68,6 +68,7 @@ int fl_conv_table_build(int *table, long samples, long c, long h, long w, long o
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
+#include "simd_lanes.h"
 
 #define AVX512 __attribute__((target("avx512f")))
 
@@ -819,15 +820,13 @@ AVX2 static void copy_add_relu_avx2(const float *s, float *d, long n, float b) {
 // other versions, so the same bits.
 AVX2 static float sum_avx2(const float *x, long n) {
     __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
-    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (long i = 0; i < n; i += 16) {
         if (n - i >= 16) {
             lo = _mm256_add_ps(lo, _mm256_loadu_ps(x + i));
             hi = _mm256_add_ps(hi, _mm256_loadu_ps(x + i + 8));
         } else {
             const long left = n - i;
-            const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(left < 8 ? left : 8)), index);
-            const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(left > 8 ? left - 8 : 0)), index);
+            const __m256i m0 = fl_avx2_first_lanes(left), m1 = fl_avx2_first_lanes(left - 8);
             lo = _mm256_add_ps(lo, _mm256_maskload_ps(x + i, m0));
             hi = _mm256_add_ps(hi, _mm256_maskload_ps(x + i + 8, m1));
         }
@@ -910,7 +909,7 @@ static void weight_gradient_small_scalar(const float *dy, const float *col, long
 // row loaded once per 8 positions for all of them.
 AVX2 static void weight_gradient_small_avx2(const float *dy, const float *col, long o, long k, long l, float *dw) {
     const long full = l / 8 * 8;
-    const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(l - full)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i tail = fl_avx2_first_lanes(l - full);
     for (long i = 0; i < o; i++) {
         const float *a = dy + i * l;
         for (long r0 = 0; r0 < k; r0 += 8) {

@@ -17,6 +17,7 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #define FL_X86 1
 #include <immintrin.h>
+#include "simd_lanes.h"
 #include <cpuid.h>
 #else
 #define FL_X86 0
@@ -440,11 +441,6 @@ static void pack_transpose_avx512(const float *src, long ld, long rows, long kc,
 
 // AVX2: 8 lanes; a lane count below 8 uses masked loads and stores (masked-off lanes are not
 // touched, so nothing outside the panel or the source rows is read or written).
-__attribute__((target("avx2")))
-static inline __m256i avx2_lanes(long n) {
-    const long k = n >= 8 ? 8 : n <= 0 ? 0 : n;
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 
 // The first n ≤ 8 lanes of v to d with plain stores (a masked store is slow on some AVX2 cores,
 // and the panel widths 6 and 16 make n = 6 and 8 the common cases).
@@ -478,7 +474,7 @@ static void pack_rows_avx2(const float *src, long ld, long columns, long kc, lon
         float *d = dst + p * width;
         for (long j = 0; j < width; j += 8) {
             const __m256 v = columns - j >= 8 ? _mm256_loadu_ps(s + j)
-                           : columns - j > 0 ? _mm256_maskload_ps(s + j, avx2_lanes(columns - j))
+                           : columns - j > 0 ? _mm256_maskload_ps(s + j, fl_avx2_first_lanes(columns - j))
                            : _mm256_setzero_ps();
             store_lanes(d + j, v, width - j);
         }
@@ -516,7 +512,7 @@ __attribute__((target("avx2")))
 static void pack_transpose_avx2(const float *src, long ld, long rows, long kc, long width, float *dst) {
     for (long p = 0; p < kc; p += 8) {
         const long steps = kc - p < 8 ? kc - p : 8;
-        const __m256i load = avx2_lanes(steps);
+        const __m256i load = fl_avx2_first_lanes(steps);
         for (long g = 0; g < width; g += 8) {
             __m256 r[8];
             for (long i = 0; i < 8; i++) {

@@ -15,6 +15,7 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #define FLVM_X86 1
 #include <immintrin.h>
+#include "simd_lanes.h"
 #else
 #define FLVM_X86 0
 #endif
@@ -307,10 +308,6 @@ AVX2F static inline __m256 v8_exp(__m256 x, __m256 *keep) {
     return _mm256_mul_ps(_mm256_mul_ps(y, v8_pow2(n1)), v8_pow2(_mm256_sub_epi32(ni, n1)));
 }
 
-AVX2F static inline __m256i v8_lanes(long n) {  // all-ones in lanes k < n
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 8 ? n : 8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 // exp of the 8 values at x + i (lanes ≥ count untouched and added as 0) into x and acc.
 AVX2F static inline void v8_exp_block(float *x, long count, __m256 s, __m256 *acc) {
     __m256 keep;
@@ -320,7 +317,7 @@ AVX2F static inline void v8_exp_block(float *x, long count, __m256 s, __m256 *ac
         _mm256_storeu_ps(x, e);
         *acc = _mm256_add_ps(*acc, e);
     } else if (count > 0) {
-        const __m256i m = v8_lanes(count);
+        const __m256i m = fl_avx2_first_lanes(count);
         __m256 e = v8_exp(_mm256_sub_ps(_mm256_maskload_ps(x, m), s), &keep);
         e = _mm256_and_ps(_mm256_and_ps(e, keep), _mm256_castsi256_ps(m));
         _mm256_maskstore_ps(x, m, e);
@@ -360,7 +357,7 @@ AVX2F static void avx2_scale_add(float *o, float s, const float *x, long n) {
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(o + i, _mm256_fmadd_ps(vs, _mm256_loadu_ps(o + i), _mm256_loadu_ps(x + i)));
     if (i < n) {
-        const __m256i k = v8_lanes(n - i);
+        const __m256i k = fl_avx2_first_lanes(n - i);
         _mm256_maskstore_ps(o + i, k, _mm256_fmadd_ps(vs, _mm256_maskload_ps(o + i, k), _mm256_maskload_ps(x + i, k)));
     }
 }
